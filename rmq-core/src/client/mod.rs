@@ -1,0 +1,1 @@
+//! The client instance shared per client id: name servers, routes, heartbeats.

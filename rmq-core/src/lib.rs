@@ -1,0 +1,20 @@
+//! rmq-core: an Apache RocketMQ producer over the classic remoting protocol.
+//!
+//! Layers, data flowing one way: [`protocol`] (pure encode/decode) → [`transport`] (one connection
+//! actor per address) → [`client`] (the shared client instance: name servers, routes, heartbeats)
+//! → [`producer`] (the public API: queue selection, fault strategy, retries).
+
+pub mod client;
+pub mod error;
+pub mod producer;
+pub mod protocol;
+pub mod runtime;
+pub mod transport;
+
+pub use error::{Error, ErrorKind, Result};
+pub use producer::{Producer, ProducerConfig, SendResult, SendStatus};
+pub use protocol::message::Message;
+pub use protocol::route::MessageQueue;
+
+/// The library's version, as in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

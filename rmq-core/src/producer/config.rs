@@ -1,0 +1,263 @@
+//! Producer configuration with Java's defaults, settable by string key and value so that every
+//! binding (C, Python, Node) passes options through without deciding anything itself.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::protocol::command::SerializeType;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerConfig {
+    /// Producer group; unique within a client instance.
+    pub group: String,
+    /// Name servers, `host:port;host:port`. `None` reads `NAMESRV_ADDR` at start.
+    pub namesrv_addr: Option<String>,
+    /// Instance name; `None` means a pid-based one, as Java's `DEFAULT`.
+    pub instance_name: Option<String>,
+    /// One budget for all attempts of one send.
+    pub send_timeout: Duration,
+    /// Retries of a sync send (attempts = 1 + this).
+    pub retry_times: u32,
+    /// Retries of an async send.
+    pub retry_times_async: u32,
+    /// Bodies of at least this many bytes are compressed.
+    pub compress_threshold: usize,
+    /// zlib level 0..=9.
+    pub compress_level: u32,
+    pub max_message_size: usize,
+    pub default_topic_queue_nums: i32,
+    /// Topic whose route the broker auto-creates new topics from.
+    pub create_topic_key: String,
+    /// Avoid brokers that failed or answered slowly, for their isolation period.
+    pub latency_fault_tolerance: bool,
+    /// Retry a send whose status is not SEND_OK on another broker.
+    pub retry_another_broker_when_not_store_ok: bool,
+    pub heartbeat_interval: Duration,
+    pub poll_namesrv_interval: Duration,
+    /// Timeout of name server and heartbeat requests.
+    pub client_api_timeout: Duration,
+    /// Header encoding of requests.
+    pub serialize_type: SerializeType,
+    /// Bound on requests in flight on one connection.
+    pub max_in_flight_per_connection: usize,
+    /// How long shutdown waits for async sends still in flight.
+    pub shutdown_timeout: Duration,
+}
+
+/// Every key [`ProducerConfig::set`] accepts, with what it means (shown in errors and docs).
+pub const OPTION_KEYS: &[(&str, &str)] = &[
+    ("group", "producer group name"),
+    ("namesrv_addr", "name servers, host:port;host:port"),
+    ("instance_name", "client instance name (default: pid-based)"),
+    (
+        "send_timeout_ms",
+        "total time budget of one send, all retries included (3000)",
+    ),
+    ("retry_times", "retries of a sync send (2)"),
+    ("retry_times_async", "retries of an async send (2)"),
+    (
+        "compress_threshold",
+        "compress bodies of at least this many bytes (4096)",
+    ),
+    ("compress_level", "zlib level 0-9 (5)"),
+    ("max_message_size", "largest body accepted, bytes (4194304)"),
+    (
+        "default_topic_queue_nums",
+        "queues of an auto-created topic (4)",
+    ),
+    (
+        "create_topic_key",
+        "topic auto-created topics inherit from (TBW102)",
+    ),
+    (
+        "latency_fault_tolerance",
+        "avoid slow or failed brokers for a while (true)",
+    ),
+    (
+        "retry_another_broker_when_not_store_ok",
+        "retry non-SEND_OK statuses (false)",
+    ),
+    ("heartbeat_interval_ms", "heartbeat period (30000)"),
+    ("poll_namesrv_interval_ms", "route refresh period (30000)"),
+    (
+        "client_api_timeout_ms",
+        "timeout of name server and heartbeat requests (3000)",
+    ),
+    (
+        "serialize_type",
+        "request header encoding: json or rocketmq (json)",
+    ),
+    (
+        "max_in_flight_per_connection",
+        "bound on requests in flight per connection (65535)",
+    ),
+    (
+        "shutdown_timeout_ms",
+        "how long shutdown waits for in-flight async sends (3000)",
+    ),
+];
+
+impl ProducerConfig {
+    pub fn new(group: impl Into<String>) -> Self {
+        ProducerConfig {
+            group: group.into(),
+            namesrv_addr: None,
+            instance_name: None,
+            send_timeout: Duration::from_millis(3000),
+            retry_times: 2,
+            retry_times_async: 2,
+            compress_threshold: 4096,
+            compress_level: 5,
+            max_message_size: 4 * 1024 * 1024,
+            default_topic_queue_nums: 4,
+            create_topic_key: "TBW102".to_string(),
+            latency_fault_tolerance: true,
+            retry_another_broker_when_not_store_ok: false,
+            heartbeat_interval: Duration::from_millis(30_000),
+            poll_namesrv_interval: Duration::from_millis(30_000),
+            client_api_timeout: Duration::from_millis(3000),
+            serialize_type: SerializeType::Json,
+            max_in_flight_per_connection: 65535,
+            shutdown_timeout: Duration::from_millis(3000),
+        }
+    }
+
+    /// Sets one option by its string key (see [`OPTION_KEYS`]); an unknown key or a value that
+    /// does not parse is an `InvalidArgument` error naming both.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let value = value.trim();
+        match key {
+            "group" => self.group = value.to_string(),
+            "namesrv_addr" => self.namesrv_addr = non_empty(value),
+            "instance_name" => self.instance_name = non_empty(value),
+            "send_timeout_ms" => self.send_timeout = millis(key, value, 1)?,
+            "retry_times" => self.retry_times = number(key, value, 0, 16)?,
+            "retry_times_async" => self.retry_times_async = number(key, value, 0, 16)?,
+            "compress_threshold" => {
+                self.compress_threshold = number::<u64>(key, value, 0, u32::MAX as u64)? as usize
+            }
+            "compress_level" => self.compress_level = number(key, value, 0, 9)?,
+            "max_message_size" => {
+                self.max_message_size = number::<u64>(key, value, 1, 64 * 1024 * 1024)? as usize
+            }
+            "default_topic_queue_nums" => {
+                self.default_topic_queue_nums = number::<u64>(key, value, 1, 1024)? as i32
+            }
+            "create_topic_key" => self.create_topic_key = value.to_string(),
+            "latency_fault_tolerance" => self.latency_fault_tolerance = boolean(key, value)?,
+            "retry_another_broker_when_not_store_ok" => {
+                self.retry_another_broker_when_not_store_ok = boolean(key, value)?
+            }
+            "heartbeat_interval_ms" => self.heartbeat_interval = millis(key, value, 100)?,
+            "poll_namesrv_interval_ms" => self.poll_namesrv_interval = millis(key, value, 100)?,
+            "client_api_timeout_ms" => self.client_api_timeout = millis(key, value, 1)?,
+            "serialize_type" => {
+                self.serialize_type = match value.to_ascii_lowercase().as_str() {
+                    "json" => SerializeType::Json,
+                    "rocketmq" => SerializeType::RocketMq,
+                    _ => return Err(bad_value(key, value, "json or rocketmq")),
+                }
+            }
+            "max_in_flight_per_connection" => {
+                self.max_in_flight_per_connection = number::<u64>(key, value, 1, 1 << 20)? as usize
+            }
+            "shutdown_timeout_ms" => self.shutdown_timeout = millis(key, value, 0)?,
+            _ => {
+                let known: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
+                return Err(Error::invalid_argument(format!(
+                    "unknown producer option '{key}' (known: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+fn bad_value(key: &str, value: &str, expected: &str) -> Error {
+    Error::invalid_argument(format!(
+        "producer option '{key}' = '{value}': expected {expected}"
+    ))
+}
+
+fn number<T: TryFrom<u64>>(key: &str, value: &str, min: u64, max: u64) -> Result<T> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| bad_value(key, value, &format!("an integer from {min} to {max}")))
+}
+
+fn millis(key: &str, value: &str, min: u64) -> Result<Duration> {
+    number::<u64>(key, value, min, 24 * 3600 * 1000).map(Duration::from_millis)
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(bad_value(key, value, "true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn defaults_are_javas() {
+        let c = ProducerConfig::new("g");
+        assert_eq!(c.send_timeout, Duration::from_millis(3000));
+        assert_eq!((c.retry_times, c.retry_times_async), (2, 2));
+        assert_eq!((c.compress_threshold, c.compress_level), (4096, 5));
+        assert_eq!(c.max_message_size, 4 * 1024 * 1024);
+        assert_eq!(c.default_topic_queue_nums, 4);
+    }
+
+    #[test]
+    fn every_documented_key_is_settable() {
+        let samples = [
+            ("namesrv_addr", "127.0.0.1:9876"),
+            ("serialize_type", "rocketmq"),
+            ("latency_fault_tolerance", "false"),
+        ];
+        for (key, _) in OPTION_KEYS {
+            let mut c = ProducerConfig::new("g");
+            let value = samples
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| *v)
+                .unwrap_or(
+                    if key.ends_with("_key") || *key == "group" || *key == "instance_name" {
+                        "X"
+                    } else {
+                        "5"
+                    },
+                );
+            c.set(key, value).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_invalid_arguments() {
+        let mut c = ProducerConfig::new("g");
+        for (k, v) in [
+            ("nope", "1"),
+            ("send_timeout_ms", "-1"),
+            ("send_timeout_ms", "abc"),
+            ("compress_level", "10"),
+            ("latency_fault_tolerance", "maybe"),
+            ("serialize_type", "xml"),
+        ] {
+            let e = c.set(k, v).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{k}={v}");
+            assert!(e.message().contains(k));
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The remoting protocol as pure data: frames, headers, routes, message encoding and validation.
+//! Nothing in this module does I/O; every function is testable with byte vectors.
+
+pub mod codes;
+pub mod command;
+pub mod header;
+pub mod heartbeat;
+pub mod message;
+pub mod route;

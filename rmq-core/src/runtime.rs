@@ -1,0 +1,94 @@
+//! The one tokio runtime of the library. Bindings and the C API drive everything through it;
+//! nothing here ever blocks a runtime thread.
+
+use std::future::Future;
+
+use once_cell::sync::Lazy;
+use tokio::runtime::{Handle, Runtime};
+
+use crate::error::{Error, Result};
+
+struct Owned {
+    runtime: Runtime,
+    pid: u32,
+}
+
+static RUNTIME: Lazy<Owned> = Lazy::new(|| {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get().clamp(2, 4))
+        .unwrap_or(2);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("rmq-worker")
+        .enable_all()
+        .build()
+        .expect("the rmqproducer runtime could not start its threads");
+    Owned {
+        runtime,
+        pid: std::process::id(),
+    }
+});
+
+/// Fails when the runtime was created in a parent process: its threads do not survive `fork()`.
+pub fn check_fork() -> Result<()> {
+    if RUNTIME.pid != std::process::id() {
+        return Err(Error::illegal_state(
+            "rmqproducer was started before fork(): a producer cannot be used in a forked child; create producers after forking",
+        ));
+    }
+    Ok(())
+}
+
+/// The runtime's handle.
+pub fn handle() -> &'static Handle {
+    RUNTIME.runtime.handle()
+}
+
+/// Runs `future` on the library runtime; the returned handle may be dropped (the task goes on).
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    handle().spawn(future)
+}
+
+/// Blocks the calling (non-runtime) thread until `future` completes on the library runtime.
+/// Refuses to run on a thread of any tokio runtime, where blocking would stall or deadlock it.
+pub fn block_on<F>(future: F) -> Result<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    check_fork()?;
+    if Handle::try_current().is_ok() {
+        return Err(Error::illegal_state(
+            "a blocking call was made from an async runtime thread (for example inside a send callback); use the async form instead",
+        ));
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle().spawn(async move {
+        let _ = tx.send(future.await);
+    });
+    rx.recv()
+        .map_err(|_| Error::internal("the runtime dropped a blocking call's task"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_on_runs_on_the_library_runtime() {
+        assert_eq!(block_on(async { 21 * 2 }).unwrap(), 42);
+    }
+
+    #[test]
+    fn block_on_from_a_runtime_thread_is_refused() {
+        let nested = block_on(async { block_on(async { 1 }) }).unwrap();
+        assert_eq!(
+            nested.unwrap_err().kind(),
+            crate::error::ErrorKind::IllegalState
+        );
+    }
+}
