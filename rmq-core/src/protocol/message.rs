@@ -138,3 +138,8 @@ pub fn validate_group(group: &str) -> Result<()> {
 pub fn validate(msg: &Message, max_size: usize) -> Result<()> {
     todo!("{msg:?} {max_size}")
 }
+
+/// This host's address as Java's `UtilAll.getIP` would pick it (used in client ids and UNIQ_KEY).
+pub fn local_ip() -> std::net::IpAddr {
+    todo!()
+}
