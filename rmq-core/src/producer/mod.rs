@@ -122,6 +122,48 @@ impl Inner {
         }
     }
 
+    fn start(&self) -> Result<()> {
+        let mut state = self.state.lock();
+        match &*state {
+            State::Created => {}
+            State::Running(_) => return Err(Error::illegal_state("the producer is already started")),
+            State::ShuttingDown | State::ShutDown => {
+                return Err(Error::illegal_state(
+                    "the producer is shut down and cannot start again; create a new one",
+                ));
+            }
+        }
+        let client = ClientInstance::register(&self.config)?;
+        tracing::info!(group = %self.config.group, client_id = client.client_id(), "producer started");
+        *state = State::Running(client);
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        let client = {
+            let mut state = self.state.lock();
+            match std::mem::replace(&mut *state, State::ShuttingDown) {
+                State::Running(client) => client,
+                State::Created | State::ShutDown => {
+                    *state = State::ShutDown;
+                    return Ok(());
+                }
+                State::ShuttingDown => return Ok(()),
+            }
+        };
+        let grace = Instant::now() + self.config.shutdown_timeout;
+        if !self.wait_idle(grace).await {
+            let left = self.in_flight.load(Ordering::Acquire);
+            tracing::warn!(left, "shutdown: failing async sends still in flight");
+            self.abort.send_replace(true);
+            self.wait_idle(Instant::now() + Duration::from_secs(1)).await;
+        }
+        client.unregister(&self.config.group).await;
+        *self.state.lock() = State::ShutDown;
+        tracing::info!(group = %self.config.group, "producer shut down");
+        Ok(())
+    }
+
     async fn wait_idle(&self, deadline: Instant) -> bool {
         loop {
             let notified = self.idle.notified();
@@ -161,58 +203,30 @@ impl Producer {
     /// `GroupAlreadyExists` when the instance has a producer of this group already.
     pub async fn start(&self) -> Result<()> {
         runtime::check_fork()?;
-        let mut state = self.inner.state.lock();
-        match &*state {
-            State::Created => {}
-            State::Running(_) => return Err(Error::illegal_state("the producer is already started")),
-            State::ShuttingDown | State::ShutDown => {
-                return Err(Error::illegal_state(
-                    "the producer is shut down and cannot start again; create a new one",
-                ));
-            }
-        }
-        let client = ClientInstance::register(&self.inner.config)?;
-        tracing::info!(group = %self.inner.config.group, client_id = client.client_id(), "producer started");
-        *state = State::Running(client);
-        Ok(())
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move { inner.start() }).await
     }
 
     /// Waits (up to `shutdown_timeout`) for async sends in flight, fails the rest with
     /// `Shutdown`, unregisters the group; the last producer of an instance closes it.
     /// Shutting down twice, or before start, is a no-op.
     pub async fn shutdown(&self) -> Result<()> {
-        let client = {
-            let mut state = self.inner.state.lock();
-            match std::mem::replace(&mut *state, State::ShuttingDown) {
-                State::Running(client) => client,
-                State::Created | State::ShutDown => {
-                    *state = State::ShutDown;
-                    return Ok(());
-                }
-                State::ShuttingDown => return Ok(()),
-            }
-        };
-        let grace = Instant::now() + self.inner.config.shutdown_timeout;
-        if !self.inner.wait_idle(grace).await {
-            let left = self.inner.in_flight.load(Ordering::Acquire);
-            tracing::warn!(left, "shutdown: failing async sends still in flight");
-            self.inner.abort.send_replace(true);
-            self.inner.wait_idle(Instant::now() + Duration::from_secs(1)).await;
-        }
-        client.unregister(&self.inner.config.group).await;
-        *self.inner.state.lock() = State::ShutDown;
-        tracing::info!(group = %self.inner.config.group, "producer shut down");
-        Ok(())
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move { inner.shutdown().await }).await
     }
 
     /// SYNC mode: up to `1 + retry_times` attempts within `send_timeout`.
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let client = self.inner.client()?;
         let prepared = Prepared::new(&msg, &self.inner.config)?;
-        self.inner
-            .sender(&client)
-            .send(&prepared, self.inner.config.retry_times)
-            .await
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move {
+            inner
+                .sender(&client)
+                .send(&prepared, inner.config.retry_times)
+                .await
+        })
+        .await
     }
 
     /// ASYNC mode: the send starts at once on the library runtime and completes even if the
@@ -277,23 +291,27 @@ impl Producer {
     pub async fn send_oneway(&self, msg: Message) -> Result<()> {
         let client = self.inner.client()?;
         let prepared = Prepared::new(&msg, &self.inner.config)?;
-        self.inner.sender(&client).send_oneway(&prepared).await
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move { inner.sender(&client).send_oneway(&prepared).await }).await
     }
 
     /// Waits until no async send is in flight, or `timeout` passes (`Timeout`).
     pub async fn flush(&self, timeout: Duration) -> Result<()> {
-        if self.inner.wait_idle(Instant::now() + timeout).await {
-            Ok(())
-        } else {
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move {
+            if inner.wait_idle(Instant::now() + timeout).await {
+                return Ok(());
+            }
             Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
                     "{} async send(s) still in flight after {} ms",
-                    self.in_flight(),
+                    inner.in_flight.load(Ordering::Acquire),
                     timeout.as_millis()
                 ),
             ))
-        }
+        })
+        .await
     }
 
     /// Async sends started and not yet completed.

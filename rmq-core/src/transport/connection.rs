@@ -156,6 +156,11 @@ impl Connection {
         self.shared.close(reason);
     }
 
+    #[cfg(test)]
+    pub(super) fn pending_len(&self) -> usize {
+        self.shared.pending.lock().len()
+    }
+
     /// Sends `cmd` and waits for its response until `deadline`.
     pub async fn request(&self, mut cmd: RemotingCommand, deadline: Instant) -> Result<RemotingCommand> {
         let addr = &self.shared.addr;

@@ -7,3 +7,6 @@ mod pool;
 
 pub use connection::Connection;
 pub use pool::{Transport, TransportConfig};
+
+#[cfg(test)]
+mod tests;
