@@ -197,36 +197,37 @@ pub fn message_properties(msg: &Message, uniq_key: &str) -> String {
         .filter(|&level| level > 0)
         .map(|l| l.to_string());
     let deliver_time = msg.deliver_time_ms.map(|ms| ms.to_string());
-    let system = [
-        (
-            property::TAGS,
-            msg.tags.as_deref().filter(|t| !t.is_empty()),
-        ),
-        (
-            property::KEYS,
-            Some(keys.as_str()).filter(|k| !k.is_empty()),
-        ),
-        (
-            property::WAIT,
-            Some(if msg.wait_store_msg_ok {
-                "true"
-            } else {
-                "false"
-            }),
-        ),
-        (property::DELAY, delay.as_deref()),
-        (property::TIMER_DELIVER_MS, deliver_time.as_deref()),
-        (property::UNIQ_KEY, Some(uniq_key)),
-    ];
-    let user = msg.properties.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-    let system = system
-        .into_iter()
-        .filter_map(|(name, value)| Some((name, value?)));
-    encode_properties(user.chain(system))
+    let wait = if msg.wait_store_msg_ok {
+        "true"
+    } else {
+        "false"
+    };
+
+    let mut pairs: Vec<(&str, &str)> = msg
+        .properties
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    if let Some(tags) = msg.tags.as_deref().filter(|t| !t.is_empty()) {
+        pairs.push((property::TAGS, tags));
+    }
+    if !keys.is_empty() {
+        pairs.push((property::KEYS, &keys));
+    }
+    pairs.push((property::WAIT, wait));
+    if let Some(delay) = &delay {
+        pairs.push((property::DELAY, delay));
+    }
+    if let Some(deliver_time) = &deliver_time {
+        pairs.push((property::TIMER_DELIVER_MS, deliver_time));
+    }
+    pairs.push((property::UNIQ_KEY, uniq_key));
+    encode_properties(pairs)
 }
 
-/// The first non-loopback IPv4 address this host would use for outbound traffic, else
-/// 127.0.0.1. Connecting a UDP socket only picks a route; nothing is sent.
+/// The IPv4 address this host would use for outbound traffic (its default route), else
+/// 127.0.0.1. Connecting a UDP socket only picks a route; nothing is sent. The target is a
+/// documentation address (TEST-NET-1), so no real host is ever involved.
 pub fn local_ip() -> IpAddr {
     let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .and_then(|socket| {
