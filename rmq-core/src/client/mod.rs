@@ -101,7 +101,11 @@ impl ClientInstance {
         Ok(instance)
     }
 
-    fn start(client_id: String, namesrv_list: &str, config: &ProducerConfig) -> Result<Arc<ClientInstance>> {
+    fn start(
+        client_id: String,
+        namesrv_list: &str,
+        config: &ProducerConfig,
+    ) -> Result<Arc<ClientInstance>> {
         let namesrv = NameServers::parse(namesrv_list)?;
         let (transport, connected) = Transport::new(TransportConfig {
             serialize: config.serialize_type,
@@ -158,7 +162,9 @@ impl ClientInstance {
             let cmd = unregister_client_request(&self.client_id, group);
             match self.transport.invoke(addr, cmd, deadline).await {
                 Ok(r) if r.code == response::SUCCESS => {}
-                Ok(r) => tracing::warn!(addr, code = r.code, remark = ?r.remark, "unregister refused"),
+                Ok(r) => {
+                    tracing::warn!(addr, code = r.code, remark = ?r.remark, "unregister refused")
+                }
                 Err(e) => tracing::warn!(addr, error = %e, "unregister failed"),
             }
         });
@@ -182,7 +188,11 @@ impl ClientInstance {
 
     /// The publish info of `topic`: cached, else from the name server, else derived from the
     /// create-topic-key route so that the broker creates the topic on the first send.
-    pub async fn publish_info(&self, topic: &str, deadline: Instant) -> Result<Arc<TopicPublishInfo>> {
+    pub async fn publish_info(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<Arc<TopicPublishInfo>> {
         if let Some(info) = self.cached_publish_info(topic) {
             return Ok(info);
         }
@@ -208,7 +218,10 @@ impl ClientInstance {
         if info.queues.is_empty() {
             return Err(Error::new(
                 ErrorKind::NoRoute,
-                format!("no writable queue for topic '{topic}' through '{}'", self.create_topic_key),
+                format!(
+                    "no writable queue for topic '{topic}' through '{}'",
+                    self.create_topic_key
+                ),
             ));
         }
         self.store_route(topic, info.clone());
@@ -225,7 +238,11 @@ impl ClientInstance {
 
     /// Asks the name server for `topic`'s route and caches it if it changed. `None`: the name
     /// server does not know the topic.
-    async fn update_route(&self, topic: &str, deadline: Instant) -> Result<Option<Arc<TopicPublishInfo>>> {
+    async fn update_route(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<Option<Arc<TopicPublishInfo>>> {
         let Some(route) = self.fetch_route(topic, deadline).await? else {
             return Ok(None);
         };
@@ -251,7 +268,9 @@ impl ClientInstance {
         match response.code {
             response::SUCCESS => TopicRouteData::decode(&response.body).map(Some),
             response::TOPIC_NOT_EXIST => Ok(None),
-            code => Err(Error::broker(code, response.remark, "name server").context("route lookup")),
+            code => {
+                Err(Error::broker(code, response.remark, "name server").context("route lookup"))
+            }
         }
     }
 
@@ -309,7 +328,12 @@ impl ClientInstance {
             .routes
             .read()
             .values()
-            .flat_map(|info| info.route.all_broker_addrs().map(str::to_string).collect::<Vec<_>>())
+            .flat_map(|info| {
+                info.route
+                    .all_broker_addrs()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let mut gone = Vec::new();
         self.brokers.write().retain(|name, ids| {
@@ -374,7 +398,8 @@ async fn background_loop(
     heartbeat_interval: Duration,
 ) {
     let mut poll = tokio::time::interval_at(Instant::now() + poll_interval, poll_interval);
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_interval, heartbeat_interval);
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + heartbeat_interval, heartbeat_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

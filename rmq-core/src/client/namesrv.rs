@@ -24,7 +24,10 @@ impl NameServers {
             .map(str::to_string)
             .collect();
         if addrs.is_empty() {
-            return Err(Error::new(ErrorKind::NoNameServer, "the name server list is empty"));
+            return Err(Error::new(
+                ErrorKind::NoNameServer,
+                "the name server list is empty",
+            ));
         }
         if let Some(bad) = addrs.iter().find(|a| !is_host_port(a)) {
             return Err(Error::invalid_argument(format!(
@@ -44,7 +47,12 @@ impl NameServers {
 
     /// Sends `cmd` to the current name server, failing over to the others on connection
     /// errors and timeouts; an answer of any code is returned as is.
-    pub async fn invoke(&self, transport: &Transport, cmd: RemotingCommand, deadline: Instant) -> Result<RemotingCommand> {
+    pub async fn invoke(
+        &self,
+        transport: &Transport,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
         let start = self.current.load(Ordering::Relaxed);
         let mut last_error = None;
         for step in 0..self.addrs.len() {
@@ -55,7 +63,12 @@ impl NameServers {
                     self.current.store(index, Ordering::Relaxed);
                     return Ok(response);
                 }
-                Err(e) if matches!(e.kind(), ErrorKind::Connect | ErrorKind::Network | ErrorKind::Timeout) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Connect | ErrorKind::Network | ErrorKind::Timeout
+                    ) =>
+                {
                     tracing::debug!(addr, error = %e, "name server failed; trying the next");
                     last_error = Some(e);
                     if Instant::now() >= deadline {
@@ -88,7 +101,10 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_malformed_lists() {
-        assert_eq!(NameServers::parse(" ; ").err().unwrap().kind(), ErrorKind::NoNameServer);
+        assert_eq!(
+            NameServers::parse(" ; ").err().unwrap().kind(),
+            ErrorKind::NoNameServer
+        );
         for bad in ["localhost", "host:abc", ":9876", "h:0"] {
             let e = NameServers::parse(bad).err().unwrap();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}");

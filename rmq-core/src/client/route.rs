@@ -38,7 +38,10 @@ impl TopicPublishInfo {
 
 /// The TBW102 route as a route for `topic`: each broker's queue counts clamped to
 /// `default_queue_nums`, as Java's `getDefaultTopicRouteInfoFromNameServer` does.
-pub fn route_from_default_topic(mut route: TopicRouteData, default_queue_nums: i32) -> TopicRouteData {
+pub fn route_from_default_topic(
+    mut route: TopicRouteData,
+    default_queue_nums: i32,
+) -> TopicRouteData {
     for queue in &mut route.queue_datas {
         let nums = default_queue_nums.min(queue.read_queue_nums);
         queue.read_queue_nums = nums;

@@ -124,7 +124,10 @@ mod tests {
         assert_eq!(isolation_for(10), Duration::ZERO);
         assert_eq!(isolation_for(100), Duration::ZERO);
         assert_eq!(isolation_for(600), Duration::from_millis(2000));
-        assert_eq!(isolation_for(ISOLATION_LATENCY_MS), Duration::from_millis(10_000));
+        assert_eq!(
+            isolation_for(ISOLATION_LATENCY_MS),
+            Duration::from_millis(10_000)
+        );
         assert_eq!(isolation_for(20_000), Duration::from_millis(30_000));
     }
 
@@ -132,7 +135,8 @@ mod tests {
     fn round_robin_spans_every_queue() {
         let info = two_broker_info();
         let strategy = FaultStrategy::new(true);
-        let picked: std::collections::HashSet<_> = (0..8).map(|_| strategy.select(&info, None)).collect();
+        let picked: std::collections::HashSet<_> =
+            (0..8).map(|_| strategy.select(&info, None)).collect();
         assert_eq!(picked.len(), 8);
     }
 
@@ -142,7 +146,10 @@ mod tests {
         for enabled in [true, false] {
             let strategy = FaultStrategy::new(enabled);
             for _ in 0..16 {
-                assert_eq!(strategy.select(&info, Some("broker-b")).broker_name, "broker-a");
+                assert_eq!(
+                    strategy.select(&info, Some("broker-b")).broker_name,
+                    "broker-a"
+                );
             }
         }
     }
@@ -156,8 +163,9 @@ mod tests {
             assert_eq!(strategy.select(&info, None).broker_name, "broker-a");
         }
         tokio::time::advance(Duration::from_millis(10_001)).await;
-        let brokers: std::collections::HashSet<_> =
-            (0..16).map(|_| strategy.select(&info, None).broker_name).collect();
+        let brokers: std::collections::HashSet<_> = (0..16)
+            .map(|_| strategy.select(&info, None).broker_name)
+            .collect();
         assert!(brokers.contains("broker-b"));
     }
 
@@ -167,6 +175,9 @@ mod tests {
         let strategy = FaultStrategy::new(true);
         strategy.update("broker-a", Duration::ZERO, true);
         strategy.update("broker-b", Duration::ZERO, true);
-        assert_eq!(strategy.select(&info, Some("broker-a")).broker_name, "broker-b");
+        assert_eq!(
+            strategy.select(&info, Some("broker-a")).broker_name,
+            "broker-b"
+        );
     }
 }

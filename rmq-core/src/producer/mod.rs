@@ -109,8 +109,12 @@ impl Inner {
     fn client(&self) -> Result<Arc<ClientInstance>> {
         match &*self.state.lock() {
             State::Running(client) => Ok(client.clone()),
-            State::Created => Err(Error::illegal_state("the producer is not started; call start() first")),
-            State::ShuttingDown | State::ShutDown => Err(Error::illegal_state("the producer is shut down")),
+            State::Created => Err(Error::illegal_state(
+                "the producer is not started; call start() first",
+            )),
+            State::ShuttingDown | State::ShutDown => {
+                Err(Error::illegal_state("the producer is shut down"))
+            }
         }
     }
 
@@ -126,7 +130,9 @@ impl Inner {
         let mut state = self.state.lock();
         match &*state {
             State::Created => {}
-            State::Running(_) => return Err(Error::illegal_state("the producer is already started")),
+            State::Running(_) => {
+                return Err(Error::illegal_state("the producer is already started"));
+            }
             State::ShuttingDown | State::ShutDown => {
                 return Err(Error::illegal_state(
                     "the producer is shut down and cannot start again; create a new one",
@@ -156,7 +162,8 @@ impl Inner {
             let left = self.in_flight.load(Ordering::Acquire);
             tracing::warn!(left, "shutdown: failing async sends still in flight");
             self.abort.send_replace(true);
-            self.wait_idle(Instant::now() + Duration::from_secs(1)).await;
+            self.wait_idle(Instant::now() + Duration::from_secs(1))
+                .await;
         }
         client.unregister(&self.config.group).await;
         *self.state.lock() = State::ShutDown;
@@ -231,7 +238,10 @@ impl Producer {
 
     /// ASYNC mode: the send starts at once on the library runtime and completes even if the
     /// returned future is dropped.
-    pub fn send_async(&self, msg: Message) -> impl Future<Output = Result<SendResult>> + Send + 'static {
+    pub fn send_async(
+        &self,
+        msg: Message,
+    ) -> impl Future<Output = Result<SendResult>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         self.send_with_callback(msg, move |result| {
             let _ = tx.send(result);

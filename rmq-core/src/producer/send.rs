@@ -137,7 +137,9 @@ impl Sender<'_> {
             let attempt_deadline = attempt_deadline(now, deadline, attempts - attempt);
             brokers_tried.push(queue.broker_name.clone());
             let begin = Instant::now();
-            let outcome = self.attempt(&info, prepared, &queue, attempt_deadline).await;
+            let outcome = self
+                .attempt(&info, prepared, &queue, attempt_deadline)
+                .await;
             let latency = begin.elapsed();
             match outcome {
                 Ok(result) => {
@@ -175,7 +177,10 @@ impl Sender<'_> {
         let tried = brokers_tried.join(", ");
         let error = match last_error {
             Some(e) => e,
-            None => Error::new(ErrorKind::Timeout, "the send timeout passed before an attempt could start"),
+            None => Error::new(
+                ErrorKind::Timeout,
+                "the send timeout passed before an attempt could start",
+            ),
         };
         Err(error.context(format!(
             "send to topic '{}' failed after {} attempt(s) in {cost} ms (brokers: {tried})",
@@ -191,7 +196,11 @@ impl Sender<'_> {
         let queue = self.fault.select(&info, None);
         let addr = master_addr(&info, &queue)?;
         let cmd = prepared.command(self.config, &queue);
-        let result = self.client.transport().invoke_oneway(addr, cmd, deadline).await;
+        let result = self
+            .client
+            .transport()
+            .invoke_oneway(addr, cmd, deadline)
+            .await;
         if let Err(e) = &result {
             let verdict = Verdict::of(e);
             if verdict.isolate {
@@ -222,7 +231,10 @@ fn master_addr<'a>(info: &'a TopicPublishInfo, queue: &MessageQueue) -> Result<&
     info.master_addr(&queue.broker_name).ok_or_else(|| {
         Error::new(
             ErrorKind::NoRoute,
-            format!("the route names no master for broker '{}'", queue.broker_name),
+            format!(
+                "the route names no master for broker '{}'",
+                queue.broker_name
+            ),
         )
     })
 }
@@ -236,7 +248,12 @@ fn attempt_deadline(now: Instant, deadline: Instant, attempts_left: u32) -> Inst
 }
 
 /// `MQClientAPIImpl.processSendResponse`.
-fn send_result(response: RemotingCommand, queue: &MessageQueue, uniq_key: &str, addr: &str) -> Result<SendResult> {
+fn send_result(
+    response: RemotingCommand,
+    queue: &MessageQueue,
+    uniq_key: &str,
+    addr: &str,
+) -> Result<SendResult> {
     let status = match response.code {
         response::SUCCESS => SendStatus::SendOk,
         response::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
@@ -257,7 +274,9 @@ fn send_result(response: RemotingCommand, queue: &MessageQueue, uniq_key: &str, 
         },
         queue_offset: header.queue_offset,
         transaction_id: header.transaction_id,
-        region_id: header.region_id.unwrap_or_else(|| "DefaultRegion".to_string()),
+        region_id: header
+            .region_id
+            .unwrap_or_else(|| "DefaultRegion".to_string()),
         trace_on: header.trace_on.as_deref() != Some("false"),
     })
 }
@@ -312,7 +331,10 @@ mod tests {
     fn attempts_share_the_budget_but_get_a_floor() {
         let now = Instant::now();
         let deadline = now + Duration::from_millis(3000);
-        assert_eq!(attempt_deadline(now, deadline, 3), now + Duration::from_millis(1000));
+        assert_eq!(
+            attempt_deadline(now, deadline, 3),
+            now + Duration::from_millis(1000)
+        );
         assert_eq!(attempt_deadline(now, deadline, 1), deadline);
         let short = now + Duration::from_millis(300);
         assert_eq!(attempt_deadline(now, short, 3), short);

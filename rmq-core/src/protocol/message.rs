@@ -11,7 +11,7 @@ use bytes::{Buf, Bytes};
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// A message to send. Fields are public; [`validate`] checks them before a send.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -399,23 +399,28 @@ fn illegal_char(s: &str) -> Option<char> {
 /// Checks a topic: non-blank, at most 127 chars, `[%|a-zA-Z0-9_-]`, not a reserved topic.
 pub fn validate_topic(topic: &str) -> Result<()> {
     if is_blank(topic) {
-        return Err(Error::invalid_message("topic is blank"));
+        return Err(Error::new(ErrorKind::InvalidTopic, "topic is blank"));
     }
     let len = topic.chars().count();
     if len > MAX_TOPIC_LEN {
-        return Err(Error::invalid_message(format!(
-            "topic of {len} characters is longer than {MAX_TOPIC_LEN}"
-        )));
+        return Err(Error::new(
+            ErrorKind::InvalidTopic,
+            format!("topic of {len} characters is longer than {MAX_TOPIC_LEN}"),
+        ));
     }
     if let Some(c) = illegal_char(topic) {
-        return Err(Error::invalid_message(format!(
-            "topic {topic:?} contains illegal character {c:?}; allowed are [%|a-zA-Z0-9_-]"
-        )));
+        return Err(Error::new(
+            ErrorKind::InvalidTopic,
+            format!(
+                "topic {topic:?} contains illegal character {c:?}; allowed are [%|a-zA-Z0-9_-]"
+            ),
+        ));
     }
     if NOT_ALLOWED_SEND_TOPICS.contains(&topic) {
-        return Err(Error::invalid_message(format!(
-            "sending to system topic {topic:?} is forbidden"
-        )));
+        return Err(Error::new(
+            ErrorKind::ReservedTopic,
+            format!("sending to system topic {topic:?} is forbidden"),
+        ));
     }
     Ok(())
 }
@@ -445,7 +450,9 @@ pub fn validate_group(group: &str) -> Result<()> {
 }
 
 /// Checks a whole message before sending: topic, non-empty body no larger than `max_size`,
-/// user property names not reserved and not blank, delay level range. Errors are `InvalidMessage`.
+/// user property names not reserved and not blank, delay level range. Topic and body problems
+/// have kinds of their own (`InvalidTopic`, `ReservedTopic`, `EmptyBody`, `MessageTooLarge`);
+/// the rest are `InvalidMessage`.
 ///
 /// Also: no `\x01`/`\x02` (the properties separators) in tags, keys or properties; a delay
 /// level is not negative (0 means none; levels above the broker's highest are clamped by the
@@ -454,13 +461,16 @@ pub fn validate_group(group: &str) -> Result<()> {
 pub fn validate(msg: &Message, max_size: usize) -> Result<()> {
     validate_topic(&msg.topic)?;
     if msg.body.is_empty() {
-        return Err(Error::invalid_message("message body is empty"));
+        return Err(Error::new(ErrorKind::EmptyBody, "message body is empty"));
     }
     if msg.body.len() > max_size {
-        return Err(Error::invalid_message(format!(
-            "message body of {} bytes is larger than the maximum of {max_size}",
-            msg.body.len()
-        )));
+        return Err(Error::new(
+            ErrorKind::MessageTooLarge,
+            format!(
+                "message body of {} bytes is larger than the maximum of {max_size}",
+                msg.body.len()
+            ),
+        ));
     }
     if let Some(tags) = &msg.tags {
         check_no_separator("tags", tags)?;
@@ -769,7 +779,7 @@ mod tests {
     #[test]
     fn topic_validation() {
         let bad = |topic: &str, needle: &str| {
-            assert_invalid(validate_topic(topic), ErrorKind::InvalidMessage, needle)
+            assert_invalid(validate_topic(topic), ErrorKind::InvalidTopic, needle)
         };
         bad("", "blank");
         bad("  ", "blank");
@@ -778,7 +788,7 @@ mod tests {
         bad("topic.1", "illegal character '.'");
         bad("tópico", "illegal character 'ó'");
         for topic in NOT_ALLOWED_SEND_TOPICS {
-            bad(topic, "forbidden");
+            assert_invalid(validate_topic(topic), ErrorKind::ReservedTopic, "forbidden");
         }
         for topic in [
             "TopicTest",
@@ -817,12 +827,17 @@ mod tests {
                 needle,
             )
         };
-        invalid(Message::new("a b", "x"), "illegal character");
-        invalid(Message::new("SCHEDULE_TOPIC_XXXX", "x"), "forbidden");
-        invalid(Message::new("T", ""), "body is empty");
+        let max = 4 * 1024 * 1024;
+        let kind = |msg: Message| validate(&msg, max).unwrap_err().kind();
+        assert_eq!(kind(Message::new("a b", "x")), ErrorKind::InvalidTopic);
+        assert_eq!(
+            kind(Message::new("SCHEDULE_TOPIC_XXXX", "x")),
+            ErrorKind::ReservedTopic
+        );
+        assert_eq!(kind(Message::new("T", "")), ErrorKind::EmptyBody);
         assert_invalid(
             validate(&Message::new("T", "12345"), 4),
-            ErrorKind::InvalidMessage,
+            ErrorKind::MessageTooLarge,
             "5 bytes is larger than the maximum of 4",
         );
         invalid(
@@ -862,9 +877,4 @@ mod tests {
         invalid(huge, "more than 32767");
         validate(&ok.clone().with_property("big", "v".repeat(32_000)), 4).unwrap();
     }
-}
-
-/// This host's address as Java's `UtilAll.getIP` would pick it (used in client ids and UNIQ_KEY).
-pub fn local_ip() -> std::net::IpAddr {
-    todo!()
 }

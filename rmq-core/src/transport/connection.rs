@@ -102,19 +102,25 @@ impl Connection {
         let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
-                return Err(Error::new(ErrorKind::Connect, format!("connect to {addr}: {e}"))
-                    .with_addr(addr));
-            }
-            Err(_) => {
                 return Err(
-                    Error::new(ErrorKind::Connect, format!("connect to {addr}: timed out"))
+                    Error::new(ErrorKind::Connect, format!("connect to {addr}: {e}"))
                         .with_addr(addr),
                 );
             }
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Connect,
+                    format!("connect to {addr}: timed out"),
+                )
+                .with_addr(addr));
+            }
         };
-        stream
-            .set_nodelay(true)
-            .map_err(|e| Error::new(ErrorKind::Connect, format!("set TCP_NODELAY on {addr}: {e}")))?;
+        stream.set_nodelay(true).map_err(|e| {
+            Error::new(
+                ErrorKind::Connect,
+                format!("set TCP_NODELAY on {addr}: {e}"),
+            )
+        })?;
         let (read, write) = stream.into_split();
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
@@ -162,9 +168,14 @@ impl Connection {
     }
 
     /// Sends `cmd` and waits for its response until `deadline`.
-    pub async fn request(&self, mut cmd: RemotingCommand, deadline: Instant) -> Result<RemotingCommand> {
+    pub async fn request(
+        &self,
+        mut cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
         let addr = &self.shared.addr;
-        let _permit = match tokio::time::timeout_at(deadline, self.shared.in_flight.acquire()).await {
+        let _permit = match tokio::time::timeout_at(deadline, self.shared.in_flight.acquire()).await
+        {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => return Err(self.closed_error()),
             Err(_) => {
@@ -178,7 +189,10 @@ impl Connection {
         let opaque = NEXT_OPAQUE.fetch_add(1, Ordering::Relaxed);
         cmd.opaque = opaque;
         let (reply, response) = oneshot::channel();
-        self.shared.pending.lock().insert(opaque, Pending { reply, deadline });
+        self.shared
+            .pending
+            .lock()
+            .insert(opaque, Pending { reply, deadline });
         // A close that raced with the insert would have missed this entry.
         if self.shared.closed.load(Ordering::Acquire) {
             self.shared.pending.lock().remove(&opaque);
@@ -195,7 +209,10 @@ impl Connection {
                 self.shared.pending.lock().remove(&opaque);
                 Err(Error::new(
                     ErrorKind::Timeout,
-                    format!("no response from {addr} to request code {} in time", cmd.code),
+                    format!(
+                        "no response from {addr} to request code {} in time",
+                        cmd.code
+                    ),
                 )
                 .with_addr(addr.clone()))
             }
@@ -236,7 +253,10 @@ impl Connection {
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
-                format!("write queue to {} full until the deadline", self.shared.addr),
+                format!(
+                    "write queue to {} full until the deadline",
+                    self.shared.addr
+                ),
             )
             .with_addr(self.shared.addr.clone())),
         }
@@ -251,7 +271,11 @@ impl Connection {
     }
 }
 
-async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf, mut queue: mpsc::Receiver<Outgoing>) {
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut socket: OwnedWriteHalf,
+    mut queue: mpsc::Receiver<Outgoing>,
+) {
     let mut batch = Vec::new();
     let mut notify = Vec::new();
     let mut closed = shared.closed_signal.subscribe();
@@ -268,7 +292,11 @@ async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf, mut queue: 
         while let Some(out) = next {
             batch.extend_from_slice(&out.frame);
             notify.extend(out.written);
-            next = if batch.len() < 256 * 1024 { queue.try_recv().ok() } else { None };
+            next = if batch.len() < 256 * 1024 {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
         }
         let result = socket.write_all(&batch).await;
         batch.clear();
@@ -333,7 +361,9 @@ fn complete(shared: &Shared, cmd: RemotingCommand) {
         Some(pending) => {
             let _ = pending.reply.send(Ok(cmd));
         }
-        None => tracing::debug!(addr = %shared.addr, opaque = cmd.opaque, "response to no pending request"),
+        None => {
+            tracing::debug!(addr = %shared.addr, opaque = cmd.opaque, "response to no pending request")
+        }
     }
 }
 
@@ -349,11 +379,16 @@ fn answer_server_request(
     if cmd.is_oneway() {
         return;
     }
-    let Some(writer) = writer.upgrade() else { return };
+    let Some(writer) = writer.upgrade() else {
+        return;
+    };
     let answer = RemotingCommand::response(
         response::REQUEST_CODE_NOT_SUPPORTED,
         cmd.opaque,
-        Some(format!("request code {} not supported by this producer", cmd.code)),
+        Some(format!(
+            "request code {} not supported by this producer",
+            cmd.code
+        )),
     );
     let mut frame = BytesMut::new();
     answer.encode(serialize, &mut frame);
@@ -370,7 +405,9 @@ async fn sweep_loop(shared: std::sync::Weak<Shared>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Some(shared) = shared.upgrade() else { return };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         if shared.closed.load(Ordering::Acquire) {
             return;
         }

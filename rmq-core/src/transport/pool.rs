@@ -46,7 +46,12 @@ impl Transport {
 
     /// The live connection to `addr`, connecting first if there is none.
     pub async fn connection(&self, addr: &str, deadline: Instant) -> Result<Connection> {
-        let slot = self.slots.lock().entry(addr.to_string()).or_default().clone();
+        let slot = self
+            .slots
+            .lock()
+            .entry(addr.to_string())
+            .or_default()
+            .clone();
         let mut slot = slot.lock().await;
         if let Some(conn) = slot.as_ref().filter(|c| c.is_usable()) {
             return Ok(conn.clone());
@@ -67,7 +72,12 @@ impl Transport {
 
     /// Sends a request and waits for its response. A GO_AWAY answer (the server is shutting
     /// down) sends the request once more on a fresh connection, as Java does.
-    pub async fn invoke(&self, addr: &str, cmd: RemotingCommand, deadline: Instant) -> Result<RemotingCommand> {
+    pub async fn invoke(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
         let conn = self.connection(addr, deadline).await?;
         let response = conn.request(cmd.clone(), deadline).await?;
         if response.code != response::GO_AWAY {
@@ -79,8 +89,16 @@ impl Transport {
     }
 
     /// Sends a oneway request; returns once it is written.
-    pub async fn invoke_oneway(&self, addr: &str, cmd: RemotingCommand, deadline: Instant) -> Result<()> {
-        self.connection(addr, deadline).await?.oneway(cmd, deadline).await
+    pub async fn invoke_oneway(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<()> {
+        self.connection(addr, deadline)
+            .await?
+            .oneway(cmd, deadline)
+            .await
     }
 
     /// Closes the connection to `addr`, failing what is pending on it.

@@ -77,7 +77,9 @@ async fn serve(
                 Behaviour::Echo => response::SUCCESS,
                 Behaviour::Silent => continue,
                 Behaviour::Hangup => return,
-                Behaviour::GoAwayOnce if !went_away.swap(true, Ordering::SeqCst) => response::GO_AWAY,
+                Behaviour::GoAwayOnce if !went_away.swap(true, Ordering::SeqCst) => {
+                    response::GO_AWAY
+                }
                 Behaviour::GoAwayOnce => response::SUCCESS,
             };
             let mut frame = BytesMut::new();
@@ -139,10 +141,16 @@ async fn silent_server_times_out_at_the_deadline() {
     let server = FakeServer::start(Behaviour::Silent).await;
     let transport = transport(16);
     let begin = Instant::now();
-    let e = transport.invoke(&server.addr, request(b"x"), soon(300)).await.unwrap_err();
+    let e = transport
+        .invoke(&server.addr, request(b"x"), soon(300))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     let waited = begin.elapsed();
-    assert!(waited >= Duration::from_millis(290) && waited < Duration::from_secs(2), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(290) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +158,10 @@ async fn disconnect_fails_every_pending_request_at_once() {
     let server = FakeServer::start(Behaviour::Hangup).await;
     let transport = Arc::new(transport(16));
     // The first request makes the server hang up; the others are pending on the same socket.
-    let conn = transport.connection(&server.addr, soon(1000)).await.unwrap();
+    let conn = transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
     let begin = Instant::now();
     let pending: Vec<_> = (0..5)
         .map(|_| {
@@ -170,7 +181,10 @@ async fn next_use_after_a_disconnect_reconnects() {
     let server = FakeServer::start(Behaviour::Hangup).await;
     let transport = transport(16);
     for _ in 0..3 {
-        let e = transport.invoke(&server.addr, request(b"x"), soon(2000)).await.unwrap_err();
+        let e = transport
+            .invoke(&server.addr, request(b"x"), soon(2000))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network);
     }
     assert_eq!(server.connections.load(Ordering::SeqCst), 3);
@@ -181,7 +195,10 @@ async fn refused_connection_is_a_connect_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     drop(listener);
-    let e = transport(16).invoke(&addr, request(b"x"), soon(1000)).await.unwrap_err();
+    let e = transport(16)
+        .invoke(&addr, request(b"x"), soon(1000))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connect);
     assert_eq!(e.broker_addr(), Some(addr.as_str()));
 }
@@ -190,7 +207,10 @@ async fn refused_connection_is_a_connect_error() {
 async fn in_flight_bound_refuses_beyond_the_limit_until_the_deadline() {
     let server = FakeServer::start(Behaviour::Silent).await;
     let transport = Arc::new(transport(2));
-    let conn = transport.connection(&server.addr, soon(1000)).await.unwrap();
+    let conn = transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
     let holders: Vec<_> = (0..2)
         .map(|_| {
             let conn = conn.clone();
@@ -209,7 +229,10 @@ async fn in_flight_bound_refuses_beyond_the_limit_until_the_deadline() {
 async fn go_away_is_answered_by_resending_on_a_new_connection() {
     let server = FakeServer::start(Behaviour::GoAwayOnce).await;
     let transport = transport(16);
-    let answer = transport.invoke(&server.addr, request(b"payload"), soon(2000)).await.unwrap();
+    let answer = transport
+        .invoke(&server.addr, request(b"payload"), soon(2000))
+        .await
+        .unwrap();
     assert_eq!(answer.code, response::SUCCESS);
     assert_eq!(answer.body.as_ref(), b"payload");
     assert_eq!(server.connections.load(Ordering::SeqCst), 2);
@@ -224,10 +247,16 @@ async fn oversize_frame_from_the_server_closes_the_connection() {
         let mut sink = [0u8; 1024];
         let _ = socket.read(&mut sink).await;
         // A length prefix far over the 1 MiB limit of this transport.
-        socket.write_all(&(64 * 1024 * 1024u32).to_be_bytes()).await.unwrap();
+        socket
+            .write_all(&(64 * 1024 * 1024u32).to_be_bytes())
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(5)).await;
     });
-    let e = transport(16).invoke(&addr, request(b"x"), soon(3000)).await.unwrap_err();
+    let e = transport(16)
+        .invoke(&addr, request(b"x"), soon(3000))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Network, "{e}");
 }
 
@@ -260,8 +289,14 @@ async fn server_requests_are_answered_as_not_supported() {
 async fn oneway_returns_once_written_and_gets_no_answer() {
     let mut server = FakeServer::start(Behaviour::Echo).await;
     let transport = transport(16);
-    transport.invoke_oneway(&server.addr, request(b"fire"), soon(1000)).await.unwrap();
-    let seen = tokio::time::timeout(Duration::from_secs(2), server.oneways.recv()).await.unwrap().unwrap();
+    transport
+        .invoke_oneway(&server.addr, request(b"fire"), soon(1000))
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(2), server.oneways.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(seen.is_oneway());
     assert_eq!(seen.body.as_ref(), b"fire");
 }
@@ -270,7 +305,10 @@ async fn oneway_returns_once_written_and_gets_no_answer() {
 async fn sweep_drops_entries_of_requests_whose_caller_went_away() {
     let server = FakeServer::start(Behaviour::Silent).await;
     let transport = transport(16);
-    let conn = transport.connection(&server.addr, soon(1000)).await.unwrap();
+    let conn = transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
     let abandoned = {
         let conn = conn.clone();
         tokio::spawn(async move { conn.request(request(b"x"), soon(60_000)).await })
