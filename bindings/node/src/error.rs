@@ -29,6 +29,10 @@ pub enum ErrorCode {
     Shutdown,
     Protocol,
     Internal,
+    InvalidTopic,
+    ReservedTopic,
+    EmptyBody,
+    MessageTooLarge,
 }
 
 impl From<ErrorKind> for ErrorCode {
@@ -49,6 +53,10 @@ impl From<ErrorKind> for ErrorCode {
             ErrorKind::Shutdown => ErrorCode::Shutdown,
             ErrorKind::Protocol => ErrorCode::Protocol,
             ErrorKind::Internal => ErrorCode::Internal,
+            ErrorKind::InvalidTopic => ErrorCode::InvalidTopic,
+            ErrorKind::ReservedTopic => ErrorCode::ReservedTopic,
+            ErrorKind::EmptyBody => ErrorCode::EmptyBody,
+            ErrorKind::MessageTooLarge => ErrorCode::MessageTooLarge,
         }
     }
 }
