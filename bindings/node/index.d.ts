@@ -112,7 +112,7 @@ export declare class Producer {
 }
 
 /** The `code` of every error this package raises; one per core `ErrorKind`. */
-export type ErrorCode = 'INVALID_ARGUMENT' | 'INVALID_MESSAGE' | 'ILLEGAL_STATE' | 'GROUP_ALREADY_EXISTS' | 'NO_NAME_SERVER' | 'NO_ROUTE' | 'CONNECT' | 'TIMEOUT' | 'NETWORK' | 'BROKER' | 'TOO_MANY_REQUESTS' | 'SHUTDOWN' | 'PROTOCOL' | 'INTERNAL'
+export type ErrorCode = 'INVALID_ARGUMENT' | 'INVALID_MESSAGE' | 'ILLEGAL_STATE' | 'GROUP_ALREADY_EXISTS' | 'NO_NAME_SERVER' | 'NO_ROUTE' | 'CONNECT' | 'TIMEOUT' | 'NETWORK' | 'BROKER' | 'TOO_MANY_REQUESTS' | 'SHUTDOWN' | 'PROTOCOL' | 'INTERNAL' | 'INVALID_TOPIC' | 'RESERVED_TOPIC' | 'EMPTY_BODY' | 'MESSAGE_TOO_LARGE'
 
 /** A message to send. Only `topic` and `body` are required. */
 export interface Message {

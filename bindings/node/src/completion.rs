@@ -8,22 +8,20 @@
 
 use std::future::Future;
 
-use napi::Env;
 use napi::bindgen_prelude::{FnArgs, Function, JsObjectValue, Object, ToNapiValue, Unknown};
 use napi::threadsafe_function::{
     ThreadsafeCallContext, ThreadsafeFunctionCallMode, UnknownReturnValue,
 };
+use napi::{Env, ValueType};
 use rmq_core::{Error, runtime};
 
 use crate::error::{panic_error, to_js_error};
 
 type Outcome<T> = rmq_core::Result<T>;
 
-/// The arguments a completion callback is called with: `(err, result)`, Node style.
-pub type CallbackArgs<T> = FnArgs<(Option<napi::Error>, Option<T>)>;
-
-/// A JS callback `(err, result) => void` as a `#[napi]` function receives it.
-pub type Callback<'scope, T> = Function<'scope, CallbackArgs<T>, UnknownReturnValue>;
+/// A JS callback `(err, result) => void`, Node style.
+type Callback<'scope, T> =
+    Function<'scope, FnArgs<(Option<napi::Error>, Option<T>)>, UnknownReturnValue>;
 
 type Resolver<T> = Box<dyn FnOnce(Env) -> napi::Result<T> + Send>;
 
@@ -43,10 +41,17 @@ impl<T: ToNapiValue + Send + 'static> Completion<T> {
         Ok((Completion::new(deliver), promise))
     }
 
-    /// A completion that calls `callback(err, result)` on the JS thread. An exception thrown by
-    /// the callback is reported as a process warning (`process.on('warning')`, type
-    /// `RmqCallbackError`) instead of ending the process as an uncaught exception would.
-    pub fn callback(callback: Callback<'_, T>) -> napi::Result<Self> {
+    /// A completion that calls `callback(err, result)` on the JS thread; `INVALID_ARGUMENT` if
+    /// `callback` is not a function. An exception thrown by the callback is reported as a
+    /// process warning (`process.on('warning')`, type `RmqCallbackError`) instead of ending the
+    /// process as an uncaught exception would.
+    pub fn callback(callback: Unknown) -> rmq_core::Result<Self> {
+        if callback.get_type().ok() != Some(ValueType::Function) {
+            return Err(Error::invalid_argument("the callback must be a function"));
+        }
+        // SAFETY: the value was just checked to be a function, which is what `Callback` holds.
+        let callback: Callback<T> = unsafe { callback.cast() }
+            .map_err(|e| Error::invalid_argument(format!("bad callback: {}", e.reason)))?;
         let tsfn = callback
             .build_threadsafe_function::<Outcome<T>>()
             .callee_handled::<false>()
@@ -55,6 +60,9 @@ impl<T: ToNapiValue + Send + 'static> Completion<T> {
                     Ok(value) => FnArgs::from((None, Some(value))),
                     Err(err) => FnArgs::from((Some(to_js_error(&ctx.env, &err)), None)),
                 })
+            })
+            .map_err(|e| {
+                Error::internal(format!("cannot hold on to the callback: {}", e.reason))
             })?;
         let deliver = move |outcome: Outcome<T>| {
             // The queue is unbounded, so this never waits; it fails only while Node is exiting,

@@ -6,11 +6,11 @@ use bytes::Bytes;
 use napi::ValueType;
 use napi::bindgen_prelude::{Either, Uint8Array, Unknown};
 use napi_derive::napi;
-use rmq_core::{Error, Message, MessageQueue, SendResult};
+use rmq_core::Error;
 
 /// A message to send. Only `topic` and `body` are required.
-#[napi(object, js_name = "Message", object_to_js = false)]
-pub struct JsMessage {
+#[napi(object, object_to_js = false)]
+pub struct Message {
     pub topic: String,
     /// Sent byte for byte; a string is sent as its UTF-8 bytes.
     #[napi(ts_type = "Buffer | Uint8Array | string")]
@@ -32,25 +32,25 @@ pub struct JsMessage {
 }
 
 /// Converts the message argument of a send; anything malformed is `INVALID_ARGUMENT`.
-pub fn message_from_js(value: Unknown) -> rmq_core::Result<Message> {
+pub fn message_from_js(value: Unknown) -> rmq_core::Result<rmq_core::Message> {
     let not_an_object = || Error::invalid_argument("the message must be an object");
     if value.get_type().map_err(|_| not_an_object())? != ValueType::Object {
         return Err(not_an_object());
     }
-    // SAFETY: the value was just checked to be an object, which is what `JsMessage` expects;
+    // SAFETY: the value was just checked to be an object, which is what `Message` expects;
     // each field's conversion checks its own type.
-    let js: JsMessage = unsafe { value.cast() }
+    let js: Message = unsafe { value.cast() }
         .map_err(|e| Error::invalid_argument(format!("invalid message: {}", e.reason)))?;
     Ok(js.into())
 }
 
-impl From<JsMessage> for Message {
-    fn from(js: JsMessage) -> Self {
+impl From<Message> for rmq_core::Message {
+    fn from(js: Message) -> Self {
         let body = match js.body {
             Either::A(bytes) => Bytes::copy_from_slice(&bytes),
             Either::B(text) => Bytes::from(text),
         };
-        let mut message = Message::new(js.topic, body);
+        let mut message = rmq_core::Message::new(js.topic, body);
         message.tags = js.tags;
         message.keys = match js.keys {
             Some(Either::A(key)) => vec![key],
@@ -87,40 +87,40 @@ impl From<rmq_core::SendStatus> for SendStatus {
 }
 
 /// One queue of a topic on one broker.
-#[napi(object, js_name = "MessageQueue", object_from_js = false)]
-pub struct JsMessageQueue {
+#[napi(object, object_from_js = false)]
+pub struct MessageQueue {
     pub topic: String,
     pub broker_name: String,
     pub queue_id: i32,
 }
 
 /// What the broker said about a stored message.
-#[napi(object, js_name = "SendResult", object_from_js = false)]
-pub struct JsSendResult {
+#[napi(object, object_from_js = false)]
+pub struct SendResult {
     pub status: SendStatus,
     /// The client-generated unique id (UNIQ_KEY).
     pub msg_id: String,
     /// The broker's id: store host and commit log offset.
     pub offset_msg_id: String,
-    pub queue: JsMessageQueue,
+    pub queue: MessageQueue,
     pub queue_offset: i64,
     pub transaction_id: Option<String>,
     pub region_id: String,
     pub trace_on: bool,
 }
 
-impl From<SendResult> for JsSendResult {
-    fn from(result: SendResult) -> Self {
-        let MessageQueue {
+impl From<rmq_core::SendResult> for SendResult {
+    fn from(result: rmq_core::SendResult) -> Self {
+        let rmq_core::MessageQueue {
             topic,
             broker_name,
             queue_id,
         } = result.queue;
-        JsSendResult {
+        SendResult {
             status: result.status.into(),
             msg_id: result.msg_id,
             offset_msg_id: result.offset_msg_id,
-            queue: JsMessageQueue {
+            queue: MessageQueue {
                 topic,
                 broker_name,
                 queue_id,

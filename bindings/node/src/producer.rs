@@ -8,9 +8,9 @@ use napi::Env;
 use napi::bindgen_prelude::{Object, Unknown};
 use napi_derive::napi;
 
-use crate::completion::{Callback, Completion};
+use crate::completion::Completion;
 use crate::error::{catch_panic, to_js_error};
-use crate::message::{JsSendResult, message_from_js};
+use crate::message::{SendResult, message_from_js};
 use crate::options::config_from_js;
 
 /// A RocketMQ producer.
@@ -75,10 +75,11 @@ impl Producer {
     )]
     pub fn send_callback(
         &self,
+        env: &Env,
         message: Unknown,
-        callback: Callback<JsSendResult>,
+        callback: Unknown,
     ) -> napi::Result<()> {
-        let completion = Completion::callback(callback)?;
+        let completion = Completion::callback(callback).map_err(|err| to_js_error(env, &err))?;
         self.send_to(message, completion);
         Ok(())
     }
@@ -104,7 +105,7 @@ impl Producer {
 }
 
 impl Producer {
-    fn send_to(&self, message: Unknown, completion: Completion<JsSendResult>) {
+    fn send_to(&self, message: Unknown, completion: Completion<SendResult>) {
         let message = match message_from_js(message) {
             Ok(message) => message,
             Err(err) => return completion.complete(Err(err)),
@@ -113,7 +114,7 @@ impl Producer {
         // inside it delivers an `Internal` error: nothing is left to report here.
         let _ = catch_panic(|| {
             self.inner.send_with_callback(message, move |outcome| {
-                completion.complete(outcome.map(JsSendResult::from))
+                completion.complete(outcome.map(SendResult::from))
             });
             Ok(())
         });
