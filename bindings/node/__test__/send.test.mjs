@@ -124,13 +124,42 @@ describe('sending to the real cluster', () => {
     })
   })
 
-  test('a delivery time reaches the broker as the 5.x timer property', async () => {
-    const topic = unique('NodeTimer')
-    const deliverTimeMs = Date.now() + 1500
-    const result = await producer.send({ topic, body: 'later', deliverTimeMs })
-    assert.equal(result.status, 'SEND_OK')
-    const [stored] = readTopic(topic, 1)
-    assert.equal(stored.msgId, result.msgId)
-    assert.ok(stored.storeTimestamp >= deliverTimeMs - 1000, 'delivered before its time')
+  test('1000 concurrent sendCallback() calls each call back exactly once', async () => {
+    const topic = unique('NodeConcurrentCb')
+    const count = 1000
+    const calls = new Array(count).fill(0)
+    const results = await Promise.all(
+      Array.from(
+        { length: count },
+        (_, i) =>
+          new Promise((resolve, reject) =>
+            producer.sendCallback({ topic, body: `callback ${i}` }, (err, result) => {
+              calls[i] += 1
+              if (err) reject(err)
+              else resolve(result)
+            }),
+          ),
+      ),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 100)) // room for a stray second call
+    assert.ok(calls.every((n) => n === 1))
+    const stored = byMsgId(readTopic(topic, count))
+    results.forEach((result, i) => assert.equal(stored.get(result.msgId)?.body.toString(), `callback ${i}`))
+  })
+
+  test('a delay level and a delivery time hold the message back until due', async () => {
+    const topic = unique('NodeDelayed')
+    const deliverTimeMs = Date.now() + 2000
+    const delayed = await producer.send({ topic, body: 'delay level 1 (1 s)', delayLevel: 1 })
+    const timed = await producer.send({ topic, body: 'at a time', deliverTimeMs })
+    const stored = byMsgId(readTopic(topic, 2))
+
+    const byLevel = stored.get(delayed.msgId)
+    assert.equal(byLevel.properties.DELAY, '1')
+    assert.ok(byLevel.storeTimestamp - byLevel.bornTimestamp >= 900, 'stored before its delay')
+    const byTime = stored.get(timed.msgId)
+    assert.equal(byTime.properties.TIMER_DELIVER_MS, String(deliverTimeMs))
+    // The broker's timer wheel ticks by the second.
+    assert.ok(byTime.storeTimestamp >= deliverTimeMs - 1000, 'stored before its time')
   })
 })
