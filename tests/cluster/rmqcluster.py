@@ -206,11 +206,14 @@ def remoting_call(addr, code, ext_fields=None, timeout=3.0):
               "serializeTypeCurrentRPC": "JSON", "version": REMOTING_VERSION}
     encoded = json.dumps(header).encode()
     host, port = addr.rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        sock.sendall(struct.pack(">ii", 4 + len(encoded), len(encoded)) + encoded)
-        (length,) = struct.unpack(">i", _recv_exact(sock, 4))
-        frame = _recv_exact(sock, length)
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(struct.pack(">ii", 4 + len(encoded), len(encoded)) + encoded)
+            (length,) = struct.unpack(">i", _recv_exact(sock, 4))
+            frame = _recv_exact(sock, length)
+    except OSError as e:
+        raise ClusterError(f"cannot reach {addr} ({e}); is the cluster up?") from None
     (mark,) = struct.unpack(">i", frame[:4])
     header_len = mark & 0xFFFFFF
     if mark >> 24 != 0:
@@ -404,6 +407,11 @@ class Member:
             ("autoCreateTopicEnable", "true"),
             ("autoCreateSubscriptionGroup", "true"),
             ("enablePropertyFilter", "true"),
+            # CI disks are often >85 % full: by default the broker then deletes commit-log files
+            # early (85 %) and refuses writes (90 %). Tests write little, so only stop near 98 %.
+            ("diskMaxUsedSpaceRatio", 95),
+            ("diskSpaceCleanForciblyRatio", 97),
+            ("diskSpaceWarningLevelRatio", 98),
         ]
         return conf + list(SMALL_STORE_CONF.items())
 
@@ -416,12 +424,7 @@ class Member:
             return ""
 
     def exit_reason(self):
-        """The last meaningful line the JVM printed, to explain why it stopped."""
-        lines = [ln.strip() for ln in self.output_since_start().splitlines() if ln.strip()]
-        for ln in reversed(lines):
-            if "Exception" in ln or "Error" in ln or "error" in ln:
-                return ln[:300]
-        return lines[-1][:300] if lines else "no output"
+        return explain(self.output_since_start())
 
     def signal(self, sig):
         pid = self.pid()
@@ -510,7 +513,7 @@ class Cluster:
         """Broker name -> master address as the NameServer knows it ({} when it cannot be asked)."""
         try:
             table = cluster_info(self.namesrv_addr).get("brokerAddrTable") or {}
-        except (OSError, ValueError, ClusterError):
+        except (ValueError, ClusterError):
             return {}
         return {name: (data.get("brokerAddrs") or {}).get("0") for name, data in table.items()}
 
@@ -632,6 +635,7 @@ class Cluster:
     # -- topics --------------------------------------------------------------------------------
 
     def create_topic(self, topic, queues=8, order=False):
+        self.require_namesrv()
         args = ["updateTopic", "-c", CLUSTER_NAME, "-t", topic, "-r", str(queues), "-w", str(queues)]
         if order:
             args += ["-o", "true"]
@@ -639,7 +643,7 @@ class Cluster:
         output = proc.stdout.decode(errors="replace")
         if proc.returncode != 0 or "success" not in output:
             raise ClusterError(f"updateTopic {topic} failed (exit {proc.returncode}): "
-                               f"{last_line(output) or 'no output'}")
+                               f"{explain(output)}")
         deadline = time.monotonic() + ROUTE_TIMEOUT_S
         expected = set(self.brokers)
         while True:
@@ -653,7 +657,13 @@ class Cluster:
                                    f"{sorted(present) or 'no broker'} after {int(ROUTE_TIMEOUT_S)} s")
             time.sleep(0.2)
 
+    def require_namesrv(self):
+        if not port_accepts(self.base, timeout=2.0):
+            raise ClusterError(f"no NameServer at {self.namesrv_addr}; start the cluster first "
+                               f"(rmq-cluster --port-base {self.base} up)")
+
     def route(self, topic):
+        self.require_namesrv()
         route = topic_route(self.namesrv_addr, topic)
         if route is None:
             raise ClusterError(f"the NameServer {self.namesrv_addr} has no route for topic {topic}", exit_code=2)
@@ -676,6 +686,7 @@ class Cluster:
         self.install.fetch()
         args = list(args)
         if args and args[0] not in ("help", "-h", "--help") and "-n" not in args:
+            self.require_namesrv()
             args += ["-n", self.namesrv_addr]
         cmd = self._java_cmd([], "org.apache.rocketmq.tools.command.MQAdminStartup", args, logback="tools")
         return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else None,
@@ -684,6 +695,7 @@ class Cluster:
     def run_tool(self, args):
         """Runs the Java reader/sender (java/RmqTool.java); its stdout is JSON lines."""
         self.install.fetch()
+        self.require_namesrv()
         cmd = self._java_cmd([f"-Drmq.tool.namesrv={self.namesrv_addr}"], "RmqTool", args, with_tool=True)
         return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
 
@@ -714,9 +726,13 @@ class Cluster:
         return out
 
 
-def last_line(text):
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
+def explain(output):
+    """The most telling line of a JVM's output: the last exception or error, else the last line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not ln.strip().startswith("at ")]
+    for ln in reversed(lines):
+        if "Exception" in ln or "Error" in ln or "error" in ln:
+            return ln[:300]
+    return lines[-1][:300] if lines else "no output"
 
 
 def member_processes(base):
@@ -756,8 +772,9 @@ commands:
                              print the message with that UNIQ_KEY (msgId) as JSON
   read-id OFFSET_MSG_ID [--topic T]
                              print the message with that offset message id as JSON
-  send TOPIC BODY [--body-base64] [--tags T] [--keys K1,K2] [--prop k=v]... [--sharding-key K] [--group G]
-                             send one message with the Java DefaultMQProducer, print SendResult JSON
+  send TOPIC BODY [--body-base64] [--tags T] [--keys K1,K2] [--prop k=v]...
+       [--sharding-key K] [--group G] [--count N] [--linger-ms N]
+                             send with the Java DefaultMQProducer (sync), print SendResult JSON
   producers GROUP            print the producer connections the brokers know for a group
 
 environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args)
@@ -833,6 +850,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("rmq-cluster: error: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or an unforeseen environment problem: still one line
+        print(f"rmq-cluster: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
 
 
 def run_command(command, args, base):

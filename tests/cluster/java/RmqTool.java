@@ -39,7 +39,7 @@ import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
 public final class RmqTool {
     private static final String USAGE = "usage: RmqTool read-topic TOPIC [--timeout-ms N] [--expect N]"
         + " | read-key TOPIC UNIQ_KEY [--timeout-ms N] | read-id OFFSET_MSG_ID [--topic T]"
-        + " | send TOPIC BODY [--body-base64] [--tags T] [--keys K1,K2] [--prop k=v]... [--sharding-key K] [--group G] [--linger-ms N]"
+        + " | send TOPIC BODY [--body-base64] [--tags T] [--keys K1,K2] [--prop k=v]... [--sharding-key K] [--group G] [--count N] [--linger-ms N]"
         + " | producers GROUP";
 
     /** Exit code for "the thing asked for does not exist" (message, topic), distinct from other failures. */
@@ -218,52 +218,58 @@ public final class RmqTool {
         admin.shutdown();
     }
 
-    /** Sends one message synchronously with the official producer and prints its SendResult. */
+    /** Sends messages synchronously with the official producer and prints each SendResult. */
     private static void send(String namesrv, Args a) throws Exception {
         String topic = a.positional(0, "TOPIC");
         String bodyArg = a.positional(1, "BODY");
         byte[] body = a.flag("--body-base64")
             ? Base64.getDecoder().decode(bodyArg) : bodyArg.getBytes(StandardCharsets.UTF_8);
-        Message msg = new Message(topic, body);
         String tags = a.option("--tags", null);
-        if (tags != null) {
-            msg.setTags(tags);
-        }
         String keys = a.option("--keys", null);
-        if (keys != null) {
-            msg.setKeys(Arrays.asList(keys.split(",")));
-        }
+        Map<String, String> userProperties = new LinkedHashMap<>();
         for (String prop : a.options("--prop")) {
             int eq = prop.indexOf('=');
             if (eq <= 0) {
                 throw new ToolError(EXIT_USAGE, "--prop expects key=value, got '" + prop + "'");
             }
-            msg.putUserProperty(prop.substring(0, eq), prop.substring(eq + 1));
+            userProperties.put(prop.substring(0, eq), prop.substring(eq + 1));
         }
         String shardingKey = a.option("--sharding-key", null);
+        long count = a.longOption("--count", 1);
+        long lingerMs = a.longOption("--linger-ms", 0);
 
         DefaultMQProducer producer = new DefaultMQProducer(a.option("--group", "RMQ_CLUSTER_TOOL_PRODUCER"));
         configure(producer, namesrv);
         producer.setSendMsgTimeout((int) CALL_TIMEOUT_MS);
         producer.start();
-        SendResult result = shardingKey == null
-            ? producer.send(msg)
-            : producer.send(msg, new SelectMessageQueueByHash(), shardingKey);
-        Json j = new Json()
-            .field("status", result.getSendStatus().name())
-            .field("msgId", result.getMsgId())
-            .field("offsetMsgId", result.getOffsetMsgId())
-            .field("topic", result.getMessageQueue().getTopic())
-            .field("brokerName", result.getMessageQueue().getBrokerName())
-            .field("queueId", result.getMessageQueue().getQueueId())
-            .field("queueOffset", result.getQueueOffset())
-            .field("regionId", result.getRegionId())
-            .field("transactionId", result.getTransactionId());
-        System.out.println(j.end());
+        for (long i = 0; i < count; i++) {
+            // A new Message each time: the producer keeps the UNIQ_KEY it set on a message object.
+            Message msg = new Message(topic, body);
+            if (tags != null) {
+                msg.setTags(tags);
+            }
+            if (keys != null) {
+                msg.setKeys(Arrays.asList(keys.split(",")));
+            }
+            userProperties.forEach(msg::putUserProperty);
+            SendResult result = shardingKey == null
+                ? producer.send(msg)
+                : producer.send(msg, new SelectMessageQueueByHash(), shardingKey);
+            System.out.println(new Json()
+                .field("status", result.getSendStatus().name())
+                .field("msgId", result.getMsgId())
+                .field("offsetMsgId", result.getOffsetMsgId())
+                .field("topic", result.getMessageQueue().getTopic())
+                .field("brokerName", result.getMessageQueue().getBrokerName())
+                .field("queueId", result.getMessageQueue().getQueueId())
+                .field("queueOffset", result.getQueueOffset())
+                .field("regionId", result.getRegionId())
+                .field("transactionId", result.getTransactionId())
+                .end());
+        }
         System.out.flush();
-        // Staying connected lets a test see this producer in `producers GROUP` (heartbeats every 30 s,
-        // and one right at start).
-        Thread.sleep(a.longOption("--linger-ms", 0));
+        // Staying connected lets a test see this producer in `producers GROUP`.
+        Thread.sleep(lingerMs);
         producer.shutdown();
     }
 
