@@ -305,13 +305,12 @@ def port_accepts(port, timeout=0.5):
 
 
 def process_cmdline(pid):
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except FileNotFoundError:
-        if Path("/proc/self").exists():
+    """The command line of a live process; "" when there is none (a zombie's is empty too)."""
+    if Path("/proc/self").exists():
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
             return ""
-    except OSError:
-        return ""
     proc = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     return proc.stdout.decode(errors="replace")
@@ -426,7 +425,7 @@ class Member:
     def exit_reason(self):
         return explain(self.output_since_start())
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         pid = self.pid()
         if pid is not None and self.running():
             with contextlib.suppress(ProcessLookupError):
@@ -436,14 +435,14 @@ class Member:
         """SIGTERM (the servers flush and unregister on it), then SIGKILL after the timeout."""
         if self.running():
             if not signalled:
-                self.signal(signal.SIGTERM)
+                self.send_signal(signal.SIGTERM)
             if not self.wait_gone(timeout):
-                self.signal(signal.SIGKILL)
+                self.send_signal(signal.SIGKILL)
                 self.wait_gone(10)
         self.forget()
 
     def kill(self):
-        self.signal(signal.SIGKILL)
+        self.send_signal(signal.SIGKILL)
         self.wait_gone(10)
         self.forget()
 
@@ -547,9 +546,9 @@ class Cluster:
                     started.append(member)
                     if not member.is_broker:
                         self._wait_namesrv_ready()
-                for member in to_start:
-                    if member.is_broker:
-                        self._wait_registered(member)
+                # Brokers that were already running re-register within 30 s if the NameServer is new.
+                for broker in self.brokers.values():
+                    self._wait_registered(broker)
             except BaseException:
                 # Nothing of value is in a cluster that failed to come up: no graceful shutdown.
                 for member in reversed(started):
@@ -564,7 +563,7 @@ class Cluster:
             # keep the NameServer up meanwhile so they can unregister.
             brokers = list(self.brokers.values())
             for broker in brokers:
-                broker.signal(signal.SIGTERM)
+                broker.send_signal(signal.SIGTERM)
             for broker in brokers:
                 broker.stop(signalled=True)
             self.namesrv.stop()
@@ -584,7 +583,7 @@ class Cluster:
                 self._wait_registered(broker)
             except BaseException:
                 with contextlib.suppress(ClusterError):
-                    broker.stop(timeout=10)
+                    broker.kill()
                 raise
 
     def stop_broker(self, name):
@@ -678,7 +677,7 @@ class Cluster:
         return ([java] + TOOL_JVM
                 + [f"-Duser.home={tool_home}",
                    f"-Drmq.logback.configurationFile={self.install.logback_config(logback)}",
-                   "-Drocketmq.client.logUseSlf4j=false", "-Drocketmq.log.level=warn"]
+                   "-Drocketmq.log.level=warn"]
                 + jvm_props + ["-cp", self.install.classpath(with_tool=with_tool), main] + list(args))
 
     def run_java_admin(self, args, capture=False):

@@ -37,7 +37,7 @@ import org.apache.rocketmq.remoting.protocol.route.BrokerData;
 import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
 
 public final class RmqTool {
-    private static final String USAGE = "usage: RmqTool read-topic TOPIC [--timeout-ms N] [--expect N]"
+    private static final String USAGE = "usage: rmq-cluster read-topic TOPIC [--timeout-ms N] [--expect N]"
         + " | read-key TOPIC UNIQ_KEY [--timeout-ms N] | read-id OFFSET_MSG_ID [--topic T]"
         + " | send TOPIC BODY [--body-base64] [--tags T] [--keys K1,K2] [--prop k=v]... [--sharding-key K] [--group G] [--count N] [--linger-ms N]"
         + " | producers GROUP";
@@ -50,6 +50,24 @@ public final class RmqTool {
     /** Properties the pull consumer adds to each message it returns; they are not part of the stored message. */
     private static final List<String> PULL_ADDED_PROPERTIES =
         Arrays.asList(MessageConst.PROPERTY_MIN_OFFSET, MessageConst.PROPERTY_MAX_OFFSET);
+
+    /** The options and the number of positional arguments of each command (checked before anything runs). */
+    private static final Map<String, List<String>> OPTIONS = new HashMap<>();
+    private static final Map<String, Integer> POSITIONALS = new HashMap<>();
+
+    static {
+        POSITIONALS.put("read-topic", 1);
+        POSITIONALS.put("read-key", 2);
+        POSITIONALS.put("read-id", 1);
+        POSITIONALS.put("send", 2);
+        POSITIONALS.put("producers", 1);
+        OPTIONS.put("read-topic", Arrays.asList("--timeout-ms", "--expect"));
+        OPTIONS.put("read-key", Arrays.asList("--timeout-ms"));
+        OPTIONS.put("read-id", Arrays.asList("--topic"));
+        OPTIONS.put("send", Arrays.asList("--body-base64", "--tags", "--keys", "--prop", "--sharding-key",
+            "--group", "--count", "--linger-ms"));
+        OPTIONS.put("producers", Arrays.asList());
+    }
 
     private static final int PULL_BATCH = 32;
     private static final long CALL_TIMEOUT_MS = 5000;
@@ -88,7 +106,14 @@ public final class RmqTool {
         if (args.length == 0) {
             throw new ToolError(EXIT_USAGE, USAGE);
         }
-        Args a = new Args(Arrays.copyOfRange(args, 1, args.length));
+        List<String> allowed = OPTIONS.get(args[0]);
+        if (allowed == null) {
+            throw new ToolError(EXIT_USAGE, "unknown command '" + args[0] + "'; " + USAGE);
+        }
+        Args a = new Args(Arrays.copyOfRange(args, 1, args.length), allowed);
+        if (a.positionalCount() > POSITIONALS.get(args[0])) {
+            throw new ToolError(EXIT_USAGE, "too many arguments for " + args[0] + "; " + USAGE);
+        }
         String namesrv = System.getProperty("rmq.tool.namesrv");
         if (namesrv == null || namesrv.isEmpty()) {
             throw new ToolError(EXIT_USAGE, "system property rmq.tool.namesrv (NameServer address) is not set");
@@ -111,9 +136,8 @@ public final class RmqTool {
                 producers(namesrv, a.positional(0, "GROUP"));
                 break;
             default:
-                throw new ToolError(EXIT_USAGE, "unknown command '" + args[0] + "'; " + USAGE);
+                throw new IllegalStateException("no handler for " + args[0]);
         }
-        a.rejectUnused();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -454,15 +478,17 @@ public final class RmqTool {
 
     /** Minimal command-line parser: positional arguments plus --name [value] options. */
     private static final class Args {
+        private static final List<String> FLAGS = Arrays.asList("--body-base64");
         private final List<String> positional = new ArrayList<>();
         private final Map<String, List<String>> options = new LinkedHashMap<>();
-        private final List<String> used = new ArrayList<>();
-        private static final List<String> FLAGS = Arrays.asList("--body-base64");
 
-        Args(String[] args) throws ToolError {
+        Args(String[] args, List<String> allowed) throws ToolError {
             for (int i = 0; i < args.length; i++) {
                 String arg = args[i];
                 if (arg.startsWith("--") && arg.length() > 2) {
+                    if (!allowed.contains(arg)) {
+                        throw new ToolError(EXIT_USAGE, "unknown option " + arg + "; " + USAGE);
+                    }
                     String value = "";
                     if (!FLAGS.contains(arg)) {
                         if (i + 1 >= args.length) {
@@ -484,19 +510,20 @@ public final class RmqTool {
             return positional.get(index);
         }
 
+        int positionalCount() {
+            return positional.size();
+        }
+
         String option(String name, String fallback) {
-            used.add(name);
             List<String> values = options.get(name);
             return values == null ? fallback : values.get(values.size() - 1);
         }
 
         List<String> options(String name) {
-            used.add(name);
             return options.getOrDefault(name, new ArrayList<>());
         }
 
         boolean flag(String name) {
-            used.add(name);
             return options.containsKey(name);
         }
 
@@ -509,14 +536,6 @@ public final class RmqTool {
                 return Long.parseLong(value);
             } catch (NumberFormatException e) {
                 throw new ToolError(EXIT_USAGE, "option " + name + " expects a number, got '" + value + "'");
-            }
-        }
-
-        void rejectUnused() throws ToolError {
-            for (String name : options.keySet()) {
-                if (!used.contains(name)) {
-                    throw new ToolError(EXIT_USAGE, "unknown option " + name);
-                }
             }
         }
     }
