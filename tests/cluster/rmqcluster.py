@@ -594,6 +594,21 @@ class Cluster:
         with self.lock():
             self.broker(name).kill()
 
+    def pause_broker(self, name):
+        """SIGSTOP: the broker keeps its sockets and its place in the routes but answers nothing."""
+        with self.lock():
+            broker = self.broker(name)
+            if not broker.running():
+                raise ClusterError(f"{name} is not running; nothing to pause")
+            broker.send_signal(signal.SIGSTOP)
+
+    def resume_broker(self, name):
+        """SIGCONT after pause-broker; a no-op for a broker that is not running."""
+        with self.lock():
+            broker = self.broker(name)
+            if broker.running():
+                broker.send_signal(signal.SIGCONT)
+
     def _wipe_state(self):
         for member in self.members():
             shutil.rmtree(member.dir, ignore_errors=True)
@@ -759,6 +774,8 @@ commands:
   status                     show servers and registration (exit 0 only when all healthy)
   logs [NAME...] [--lines N] print the tail of the servers' logs
   kill-broker NAME           SIGKILL a broker
+  pause-broker NAME          SIGSTOP a broker (hung: in the routes, answering nothing)
+  resume-broker NAME         SIGCONT a paused broker
   stop-broker NAME           SIGTERM a broker and wait until it is gone
   start-broker NAME          start a stopped broker (same store), wait until registered
   create-topic TOPIC [--queues N] [--order]
@@ -879,10 +896,11 @@ def run_command(command, args, base):
         lines = _int_option(args, "--lines", 40)
         print("\n".join(cluster.log_tails(args, lines)))
         return 0
-    if command in ("kill-broker", "stop-broker", "start-broker"):
+    if command in ("kill-broker", "stop-broker", "start-broker", "pause-broker", "resume-broker"):
         (name,) = _exactly(args, ["NAME"])
         {"kill-broker": cluster.kill_broker, "stop-broker": cluster.stop_broker,
-         "start-broker": cluster.start_broker}[command](name)
+         "start-broker": cluster.start_broker, "pause-broker": cluster.pause_broker,
+         "resume-broker": cluster.resume_broker}[command](name)
         return 0
     if command == "create-topic":
         queues = _int_option(args, "--queues", 8)
