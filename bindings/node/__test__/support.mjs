@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url'
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
 
-/** The launcher: `RMQ_CLUSTER` when set, else the repository's `tests/cluster/rmq-cluster`. */
-const launcher = process.env.RMQ_CLUSTER ?? `${repoRoot}tests/cluster/rmq-cluster`
+const launcher = `${repoRoot}tests/cluster/rmq-cluster`
 
 /** Runs the launcher (with the caller's RMQ_PORT_BASE) and returns its standard output. */
 export function cluster(...args) {
