@@ -59,7 +59,8 @@ typedef enum rmq_result {
    */
   RMQ_RESULT_INVALID_ARGUMENT = 1,
   /**
-   * The message fails validation before any network traffic (topic, body, size, properties).
+   * The message fails validation before any network traffic (user properties, delay level); the
+   * topic and the body have codes of their own (15 to 18).
    */
   RMQ_RESULT_INVALID_MESSAGE = 2,
   /**
@@ -112,6 +113,23 @@ typedef enum rmq_result {
    * A bug inside the library (a caught panic); please report it.
    */
   RMQ_RESULT_INTERNAL = 14,
+  /**
+   * The topic is blank, longer than 127 characters, or has characters outside
+   * `[%|a-zA-Z0-9_-]`.
+   */
+  RMQ_RESULT_INVALID_TOPIC = 15,
+  /**
+   * The topic is a system topic that producers may not send to.
+   */
+  RMQ_RESULT_RESERVED_TOPIC = 16,
+  /**
+   * The message body is empty.
+   */
+  RMQ_RESULT_EMPTY_BODY = 17,
+  /**
+   * The message body is larger than the option `max_message_size`.
+   */
+  RMQ_RESULT_MESSAGE_TOO_LARGE = 18,
 } rmq_result;
 
 /**

@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::ffi::{CString, c_char};
+use std::sync::OnceLock;
 
 use rmq_core::{Error, ErrorKind};
 
@@ -21,7 +22,8 @@ pub enum rmq_result {
     Ok = 0,
     /// A bad argument: a NULL pointer, bad UTF-8, an unknown option or a value that does not parse.
     InvalidArgument = 1,
-    /// The message fails validation before any network traffic (topic, body, size, properties).
+    /// The message fails validation before any network traffic (user properties, delay level); the
+    /// topic and the body have codes of their own (15 to 18).
     InvalidMessage = 2,
     /// The call does not fit the producer's state (not started, already started, shut down), or a
     /// blocking call was made from inside a delivery callback.
@@ -49,6 +51,15 @@ pub enum rmq_result {
     Protocol = 13,
     /// A bug inside the library (a caught panic); please report it.
     Internal = 14,
+    /// The topic is blank, longer than 127 characters, or has characters outside
+    /// `[%|a-zA-Z0-9_-]`.
+    InvalidTopic = 15,
+    /// The topic is a system topic that producers may not send to.
+    ReservedTopic = 16,
+    /// The message body is empty.
+    EmptyBody = 17,
+    /// The message body is larger than the option `max_message_size`.
+    MessageTooLarge = 18,
 }
 
 impl From<ErrorKind> for rmq_result {
@@ -68,6 +79,10 @@ impl From<ErrorKind> for rmq_result {
             ErrorKind::Shutdown => rmq_result::Shutdown,
             ErrorKind::Protocol => rmq_result::Protocol,
             ErrorKind::Internal => rmq_result::Internal,
+            ErrorKind::InvalidTopic => rmq_result::InvalidTopic,
+            ErrorKind::ReservedTopic => rmq_result::ReservedTopic,
+            ErrorKind::EmptyBody => rmq_result::EmptyBody,
+            ErrorKind::MessageTooLarge => rmq_result::MessageTooLarge,
         }
     }
 }
@@ -94,35 +109,16 @@ pub(crate) fn outcome(result: Result<(), Error>) -> rmq_result {
 #[unsafe(no_mangle)]
 pub extern "C" fn rmq_result_name(result: i32) -> *const c_char {
     ffi_panic_boundary! {
-        let name: &'static [u8] = if result == 0 {
-            b"OK\0"
-        } else {
-            match ErrorKind::ALL.iter().find(|kind| kind.code() == result) {
-                Some(kind) => static_c_name(*kind),
-                None => b"UNKNOWN\0",
-            }
-        };
-        name.as_ptr().cast()
-    }
-}
-
-/// `ErrorKind::name()` as a static NUL-terminated string.
-fn static_c_name(kind: ErrorKind) -> &'static [u8] {
-    match kind {
-        ErrorKind::InvalidArgument => b"INVALID_ARGUMENT\0",
-        ErrorKind::InvalidMessage => b"INVALID_MESSAGE\0",
-        ErrorKind::IllegalState => b"ILLEGAL_STATE\0",
-        ErrorKind::GroupAlreadyExists => b"GROUP_ALREADY_EXISTS\0",
-        ErrorKind::NoNameServer => b"NO_NAME_SERVER\0",
-        ErrorKind::NoRoute => b"NO_ROUTE\0",
-        ErrorKind::Connect => b"CONNECT\0",
-        ErrorKind::Timeout => b"TIMEOUT\0",
-        ErrorKind::Network => b"NETWORK\0",
-        ErrorKind::Broker => b"BROKER\0",
-        ErrorKind::TooManyRequests => b"TOO_MANY_REQUESTS\0",
-        ErrorKind::Shutdown => b"SHUTDOWN\0",
-        ErrorKind::Protocol => b"PROTOCOL\0",
-        ErrorKind::Internal => b"INTERNAL\0",
+        static NAMES: OnceLock<Vec<(i32, CString)>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            let ok = (rmq_result::Ok as i32, to_c_string("OK"));
+            let kinds = ErrorKind::ALL.iter().map(|kind| (kind.code(), to_c_string(kind.name())));
+            std::iter::once(ok).chain(kinds).collect()
+        });
+        match names.iter().find(|(code, _)| *code == result) {
+            Some((_, name)) => name.as_ptr(),
+            None => c"UNKNOWN".as_ptr(),
+        }
     }
 }
 

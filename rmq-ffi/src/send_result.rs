@@ -101,14 +101,14 @@ pub unsafe extern "C" fn rmq_send_result_status(result: *const rmq_send_result) 
 #[unsafe(no_mangle)]
 pub extern "C" fn rmq_send_status_name(status: i32) -> *const c_char {
     ffi_panic_boundary! {
-        let name: &'static [u8] = match status {
-            0 => b"SEND_OK\0",
-            1 => b"FLUSH_DISK_TIMEOUT\0",
-            2 => b"FLUSH_SLAVE_TIMEOUT\0",
-            3 => b"SLAVE_NOT_AVAILABLE\0",
-            _ => b"UNKNOWN\0",
+        let name = match status {
+            0 => c"SEND_OK",
+            1 => c"FLUSH_DISK_TIMEOUT",
+            2 => c"FLUSH_SLAVE_TIMEOUT",
+            3 => c"SLAVE_NOT_AVAILABLE",
+            _ => c"UNKNOWN",
         };
-        name.as_ptr().cast()
+        name.as_ptr()
     }
 }
 
