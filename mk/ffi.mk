@@ -45,20 +45,26 @@ ffi-header-check: $(CBINDGEN)
 	            "run 'make ffi-header' and commit it" >&2; exit 1; }
 	@echo "include/rmqproducer.h is up to date (cbindgen $(CBINDGEN_VERSION))"
 
+# $(call ffi_install,DIR,PREFIX): installs into DIR a copy whose rmqproducer.pc says PREFIX.
+define ffi_install
+	install -d $(1)/lib/pkgconfig $(1)/include
+	install -m 0755 $(FFI_LIB_DIR)/librmqproducer.so.$(FFI_VERSION) $(1)/lib/
+	ln -sf librmqproducer.so.$(FFI_VERSION) $(1)/lib/librmqproducer.so.$(FFI_MAJOR)
+	ln -sf librmqproducer.so.$(FFI_MAJOR) $(1)/lib/librmqproducer.so
+	install -m 0644 $(FFI_LIB_DIR)/librmqproducer.a $(1)/lib/
+	install -m 0644 $(FFI_HEADER) $(1)/include/
+	sed -e 's|@PREFIX@|$(2)|' -e 's|@VERSION@|$(FFI_VERSION)|' \
+	  $(REPO)/rmq-ffi/rmqproducer.pc.in > $(1)/lib/pkgconfig/rmqproducer.pc
+endef
+
 c-test: ffi
-	$(MAKE) --no-print-directory ffi-install PREFIX=$(FFI_STAGE)/prefix DESTDIR=
+	rm -rf $(FFI_STAGE)/prefix
+	$(call ffi_install,$(FFI_STAGE)/prefix,$(FFI_STAGE)/prefix)
 	REPO=$(REPO) FFI_LIB_DIR=$(FFI_LIB_DIR) FFI_PREFIX=$(FFI_STAGE)/prefix \
 	  $(REPO)/tests/c/run-c-tests.sh
 
 ffi-install: ffi
-	install -d $(DESTDIR)$(FFI_PREFIX)/lib/pkgconfig $(DESTDIR)$(FFI_PREFIX)/include
-	install -m 0755 $(FFI_LIB_DIR)/librmqproducer.so.$(FFI_VERSION) $(DESTDIR)$(FFI_PREFIX)/lib/
-	ln -sf librmqproducer.so.$(FFI_VERSION) $(DESTDIR)$(FFI_PREFIX)/lib/librmqproducer.so.$(FFI_MAJOR)
-	ln -sf librmqproducer.so.$(FFI_MAJOR) $(DESTDIR)$(FFI_PREFIX)/lib/librmqproducer.so
-	install -m 0644 $(FFI_LIB_DIR)/librmqproducer.a $(DESTDIR)$(FFI_PREFIX)/lib/
-	install -m 0644 $(FFI_HEADER) $(DESTDIR)$(FFI_PREFIX)/include/
-	sed -e 's|@PREFIX@|$(FFI_PREFIX)|' -e 's|@VERSION@|$(FFI_VERSION)|' \
-	  $(REPO)/rmq-ffi/rmqproducer.pc.in > $(DESTDIR)$(FFI_PREFIX)/lib/pkgconfig/rmqproducer.pc
+	$(call ffi_install,$(DESTDIR)$(FFI_PREFIX),$(FFI_PREFIX))
 
 install: ffi-install
 

@@ -31,7 +31,7 @@ static int next_id;
 
 typedef struct {
   char topic[128];
-  char id[64]; /* the user property c_id that identifies the message in the store */
+  char id[96]; /* the user property c_id that identifies the message in the store */
   const char *tags;
   const char *keys;
   uint8_t *body;
