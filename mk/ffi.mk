@@ -38,11 +38,14 @@ $(CBINDGEN):
 ffi-header: $(CBINDGEN)
 	cd $(REPO)/rmq-ffi && $(CBINDGEN) --config cbindgen.toml --crate rmq-ffi --output $(FFI_HEADER)
 
+# Generates into build/ and compares: `cbindgen --verify` would also overwrite the committed header.
 ffi-header-check: $(CBINDGEN)
-	@cd $(REPO)/rmq-ffi && $(CBINDGEN) --config cbindgen.toml --crate rmq-ffi --verify \
-	    --output $(FFI_HEADER) \
-	  || { echo "include/rmqproducer.h differs from what cbindgen $(CBINDGEN_VERSION) generates:" \
-	            "run 'make ffi-header' and commit it" >&2; exit 1; }
+	@mkdir -p $(FFI_STAGE)
+	@cd $(REPO)/rmq-ffi && $(CBINDGEN) --quiet --config cbindgen.toml --crate rmq-ffi \
+	    --output $(FFI_STAGE)/rmqproducer.h
+	@diff -u $(FFI_HEADER) $(FFI_STAGE)/rmqproducer.h \
+	  || { echo "include/rmqproducer.h differs from what cbindgen $(CBINDGEN_VERSION) generates" \
+	            "(diff above): run 'make ffi-header' and commit it" >&2; exit 1; }
 	@echo "include/rmqproducer.h is up to date (cbindgen $(CBINDGEN_VERSION))"
 
 # $(call ffi_install,DIR,PREFIX): installs into DIR a copy whose rmqproducer.pc says PREFIX.
