@@ -76,21 +76,39 @@ pub fn create_topic(topic: &str, queues: u32) {
 
 /// Everything stored in `topic`, waiting until at least `expect` messages are there.
 pub fn read_topic(topic: &str, expect: usize) -> Vec<Stored> {
-    let out = cluster(&["read-topic", topic, "--expect", &expect.to_string(), "--timeout-ms", "60000"]);
+    let out = cluster(&[
+        "read-topic",
+        topic,
+        "--expect",
+        &expect.to_string(),
+        "--timeout-ms",
+        "60000",
+    ]);
     out.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| parse_stored(&serde_json::from_str(l).unwrap_or_else(|e| panic!("bad reader line {l}: {e}"))))
+        .map(|l| {
+            parse_stored(
+                &serde_json::from_str(l).unwrap_or_else(|e| panic!("bad reader line {l}: {e}")),
+            )
+        })
         .collect()
 }
 
 /// Only the messages of `topic` whose UNIQ_KEY is in `ids` (the reader returns all).
 pub fn by_msg_id(stored: &[Stored]) -> BTreeMap<String, Stored> {
-    stored.iter().map(|s| (s.msg_id.clone(), s.clone())).collect()
+    stored
+        .iter()
+        .map(|s| (s.msg_id.clone(), s.clone()))
+        .collect()
 }
 
 fn parse_stored(v: &Value) -> Stored {
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let int = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or_else(|| panic!("reader gave no {k}: {v}"));
+    let int = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_i64)
+            .unwrap_or_else(|| panic!("reader gave no {k}: {v}"))
+    };
     Stored {
         msg_id: text("msgId").expect("msgId"),
         offset_msg_id: text("offsetMsgId").unwrap_or_default(),
@@ -116,8 +134,20 @@ fn parse_stored(v: &Value) -> Stored {
     }
 }
 
+/// Logs of the library on stderr when `RUST_LOG` asks for them (cargo shows them for failing tests).
+pub fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// A producer on the test cluster with `options` set, not started.
 pub fn producer(group: &str, options: &[(&str, &str)]) -> Producer {
+    init_logging();
     let mut config = ProducerConfig::new(group);
     config.namesrv_addr = Some(namesrv());
     for (k, v) in options {
@@ -128,4 +158,36 @@ pub fn producer(group: &str, options: &[(&str, &str)]) -> Producer {
 
 pub fn unique_group(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), fastrand::u32(..))
+}
+
+/// The producer connections the brokers know for `group`: (broker name, client id, client address).
+pub fn producer_connections(group: &str) -> Vec<(String, String, String)> {
+    let out = cluster(&["producers", group]);
+    let v: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("bad producers output {out}: {e}"));
+    v["connections"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|c| {
+                    let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                    (s("brokerName"), s("clientId"), s("clientAddr"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `check` every 300 ms until it holds or `secs` pass; returns whether it held.
+pub fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }
