@@ -4,7 +4,7 @@
 #   make ffi               build target/release/librmqproducer.{so,a}; stage them in build/ffi/lib
 #   make ffi-header        regenerate include/rmqproducer.h with the pinned cbindgen
 #   make ffi-header-check  fail when the committed header differs from what cbindgen generates
-#   make c-test            C tests (ASan, then valgrind) + C++ header check + install check;
+#   make c-test            C tests (ASan, then valgrind), C++ header, install and header-drift checks;
 #                          against NAMESRV_ADDR, or a local cluster started for the run
 #   make ffi-install       install .so, .a, header and rmqproducer.pc under $(DESTDIR)$(PREFIX)
 #   make quickstart-c      build and run examples/c/quickstart.c (same cluster rule as c-test)
@@ -64,7 +64,7 @@ c-test: ffi
 	rm -rf $(FFI_STAGE)/prefix
 	$(call ffi_install,$(FFI_STAGE)/prefix,$(FFI_STAGE)/prefix)
 	REPO=$(REPO) FFI_LIB_DIR=$(FFI_LIB_DIR) FFI_PREFIX=$(FFI_STAGE)/prefix \
-	  $(REPO)/tests/c/run-c-tests.sh
+	  bash $(REPO)/tests/with-cluster.sh $(REPO)/tests/c/run-c-tests.sh
 
 ffi-install: ffi
 	$(call ffi_install,$(DESTDIR)$(FFI_PREFIX),$(FFI_PREFIX))
@@ -75,4 +75,4 @@ quickstart-c: ffi
 	mkdir -p $(FFI_STAGE)/bin
 	$(CC) -std=c99 -Wall -Wextra -Werror -O2 -I$(REPO)/include $(REPO)/examples/c/quickstart.c \
 	  -o $(FFI_STAGE)/bin/quickstart -L$(FFI_LIB_DIR) -lrmqproducer -Wl,-rpath,$(FFI_LIB_DIR)
-	REPO=$(REPO) $(REPO)/tests/c/with-cluster.sh $(FFI_STAGE)/bin/quickstart
+	bash $(REPO)/tests/with-cluster.sh $(FFI_STAGE)/bin/quickstart
