@@ -140,6 +140,8 @@ static rmq_producer *producer_for(const char *group_case, const char *callback_m
 typedef struct {
   pthread_mutex_t lock;
   int calls, ok, shutdown, other, on_main_thread, malformed;
+  int response_code; /* of the last failure */
+  char remark[256];  /* of the last failure */
   rmq_result reentrant_sync, reentrant_flush, reentrant_shutdown, reentrant_oneway,
       reentrant_async;
 } tally;
@@ -246,6 +248,13 @@ static void on_delivery(void *userdata, rmq_result result, const rmq_send_result
     }
   } else {
     malformed = send_result != NULL || error == NULL || rmq_error_code(error) != result;
+    if (error != NULL) {
+      pthread_mutex_lock(&t->lock);
+      t->response_code = rmq_error_response_code(error);
+      snprintf(t->remark, sizeof t->remark, "%s",
+               rmq_error_remark(error) ? rmq_error_remark(error) : "");
+      pthread_mutex_unlock(&t->lock);
+    }
     if (result != RMQ_RESULT_SHUTDOWN && error != NULL)
       fprintf(stderr, "  delivery failed: %s: %s\n", rmq_result_name(result),
               rmq_error_message(error));
@@ -386,6 +395,59 @@ static void oneway_sends_are_stored(void) {
   rmq_producer_free(p);
 }
 
+/* One producer shared by several threads, each sending sync and async at once. */
+enum { SHARING_THREADS = 4 };
+
+typedef struct {
+  rmq_producer *producer;
+  tally *tally;
+  int index;
+  int accepted;
+} sharer;
+
+static void *share_producer(void *arg) {
+  sharer *s = arg;
+  for (int i = 0; i < 10 * scale; i++) {
+    char body[64];
+    snprintf(body, sizeof body, "thread %d sync %d", s->index, i);
+    sent_message *m = sent_text("Threads", body);
+    rmq_message *message = to_message(m);
+    rmq_send_result *result = NULL;
+    if (rmq_producer_send_sync(s->producer, message, &result) == RMQ_RESULT_OK) {
+      record_stored(m, rmq_send_result_msg_id(result));
+    } else {
+      CHECK(!"a sync send from a sharing thread failed");
+    }
+    rmq_send_result_free(result);
+    rmq_message_free(message);
+    sent_free(m);
+    snprintf(body, sizeof body, "thread %d async %d", s->index, i);
+    s->accepted += send_async(s->producer, s->tally, sent_text("Threads", body), 1);
+  }
+  return NULL;
+}
+
+static void threads_share_one_producer(void) {
+  rmq_producer *p = producer_for("threads", "thread");
+  tally *t = tally_new();
+  pthread_t threads[SHARING_THREADS];
+  sharer sharers[SHARING_THREADS];
+  for (int i = 0; i < SHARING_THREADS; i++) {
+    sharers[i] = (sharer){p, t, i, 0};
+    CHECK(pthread_create(&threads[i], NULL, share_producer, &sharers[i]) == 0);
+  }
+  int accepted = 0;
+  for (int i = 0; i < SHARING_THREADS; i++) {
+    pthread_join(threads[i], NULL);
+    accepted += sharers[i].accepted;
+  }
+  CHECK_RC(rmq_producer_flush(p, 60000), RMQ_RESULT_OK);
+  CHECK(accepted == SHARING_THREADS * 10 * scale);
+  CHECK(t->calls == accepted && t->ok == accepted && t->malformed == 0);
+  rmq_producer_free(p);
+  tally_free(t);
+}
+
 /* Thread mode: blocking calls refuse (no deadlock), send_async works. */
 static void thread_mode_callbacks_may_send_async_but_not_block(void) {
   rmq_producer *p = producer_for("reenter", "thread");
@@ -486,8 +548,17 @@ static void broker_rejections_carry_response_code_and_remark(void) {
   char text[1024];
   rmq_last_error_message(text, sizeof text);
   fprintf(stderr, "        broker said %d: %s\n", rmq_last_error_response_code(), text);
+
+  /* The same through send_async: the callback's error has the code and remark. */
+  tally *t = tally_new();
+  CHECK_RC(rmq_producer_send_async(p, message, on_delivery, delivery_new(t, m, p, 0)),
+           RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_flush(p, 60000), RMQ_RESULT_OK);
+  CHECK(t->calls == 1 && t->other == 1);
+  CHECK(t->response_code > 0);
+  CHECK(strlen(t->remark) > 0);
+  tally_free(t);
   rmq_message_free(message);
-  sent_free(m);
   rmq_producer_free(p);
 }
 
@@ -517,6 +588,7 @@ int main(void) {
   RUN(async_callbacks_run_once_on_a_library_thread);
   RUN(poll_mode_runs_callbacks_on_the_polling_thread);
   RUN(oneway_sends_are_stored);
+  RUN(threads_share_one_producer);
   RUN(thread_mode_callbacks_may_send_async_but_not_block);
   RUN(poll_mode_callbacks_may_call_anything_but_flush_and_shutdown);
   RUN(shutdown_delivers_every_outcome_thread);

@@ -61,6 +61,7 @@ typedef struct {
   int failed;
   int malformed;
   rmq_result last;
+  rmq_error *kept; /* a clone of the last error, outliving its callback */
 } tally;
 
 static void tally_init(tally *t) {
@@ -82,6 +83,8 @@ static void count_delivery(void *userdata, rmq_result result, const rmq_send_res
     if (send_result != NULL || error == NULL || rmq_error_code(error) != result ||
         rmq_error_message(error) == NULL || strlen(rmq_error_message(error)) == 0)
       t->malformed++;
+    rmq_error_free(t->kept);
+    t->kept = rmq_error_clone(error);
   }
   pthread_mutex_unlock(&t->lock);
 }
@@ -453,6 +456,10 @@ static void failed_async_sends_call_back_exactly_once(const char *mode) {
   CHECK(rmq_producer_in_flight(producer) == 0);
   CHECK(t.calls == SENDS && t.failed == SENDS && t.malformed == 0);
   CHECK(t.last != RMQ_RESULT_OK && t.last != RMQ_RESULT_INTERNAL);
+  CHECK(rmq_error_code(t.kept) == t.last);
+  CHECK(rmq_error_message(t.kept) != NULL && strlen(rmq_error_message(t.kept)) > 0);
+  CHECK(rmq_error_response_code(t.kept) == -1);
+  rmq_error_free(t.kept);
   rmq_producer_free(producer);
   CHECK(t.calls == SENDS);
 }
