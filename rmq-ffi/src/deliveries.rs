@@ -291,9 +291,8 @@ impl Completion {
             }
             matches!(*handoff, Handoff::Cancelled)
         };
-        if cancelled {
-            self.deliveries.finished();
-        } else {
+        // A cancelled send is no longer pending (its submit released it): nothing to run.
+        if !cancelled {
             self.deliveries.deliver(callback, outcome);
         }
     }
@@ -349,6 +348,25 @@ mod tests {
             deliveries.submit(counting(&calls), |_completion| panic!("todo"))
         }));
         assert!(caught.is_err());
+        assert_eq!(deliveries.pending(), 0);
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_completion_kept_by_a_panicking_submit_never_runs() {
+        let calls = AtomicUsize::new(0);
+        let deliveries = Deliveries::new(CallbackMode::Thread);
+        let kept = Mutex::new(None);
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            deliveries.submit(counting(&calls), |completion| {
+                *kept.lock().unwrap() = Some(completion);
+                panic!("after taking the completion")
+            })
+        }));
+        assert!(caught.is_err());
+        assert_eq!(deliveries.pending(), 0);
+        let completion = kept.lock().unwrap().take().unwrap();
+        completion.complete(Err(Error::internal("late")));
         assert_eq!(deliveries.pending(), 0);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
