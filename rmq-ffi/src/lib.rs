@@ -2,8 +2,8 @@
 //! `include/rmqproducer.h`.
 //!
 //! One module per C "class" (config, message, producer, send result, error), plus the plumbing:
-//! [`panic`] (the panic boundary every entry point's body runs in), [`ffi`] (pointer and string
-//! checks), [`deliveries`] (how async outcomes reach C callbacks, in thread or poll mode).
+//! `panic` (the panic boundary every entry point's body runs in), `ffi` (pointer and string
+//! checks), `deliveries` (how async outcomes reach C callbacks, in thread or poll mode).
 //!
 //! The conventions every function follows are written once, at the top of the header (see the
 //! `header` text in `cbindgen.toml`); in particular every entry point has the same safety contract,
