@@ -152,10 +152,11 @@ class Install:
         return not stamp.exists() or stamp.stat().st_mtime < newest
 
     def _compile_tool(self):
-        javac = shutil.which("javac")
+        javac = jdk_tool("javac")
         if javac is None:
-            raise ClusterError("javac not found on PATH: a JDK (not only a JRE) is needed to build the "
-                               "reader/sender tool (e.g. apt-get install openjdk-17-jdk-headless)")
+            raise ClusterError("javac not found on PATH (nor in $JAVA_HOME/bin): a JDK, not only a JRE, is "
+                               "needed to build the reader/sender tool (e.g. apt-get install "
+                               "openjdk-17-jdk-headless)")
         # Compile aside and swap in, so a tool already running keeps its classes.
         fresh = self.home / "tool-classes.new"
         shutil.rmtree(fresh, ignore_errors=True)
@@ -188,10 +189,18 @@ def first_maven_error(log_path):
     return text[:400]
 
 
+def jdk_tool(name):
+    """A JDK program from PATH, else from $JAVA_HOME/bin; None when neither has it."""
+    found = shutil.which(name)
+    if found is None and os.environ.get("JAVA_HOME"):
+        found = shutil.which(name, path=str(Path(os.environ["JAVA_HOME"]) / "bin"))
+    return found
+
+
 def require_java():
-    java = shutil.which("java")
+    java = jdk_tool("java")
     if java is None:
-        raise ClusterError("java not found on PATH: install a JDK 8+ (17 is tested), "
+        raise ClusterError("java not found on PATH (nor in $JAVA_HOME/bin): install a JDK 8+ (17 is tested), "
                            "e.g. apt-get install openjdk-17-jdk-headless")
     return java
 
