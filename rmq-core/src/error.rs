@@ -9,7 +9,8 @@ use std::fmt;
 pub enum ErrorKind {
     /// A bad argument at an API surface: a NULL pointer, bad UTF-8, an unknown or malformed option.
     InvalidArgument = 1,
-    /// The message fails validation before any network traffic (topic, body, size, properties).
+    /// The message fails validation before any network traffic (properties, delay); the
+    /// topic and body have kinds of their own below.
     InvalidMessage = 2,
     /// The call does not fit the producer's state: not started, already started, shut down.
     IllegalState = 3,
@@ -35,10 +36,18 @@ pub enum ErrorKind {
     Protocol = 13,
     /// A bug inside the library (a caught panic); please report it.
     Internal = 14,
+    /// The topic name is blank, too long, or has characters outside `[%|a-zA-Z0-9_-]`.
+    InvalidTopic = 15,
+    /// The topic is a system topic that producers may not send to.
+    ReservedTopic = 16,
+    /// The message body is empty.
+    EmptyBody = 17,
+    /// The message is larger than `max_message_size`.
+    MessageTooLarge = 18,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::InvalidArgument,
         ErrorKind::InvalidMessage,
         ErrorKind::IllegalState,
@@ -53,6 +62,10 @@ impl ErrorKind {
         ErrorKind::Shutdown,
         ErrorKind::Protocol,
         ErrorKind::Internal,
+        ErrorKind::InvalidTopic,
+        ErrorKind::ReservedTopic,
+        ErrorKind::EmptyBody,
+        ErrorKind::MessageTooLarge,
     ];
 
     /// A stable, upper-case name (used as JS `err.code` and in C's `rmq_result_name`).
@@ -72,6 +85,10 @@ impl ErrorKind {
             ErrorKind::Shutdown => "SHUTDOWN",
             ErrorKind::Protocol => "PROTOCOL",
             ErrorKind::Internal => "INTERNAL",
+            ErrorKind::InvalidTopic => "INVALID_TOPIC",
+            ErrorKind::ReservedTopic => "RESERVED_TOPIC",
+            ErrorKind::EmptyBody => "EMPTY_BODY",
+            ErrorKind::MessageTooLarge => "MESSAGE_TOO_LARGE",
         }
     }
 
@@ -202,7 +219,7 @@ mod tests {
     fn codes_are_distinct_and_names_stable() {
         let mut codes: Vec<i32> = ErrorKind::ALL.iter().map(|k| k.code()).collect();
         codes.dedup();
-        assert_eq!(codes, (1..=14).collect::<Vec<_>>());
+        assert_eq!(codes, (1..=18).collect::<Vec<_>>());
         assert_eq!(ErrorKind::Broker.name(), "BROKER");
     }
 

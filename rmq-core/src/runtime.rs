@@ -53,6 +53,34 @@ where
     handle().spawn(future)
 }
 
+/// Runs `future` on the library runtime and awaits it from any executor, so that sockets and
+/// timers always live on the library's runtime, whoever polls the public API. A panic inside
+/// becomes an `Internal` error instead of unwinding into the caller.
+pub async fn on_runtime<F, T>(future: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    check_fork()?;
+    match spawn(future).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => Err(Error::internal(format!(
+            "internal panic: {}",
+            panic_message(e.into_panic())
+        ))),
+        Err(e) => Err(Error::internal(format!("runtime task failed: {e}"))),
+    }
+}
+
+/// The text of a panic payload, when it has one.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
 /// Blocks the calling (non-runtime) thread until `future` completes on the library runtime.
 /// Refuses to run on a thread of any tokio runtime, where blocking would stall or deadlock it.
 pub fn block_on<F>(future: F) -> Result<F::Output>

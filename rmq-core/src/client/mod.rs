@@ -1,1 +1,425 @@
-//! The client instance shared per client id: name servers, routes, heartbeats.
+//! The client instance: one per client id (`ip@instanceName`), shared by every producer of a
+//! process that uses that id. It owns the connections, the name server list, the route cache and
+//! the heartbeats, as Java's `MQClientInstance`.
+
+mod namesrv;
+mod route;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use once_cell::sync::Lazy;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+pub use namesrv::NameServers;
+pub use route::TopicPublishInfo;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::producer::ProducerConfig;
+use crate::protocol::codes::response;
+use crate::protocol::command::DEFAULT_MAX_FRAME_LEN;
+use crate::protocol::header::{get_route_info_request, unregister_client_request};
+use crate::protocol::heartbeat::{CLIENT_INNER_PRODUCER_GROUP, HeartbeatData};
+use crate::protocol::route::TopicRouteData;
+use crate::transport::{Transport, TransportConfig};
+
+/// Live instances by client id.
+static INSTANCES: Lazy<Mutex<HashMap<String, Arc<ClientInstance>>>> = Lazy::new(Default::default);
+
+/// The default instance name: one per process, like Java's pid-based name, so that all producers
+/// of a process share one instance (and one connection per broker).
+static DEFAULT_INSTANCE_NAME: Lazy<String> = Lazy::new(|| {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}#{}", std::process::id(), nanos)
+});
+
+/// A failed send may ask for a route refresh; at most this often per topic.
+const ROUTE_REFRESH_THROTTLE: Duration = Duration::from_secs(1);
+
+pub struct ClientInstance {
+    client_id: String,
+    namesrv: NameServers,
+    transport: Transport,
+    api_timeout: Duration,
+    default_topic_queue_nums: i32,
+    create_topic_key: String,
+    producer_groups: Mutex<HashSet<String>>,
+    routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
+    /// broker name → (broker id → address), from every cached route.
+    brokers: RwLock<HashMap<String, BTreeMap<i64, String>>>,
+    /// Serialises name server lookups so a burst of sends to a new topic asks once.
+    route_update: tokio::sync::Mutex<()>,
+    last_refresh_request: Mutex<HashMap<String, Instant>>,
+    background: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl ClientInstance {
+    /// Joins the instance of `config`'s client id (creating it if needed) and registers the
+    /// producer group in it.
+    pub fn register(config: &ProducerConfig) -> Result<Arc<ClientInstance>> {
+        let namesrv_list = config
+            .namesrv_addr
+            .clone()
+            .or_else(|| std::env::var("NAMESRV_ADDR").ok().filter(|v| !v.trim().is_empty()))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NoNameServer,
+                    "no name server: set the namesrv_addr option or the NAMESRV_ADDR environment variable",
+                )
+            })?;
+        let instance_name = config
+            .instance_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.clone());
+        let client_id = format!("{}@{}", crate::protocol::message::local_ip(), instance_name);
+
+        let mut instances = INSTANCES.lock();
+        let instance = match instances.get(&client_id) {
+            Some(instance) => instance.clone(),
+            None => {
+                let instance = ClientInstance::start(client_id.clone(), &namesrv_list, config)?;
+                instances.insert(client_id, instance.clone());
+                instance
+            }
+        };
+        if !instance.producer_groups.lock().insert(config.group.clone()) {
+            return Err(Error::new(
+                ErrorKind::GroupAlreadyExists,
+                format!(
+                    "producer group '{}' is already registered in client instance {}; use another group or instance_name",
+                    config.group, instance.client_id
+                ),
+            ));
+        }
+        Ok(instance)
+    }
+
+    fn start(
+        client_id: String,
+        namesrv_list: &str,
+        config: &ProducerConfig,
+    ) -> Result<Arc<ClientInstance>> {
+        let namesrv = NameServers::parse(namesrv_list)?;
+        let (transport, connected) = Transport::new(TransportConfig {
+            serialize: config.serialize_type,
+            connect_timeout: config.client_api_timeout,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_in_flight: config.max_in_flight_per_connection,
+        });
+        let instance = Arc::new(ClientInstance {
+            client_id,
+            namesrv,
+            transport,
+            api_timeout: config.client_api_timeout,
+            default_topic_queue_nums: config.default_topic_queue_nums,
+            create_topic_key: config.create_topic_key.clone(),
+            producer_groups: Mutex::new(HashSet::new()),
+            routes: RwLock::new(HashMap::new()),
+            brokers: RwLock::new(HashMap::new()),
+            route_update: tokio::sync::Mutex::new(()),
+            last_refresh_request: Mutex::new(HashMap::new()),
+            background: Mutex::new(None),
+        });
+        let task = crate::runtime::spawn(background_loop(
+            Arc::downgrade(&instance),
+            connected,
+            config.poll_namesrv_interval,
+            config.heartbeat_interval,
+        ));
+        *instance.background.lock() = Some(task);
+        tracing::info!(client_id = %instance.client_id, namesrv = ?instance.namesrv.addrs(), "client instance started");
+        Ok(instance)
+    }
+
+    /// Removes the producer group: UNREGISTER_CLIENT to every known broker; the last group
+    /// out closes the instance (background tasks, connections).
+    pub async fn unregister(self: &Arc<Self>, group: &str) {
+        let last = {
+            let mut instances = INSTANCES.lock();
+            let mut groups = self.producer_groups.lock();
+            groups.remove(group);
+            let last = groups.is_empty();
+            if last {
+                instances.remove(&self.client_id);
+            }
+            last
+        };
+        let addrs: Vec<String> = self
+            .brokers
+            .read()
+            .values()
+            .flat_map(|ids| ids.values().cloned())
+            .collect();
+        let deadline = Instant::now() + self.api_timeout;
+        let requests = addrs.iter().map(|addr| async move {
+            let cmd = unregister_client_request(&self.client_id, group);
+            match self.transport.invoke(addr, cmd, deadline).await {
+                Ok(r) if r.code == response::SUCCESS => {}
+                Ok(r) => {
+                    tracing::warn!(addr, code = r.code, remark = ?r.remark, "unregister refused")
+                }
+                Err(e) => tracing::warn!(addr, error = %e, "unregister failed"),
+            }
+        });
+        join_all(requests).await;
+        if last {
+            if let Some(task) = self.background.lock().take() {
+                task.abort();
+            }
+            self.transport.close_all();
+            tracing::info!(client_id = %self.client_id, "client instance closed");
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The publish info of `topic`: cached, else from the name server, else derived from the
+    /// create-topic-key route so that the broker creates the topic on the first send.
+    pub async fn publish_info(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<Arc<TopicPublishInfo>> {
+        if let Some(info) = self.cached_publish_info(topic) {
+            return Ok(info);
+        }
+        let _guard = self.route_update.lock().await;
+        if let Some(info) = self.cached_publish_info(topic) {
+            return Ok(info);
+        }
+        if let Some(info) = self.update_route(topic, deadline).await? {
+            return Ok(info);
+        }
+        let default_route = self.fetch_route(&self.create_topic_key, deadline).await?;
+        let Some(default_route) = default_route else {
+            return Err(Error::new(
+                ErrorKind::NoRoute,
+                format!(
+                    "no route for topic '{topic}', and no '{}' route to create it from (is autoCreateTopicEnable off?)",
+                    self.create_topic_key
+                ),
+            ));
+        };
+        let route = route::route_from_default_topic(default_route, self.default_topic_queue_nums);
+        let info = Arc::new(TopicPublishInfo::new(topic, route, true));
+        if info.queues.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NoRoute,
+                format!(
+                    "no writable queue for topic '{topic}' through '{}'",
+                    self.create_topic_key
+                ),
+            ));
+        }
+        self.store_route(topic, info.clone());
+        Ok(info)
+    }
+
+    fn cached_publish_info(&self, topic: &str) -> Option<Arc<TopicPublishInfo>> {
+        self.routes
+            .read()
+            .get(topic)
+            .filter(|info| !info.queues.is_empty())
+            .cloned()
+    }
+
+    /// Asks the name server for `topic`'s route and caches it if it changed. `None`: the name
+    /// server does not know the topic.
+    async fn update_route(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<Option<Arc<TopicPublishInfo>>> {
+        let Some(route) = self.fetch_route(topic, deadline).await? else {
+            return Ok(None);
+        };
+        if let Some(current) = self.routes.read().get(topic) {
+            if !current.from_default_topic && current.route == route {
+                return Ok(Some(current.clone()));
+            }
+        }
+        let info = Arc::new(TopicPublishInfo::new(topic, route, false));
+        if info.queues.is_empty() {
+            tracing::warn!(topic, "route has no writable queue");
+        }
+        self.store_route(topic, info.clone());
+        Ok(Some(info))
+    }
+
+    async fn fetch_route(&self, topic: &str, deadline: Instant) -> Result<Option<TopicRouteData>> {
+        let deadline = deadline.min(Instant::now() + self.api_timeout);
+        let response = self
+            .namesrv
+            .invoke(&self.transport, get_route_info_request(topic), deadline)
+            .await?;
+        match response.code {
+            response::SUCCESS => TopicRouteData::decode(&response.body).map(Some),
+            response::TOPIC_NOT_EXIST => Ok(None),
+            code => {
+                Err(Error::broker(code, response.remark, "name server").context("route lookup"))
+            }
+        }
+    }
+
+    fn store_route(&self, topic: &str, info: Arc<TopicPublishInfo>) {
+        {
+            let mut brokers = self.brokers.write();
+            for broker in &info.route.broker_datas {
+                brokers.insert(broker.broker_name.clone(), broker.broker_addrs.clone());
+            }
+        }
+        tracing::debug!(topic, queues = info.queues.len(), "route updated");
+        self.routes.write().insert(topic.to_string(), info);
+    }
+
+    /// After a send failed in a way that suggests a stale route: refresh it now, not at the
+    /// next 30 s poll (throttled per topic).
+    pub fn refresh_route_soon(self: &Arc<Self>, topic: &str) {
+        let now = Instant::now();
+        {
+            let mut last = self.last_refresh_request.lock();
+            if last
+                .get(topic)
+                .is_some_and(|at| now.duration_since(*at) < ROUTE_REFRESH_THROTTLE)
+            {
+                return;
+            }
+            last.insert(topic.to_string(), now);
+        }
+        let this = self.clone();
+        let topic = topic.to_string();
+        crate::runtime::spawn(async move {
+            let deadline = Instant::now() + this.api_timeout;
+            let _guard = this.route_update.lock().await;
+            if let Err(e) = this.update_route(&topic, deadline).await {
+                tracing::debug!(topic, error = %e, "route refresh failed");
+            }
+        });
+    }
+
+    async fn refresh_all_routes(&self) {
+        let topics: Vec<String> = self.routes.read().keys().cloned().collect();
+        for topic in topics {
+            let deadline = Instant::now() + self.api_timeout;
+            let _guard = self.route_update.lock().await;
+            if let Err(e) = self.update_route(&topic, deadline).await {
+                // A name server that is down leaves the cached routes in use.
+                tracing::debug!(topic, error = %e, "periodic route refresh failed");
+            }
+        }
+    }
+
+    /// Drops brokers that no cached route mentions any more, and their connections.
+    fn clean_offline_brokers(&self) {
+        let live: HashSet<String> = self
+            .routes
+            .read()
+            .values()
+            .flat_map(|info| {
+                info.route
+                    .all_broker_addrs()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut gone = Vec::new();
+        self.brokers.write().retain(|name, ids| {
+            ids.retain(|_, addr| {
+                let keep = live.contains(addr);
+                if !keep {
+                    gone.push(addr.clone());
+                }
+                keep
+            });
+            let keep = !ids.is_empty();
+            if !keep {
+                tracing::info!(broker = %name, "broker left every route");
+            }
+            keep
+        });
+        for addr in gone {
+            self.transport.close(&addr);
+        }
+    }
+
+    fn master_addrs(&self) -> Vec<String> {
+        self.brokers
+            .read()
+            .values()
+            .filter_map(|ids| ids.get(&0).cloned())
+            .collect()
+    }
+
+    fn heartbeat_data(&self) -> HeartbeatData {
+        let mut groups: Vec<String> = self.producer_groups.lock().iter().cloned().collect();
+        groups.sort();
+        groups.push(CLIENT_INNER_PRODUCER_GROUP.to_string());
+        HeartbeatData {
+            client_id: self.client_id.clone(),
+            producer_groups: groups,
+        }
+    }
+
+    async fn heartbeat(&self, addr: &str) {
+        let cmd = self.heartbeat_data().to_command();
+        let deadline = Instant::now() + self.api_timeout;
+        match self.transport.invoke(addr, cmd, deadline).await {
+            Ok(r) if r.code == response::SUCCESS => tracing::trace!(addr, "heartbeat"),
+            Ok(r) => tracing::warn!(addr, code = r.code, remark = ?r.remark, "heartbeat refused"),
+            Err(e) => tracing::debug!(addr, error = %e, "heartbeat failed"),
+        }
+    }
+
+    async fn heartbeat_all(&self) {
+        let addrs = self.master_addrs();
+        join_all(addrs.iter().map(|addr| self.heartbeat(addr))).await;
+    }
+}
+
+/// Route refresh, broker cleanup and heartbeats; a heartbeat goes at once to every master the
+/// transport newly connects to (the broker must know the producer before it is asked anything).
+async fn background_loop(
+    instance: Weak<ClientInstance>,
+    mut connected: mpsc::UnboundedReceiver<String>,
+    poll_interval: Duration,
+    heartbeat_interval: Duration,
+) {
+    let mut poll = tokio::time::interval_at(Instant::now() + poll_interval, poll_interval);
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + heartbeat_interval, heartbeat_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {
+                let Some(instance) = instance.upgrade() else { return };
+                instance.refresh_all_routes().await;
+            }
+            _ = heartbeat.tick() => {
+                let Some(instance) = instance.upgrade() else { return };
+                instance.clean_offline_brokers();
+                instance.heartbeat_all().await;
+            }
+            addr = connected.recv() => {
+                let Some(addr) = addr else { return };
+                let Some(instance) = instance.upgrade() else { return };
+                if instance.master_addrs().contains(&addr) {
+                    tokio::spawn(async move { instance.heartbeat(&addr).await });
+                }
+            }
+        }
+    }
+}

@@ -223,25 +223,35 @@ mod tests {
     #[test]
     fn every_documented_key_is_settable() {
         let samples = [
+            ("group", "G2"),
             ("namesrv_addr", "127.0.0.1:9876"),
-            ("serialize_type", "rocketmq"),
+            ("instance_name", "i1"),
+            ("send_timeout_ms", "5000"),
+            ("retry_times", "3"),
+            ("retry_times_async", "1"),
+            ("compress_threshold", "1024"),
+            ("compress_level", "9"),
+            ("max_message_size", "1048576"),
+            ("default_topic_queue_nums", "8"),
+            ("create_topic_key", "TBW102"),
             ("latency_fault_tolerance", "false"),
+            ("retry_another_broker_when_not_store_ok", "true"),
+            ("heartbeat_interval_ms", "1000"),
+            ("poll_namesrv_interval_ms", "2000"),
+            ("client_api_timeout_ms", "1500"),
+            ("serialize_type", "rocketmq"),
+            ("max_in_flight_per_connection", "100"),
+            ("shutdown_timeout_ms", "0"),
         ];
-        for (key, _) in OPTION_KEYS {
-            let mut c = ProducerConfig::new("g");
-            let value = samples
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| *v)
-                .unwrap_or(
-                    if key.ends_with("_key") || *key == "group" || *key == "instance_name" {
-                        "X"
-                    } else {
-                        "5"
-                    },
-                );
+        let keys: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, samples.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+        let mut c = ProducerConfig::new("g");
+        for (key, value) in samples {
             c.set(key, value).unwrap_or_else(|e| panic!("{key}: {e}"));
         }
+        assert_eq!(c.send_timeout, Duration::from_millis(5000));
+        assert_eq!(c.serialize_type, SerializeType::RocketMq);
+        assert!(!c.latency_fault_tolerance);
     }
 
     #[test]

@@ -5,15 +5,28 @@
 //! caller awaits it, and shutdown waits for it), `send_oneway` is fire-and-forget.
 
 mod config;
+mod fault;
+mod send;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::time::Instant;
 
 pub use config::{OPTION_KEYS, ProducerConfig};
 
-use crate::error::Result;
-use crate::protocol::message::Message;
+use crate::client::ClientInstance;
+use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::message::{self, Message};
 use crate::protocol::route::MessageQueue;
+use crate::runtime;
+use fault::FaultStrategy;
+use send::{Prepared, Sender};
 
 /// `SendStatus.java`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,33 +65,175 @@ pub struct SendResult {
 
 /// A producer. Cheap to clone; clones share one producer.
 #[derive(Clone)]
-pub struct Producer {}
+pub struct Producer {
+    inner: Arc<Inner>,
+}
+
+enum State {
+    Created,
+    Running(Arc<ClientInstance>),
+    ShuttingDown,
+    ShutDown,
+}
+
+struct Inner {
+    config: ProducerConfig,
+    state: Mutex<State>,
+    fault: FaultStrategy,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    /// Flipped when shutdown gives up waiting: async sends still running fail with `Shutdown`.
+    abort: watch::Sender<bool>,
+}
+
+/// Counts one async send in flight for as long as it lives.
+struct InFlight(Arc<Inner>);
+
+impl InFlight {
+    fn new(inner: &Arc<Inner>) -> Self {
+        inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(inner.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Inner {
+    /// The client instance, if the producer is running.
+    fn client(&self) -> Result<Arc<ClientInstance>> {
+        match &*self.state.lock() {
+            State::Running(client) => Ok(client.clone()),
+            State::Created => Err(Error::illegal_state(
+                "the producer is not started; call start() first",
+            )),
+            State::ShuttingDown | State::ShutDown => {
+                Err(Error::illegal_state("the producer is shut down"))
+            }
+        }
+    }
+
+    fn sender<'a>(&'a self, client: &'a Arc<ClientInstance>) -> Sender<'a> {
+        Sender {
+            config: &self.config,
+            client,
+            fault: &self.fault,
+        }
+    }
+
+    fn start(&self) -> Result<()> {
+        let mut state = self.state.lock();
+        match &*state {
+            State::Created => {}
+            State::Running(_) => {
+                return Err(Error::illegal_state("the producer is already started"));
+            }
+            State::ShuttingDown | State::ShutDown => {
+                return Err(Error::illegal_state(
+                    "the producer is shut down and cannot start again; create a new one",
+                ));
+            }
+        }
+        let client = ClientInstance::register(&self.config)?;
+        tracing::info!(group = %self.config.group, client_id = client.client_id(), "producer started");
+        *state = State::Running(client);
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        let client = {
+            let mut state = self.state.lock();
+            match std::mem::replace(&mut *state, State::ShuttingDown) {
+                State::Running(client) => client,
+                State::Created | State::ShutDown => {
+                    *state = State::ShutDown;
+                    return Ok(());
+                }
+                State::ShuttingDown => return Ok(()),
+            }
+        };
+        let grace = Instant::now() + self.config.shutdown_timeout;
+        if !self.wait_idle(grace).await {
+            let left = self.in_flight.load(Ordering::Acquire);
+            tracing::warn!(left, "shutdown: failing async sends still in flight");
+            self.abort.send_replace(true);
+            self.wait_idle(Instant::now() + Duration::from_secs(1))
+                .await;
+        }
+        client.unregister(&self.config.group).await;
+        *self.state.lock() = State::ShutDown;
+        tracing::info!(group = %self.config.group, "producer shut down");
+        Ok(())
+    }
+
+    async fn wait_idle(&self, deadline: Instant) -> bool {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.in_flight.load(Ordering::Acquire) == 0;
+            }
+        }
+    }
+}
 
 impl Producer {
     /// Checks the configuration; nothing connects until [`Producer::start`].
     pub fn new(config: ProducerConfig) -> Result<Self> {
-        todo!("{config:?}")
+        message::validate_group(&config.group)?;
+        Ok(Producer {
+            inner: Arc::new(Inner {
+                fault: FaultStrategy::new(config.latency_fault_tolerance),
+                config,
+                state: Mutex::new(State::Created),
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
+                abort: watch::Sender::new(false),
+            }),
+        })
     }
 
     pub fn config(&self) -> &ProducerConfig {
-        todo!()
+        &self.inner.config
     }
 
     /// Joins (or creates) the client instance and registers the group. Fails with
     /// `GroupAlreadyExists` when the instance has a producer of this group already.
     pub async fn start(&self) -> Result<()> {
-        todo!()
+        runtime::check_fork()?;
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move { inner.start() }).await
     }
 
     /// Waits (up to `shutdown_timeout`) for async sends in flight, fails the rest with
     /// `Shutdown`, unregisters the group; the last producer of an instance closes it.
+    /// Shutting down twice, or before start, is a no-op.
     pub async fn shutdown(&self) -> Result<()> {
-        todo!()
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move { inner.shutdown().await }).await
     }
 
     /// SYNC mode: up to `1 + retry_times` attempts within `send_timeout`.
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
-        todo!("{msg:?}")
+        let client = self.inner.client()?;
+        let prepared = Prepared::new(&msg, &self.inner.config)?;
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move {
+            inner
+                .sender(&client)
+                .send(&prepared, inner.config.retry_times)
+                .await
+        })
+        .await
     }
 
     /// ASYNC mode: the send starts at once on the library runtime and completes even if the
@@ -87,31 +242,95 @@ impl Producer {
         &self,
         msg: Message,
     ) -> impl Future<Output = Result<SendResult>> + Send + 'static {
-        let _ = msg;
-        async { todo!() }
+        let (tx, rx) = oneshot::channel();
+        self.send_with_callback(msg, move |result| {
+            let _ = tx.send(result);
+        });
+        async move {
+            rx.await
+                .unwrap_or_else(|_| Err(Error::internal("an async send ended without a result")))
+        }
     }
 
-    /// ASYNC mode with a callback, run exactly once on a library runtime thread.
+    /// ASYNC mode with a callback, run exactly once on a library runtime thread (also when the
+    /// send is refused at once). A panic in the callback is caught and logged.
     pub fn send_with_callback<F>(&self, msg: Message, callback: F)
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        let _ = (msg, callback);
-        todo!()
+        let finish = move |result: Result<SendResult>| {
+            if std::panic::catch_unwind(AssertUnwindSafe(|| callback(result))).is_err() {
+                tracing::error!("a send callback panicked; the panic was contained");
+            }
+        };
+        if let Err(e) = runtime::check_fork() {
+            // No runtime thread to run the callback on in a forked child.
+            finish(Err(e));
+            return;
+        }
+        let started = self
+            .inner
+            .client()
+            .and_then(|client| Ok((client, Prepared::new(&msg, &self.inner.config)?)));
+        let (client, prepared) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                runtime::spawn(async move { finish(Err(e)) });
+                return;
+            }
+        };
+        let in_flight = InFlight::new(&self.inner);
+        let inner = self.inner.clone();
+        runtime::spawn(async move {
+            let mut abort = inner.abort.subscribe();
+            let sender = inner.sender(&client);
+            let send = sender.send(&prepared, inner.config.retry_times_async);
+            let result = tokio::select! {
+                result = send => result,
+                _ = abort.wait_for(|aborted| *aborted) => Err(Error::new(
+                    ErrorKind::Shutdown,
+                    format!("the producer shut down before the send to '{}' completed", prepared.topic()),
+                )),
+            };
+            drop(in_flight);
+            finish(result);
+        });
     }
 
     /// ONEWAY mode: written to the socket, no response, no retry.
     pub async fn send_oneway(&self, msg: Message) -> Result<()> {
-        todo!("{msg:?}")
+        let client = self.inner.client()?;
+        let prepared = Prepared::new(&msg, &self.inner.config)?;
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move { inner.sender(&client).send_oneway(&prepared).await }).await
     }
 
     /// Waits until no async send is in flight, or `timeout` passes (`Timeout`).
     pub async fn flush(&self, timeout: Duration) -> Result<()> {
-        todo!("{timeout:?}")
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move {
+            if inner.wait_idle(Instant::now() + timeout).await {
+                return Ok(());
+            }
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{} async send(s) still in flight after {} ms",
+                    inner.in_flight.load(Ordering::Acquire),
+                    timeout.as_millis()
+                ),
+            ))
+        })
+        .await
     }
 
     /// Async sends started and not yet completed.
     pub fn in_flight(&self) -> usize {
-        todo!()
+        self.inner.in_flight.load(Ordering::Acquire)
+    }
+
+    /// The client id of the instance this producer runs in, once started.
+    pub fn client_id(&self) -> Option<String> {
+        self.inner.client().ok().map(|c| c.client_id().to_string())
     }
 }

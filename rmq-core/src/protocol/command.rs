@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// `version` sent in every request: MQVersion V5_3_3. At >= 401 the name server answers with
 /// standard JSON routes, and at > 475 brokers send GO_AWAY before shutting down.
@@ -57,14 +58,56 @@ pub struct RemotingCommand {
 }
 
 impl LanguageCode {
+    const ALL: [LanguageCode; 14] = [
+        LanguageCode::Java,
+        LanguageCode::Cpp,
+        LanguageCode::Dotnet,
+        LanguageCode::Python,
+        LanguageCode::Delphi,
+        LanguageCode::Erlang,
+        LanguageCode::Ruby,
+        LanguageCode::Other,
+        LanguageCode::Http,
+        LanguageCode::Go,
+        LanguageCode::Php,
+        LanguageCode::Oms,
+        LanguageCode::Rust,
+        LanguageCode::NodeJs,
+    ];
+
     pub fn name(self) -> &'static str {
-        todo!()
+        match self {
+            LanguageCode::Java => "JAVA",
+            LanguageCode::Cpp => "CPP",
+            LanguageCode::Dotnet => "DOTNET",
+            LanguageCode::Python => "PYTHON",
+            LanguageCode::Delphi => "DELPHI",
+            LanguageCode::Erlang => "ERLANG",
+            LanguageCode::Ruby => "RUBY",
+            LanguageCode::Other => "OTHER",
+            LanguageCode::Http => "HTTP",
+            LanguageCode::Go => "GO",
+            LanguageCode::Php => "PHP",
+            LanguageCode::Oms => "OMS",
+            LanguageCode::Rust => "RUST",
+            LanguageCode::NodeJs => "NODE_JS",
+        }
     }
     pub fn from_name(name: &str) -> Option<Self> {
-        todo!("{name}")
+        Self::ALL.into_iter().find(|l| l.name() == name)
     }
     pub fn from_code(code: u8) -> Option<Self> {
-        todo!("{code}")
+        Self::ALL.into_iter().find(|&l| l as u8 == code)
+    }
+}
+
+impl SerializeType {
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(SerializeType::Json),
+            1 => Some(SerializeType::RocketMq),
+            _ => None,
+        }
     }
 }
 
@@ -72,37 +115,568 @@ impl RemotingCommand {
     /// A request from this client: language RUST, version [`CLIENT_VERSION`], opaque 0 (the
     /// transport assigns it), empty body.
     pub fn request(code: i32, ext_fields: BTreeMap<String, String>) -> Self {
-        todo!("{code} {ext_fields:?}")
+        RemotingCommand {
+            code,
+            language: LanguageCode::Rust,
+            version: CLIENT_VERSION,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext_fields,
+            body: Bytes::new(),
+        }
     }
 
     pub fn with_body(self, body: Bytes) -> Self {
-        todo!("{body:?}")
+        RemotingCommand { body, ..self }
     }
 
     /// A response to the request with `opaque`.
     pub fn response(code: i32, opaque: i32, remark: Option<String>) -> Self {
-        todo!("{code} {opaque} {remark:?}")
+        RemotingCommand {
+            opaque,
+            flag: FLAG_RESPONSE,
+            remark,
+            ..RemotingCommand::request(code, BTreeMap::new())
+        }
     }
 
     pub fn is_response(&self) -> bool {
-        todo!()
+        self.flag & FLAG_RESPONSE != 0
     }
     pub fn is_oneway(&self) -> bool {
-        todo!()
+        self.flag & FLAG_ONEWAY != 0
     }
     pub fn mark_oneway(&mut self) {
-        todo!()
+        self.flag |= FLAG_ONEWAY;
     }
 
     /// Appends the whole frame (length prefix included) to `dst`.
     pub fn encode(&self, serialize: SerializeType, dst: &mut BytesMut) {
-        todo!("{serialize:?} {dst:?}")
+        let header = match serialize {
+            SerializeType::Json => self.json_header(),
+            SerializeType::RocketMq => self.binary_header(),
+        };
+        let header_len = header.len();
+        // The 24-bit header length cannot overflow with the headers a producer builds
+        // (properties are capped at 32767 bytes by validation).
+        debug_assert!(header_len <= MAX_HEADER_LEN, "header of {header_len} bytes");
+        let length = 4 + header_len + self.body.len();
+        dst.reserve(4 + length);
+        dst.put_i32(length as i32);
+        dst.put_i32(((serialize as i32) << 24) | (header_len as i32 & MAX_HEADER_LEN as i32));
+        dst.put_slice(&header);
+        dst.put_slice(&self.body);
     }
 
     /// Takes one whole frame off the front of `src` if one is there (`Ok(None)` when more bytes
     /// are needed). A frame longer than `max_frame_len` or a header that does not decode is a
     /// `Protocol` error: the connection cannot be resynchronised after it.
     pub fn decode_frame(src: &mut BytesMut, max_frame_len: usize) -> Result<Option<Self>> {
-        todo!("{src:?} {max_frame_len}")
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let length = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+        // The length covers the header-length word at least.
+        if length < 4 {
+            return Err(Error::protocol(format!("frame length {length} is below 4")));
+        }
+        let length = length as usize;
+        // Like Netty's LengthFieldBasedFrameDecoder, the limit counts the length prefix too.
+        if length + 4 > max_frame_len {
+            return Err(Error::protocol(format!(
+                "frame of {} bytes exceeds the maximum of {max_frame_len}",
+                length + 4
+            )));
+        }
+        if src.len() < 4 + length {
+            src.reserve(4 + length - src.len());
+            return Ok(None);
+        }
+        src.advance(4);
+        let mut frame = src.split_to(length).freeze();
+        let type_and_len = frame.get_u32();
+        let serialize = SerializeType::from_code((type_and_len >> 24) as u8).ok_or_else(|| {
+            Error::protocol(format!("unknown serialize type {}", type_and_len >> 24))
+        })?;
+        let header_len = (type_and_len & MAX_HEADER_LEN as u32) as usize;
+        if header_len > frame.len() {
+            return Err(Error::protocol(format!(
+                "header length {header_len} exceeds the frame's {} bytes",
+                frame.len()
+            )));
+        }
+        let header = frame.split_to(header_len);
+        let mut command = match serialize {
+            SerializeType::Json => Self::from_json_header(&header)?,
+            SerializeType::RocketMq => Self::from_binary_header(header)?,
+        };
+        command.body = frame;
+        Ok(Some(command))
+    }
+
+    /// fastjson's layout: keys sorted, `remark` omitted when null, language by name.
+    fn json_header(&self) -> Vec<u8> {
+        let mut out = String::with_capacity(128);
+        out.push_str(&format!("{{\"code\":{},\"extFields\":{{", self.code));
+        for (i, (key, value)) in self.ext_fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json_string(&mut out, key);
+            out.push(':');
+            push_json_string(&mut out, value);
+        }
+        out.push_str(&format!(
+            "}},\"flag\":{},\"language\":\"{}\",\"opaque\":{}",
+            self.flag,
+            self.language.name(),
+            self.opaque
+        ));
+        if let Some(remark) = &self.remark {
+            out.push_str(",\"remark\":");
+            push_json_string(&mut out, remark);
+        }
+        out.push_str(&format!(
+            ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":{}}}",
+            self.version
+        ));
+        out.into_bytes()
+    }
+
+    /// `RocketMQSerializable`: code and version are 16-bit, strings length-prefixed, an absent
+    /// remark has length 0.
+    fn binary_header(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        out.put_i16(self.code as i16);
+        out.put_u8(self.language as u8);
+        out.put_i16(self.version as i16);
+        out.put_i32(self.opaque);
+        out.put_i32(self.flag);
+        let remark = self.remark.as_deref().unwrap_or("");
+        out.put_i32(remark.len() as i32);
+        out.put_slice(remark.as_bytes());
+        let ext_len: usize = self
+            .ext_fields
+            .iter()
+            .map(|(k, v)| 2 + k.len() + 4 + v.len())
+            .sum();
+        out.put_i32(ext_len as i32);
+        for (key, value) in &self.ext_fields {
+            out.put_i16(key.len() as i16);
+            out.put_slice(key.as_bytes());
+            out.put_i32(value.len() as i32);
+            out.put_slice(value.as_bytes());
+        }
+        out
+    }
+
+    /// Tolerant like fastjson: unknown fields ignored, `extFields` may be missing or null, ext
+    /// values that are numbers or booleans become their text.
+    fn from_json_header(header: &[u8]) -> Result<Self> {
+        let value: Value = serde_json::from_slice(header)
+            .map_err(|e| Error::protocol(format!("JSON header does not parse: {e}")))?;
+        let Value::Object(fields) = value else {
+            return Err(Error::protocol("JSON header is not an object"));
+        };
+        let int = |name: &str| -> Result<i32> {
+            match fields.get(name) {
+                None | Some(Value::Null) => Ok(0),
+                Some(v) => v
+                    .as_i64()
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(|| Error::protocol(format!("JSON header field {name} is {v}"))),
+            }
+        };
+        let language = match fields.get("language") {
+            Some(Value::String(name)) => LanguageCode::from_name(name),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|n| u8::try_from(n).ok())
+                .and_then(LanguageCode::from_code),
+            _ => None,
+        }
+        .unwrap_or(LanguageCode::Other);
+        let remark = match fields.get("remark") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        let mut ext_fields = BTreeMap::new();
+        match fields.get("extFields") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(map)) => {
+                for (key, value) in map {
+                    let text = match value {
+                        Value::Null => continue,
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    ext_fields.insert(key.clone(), text);
+                }
+            }
+            Some(other) => {
+                return Err(Error::protocol(format!(
+                    "JSON header extFields is not an object: {other}"
+                )));
+            }
+        }
+        Ok(RemotingCommand {
+            code: int("code")?,
+            language,
+            version: int("version")?,
+            opaque: int("opaque")?,
+            flag: int("flag")?,
+            remark,
+            ext_fields,
+            body: Bytes::new(),
+        })
+    }
+
+    fn from_binary_header(mut header: Bytes) -> Result<Self> {
+        let mut reader = BinaryReader(&mut header);
+        let code = reader.i16("code")? as i32;
+        let language =
+            LanguageCode::from_code(reader.u8("language")?).unwrap_or(LanguageCode::Other);
+        let version = reader.i16("version")? as i32;
+        let opaque = reader.i32("opaque")?;
+        let flag = reader.i32("flag")?;
+        let remark_len = reader.len_i32("remark length")?;
+        let remark = reader.string(remark_len, "remark")?;
+        let remark = (!remark.is_empty()).then_some(remark);
+        let ext_len = reader.len_i32("extFields length")?;
+        let mut ext = BinaryReader(&mut reader.take(ext_len, "extFields")?);
+        let mut ext_fields = BTreeMap::new();
+        while ext.0.has_remaining() {
+            let key_len = ext.i16("ext key length")?;
+            let key_len = usize::try_from(key_len)
+                .map_err(|_| Error::protocol(format!("negative ext key length {key_len}")))?;
+            let key = ext.string(key_len, "ext key")?;
+            let value_len = ext.len_i32("ext value length")?;
+            let value = ext.string(value_len, "ext value")?;
+            ext_fields.insert(key, value);
+        }
+        Ok(RemotingCommand {
+            code,
+            language,
+            version,
+            opaque,
+            flag,
+            remark,
+            ext_fields,
+            body: Bytes::new(),
+        })
+    }
+}
+
+/// The header length field has 24 bits.
+const MAX_HEADER_LEN: usize = 0x00FF_FFFF;
+
+fn push_json_string(out: &mut String, s: &str) {
+    // Serialising a &str to JSON cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+/// Bounds-checked big-endian reads from a binary header; running short is a `Protocol` error.
+struct BinaryReader<'a>(&'a mut Bytes);
+
+impl BinaryReader<'_> {
+    fn need(&self, n: usize, what: &str) -> Result<()> {
+        if self.0.remaining() < n {
+            return Err(Error::protocol(format!(
+                "binary header truncated reading {what}: need {n} bytes, {} left",
+                self.0.remaining()
+            )));
+        }
+        Ok(())
+    }
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        self.need(1, what)?;
+        Ok(self.0.get_u8())
+    }
+    fn i16(&mut self, what: &str) -> Result<i16> {
+        self.need(2, what)?;
+        Ok(self.0.get_i16())
+    }
+    fn i32(&mut self, what: &str) -> Result<i32> {
+        self.need(4, what)?;
+        Ok(self.0.get_i32())
+    }
+    /// An i32 length that must be non-negative.
+    fn len_i32(&mut self, what: &str) -> Result<usize> {
+        let len = self.i32(what)?;
+        usize::try_from(len).map_err(|_| Error::protocol(format!("negative {what} {len}")))
+    }
+    fn take(&mut self, n: usize, what: &str) -> Result<Bytes> {
+        self.need(n, what)?;
+        Ok(self.0.split_to(n))
+    }
+    fn string(&mut self, n: usize, what: &str) -> Result<String> {
+        let bytes = self.take(n, what)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| Error::protocol(format!("binary header {what} is not UTF-8")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn frame(serialize: u8, header: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&((4 + header.len() + body.len()) as i32).to_be_bytes());
+        out.extend_from_slice(&(((serialize as u32) << 24) | header.len() as u32).to_be_bytes());
+        out.extend_from_slice(header);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn decode_one(bytes: &[u8]) -> Result<Option<RemotingCommand>> {
+        RemotingCommand::decode_frame(&mut BytesMut::from(bytes), DEFAULT_MAX_FRAME_LEN)
+    }
+
+    #[test]
+    fn language_names_and_codes() {
+        assert_eq!(LanguageCode::Rust.name(), "RUST");
+        assert_eq!(
+            LanguageCode::from_name("NODE_JS"),
+            Some(LanguageCode::NodeJs)
+        );
+        assert_eq!(LanguageCode::from_name("COBOL"), None);
+        assert_eq!(LanguageCode::from_code(12), Some(LanguageCode::Rust));
+        assert_eq!(LanguageCode::from_code(0), Some(LanguageCode::Java));
+        assert_eq!(LanguageCode::from_code(14), None);
+    }
+
+    #[test]
+    fn request_response_and_flags() {
+        let mut req = RemotingCommand::request(105, ext(&[("topic", "T")]));
+        assert_eq!(req.language, LanguageCode::Rust);
+        assert_eq!(req.version, CLIENT_VERSION);
+        assert!(!req.is_response() && !req.is_oneway());
+        req.mark_oneway();
+        assert!(req.is_oneway());
+        assert_eq!(req.flag, 2);
+        let resp = RemotingCommand::response(3, 42, Some("no".into()));
+        assert!(resp.is_response());
+        assert_eq!((resp.opaque, resp.flag), (42, 1));
+        let with_body = RemotingCommand::request(10, BTreeMap::new()).with_body(Bytes::from("b"));
+        assert_eq!(with_body.body, Bytes::from("b"));
+    }
+
+    #[test]
+    fn encodes_json_request_like_fastjson() {
+        let mut req = RemotingCommand::request(
+            105,
+            ext(&[("topic", "TopicTest"), ("acceptStandardJsonOnly", "true")]),
+        );
+        req.opaque = 7;
+        let mut dst = BytesMut::new();
+        req.encode(SerializeType::Json, &mut dst);
+        let header = br#"{"code":105,"extFields":{"acceptStandardJsonOnly":"true","topic":"TopicTest"},"flag":0,"language":"RUST","opaque":7,"serializeTypeCurrentRPC":"JSON","version":479}"#;
+        assert_eq!(&dst[..], &frame(0, header, b"")[..]);
+    }
+
+    #[test]
+    fn json_escapes_control_characters_and_writes_remark() {
+        let mut req = RemotingCommand::request(310, ext(&[("i", "TAGS\u{1}a\"b\u{2}")]))
+            .with_body(Bytes::from_static(b"hi"));
+        req.remark = Some("r".into());
+        let mut dst = BytesMut::new();
+        req.encode(SerializeType::Json, &mut dst);
+        let header = br#"{"code":310,"extFields":{"i":"TAGS\u0001a\"b\u0002"},"flag":0,"language":"RUST","opaque":0,"remark":"r","serializeTypeCurrentRPC":"JSON","version":479}"#;
+        assert_eq!(&dst[..], &frame(0, header, b"hi")[..]);
+        let back = decode_one(&dst).unwrap().unwrap();
+        assert_eq!(back, req);
+    }
+
+    #[test]
+    fn encodes_binary_request_by_hand() {
+        let mut req = RemotingCommand::request(34, ext(&[("k", "v")])).with_body(Bytes::from("xy"));
+        req.opaque = 0x0102_0304;
+        req.remark = Some("re".into());
+        let mut dst = BytesMut::new();
+        req.encode(SerializeType::RocketMq, &mut dst);
+        #[rustfmt::skip]
+        let header: &[u8] = &[
+            0, 34,          // code
+            12,             // language RUST
+            0x01, 0xDF,     // version 479
+            1, 2, 3, 4,     // opaque
+            0, 0, 0, 0,     // flag
+            0, 0, 0, 2, b'r', b'e',
+            0, 0, 0, 8,     // ext map length
+            0, 1, b'k', 0, 0, 0, 1, b'v',
+        ];
+        assert_eq!(&dst[..], &frame(1, header, b"xy")[..]);
+    }
+
+    #[test]
+    fn binary_round_trip() {
+        let mut cmd = RemotingCommand::response(0, 99, None);
+        cmd.ext_fields = ext(&[("msgId", "ABC"), ("queueId", "3"), ("ü", "é")]);
+        cmd.body = Bytes::from_static(b"\x00\x01body");
+        let mut dst = BytesMut::new();
+        cmd.encode(SerializeType::RocketMq, &mut dst);
+        cmd.encode(SerializeType::Json, &mut dst);
+        let mut src = dst;
+        let first = RemotingCommand::decode_frame(&mut src, DEFAULT_MAX_FRAME_LEN).unwrap();
+        let second = RemotingCommand::decode_frame(&mut src, DEFAULT_MAX_FRAME_LEN).unwrap();
+        assert_eq!(first.as_ref(), Some(&cmd));
+        assert_eq!(second.as_ref(), Some(&cmd));
+        assert!(src.is_empty());
+        assert_eq!(
+            RemotingCommand::decode_frame(&mut src, DEFAULT_MAX_FRAME_LEN).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn binary_empty_remark_decodes_as_none() {
+        let mut dst = BytesMut::new();
+        RemotingCommand::response(1, 1, Some(String::new()))
+            .encode(SerializeType::RocketMq, &mut dst);
+        assert_eq!(decode_one(&dst).unwrap().unwrap().remark, None);
+    }
+
+    #[test]
+    fn decodes_captured_java_send_response() {
+        let header = br#"{"code":0,"extFields":{"msgId":"7F00000100002A9F0000000000000000","queueId":"1","queueOffset":"0","MSG_REGION":"DefaultRegion","TRACE_ON":"true"},"flag":1,"language":"JAVA","opaque":5,"serializeTypeCurrentRPC":"JSON","version":479}"#;
+        let cmd = decode_one(&frame(0, header, b"")).unwrap().unwrap();
+        assert_eq!(cmd.code, 0);
+        assert_eq!(cmd.language, LanguageCode::Java);
+        assert_eq!((cmd.opaque, cmd.flag, cmd.version), (5, 1, 479));
+        assert!(cmd.is_response());
+        assert_eq!(cmd.remark, None);
+        assert_eq!(cmd.ext_fields["msgId"], "7F00000100002A9F0000000000000000");
+        assert_eq!(cmd.ext_fields["queueId"], "1");
+        assert_eq!(cmd.ext_fields["TRACE_ON"], "true");
+        assert_eq!(cmd.ext_fields.len(), 5);
+        assert!(cmd.body.is_empty());
+    }
+
+    #[test]
+    fn json_decode_is_tolerant() {
+        let header = br#"{"flag":1,"opaque":2,"code":17,"remark":"No topic route info","language":"KOTLIN","extFields":null,"unknown":[1,{"a":2}],"version":403}"#;
+        let cmd = decode_one(&frame(0, header, b"body")).unwrap().unwrap();
+        assert_eq!(cmd.code, 17);
+        assert_eq!(cmd.language, LanguageCode::Other);
+        assert_eq!(cmd.remark.as_deref(), Some("No topic route info"));
+        assert!(cmd.ext_fields.is_empty());
+        assert_eq!(&cmd.body[..], b"body");
+
+        let header = br#"{"code":0,"extFields":{"queueId":3,"traceOn":false,"gone":null,"s":"x"},"flag":1,"opaque":2}"#;
+        let cmd = decode_one(&frame(0, header, b"")).unwrap().unwrap();
+        assert_eq!(
+            cmd.ext_fields,
+            ext(&[("queueId", "3"), ("traceOn", "false"), ("s", "x")])
+        );
+        assert_eq!(cmd.language, LanguageCode::Other);
+        assert_eq!(cmd.version, 0);
+    }
+
+    #[test]
+    fn partial_frames_fed_byte_by_byte() {
+        let mut req = RemotingCommand::request(310, ext(&[("a", "G"), ("b", "T")]));
+        req.body = Bytes::from(vec![7u8; 300]);
+        for serialize in [SerializeType::Json, SerializeType::RocketMq] {
+            let mut whole = BytesMut::new();
+            req.encode(serialize, &mut whole);
+            req.encode(serialize, &mut whole);
+            let mut src = BytesMut::new();
+            let mut decoded = Vec::new();
+            for &byte in whole.iter() {
+                src.put_u8(byte);
+                while let Some(cmd) =
+                    RemotingCommand::decode_frame(&mut src, DEFAULT_MAX_FRAME_LEN).unwrap()
+                {
+                    decoded.push(cmd);
+                }
+            }
+            assert_eq!(decoded, vec![req.clone(), req.clone()]);
+            assert!(src.is_empty());
+        }
+    }
+
+    #[test]
+    fn oversize_frame_is_a_protocol_error() {
+        let mut src = BytesMut::new();
+        src.put_i32(1000);
+        let err = RemotingCommand::decode_frame(&mut src, 100).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Protocol);
+        assert!(err.message().contains("exceeds"), "{err}");
+        // Exactly at the limit is fine once whole.
+        let mut dst = BytesMut::new();
+        RemotingCommand::response(0, 1, None).encode(SerializeType::RocketMq, &mut dst);
+        let max = dst.len();
+        assert!(
+            RemotingCommand::decode_frame(&mut dst.clone(), max)
+                .unwrap()
+                .is_some()
+        );
+        assert!(RemotingCommand::decode_frame(&mut dst, max - 1).is_err());
+    }
+
+    #[test]
+    fn inconsistent_lengths_are_protocol_errors() {
+        for bytes in [
+            // length below 4
+            vec![0, 0, 0, 2, 0, 0],
+            // negative length
+            vec![0xFF, 0xFF, 0xFF, 0xFF],
+            // header length 10 > frame's 4 remaining bytes
+            vec![0, 0, 0, 8, 0, 0, 0, 10, b'{', b'}', b' ', b' '],
+            // serialize type 2
+            vec![0, 0, 0, 6, 2, 0, 0, 2, b'{', b'}'],
+        ] {
+            let err = decode_one(&bytes).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Protocol, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn garbage_headers_are_protocol_errors() {
+        let cases: Vec<Vec<u8>> = vec![
+            frame(0, b"not json", b""),
+            frame(0, b"[1,2]", b""),
+            frame(0, br#"{"code":"x"}"#, b""),
+            frame(0, br#"{"code":1,"extFields":[1]}"#, b""),
+            frame(0, &[0xFF, 0xFE], b""),
+            // binary header too short for its fixed part
+            frame(1, &[0, 1, 2], b""),
+            // binary remark length larger than the header
+            frame(
+                1,
+                &[0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 100],
+                b"",
+            ),
+            // negative remark length
+            frame(
+                1,
+                &[
+                    0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+                ],
+                b"",
+            ),
+            // ext entry truncated
+            frame(
+                1,
+                &[
+                    0, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 5, b'k',
+                ],
+                b"",
+            ),
+        ];
+        for bytes in cases {
+            let err = decode_one(&bytes).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Protocol, "{bytes:?}");
+        }
     }
 }

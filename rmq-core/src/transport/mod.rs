@@ -1,2 +1,12 @@
-//! One connection actor per address: opaque → pending map, absolute deadlines, a sweep for
-//! expired requests, every pending request failed on disconnect.
+//! Connections to name servers and brokers: one connection actor per address, shared by every
+//! producer of a client instance. Requests carry absolute deadlines; responses are matched by
+//! opaque; a sweep drops expired entries; a disconnect fails every pending request at once.
+
+mod connection;
+mod pool;
+
+pub use connection::Connection;
+pub use pool::{Transport, TransportConfig};
+
+#[cfg(test)]
+mod tests;

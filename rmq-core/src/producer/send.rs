@@ -1,0 +1,353 @@
+//! One send, from a validated message to a SendResult: the message is encoded once, then each
+//! attempt picks a queue under the fault strategy and sends to that broker's master
+//! (`sendKernelImpl`), retrying on another broker within one time budget (`sendDefaultImpl`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use once_cell::sync::Lazy;
+use tokio::time::Instant;
+
+use crate::client::{ClientInstance, TopicPublishInfo};
+use crate::error::{Error, ErrorKind, Result};
+use crate::producer::fault::FaultStrategy;
+use crate::producer::{ProducerConfig, SendResult, SendStatus};
+use crate::protocol::codes::response;
+use crate::protocol::command::RemotingCommand;
+use crate::protocol::header::{SendMessageRequestHeader, SendMessageResponseHeader};
+use crate::protocol::message::{self, Message, UniqIdGenerator, sys_flag};
+use crate::protocol::route::MessageQueue;
+
+static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
+
+/// A failed attempt is never given less than this, unless the whole budget is smaller: a
+/// broker that does not answer must not eat every retry's time (Java's users' complaint).
+const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(1000);
+
+/// Broker response codes after which a send is tried again on another broker (Java's
+/// `retryResponseCodes`, 5.3.x).
+const RETRY_RESPONSE_CODES: [i32; 8] = [
+    response::TOPIC_NOT_EXIST,
+    response::SERVICE_NOT_AVAILABLE,
+    response::SYSTEM_ERROR,
+    response::SYSTEM_BUSY,
+    response::NO_PERMISSION,
+    response::NO_BUYER_ID,
+    response::NOT_IN_CURRENT_UNIT,
+    response::GO_AWAY,
+];
+
+/// The parts of a message that stay the same across attempts, encoded once.
+pub struct Prepared {
+    topic: String,
+    uniq_key: String,
+    properties: String,
+    body: Bytes,
+    sys_flag: i32,
+    flag: i32,
+}
+
+impl Prepared {
+    /// Validates and encodes `msg`; nothing reaches the network when this fails.
+    pub fn new(msg: &Message, config: &ProducerConfig) -> Result<Prepared> {
+        message::validate(msg, config.max_message_size)?;
+        let uniq_key = UNIQ_IDS.next_id();
+        let properties = message::message_properties(msg, &uniq_key);
+        let (body, sys_flag) = match compressed(&msg.body, config) {
+            Some(body) => (
+                Bytes::from(body),
+                sys_flag::COMPRESSED | sys_flag::COMPRESSION_ZLIB,
+            ),
+            None => (msg.body.clone(), 0),
+        };
+        Ok(Prepared {
+            topic: msg.topic.clone(),
+            uniq_key,
+            properties,
+            body,
+            sys_flag,
+            flag: msg.flag,
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn command(&self, config: &ProducerConfig, queue: &MessageQueue) -> RemotingCommand {
+        let header = SendMessageRequestHeader {
+            producer_group: config.group.clone(),
+            topic: self.topic.clone(),
+            default_topic: config.create_topic_key.clone(),
+            default_topic_queue_nums: config.default_topic_queue_nums,
+            queue_id: queue.queue_id,
+            sys_flag: self.sys_flag,
+            born_timestamp: now_millis(),
+            flag: self.flag,
+            properties: self.properties.clone(),
+            reconsume_times: 0,
+            unit_mode: false,
+            max_reconsume_times: None,
+            batch: false,
+            broker_name: Some(queue.broker_name.clone()),
+        };
+        header.to_command(self.body.clone())
+    }
+}
+
+fn compressed(body: &Bytes, config: &ProducerConfig) -> Option<Vec<u8>> {
+    if body.len() < config.compress_threshold {
+        return None;
+    }
+    message::compress_zlib(body, config.compress_level)
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Everything one send needs from its producer.
+pub struct Sender<'a> {
+    pub config: &'a ProducerConfig,
+    pub client: &'a Arc<ClientInstance>,
+    pub fault: &'a FaultStrategy,
+}
+
+impl Sender<'_> {
+    /// SYNC or ASYNC mode: up to `1 + retries` attempts, all within `send_timeout`.
+    pub async fn send(&self, prepared: &Prepared, retries: u32) -> Result<SendResult> {
+        let started = Instant::now();
+        let deadline = started + self.config.send_timeout;
+        let info = self.client.publish_info(&prepared.topic, deadline).await?;
+        let attempts = 1 + retries;
+        let mut last_broker: Option<String> = None;
+        let mut last_error: Option<Error> = None;
+        let mut last_result: Option<SendResult> = None;
+        let mut brokers_tried: Vec<String> = Vec::new();
+        for attempt in 0..attempts {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let queue = self.fault.select(&info, last_broker.as_deref());
+            let attempt_deadline = attempt_deadline(now, deadline, attempts - attempt);
+            brokers_tried.push(queue.broker_name.clone());
+            let begin = Instant::now();
+            let outcome = self
+                .attempt(&info, prepared, &queue, attempt_deadline)
+                .await;
+            let latency = begin.elapsed();
+            match outcome {
+                Ok(result) => {
+                    self.fault.update(&queue.broker_name, latency, false);
+                    if result.status != SendStatus::SendOk
+                        && self.config.retry_another_broker_when_not_store_ok
+                    {
+                        last_broker = Some(queue.broker_name.clone());
+                        last_result = Some(result);
+                        continue;
+                    }
+                    return Ok(result);
+                }
+                Err(e) => {
+                    let verdict = Verdict::of(&e);
+                    tracing::debug!(topic = %prepared.topic, broker = %queue.broker_name, attempt, error = %e, "send attempt failed");
+                    if verdict.isolate {
+                        self.fault.update(&queue.broker_name, latency, true);
+                    }
+                    if verdict.refresh_route {
+                        self.client.refresh_route_soon(&prepared.topic);
+                    }
+                    if !verdict.retry {
+                        return Err(e);
+                    }
+                    last_broker = Some(queue.broker_name.clone());
+                    last_error = Some(e);
+                }
+            }
+        }
+        if let Some(result) = last_result {
+            return Ok(result);
+        }
+        let cost = started.elapsed().as_millis();
+        let tried = brokers_tried.join(", ");
+        let error = match last_error {
+            Some(e) => e,
+            None => Error::new(
+                ErrorKind::Timeout,
+                "the send timeout passed before an attempt could start",
+            ),
+        };
+        Err(error.context(format!(
+            "send to topic '{}' failed after {} attempt(s) in {cost} ms (brokers: {tried})",
+            prepared.topic,
+            brokers_tried.len()
+        )))
+    }
+
+    /// ONEWAY mode: one attempt, returns once the request is written.
+    pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
+        let deadline = Instant::now() + self.config.send_timeout;
+        let info = self.client.publish_info(&prepared.topic, deadline).await?;
+        let queue = self.fault.select(&info, None);
+        let addr = master_addr(&info, &queue)?;
+        let cmd = prepared.command(self.config, &queue);
+        let result = self
+            .client
+            .transport()
+            .invoke_oneway(addr, cmd, deadline)
+            .await;
+        if let Err(e) = &result {
+            let verdict = Verdict::of(e);
+            if verdict.isolate {
+                self.fault.update(&queue.broker_name, Duration::ZERO, true);
+            }
+            if verdict.refresh_route {
+                self.client.refresh_route_soon(&prepared.topic);
+            }
+        }
+        result
+    }
+
+    async fn attempt(
+        &self,
+        info: &TopicPublishInfo,
+        prepared: &Prepared,
+        queue: &MessageQueue,
+        deadline: Instant,
+    ) -> Result<SendResult> {
+        let addr = master_addr(info, queue)?;
+        let cmd = prepared.command(self.config, queue);
+        let response = self.client.transport().invoke(addr, cmd, deadline).await?;
+        send_result(response, queue, &prepared.uniq_key, addr)
+    }
+}
+
+fn master_addr<'a>(info: &'a TopicPublishInfo, queue: &MessageQueue) -> Result<&'a str> {
+    info.master_addr(&queue.broker_name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NoRoute,
+            format!(
+                "the route names no master for broker '{}'",
+                queue.broker_name
+            ),
+        )
+    })
+}
+
+/// The deadline of one attempt: an even share of what is left, but at least
+/// [`MIN_ATTEMPT_TIME`] (or all that is left).
+fn attempt_deadline(now: Instant, deadline: Instant, attempts_left: u32) -> Instant {
+    let remaining = deadline - now;
+    let share = remaining / attempts_left.max(1);
+    (now + share.max(MIN_ATTEMPT_TIME.min(remaining))).min(deadline)
+}
+
+/// `MQClientAPIImpl.processSendResponse`.
+fn send_result(
+    response: RemotingCommand,
+    queue: &MessageQueue,
+    uniq_key: &str,
+    addr: &str,
+) -> Result<SendResult> {
+    let status = match response.code {
+        response::SUCCESS => SendStatus::SendOk,
+        response::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
+        response::FLUSH_SLAVE_TIMEOUT => SendStatus::FlushSlaveTimeout,
+        response::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
+        code => return Err(Error::broker(code, response.remark, addr)),
+    };
+    let header = SendMessageResponseHeader::from_ext_fields(&response.ext_fields)
+        .map_err(|e| e.with_addr(addr))?;
+    Ok(SendResult {
+        status,
+        msg_id: uniq_key.to_string(),
+        offset_msg_id: header.msg_id,
+        queue: MessageQueue {
+            topic: queue.topic.clone(),
+            broker_name: queue.broker_name.clone(),
+            queue_id: header.queue_id,
+        },
+        queue_offset: header.queue_offset,
+        transaction_id: header.transaction_id,
+        region_id: header
+            .region_id
+            .unwrap_or_else(|| "DefaultRegion".to_string()),
+        trace_on: header.trace_on.as_deref() != Some("false"),
+    })
+}
+
+/// What a failed attempt means for the next one.
+struct Verdict {
+    retry: bool,
+    isolate: bool,
+    refresh_route: bool,
+}
+
+impl Verdict {
+    fn of(error: &Error) -> Verdict {
+        match error.kind() {
+            ErrorKind::Connect | ErrorKind::Network => Verdict {
+                retry: true,
+                isolate: true,
+                refresh_route: true,
+            },
+            ErrorKind::Timeout => Verdict {
+                retry: true,
+                isolate: true,
+                refresh_route: false,
+            },
+            ErrorKind::NoRoute => Verdict {
+                retry: true,
+                isolate: false,
+                refresh_route: true,
+            },
+            ErrorKind::Broker => {
+                let code = error.response_code().unwrap_or_default();
+                Verdict {
+                    retry: RETRY_RESPONSE_CODES.contains(&code),
+                    isolate: true,
+                    refresh_route: code == response::TOPIC_NOT_EXIST,
+                }
+            }
+            _ => Verdict {
+                retry: false,
+                isolate: false,
+                refresh_route: false,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_share_the_budget_but_get_a_floor() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_millis(3000);
+        assert_eq!(
+            attempt_deadline(now, deadline, 3),
+            now + Duration::from_millis(1000)
+        );
+        assert_eq!(attempt_deadline(now, deadline, 1), deadline);
+        let short = now + Duration::from_millis(300);
+        assert_eq!(attempt_deadline(now, short, 3), short);
+    }
+
+    #[test]
+    fn broker_codes_retry_as_java() {
+        let busy = Error::broker(response::SYSTEM_BUSY, None, "b");
+        assert!(Verdict::of(&busy).retry);
+        let illegal = Error::broker(response::MESSAGE_ILLEGAL, None, "b");
+        assert!(!Verdict::of(&illegal).retry);
+        let missing = Error::broker(response::TOPIC_NOT_EXIST, None, "b");
+        assert!(Verdict::of(&missing).refresh_route);
+        assert!(!Verdict::of(&Error::invalid_message("x")).retry);
+    }
+}

@@ -1,0 +1,135 @@
+//! The connection table of a client instance: one connection per address, made on first use,
+//! made again on the next use after it dies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::error::Result;
+use crate::protocol::codes::response;
+use crate::protocol::command::{RemotingCommand, SerializeType};
+use crate::transport::connection::Connection;
+
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    pub serialize: SerializeType,
+    pub connect_timeout: Duration,
+    pub max_frame_len: usize,
+    pub max_in_flight: usize,
+}
+
+/// One slot per address; its async lock makes concurrent first uses share one connect.
+type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+
+pub struct Transport {
+    config: TransportConfig,
+    slots: Mutex<HashMap<String, Slot>>,
+    /// Tells the client instance about each new connection (it heartbeats new brokers at once).
+    connected: mpsc::UnboundedSender<String>,
+}
+
+impl Transport {
+    /// The transport, and the stream of addresses it newly connects to.
+    pub fn new(config: TransportConfig) -> (Transport, mpsc::UnboundedReceiver<String>) {
+        let (connected, events) = mpsc::unbounded_channel();
+        let transport = Transport {
+            config,
+            slots: Mutex::new(HashMap::new()),
+            connected,
+        };
+        (transport, events)
+    }
+
+    /// The live connection to `addr`, connecting first if there is none.
+    pub async fn connection(&self, addr: &str, deadline: Instant) -> Result<Connection> {
+        let slot = self
+            .slots
+            .lock()
+            .entry(addr.to_string())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(conn) = slot.as_ref().filter(|c| c.is_usable()) {
+            return Ok(conn.clone());
+        }
+        let connect_deadline = deadline.min(Instant::now() + self.config.connect_timeout);
+        let conn = Connection::connect(
+            addr,
+            connect_deadline,
+            self.config.serialize,
+            self.config.max_frame_len,
+            self.config.max_in_flight,
+        )
+        .await?;
+        *slot = Some(conn.clone());
+        let _ = self.connected.send(addr.to_string());
+        Ok(conn)
+    }
+
+    /// Sends a request and waits for its response. A GO_AWAY answer (the server is shutting
+    /// down) sends the request once more on a fresh connection, as Java does.
+    pub async fn invoke(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
+        let conn = self.connection(addr, deadline).await?;
+        let response = conn.request(cmd.clone(), deadline).await?;
+        if response.code != response::GO_AWAY {
+            return Ok(response);
+        }
+        tracing::debug!(addr, "GO_AWAY: sending again on a new connection");
+        let conn = self.connection(addr, deadline).await?;
+        conn.request(cmd, deadline).await
+    }
+
+    /// Sends a oneway request; returns once it is written.
+    pub async fn invoke_oneway(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<()> {
+        self.connection(addr, deadline)
+            .await?
+            .oneway(cmd, deadline)
+            .await
+    }
+
+    /// Closes the connection to `addr`, failing what is pending on it.
+    pub fn close(&self, addr: &str) {
+        if let Some(slot) = self.slots.lock().remove(addr) {
+            if let Ok(conn) = slot.try_lock() {
+                if let Some(conn) = conn.as_ref() {
+                    conn.close("closed by the client");
+                }
+            }
+        }
+    }
+
+    pub fn close_all(&self) {
+        let addrs: Vec<String> = self.slots.lock().keys().cloned().collect();
+        for addr in addrs {
+            self.close(&addr);
+        }
+    }
+
+    /// Addresses with a live connection.
+    pub fn connected_addrs(&self) -> Vec<String> {
+        self.slots
+            .lock()
+            .iter()
+            .filter(|(_, slot)| {
+                slot.try_lock()
+                    .map(|c| c.as_ref().is_some_and(Connection::is_usable))
+                    .unwrap_or(true)
+            })
+            .map(|(addr, _)| addr.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,321 @@
+//! Transport behaviour against an in-process fake server: the faults a real broker cannot be
+//! made to show on demand (silence, dropped connections, oversize frames, GO_AWAY).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{Transport, TransportConfig};
+use crate::error::ErrorKind;
+use crate::protocol::codes::response;
+use crate::protocol::command::{DEFAULT_MAX_FRAME_LEN, RemotingCommand, SerializeType};
+
+/// What the fake server does with each request it reads.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// Answer SUCCESS with the request's body.
+    Echo,
+    /// Never answer.
+    Silent,
+    /// Close the connection on the first request.
+    Hangup,
+    /// Answer the first request with GO_AWAY, every later one with SUCCESS.
+    GoAwayOnce,
+}
+
+struct FakeServer {
+    addr: String,
+    connections: Arc<AtomicUsize>,
+    /// Oneway requests the server read.
+    oneways: mpsc::UnboundedReceiver<RemotingCommand>,
+}
+
+impl FakeServer {
+    async fn start(behaviour: Behaviour) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (seen, oneways) = mpsc::unbounded_channel();
+        let count = connections.clone();
+        let went_away = Arc::new(AtomicBool::new(false));
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve(socket, behaviour, seen.clone(), went_away.clone()));
+            }
+        });
+        FakeServer {
+            addr,
+            connections,
+            oneways,
+        }
+    }
+}
+
+async fn serve(
+    mut socket: TcpStream,
+    behaviour: Behaviour,
+    oneways: mpsc::UnboundedSender<RemotingCommand>,
+    went_away: Arc<AtomicBool>,
+) {
+    let mut buf = BytesMut::new();
+    loop {
+        while let Ok(Some(cmd)) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN) {
+            if cmd.is_oneway() {
+                let _ = oneways.send(cmd);
+                continue;
+            }
+            let code = match behaviour {
+                Behaviour::Echo => response::SUCCESS,
+                Behaviour::Silent => continue,
+                Behaviour::Hangup => return,
+                Behaviour::GoAwayOnce if !went_away.swap(true, Ordering::SeqCst) => {
+                    response::GO_AWAY
+                }
+                Behaviour::GoAwayOnce => response::SUCCESS,
+            };
+            let mut frame = BytesMut::new();
+            RemotingCommand::response(code, cmd.opaque, None)
+                .with_body(cmd.body.clone())
+                .encode(SerializeType::Json, &mut frame);
+            if socket.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        match socket.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn transport(max_in_flight: usize) -> Transport {
+    Transport::new(TransportConfig {
+        serialize: SerializeType::Json,
+        connect_timeout: Duration::from_secs(1),
+        max_frame_len: 1024 * 1024,
+        max_in_flight,
+    })
+    .0
+}
+
+fn request(body: &'static [u8]) -> RemotingCommand {
+    RemotingCommand::request(310, BTreeMap::new()).with_body(bytes::Bytes::from_static(body))
+}
+
+fn soon(ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(ms)
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_one_connection_and_match_by_opaque() {
+    let server = FakeServer::start(Behaviour::Echo).await;
+    let transport = Arc::new(transport(1024));
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let transport = transport.clone();
+        let addr = server.addr.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = i.to_be_bytes().to_vec();
+            let cmd = RemotingCommand::request(310, BTreeMap::new()).with_body(body.clone().into());
+            let answer = transport.invoke(&addr, cmd, soon(5000)).await.unwrap();
+            assert_eq!(answer.body.as_ref(), body.as_slice());
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn silent_server_times_out_at_the_deadline() {
+    let server = FakeServer::start(Behaviour::Silent).await;
+    let transport = transport(16);
+    let begin = Instant::now();
+    let e = transport
+        .invoke(&server.addr, request(b"x"), soon(300))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    let waited = begin.elapsed();
+    assert!(
+        waited >= Duration::from_millis(290) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn disconnect_fails_every_pending_request_at_once() {
+    let server = FakeServer::start(Behaviour::Hangup).await;
+    let transport = Arc::new(transport(16));
+    // The first request makes the server hang up; the others are pending on the same socket.
+    let conn = transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
+    let begin = Instant::now();
+    let pending: Vec<_> = (0..5)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.request(request(b"x"), soon(10_000)).await })
+        })
+        .collect();
+    for task in pending {
+        assert_eq!(task.await.unwrap().unwrap_err().kind(), ErrorKind::Network);
+    }
+    assert!(begin.elapsed() < Duration::from_secs(2));
+    assert!(!conn.is_usable());
+}
+
+#[tokio::test]
+async fn next_use_after_a_disconnect_reconnects() {
+    let server = FakeServer::start(Behaviour::Hangup).await;
+    let transport = transport(16);
+    for _ in 0..3 {
+        let e = transport
+            .invoke(&server.addr, request(b"x"), soon(2000))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Network);
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let e = transport(16)
+        .invoke(&addr, request(b"x"), soon(1000))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connect);
+    assert_eq!(e.broker_addr(), Some(addr.as_str()));
+}
+
+#[tokio::test]
+async fn in_flight_bound_refuses_beyond_the_limit_until_the_deadline() {
+    let server = FakeServer::start(Behaviour::Silent).await;
+    let transport = Arc::new(transport(2));
+    let conn = transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.request(request(b"x"), soon(1500)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let e = conn.request(request(b"x"), soon(200)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooManyRequests);
+    for h in holders {
+        assert_eq!(h.await.unwrap().unwrap_err().kind(), ErrorKind::Timeout);
+    }
+}
+
+#[tokio::test]
+async fn go_away_is_answered_by_resending_on_a_new_connection() {
+    let server = FakeServer::start(Behaviour::GoAwayOnce).await;
+    let transport = transport(16);
+    let answer = transport
+        .invoke(&server.addr, request(b"payload"), soon(2000))
+        .await
+        .unwrap();
+    assert_eq!(answer.code, response::SUCCESS);
+    assert_eq!(answer.body.as_ref(), b"payload");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn oversize_frame_from_the_server_closes_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut sink = [0u8; 1024];
+        let _ = socket.read(&mut sink).await;
+        // A length prefix far over the 1 MiB limit of this transport.
+        socket
+            .write_all(&(64 * 1024 * 1024u32).to_be_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let e = transport(16)
+        .invoke(&addr, request(b"x"), soon(3000))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+}
+
+#[tokio::test]
+async fn server_requests_are_answered_as_not_supported() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let transport = transport(16);
+    let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
+    let _conn = transport.connection(&addr, soon(1000)).await.unwrap();
+    let mut socket: TcpStream = accept.await.unwrap();
+    let mut frame = BytesMut::new();
+    let mut push = RemotingCommand::request(9999, BTreeMap::new());
+    push.opaque = 77;
+    push.encode(SerializeType::Json, &mut frame);
+    socket.write_all(&frame).await.unwrap();
+    let mut buf = BytesMut::new();
+    let answer = loop {
+        if let Some(cmd) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN).unwrap() {
+            break cmd;
+        }
+        socket.read_buf(&mut buf).await.unwrap();
+    };
+    assert!(answer.is_response());
+    assert_eq!(answer.opaque, 77);
+    assert_eq!(answer.code, response::REQUEST_CODE_NOT_SUPPORTED);
+}
+
+#[tokio::test]
+async fn oneway_returns_once_written_and_gets_no_answer() {
+    let mut server = FakeServer::start(Behaviour::Echo).await;
+    let transport = transport(16);
+    transport
+        .invoke_oneway(&server.addr, request(b"fire"), soon(1000))
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(2), server.oneways.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(seen.is_oneway());
+    assert_eq!(seen.body.as_ref(), b"fire");
+}
+
+#[tokio::test]
+async fn sweep_drops_entries_of_requests_whose_caller_went_away() {
+    let server = FakeServer::start(Behaviour::Silent).await;
+    let transport = transport(16);
+    let conn = transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
+    let abandoned = {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.request(request(b"x"), soon(60_000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(conn.pending_len(), 1);
+    abandoned.abort();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(conn.pending_len(), 0);
+}

@@ -1,0 +1,131 @@
+//! The real cluster for integration tests, through the project's launcher
+//! (`tests/cluster/rmq-cluster`): messages are read back by its Java reader, never by our code.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use base64::Engine;
+use rmq_core::{Producer, ProducerConfig};
+use serde_json::Value;
+
+/// A message as the independent Java reader found it in the cluster.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub msg_id: String,
+    pub offset_msg_id: String,
+    pub broker_name: String,
+    pub queue_id: i64,
+    pub queue_offset: i64,
+    pub tags: Option<String>,
+    pub keys: Option<String>,
+    pub user_properties: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+    pub sys_flag: i64,
+    pub store_timestamp: i64,
+}
+
+fn launcher() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/rmq-cluster")
+}
+
+/// Runs the launcher with the test cluster's port base; panics with its output on failure.
+pub fn cluster(args: &[&str]) -> String {
+    let output = Command::new(launcher())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher().display()));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        panic!(
+            "rmq-cluster {args:?} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    stdout
+}
+
+/// The name server of the test cluster: `NAMESRV_ADDR` when the runner started one (make
+/// test), else the launcher's default cluster, brought up on first use.
+pub fn namesrv() -> String {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| {
+        if let Ok(addr) = std::env::var("NAMESRV_ADDR") {
+            return addr;
+        }
+        let out = cluster(&["up"]);
+        out.lines()
+            .find_map(|l| l.strip_prefix("NAMESRV_ADDR="))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("rmq-cluster up printed no NAMESRV_ADDR:\n{out}"))
+    })
+    .clone()
+}
+
+/// A topic name no other test run uses.
+pub fn unique_topic(prefix: &str) -> String {
+    format!("{prefix}_{}_{}", std::process::id(), fastrand::u32(..))
+}
+
+pub fn create_topic(topic: &str, queues: u32) {
+    namesrv();
+    cluster(&["create-topic", topic, "--queues", &queues.to_string()]);
+}
+
+/// Everything stored in `topic`, waiting until at least `expect` messages are there.
+pub fn read_topic(topic: &str, expect: usize) -> Vec<Stored> {
+    let out = cluster(&["read-topic", topic, "--expect", &expect.to_string(), "--timeout-ms", "60000"]);
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| parse_stored(&serde_json::from_str(l).unwrap_or_else(|e| panic!("bad reader line {l}: {e}"))))
+        .collect()
+}
+
+/// Only the messages of `topic` whose UNIQ_KEY is in `ids` (the reader returns all).
+pub fn by_msg_id(stored: &[Stored]) -> BTreeMap<String, Stored> {
+    stored.iter().map(|s| (s.msg_id.clone(), s.clone())).collect()
+}
+
+fn parse_stored(v: &Value) -> Stored {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let int = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or_else(|| panic!("reader gave no {k}: {v}"));
+    Stored {
+        msg_id: text("msgId").expect("msgId"),
+        offset_msg_id: text("offsetMsgId").unwrap_or_default(),
+        broker_name: text("brokerName").expect("brokerName"),
+        queue_id: int("queueId"),
+        queue_offset: int("queueOffset"),
+        tags: text("tags").filter(|t| !t.is_empty()),
+        keys: text("keys").filter(|k| !k.is_empty()),
+        user_properties: v
+            .get("userProperties")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        body: base64::engine::general_purpose::STANDARD
+            .decode(text("bodyBase64").expect("bodyBase64"))
+            .expect("base64 body"),
+        sys_flag: int("sysFlag"),
+        store_timestamp: int("storeTimestamp"),
+    }
+}
+
+/// A producer on the test cluster with `options` set, not started.
+pub fn producer(group: &str, options: &[(&str, &str)]) -> Producer {
+    let mut config = ProducerConfig::new(group);
+    config.namesrv_addr = Some(namesrv());
+    for (k, v) in options {
+        config.set(k, v).unwrap();
+    }
+    Producer::new(config).unwrap()
+}
+
+pub fn unique_group(prefix: &str) -> String {
+    format!("{prefix}_{}_{}", std::process::id(), fastrand::u32(..))
+}
