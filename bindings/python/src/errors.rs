@@ -31,6 +31,10 @@ pub fn exception_class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Shutdown => "ShutdownError",
         ErrorKind::Protocol => "ProtocolError",
         ErrorKind::Internal => "InternalError",
+        ErrorKind::InvalidTopic => "InvalidTopicError",
+        ErrorKind::ReservedTopic => "ReservedTopicError",
+        ErrorKind::EmptyBody => "EmptyBodyError",
+        ErrorKind::MessageTooLarge => "MessageTooLargeError",
     }
 }
 

@@ -75,7 +75,7 @@ impl<S: Subscriber> Layer<S> for ForwardToPython {
         let record = Record {
             logger: logger_name(metadata.target()),
             level: python_level(metadata.level()),
-            message: text.0,
+            message: text.into_text(),
             file: metadata.file().unwrap_or("<rust>").to_string(),
             line: metadata.line().unwrap_or(0),
         };
@@ -101,26 +101,38 @@ fn logger_name(target: &str) -> String {
     name
 }
 
-/// The event's `message` followed by its other fields as `key=value`.
+/// The event's `message`, then its other fields as `key=value`.
 #[derive(Default)]
-struct MessageText(String);
+struct MessageText {
+    message: String,
+    fields: String,
+}
+
+impl MessageText {
+    fn into_text(self) -> String {
+        match (self.message.is_empty(), self.fields.is_empty()) {
+            (_, true) => self.message,
+            (true, false) => self.fields,
+            (false, false) => format!("{} {}", self.message, self.fields),
+        }
+    }
+}
 
 impl Visit for MessageText {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let text = &mut self.0;
-        if !text.is_empty() {
-            text.push(' ');
-        }
         if field.name() == "message" {
-            let _ = write!(text, "{value:?}");
+            let _ = write!(self.message, "{value:?}");
         } else {
-            let _ = write!(text, "{}={value:?}", field.name());
+            if !self.fields.is_empty() {
+                self.fields.push(' ');
+            }
+            let _ = write!(self.fields, "{}={value:?}", field.name());
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.record_debug(field, &format_args!("{value}"));
+            self.message.push_str(value);
         } else {
             self.record_debug(field, &value);
         }

@@ -33,15 +33,19 @@ from ._rmqproducer import (
 from .errors import (
     BrokerError,
     ConnectError,
+    EmptyBodyError,
     GroupAlreadyExistsError,
     IllegalStateError,
     InternalError,
     InvalidArgumentError,
     InvalidMessageError,
+    InvalidTopicError,
+    MessageTooLargeError,
     NetworkError,
     NoNameServerError,
     NoRouteError,
     ProtocolError,
+    ReservedTopicError,
     RmqError,
     ShutdownError,
     TimeoutError,
@@ -73,6 +77,10 @@ __all__ = [
     "ShutdownError",
     "ProtocolError",
     "InternalError",
+    "InvalidTopicError",
+    "ReservedTopicError",
+    "EmptyBodyError",
+    "MessageTooLargeError",
 ]
 
 _logger = logging.getLogger(__name__)

@@ -5,7 +5,9 @@ catch the subclasses to tell failures apart. A few also derive from the built-in
 Python code usually catches for that kind of failure:
 
 - :class:`TimeoutError` is also a ``builtins.TimeoutError``;
-- :class:`InvalidArgumentError` and :class:`InvalidMessageError` are also ``ValueError``;
+- :class:`InvalidArgumentError` and :class:`InvalidMessageError` (with its subclasses
+  :class:`InvalidTopicError`, :class:`ReservedTopicError`, :class:`EmptyBodyError` and
+  :class:`MessageTooLargeError`) are also ``ValueError``;
 - :class:`ConnectError` and :class:`NetworkError` are also ``ConnectionError``.
 
 Misuse of the Python API itself (a body that is not bytes or str, a callback that is not
@@ -33,6 +35,10 @@ __all__ = [
     "ShutdownError",
     "ProtocolError",
     "InternalError",
+    "InvalidTopicError",
+    "ReservedTopicError",
+    "EmptyBodyError",
+    "MessageTooLargeError",
 ]
 
 
@@ -84,9 +90,34 @@ class InvalidArgumentError(RmqError, ValueError):
 
 
 class InvalidMessageError(RmqError, ValueError):
-    """The message fails validation before any network traffic (topic, body, properties)."""
+    """The message fails validation before any network traffic. This class itself is raised for
+    bad properties or delay; the subclasses below for the topic and the body."""
 
     kind = "INVALID_MESSAGE"
+
+
+class InvalidTopicError(InvalidMessageError):
+    """The topic is blank, too long, or has characters outside ``[%|a-zA-Z0-9_-]``."""
+
+    kind = "INVALID_TOPIC"
+
+
+class ReservedTopicError(InvalidMessageError):
+    """The topic is a system topic that producers may not send to."""
+
+    kind = "RESERVED_TOPIC"
+
+
+class EmptyBodyError(InvalidMessageError):
+    """The message body is empty."""
+
+    kind = "EMPTY_BODY"
+
+
+class MessageTooLargeError(InvalidMessageError):
+    """The message is larger than the ``max_message_size`` option."""
+
+    kind = "MESSAGE_TOO_LARGE"
 
 
 class IllegalStateError(RmqError):
