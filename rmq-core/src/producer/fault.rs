@@ -53,39 +53,48 @@ impl FaultStrategy {
         }
     }
 
-    pub fn is_available(&self, broker: &str) -> bool {
+    /// Brokers inside their isolation period (forgetting those whose period ended).
+    fn isolated_brokers(&self) -> Vec<String> {
         if !self.enabled {
-            return true;
+            return Vec::new();
         }
+        let now = Instant::now();
         let mut items = self.unavailable_until.lock();
-        match items.get(broker) {
-            Some(until) if Instant::now() < *until => false,
-            Some(_) => {
-                items.remove(broker);
-                true
-            }
-            None => true,
-        }
+        items.retain(|_, until| now < *until);
+        items.keys().cloned().collect()
     }
 
     /// Round robin over the topic's queues, preferring an available broker other than
     /// `last_broker` (the one the previous attempt failed on), then any available broker, then
-    /// any other broker, then anything.
+    /// any other broker, then anything. Within a preference the round robin runs over the
+    /// queues that qualify, so skipping a broker spreads its share evenly over the others.
     pub fn select(&self, info: &TopicPublishInfo, last_broker: Option<&str>) -> MessageQueue {
         let queues = &info.queues;
-        let start = info.next_index();
-        let candidates = || (0..queues.len()).map(move |i| &queues[(start + i) % queues.len()]);
-        let not_last = |q: &&MessageQueue| last_broker != Some(q.broker_name.as_str());
-        let chosen = if self.enabled {
-            candidates()
-                .find(|q| not_last(q) && self.is_available(&q.broker_name))
-                .or_else(|| candidates().find(|q| self.is_available(&q.broker_name)))
-                .or_else(|| candidates().find(not_last))
-        } else {
-            candidates().find(not_last)
-        };
-        chosen.unwrap_or(&queues[start % queues.len()]).clone()
+        let turn = info.next_index();
+        let isolated = self.isolated_brokers();
+        let available = |q: &MessageQueue| !isolated.contains(&q.broker_name);
+        let not_last = |q: &MessageQueue| last_broker != Some(q.broker_name.as_str());
+        let preferences: [&dyn Fn(&MessageQueue) -> bool; 3] =
+            [&|q| available(q) && not_last(q), &available, &not_last];
+        preferences
+            .iter()
+            .find_map(|qualifies| nth_qualifying(queues, turn, qualifies))
+            .unwrap_or(&queues[turn % queues.len()])
+            .clone()
     }
+}
+
+/// The `turn`-th queue (cyclically) among those that qualify, if any does.
+fn nth_qualifying<'a>(
+    queues: &'a [MessageQueue],
+    turn: usize,
+    qualifies: &dyn Fn(&MessageQueue) -> bool,
+) -> Option<&'a MessageQueue> {
+    let count = queues.iter().filter(|q| qualifies(q)).count();
+    if count == 0 {
+        return None;
+    }
+    queues.iter().filter(|q| qualifies(q)).nth(turn % count)
 }
 
 fn isolation_for(latency_ms: u64) -> Duration {
@@ -167,6 +176,21 @@ mod tests {
             .map(|_| strategy.select(&info, None).broker_name)
             .collect();
         assert!(brokers.contains("broker-b"));
+    }
+
+    #[test]
+    fn skipped_broker_share_spreads_evenly_over_the_others() {
+        let info = two_broker_info();
+        let strategy = FaultStrategy::new(true);
+        strategy.update("broker-b", Duration::ZERO, true);
+        let mut per_queue = std::collections::HashMap::new();
+        for _ in 0..400 {
+            *per_queue
+                .entry(strategy.select(&info, None).queue_id)
+                .or_insert(0) += 1;
+        }
+        assert_eq!(per_queue.len(), 4);
+        assert!(per_queue.values().all(|n| *n == 100), "{per_queue:?}");
     }
 
     #[test]

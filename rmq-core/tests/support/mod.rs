@@ -76,21 +76,39 @@ pub fn create_topic(topic: &str, queues: u32) {
 
 /// Everything stored in `topic`, waiting until at least `expect` messages are there.
 pub fn read_topic(topic: &str, expect: usize) -> Vec<Stored> {
-    let out = cluster(&["read-topic", topic, "--expect", &expect.to_string(), "--timeout-ms", "60000"]);
+    let out = cluster(&[
+        "read-topic",
+        topic,
+        "--expect",
+        &expect.to_string(),
+        "--timeout-ms",
+        "60000",
+    ]);
     out.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| parse_stored(&serde_json::from_str(l).unwrap_or_else(|e| panic!("bad reader line {l}: {e}"))))
+        .map(|l| {
+            parse_stored(
+                &serde_json::from_str(l).unwrap_or_else(|e| panic!("bad reader line {l}: {e}")),
+            )
+        })
         .collect()
 }
 
 /// Only the messages of `topic` whose UNIQ_KEY is in `ids` (the reader returns all).
 pub fn by_msg_id(stored: &[Stored]) -> BTreeMap<String, Stored> {
-    stored.iter().map(|s| (s.msg_id.clone(), s.clone())).collect()
+    stored
+        .iter()
+        .map(|s| (s.msg_id.clone(), s.clone()))
+        .collect()
 }
 
 fn parse_stored(v: &Value) -> Stored {
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let int = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or_else(|| panic!("reader gave no {k}: {v}"));
+    let int = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_i64)
+            .unwrap_or_else(|| panic!("reader gave no {k}: {v}"))
+    };
     Stored {
         msg_id: text("msgId").expect("msgId"),
         offset_msg_id: text("offsetMsgId").unwrap_or_default(),
@@ -116,8 +134,20 @@ fn parse_stored(v: &Value) -> Stored {
     }
 }
 
+/// Logs of the library on stderr when `RUST_LOG` asks for them (cargo shows them for failing tests).
+pub fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// A producer on the test cluster with `options` set, not started.
 pub fn producer(group: &str, options: &[(&str, &str)]) -> Producer {
+    init_logging();
     let mut config = ProducerConfig::new(group);
     config.namesrv_addr = Some(namesrv());
     for (k, v) in options {
