@@ -137,12 +137,38 @@ def _hang_up(client: socket.socket) -> None:
     client.close()
 
 
+def _frame(header: bytes, body: bytes = b"") -> bytes:
+    """A remoting frame: total length, JSON header length, header, body."""
+    return (4 + len(header) + len(body)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header + body
+
+
+def _read_frame(client: socket.socket) -> dict[str, Any]:
+    """The JSON header of the next request frame."""
+    data = b""
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+        chunk = client.recv(65536)
+        if not chunk:
+            raise OSError("closed")
+        data += chunk
+    header_len = int.from_bytes(data[4:8], "big") & 0xFFFFFF
+    header: dict[str, Any] = json.loads(data[8 : 8 + header_len])
+    return header
+
+
 def _garbage(client: socket.socket) -> None:
     """Answers every request with a frame whose header is not JSON."""
-    while client.recv(65536):
-        header = b"\x01\x02not json"
-        frame = (4 + len(header)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header
-        client.sendall(frame)
+    while True:
+        _read_frame(client)
+        client.sendall(_frame(b"not json"))
+
+
+def _wrong_body(client: socket.socket) -> None:
+    """Answers every request with a well-formed success response whose body is not JSON."""
+    while True:
+        request = _read_frame(client)
+        header = {"code": 0, "flag": 1, "language": "JAVA", "opaque": request["opaque"],
+                  "serializeTypeCurrentRPC": "JSON", "version": 479}
+        client.sendall(_frame(json.dumps(header).encode(), b"this is no route data"))
 
 
 @pytest.fixture
@@ -162,6 +188,13 @@ def hang_up_server() -> Iterator[LoopbackServer]:
 @pytest.fixture
 def garbage_server() -> Iterator[LoopbackServer]:
     server = LoopbackServer(_garbage)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def wrong_body_server() -> Iterator[LoopbackServer]:
+    server = LoopbackServer(_wrong_body)
     yield server
     server.close()
 

@@ -3,6 +3,7 @@ None of these need the cluster."""
 
 from __future__ import annotations
 
+import ast
 import builtins
 import pickle
 import subprocess
@@ -128,12 +129,22 @@ class TestProducerOptions:
             "serialize_type": "rocketmq",
             "latency_fault_tolerance": False,
             "retry_another_broker_when_not_store_ok": True,
+            "retry_times": 1,
+            "retry_times_async": 1,
+            "compress_level": 9,
         }
         for key in rmqproducer.OPTION_KEYS:
             if key == "group":
                 continue  # the positional argument
-            value = samples.get(key, 5)
+            value = samples.get(key, 500)
             Producer("py_opts", **{key: value})  # type: ignore[arg-type]
+
+    def test_the_stubs_type_every_option(self) -> None:
+        stub = Path(rmqproducer.__file__).with_name("_rmqproducer.pyi")
+        tree = ast.parse(stub.read_text())
+        [options] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "_ProducerOptions"]
+        typed = {n.target.id for n in options.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+        assert typed == set(rmqproducer.OPTION_KEYS) - {"group"}
 
     def test_unknown_option_lists_the_known_ones(self) -> None:
         with pytest.raises(rmqproducer.InvalidArgumentError) as caught:
