@@ -8,8 +8,9 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -29,50 +30,48 @@ const JOBS_PER_ATTACH: usize = 256;
 /// How long [`drain`] waits for user callbacks queued before it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-struct Dispatcher {
-    /// The process that started the thread: a forked child has the sender but not the thread.
-    pid: u32,
-    jobs: Sender<Job>,
-}
+/// The delivery thread's queue; `None` if the thread could not be started.
+static DELIVERY: OnceLock<Option<Sender<Job>>> = OnceLock::new();
 
-static DISPATCHER: Mutex<Option<Dispatcher>> = Mutex::new(None);
+/// The process that started the delivery thread (0: none yet). A forked child inherits the
+/// queue but not the thread.
+static STARTED_IN: AtomicU32 = AtomicU32::new(0);
 
 thread_local! {
     static ON_DELIVERY_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Queues `job` for the delivery thread, starting the thread on first use.
+/// Queues `job` for the delivery thread, starting the thread on first use. Where no delivery
+/// thread can run it (a forked child, a thread that could not start, an interpreter shutting
+/// down), the job runs at once on the calling thread instead of being lost.
 pub fn submit(job: Job) {
     let pid = std::process::id();
-    let sender = {
-        let mut slot = DISPATCHER.lock().unwrap_or_else(PoisonError::into_inner);
-        match slot.as_ref() {
-            Some(dispatcher) if dispatcher.pid == pid => Some(dispatcher.jobs.clone()),
-            _ => {
-                *slot = start(pid);
-                slot.as_ref().map(|dispatcher| dispatcher.jobs.clone())
-            }
+    let started_in = STARTED_IN.load(Ordering::Acquire);
+    let job = if started_in != 0 && started_in != pid {
+        job
+    } else {
+        let queue = DELIVERY.get_or_init(|| {
+            STARTED_IN.store(pid, Ordering::Release);
+            start()
+        });
+        match queue {
+            Some(queue) => match queue.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
         }
     };
-    let job = match sender {
-        Some(sender) => match sender.send(job) {
-            Ok(()) => return,
-            // The thread is gone: the interpreter is shutting down.
-            Err(mpsc::SendError(job)) => job,
-        },
-        None => job,
-    };
-    // No delivery thread could be started: deliver from here rather than lose the job.
     Python::try_attach(|py| run_job(py, job));
 }
 
-fn start(pid: u32) -> Option<Dispatcher> {
+fn start() -> Option<Sender<Job>> {
     let (jobs, queue) = mpsc::channel();
     std::thread::Builder::new()
         .name("rmq-python-delivery".into())
         .spawn(move || run(queue))
         .ok()
-        .map(|_| Dispatcher { pid, jobs })
+        .map(|_| jobs)
 }
 
 fn run(queue: Receiver<Job>) {
@@ -108,13 +107,8 @@ pub fn drain(py: Python<'_>) {
     if ON_DELIVERY_THREAD.get() {
         return;
     }
-    let started = DISPATCHER
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .as_ref()
-        .is_some_and(|dispatcher| dispatcher.pid == std::process::id());
-    if !started {
-        return;
+    if STARTED_IN.load(Ordering::Acquire) != std::process::id() {
+        return; // no delivery thread in this process: nothing is queued
     }
     let (done, wait) = mpsc::sync_channel(1);
     submit(Box::new(move |_| {

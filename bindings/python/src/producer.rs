@@ -114,6 +114,12 @@ impl PyProducer {
                 continue;
             }
             let key = key.cast::<PyString>()?.to_cow()?.into_owned();
+            if key == "namesrv_addr" && namesrv.is_some() {
+                return Err(Error::invalid_argument(
+                    "the name server is given twice: as namesrv and as namesrv_addr",
+                ))
+                .into_py_result(py);
+            }
             config
                 .set(&key, &option_value(&value)?)
                 .into_py_result(py)?;

@@ -165,6 +165,10 @@ class TestProducerOptions:
         with pytest.raises(rmqproducer.RmqError):
             Producer("bad group name!")
 
+    def test_name_server_given_twice(self) -> None:
+        with pytest.raises(rmqproducer.InvalidArgumentError, match="twice"):
+            Producer("py_opts", "127.0.0.1:1", namesrv_addr="127.0.0.1:2")
+
     def test_none_means_default(self) -> None:
         Producer("py_opts", None, send_timeout_ms=None)  # type: ignore[arg-type]
 

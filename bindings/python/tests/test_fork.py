@@ -85,6 +85,31 @@ def test_every_call_fails_fast_in_a_forked_child() -> None:
     assert wait_for_child(pid, timeout=20) == 0
 
 
+def test_a_forked_child_exits_normally_after_the_error(silent_server) -> None:
+    # The child ends through normal interpreter finalization, which drops the parent's producer.
+    script = textwrap.dedent(
+        f"""
+        import os, sys, warnings
+        import rmqproducer
+        warnings.simplefilter("ignore", DeprecationWarning)
+        p = rmqproducer.Producer("py_fork_exit", {silent_server.addr!r})
+        p.start()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                p.send(rmqproducer.Message("PyTopic", b"x"))
+            except rmqproducer.IllegalStateError:
+                sys.exit(0)
+            sys.exit(1)
+        _, status = os.waitpid(pid, 0)
+        p.shutdown()
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
 def _child_task(_: int) -> str:
     try:
         Producer("py_fork_pool", "127.0.0.1:9876").start()

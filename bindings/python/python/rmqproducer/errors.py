@@ -17,7 +17,7 @@ callable) raises the usual ``TypeError``.
 from __future__ import annotations
 
 import builtins
-from typing import Any, ClassVar, Optional
+from typing import ClassVar, Optional
 
 __all__ = [
     "RmqError",
@@ -78,7 +78,7 @@ class RmqError(Exception):
         """The broker's response code (same as ``response_code``)."""
         return self.response_code
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[object, ...]:
         # Keep the attributes across pickling (multiprocessing sends exceptions that way).
         return (type(self), (self.message,), self.__dict__)
 
