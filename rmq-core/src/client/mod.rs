@@ -383,7 +383,9 @@ impl ClientInstance {
         }
     }
 
-    async fn heartbeat_all(&self) {
+    /// Heartbeats every known master (Java does it at each producer start too, so that a
+    /// new group is known to the brokers before its first send).
+    pub async fn heartbeat_all(&self) {
         let addrs = self.master_addrs();
         join_all(addrs.iter().map(|addr| self.heartbeat(addr))).await;
     }

@@ -141,6 +141,8 @@ impl Inner {
         }
         let client = ClientInstance::register(&self.config)?;
         tracing::info!(group = %self.config.group, client_id = client.client_id(), "producer started");
+        let heartbeat = client.clone();
+        runtime::spawn(async move { heartbeat.heartbeat_all().await });
         *state = State::Running(client);
         Ok(())
     }

@@ -159,3 +159,35 @@ pub fn producer(group: &str, options: &[(&str, &str)]) -> Producer {
 pub fn unique_group(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), fastrand::u32(..))
 }
+
+/// The producer connections the brokers know for `group`: (broker name, client id, client address).
+pub fn producer_connections(group: &str) -> Vec<(String, String, String)> {
+    let out = cluster(&["producers", group]);
+    let v: Value = serde_json::from_str(out.trim())
+        .unwrap_or_else(|e| panic!("bad producers output {out}: {e}"));
+    v["connections"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|c| {
+                    let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                    (s("brokerName"), s("clientId"), s("clientAddr"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `check` every 300 ms until it holds or `secs` pass; returns whether it held.
+pub fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}

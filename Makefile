@@ -1,0 +1,37 @@
+# rmqproducer: the two commands of the README are `make quickstart` and `make test`.
+
+REPO := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+CARGO ?= cargo
+PREFIX ?= /usr/local
+CLUSTER := $(REPO)/tests/cluster/rmq-cluster
+# The launcher's cluster for tests and the quickstart; another base runs beside it.
+export RMQ_PORT_BASE ?= 19876
+
+.PHONY: all quickstart test lint rust-test cluster-up cluster-down
+
+all: ffi
+
+# The seed example: 1000 messages through the C API, against NAMESRV_ADDR or a local cluster.
+quickstart:
+	@bash $(REPO)/tests/with-cluster.sh $(MAKE) --no-print-directory quickstart-c
+
+# Every test, against one local cluster started for the whole run and stopped at the end.
+test:
+	@bash $(REPO)/tests/run-all.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy -p rmq-core -p rmq-ffi --all-targets -- -D warnings
+
+rust-test:
+	$(CARGO) test -p rmq-core -p rmq-ffi
+
+cluster-up:
+	@$(CLUSTER) up
+
+cluster-down:
+	@$(CLUSTER) down
+
+-include $(REPO)/mk/ffi.mk
+-include $(REPO)/mk/python.mk
+-include $(REPO)/mk/node.mk

@@ -1,0 +1,124 @@
+//! Broker faults on the real cluster: a hung broker, a killed broker, and its return. One test,
+//! run alone in its binary, because it stops and starts the cluster's broker-b.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use rmq_core::{Message, Producer, SendResult, SendStatus};
+use support::{by_msg_id, cluster, create_topic, producer, read_topic, unique_group, unique_topic};
+
+async fn send_ok(producer: &Producer, topic: &str, body: String) -> SendResult {
+    let result = producer
+        .send(Message::new(topic, body.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("send of {body:?} failed: {e}"));
+    assert_eq!(result.status, SendStatus::SendOk);
+    result
+}
+
+/// Runs a launcher command off the async runtime.
+async fn cluster_async(args: &'static [&'static str]) {
+    tokio::task::spawn_blocking(move || cluster(args))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sends_survive_a_hung_and_a_killed_broker_and_use_it_again_after_restart() {
+    let topic = unique_topic("Faults");
+    create_topic(&topic, 4);
+    let producer = producer(
+        &unique_group("faults"),
+        &[
+            ("poll_namesrv_interval_ms", "2000"),
+            ("latency_fault_tolerance", "true"),
+        ],
+    );
+    producer.start().await.unwrap();
+    let mut acknowledged = Vec::new();
+
+    for i in 0..40 {
+        acknowledged.push(send_ok(&producer, &topic, format!("warm {i}")).await);
+    }
+    let brokers: BTreeSet<_> = acknowledged
+        .iter()
+        .map(|r| r.queue.broker_name.clone())
+        .collect();
+    assert_eq!(brokers.len(), 2, "both brokers in use before the faults");
+
+    // A hung broker stays in the route but answers nothing: the first send that meets it waits
+    // for its attempt deadline and isolates it; the sends after it go straight to broker-a.
+    cluster_async(&["pause-broker", "broker-b"]).await;
+    let mut slow = 0;
+    for i in 0..40 {
+        let begin = Instant::now();
+        let result = send_ok(&producer, &topic, format!("hung {i}")).await;
+        if begin.elapsed() > Duration::from_millis(500) {
+            slow += 1;
+        }
+        assert_eq!(result.queue.broker_name, "broker-a");
+        acknowledged.push(result);
+    }
+    cluster_async(&["resume-broker", "broker-b"]).await;
+    assert!(
+        slow <= 1,
+        "{slow} sends waited on the hung broker; isolation should spare all but the first"
+    );
+
+    // Killed in the middle of a stream: every send still succeeds, on broker-a.
+    let stream_producer = producer.clone();
+    let stream_topic = topic.clone();
+    let stream = tokio::spawn(async move {
+        let mut results = Vec::new();
+        for i in 0..400 {
+            results.push((
+                Instant::now(),
+                send_ok(&stream_producer, &stream_topic, format!("stream {i}")).await,
+            ));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        results
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster_async(&["kill-broker", "broker-b"]).await;
+    let killed_at = Instant::now();
+    for (sent_at, result) in stream.await.unwrap() {
+        if sent_at > killed_at {
+            assert_eq!(
+                result.queue.broker_name, "broker-a",
+                "a send after the kill reached broker-b"
+            );
+        }
+        acknowledged.push(result);
+    }
+
+    // Back again: broker-b receives messages within a route refresh or two.
+    cluster_async(&["start-broker", "broker-b"]).await;
+    let restarted = Instant::now();
+    let mut back = false;
+    let mut i = 0;
+    while restarted.elapsed() < Duration::from_secs(30) {
+        let result = send_ok(&producer, &topic, format!("after {i}")).await;
+        i += 1;
+        back = result.queue.broker_name == "broker-b";
+        acknowledged.push(result);
+        if back {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(back, "broker-b received nothing within 30 s of its restart");
+    producer.shutdown().await.unwrap();
+
+    // Nothing reported SEND_OK is missing.
+    let stored = by_msg_id(&read_topic(&topic, acknowledged.len()));
+    for result in &acknowledged {
+        assert!(
+            stored.contains_key(&result.msg_id),
+            "{} was acknowledged but is not stored",
+            result.msg_id
+        );
+    }
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make test`: brings up one local RocketMQ cluster (unless NAMESRV_ADDR names one), runs every
+# suite against it, prints the servers' logs when a suite fails, and stops the cluster at the end
+# whatever the outcome. Exits non-zero when any suite fails.
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+cluster="$repo/tests/cluster/rmq-cluster"
+export RMQ_PORT_BASE="${RMQ_PORT_BASE:-19876}"
+
+own_cluster=0
+if [ -z "${NAMESRV_ADDR:-}" ]; then
+  own_cluster=1
+  trap '"$cluster" down >/dev/null 2>&1 || true' EXIT
+  if ! addr_line="$("$cluster" up)"; then
+    echo "run-all: the local cluster did not come up" >&2
+    exit 1
+  fi
+  export "${addr_line?}"
+fi
+echo "run-all: NAMESRV_ADDR=$NAMESRV_ADDR"
+
+passed=()
+failed=()
+suite() {
+  local name="$1"
+  shift
+  echo
+  echo "=== suite: $name"
+  local begin=$SECONDS
+  if "$@"; then
+    passed+=("$name")
+    echo "=== suite $name passed in $((SECONDS - begin)) s"
+  else
+    failed+=("$name")
+    echo "=== suite $name FAILED in $((SECONDS - begin)) s"
+    [ "$own_cluster" = 1 ] && "$cluster" logs --lines 40 || true
+  fi
+  # A suite that stopped a broker on failure must not break the next one.
+  [ "$own_cluster" = 1 ] && { "$cluster" resume-broker broker-b >/dev/null 2>&1; "$cluster" up >/dev/null 2>&1; } || true
+}
+
+suite lint make --no-print-directory lint
+suite rust cargo test -p rmq-core -p rmq-ffi
+suite cluster python3 -m pytest -q tests/cluster
+for target in c-test python-test node-test; do
+  if make -n "$target" >/dev/null 2>&1; then
+    suite "$target" make --no-print-directory "$target"
+  fi
+done
+
+echo
+echo "suites passed: ${passed[*]:-none}"
+echo "suites failed: ${failed[*]:-none}"
+echo "suites: ${#passed[@]} passed, ${#failed[@]} failed"
+[ "${#failed[@]}" = 0 ]
