@@ -1,5 +1,6 @@
 """Fixtures: the real cluster (NAMESRV_ADDR), unique topics and groups, an independent reader
-of what the brokers stored, and misbehaving loopback servers for failure tests."""
+of what the brokers stored, and misbehaving loopback name servers for failure tests (each
+fixture gives the server's address)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 
 import rmqproducer
 
-REPO = Path(os.environ.get("RMQ_REPO") or Path(__file__).resolve().parents[3])
+REPO = Path(__file__).resolve().parents[3]
 CLUSTER = REPO / "tests" / "cluster" / "rmq-cluster"
 
 
@@ -155,13 +156,6 @@ def _read_frame(client: socket.socket) -> dict[str, Any]:
     return header
 
 
-def _garbage(client: socket.socket) -> None:
-    """Answers every request with a frame whose header is not JSON."""
-    while True:
-        _read_frame(client)
-        client.sendall(_frame(b"not json"))
-
-
 def _wrong_body(client: socket.socket) -> None:
     """Answers every request with a well-formed success response whose body is not JSON."""
     while True:
@@ -172,30 +166,23 @@ def _wrong_body(client: socket.socket) -> None:
 
 
 @pytest.fixture
-def silent_server() -> Iterator[LoopbackServer]:
+def silent_namesrv() -> Iterator[str]:
     server = LoopbackServer(_silent)
-    yield server
+    yield server.addr
     server.close()
 
 
 @pytest.fixture
-def hang_up_server() -> Iterator[LoopbackServer]:
+def hang_up_namesrv() -> Iterator[str]:
     server = LoopbackServer(_hang_up)
-    yield server
+    yield server.addr
     server.close()
 
 
 @pytest.fixture
-def garbage_server() -> Iterator[LoopbackServer]:
-    server = LoopbackServer(_garbage)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def wrong_body_server() -> Iterator[LoopbackServer]:
+def wrong_body_namesrv() -> Iterator[str]:
     server = LoopbackServer(_wrong_body)
-    yield server
+    yield server.addr
     server.close()
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import Optional
+from collections.abc import Iterator
+from typing import Any, Optional
 
 import pytest
 
 import rmqproducer
 from rmqproducer import Message, Producer
 
-FAST = {"send_timeout_ms": 1500, "client_api_timeout_ms": 1000, "retry_times": 0}
+FAST: dict[str, Any] = {"send_timeout_ms": 1500, "client_api_timeout_ms": 1000, "retry_times": 0}
 
 
 def raised_by_send(producer: Producer, msg: Message) -> rmqproducer.RmqError:
@@ -26,7 +27,7 @@ class TestValidation:
     """Refused before any network traffic, by a started producer."""
 
     @pytest.fixture
-    def started(self, namesrv: str, group: str):
+    def started(self, namesrv: str, group: str) -> Iterator[Producer]:
         with Producer(group, namesrv) as p:
             yield p
 
@@ -67,8 +68,8 @@ def test_invalid_argument() -> None:
     assert caught.value.kind == "INVALID_ARGUMENT" and caught.value.code is None
 
 
-def test_illegal_state_twice_started_and_not_started(silent_server) -> None:
-    p = Producer("py_err_state", silent_server.addr)
+def test_illegal_state_twice_started_and_not_started(silent_namesrv: str) -> None:
+    p = Producer("py_err_state", silent_namesrv)
     with pytest.raises(rmqproducer.IllegalStateError, match="not started"):
         p.send(Message("PyTopic", b"x"))
     p.start()
@@ -81,10 +82,10 @@ def test_illegal_state_twice_started_and_not_started(silent_server) -> None:
         p.start()
 
 
-def test_group_already_exists(silent_server) -> None:
-    with Producer("py_err_dup", silent_server.addr):
+def test_group_already_exists(silent_namesrv: str) -> None:
+    with Producer("py_err_dup", silent_namesrv):
         with pytest.raises(rmqproducer.GroupAlreadyExistsError):
-            Producer("py_err_dup", silent_server.addr).start()
+            Producer("py_err_dup", silent_namesrv).start()
 
 
 def test_no_name_server(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,22 +110,22 @@ def test_connect(closed_port: str) -> None:
     assert isinstance(error, ConnectionError) and error.retriable
 
 
-def test_timeout(silent_server) -> None:
-    with Producer("py_err_timeout", silent_server.addr, **FAST) as p:
+def test_timeout(silent_namesrv: str) -> None:
+    with Producer("py_err_timeout", silent_namesrv, **FAST) as p:
         error = raised_by_send(p, Message("PyTopic", b"x"))
     assert type(error) is rmqproducer.TimeoutError, repr(error)
     assert isinstance(error, TimeoutError) and error.retriable
 
 
-def test_network(hang_up_server) -> None:
-    with Producer("py_err_network", hang_up_server.addr, **FAST) as p:
+def test_network(hang_up_namesrv: str) -> None:
+    with Producer("py_err_network", hang_up_namesrv, **FAST) as p:
         error = raised_by_send(p, Message("PyTopic", b"x"))
     assert type(error) is rmqproducer.NetworkError, repr(error)
     assert isinstance(error, ConnectionError)
 
 
-def test_protocol(wrong_body_server) -> None:
-    with Producer("py_err_protocol", wrong_body_server.addr, **FAST) as p:
+def test_protocol(wrong_body_namesrv: str) -> None:
+    with Producer("py_err_protocol", wrong_body_namesrv, **FAST) as p:
         error = raised_by_send(p, Message("PyTopic", b"x"))
     assert type(error) is rmqproducer.ProtocolError, repr(error)
 
@@ -144,7 +145,7 @@ def test_broker_error_has_code_and_remark(namesrv: str, group: str, topic: str) 
     assert f"code {error.code}" in str(error)
 
 
-def test_shutdown_fails_sends_still_in_flight(silent_server) -> None:
+def test_shutdown_fails_sends_still_in_flight(silent_namesrv: str) -> None:
     outcomes: list[Optional[rmqproducer.RmqError]] = []
     done = threading.Event()
 
@@ -155,7 +156,7 @@ def test_shutdown_fails_sends_still_in_flight(silent_server) -> None:
 
     p = Producer(
         "py_err_shutdown",
-        silent_server.addr,
+        silent_namesrv,
         send_timeout_ms=30_000,
         client_api_timeout_ms=30_000,
         shutdown_timeout_ms=0,
@@ -172,8 +173,12 @@ def test_shutdown_fails_sends_still_in_flight(silent_server) -> None:
 async def test_too_many_requests(namesrv: str, group: str, topic: str) -> None:
     # One request at a time per connection and a short budget: most sends of a burst cannot
     # get their turn in time.
-    options = {"max_in_flight_per_connection": 1, "send_timeout_ms": 100, "retry_times_async": 0}
-    async with Producer(group, namesrv, **options) as p:  # type: ignore[arg-type]
+    options: dict[str, Any] = {
+        "max_in_flight_per_connection": 1,
+        "send_timeout_ms": 100,
+        "retry_times_async": 0,
+    }
+    async with Producer(group, namesrv, **options) as p:
         await p.send_async(Message(topic, b"create the route"))
         outcomes = await asyncio.gather(
             *(p.send_async(Message(topic, b"x" * 1000)) for _ in range(500)),

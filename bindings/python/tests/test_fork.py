@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 import warnings
+from typing import Callable
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_every_call_fails_fast_in_a_forked_child() -> None:
     pid = fork()
     if pid == 0:
         failures = 0
-        calls = [
+        calls: list[Callable[[], object]] = [
             lambda: p.start(),
             lambda: p.send(Message("T", b"x")),
             lambda: p.send_oneway(Message("T", b"x")),
@@ -85,14 +86,14 @@ def test_every_call_fails_fast_in_a_forked_child() -> None:
     assert wait_for_child(pid, timeout=20) == 0
 
 
-def test_a_forked_child_exits_normally_after_the_error(silent_server) -> None:
+def test_a_forked_child_exits_normally_after_the_error(silent_namesrv: str) -> None:
     # The child ends through normal interpreter finalization, which drops the parent's producer.
     script = textwrap.dedent(
         f"""
         import os, sys, warnings
         import rmqproducer
         warnings.simplefilter("ignore", DeprecationWarning)
-        p = rmqproducer.Producer("py_fork_exit", {silent_server.addr!r})
+        p = rmqproducer.Producer("py_fork_exit", {silent_namesrv!r})
         p.start()
         pid = os.fork()
         if pid == 0:

@@ -33,12 +33,12 @@ def wait_for_records(caplog: pytest.LogCaptureFixture, text: str) -> list[loggin
     pytest.fail(f"no record with {text!r}; got {[r.getMessage() for r in caplog.records]}")
 
 
-def test_silent_by_default(silent_server) -> None:
+def test_silent_by_default(silent_namesrv: str) -> None:
     # A failing producer in a program that configured no logging prints nothing.
     script = textwrap.dedent(
         f"""
         import rmqproducer
-        p = rmqproducer.Producer("py_log_silent", {silent_server.addr!r},
+        p = rmqproducer.Producer("py_log_silent", {silent_namesrv!r},
                                  send_timeout_ms=500, client_api_timeout_ms=300, retry_times=0)
         with p:
             try:
@@ -53,10 +53,10 @@ def test_silent_by_default(silent_server) -> None:
 
 
 def test_records_go_to_the_rmqproducer_hierarchy(
-    silent_server, debug_logging: None, caplog: pytest.LogCaptureFixture
+    silent_namesrv: str, debug_logging: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="rmqproducer"):
-        with Producer("py_log_bridge", silent_server.addr):
+        with Producer("py_log_bridge", silent_namesrv):
             pass
         [record, *_] = wait_for_records(caplog, "producer started")
     assert record.name.startswith("rmqproducer.")
@@ -66,10 +66,10 @@ def test_records_go_to_the_rmqproducer_hierarchy(
 
 
 def test_warnings_are_forwarded_without_enable_logging(
-    silent_server, caplog: pytest.LogCaptureFixture
+    silent_namesrv: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="rmqproducer"):
-        p = Producer("py_log_warn", silent_server.addr, shutdown_timeout_ms=0,
+        p = Producer("py_log_warn", silent_namesrv, shutdown_timeout_ms=0,
                      send_timeout_ms=30_000, client_api_timeout_ms=30_000)
         p.start()
         p.send_callback(Message("PyTopic", b"x"), lambda r, e: None)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 import rmqproducer
 from rmqproducer import Message, Producer
 
-Reader = Callable[[str, int], list]
+Reader = Callable[[str, int], list[Any]]
 
 
 class GilHog:
@@ -71,11 +71,10 @@ def test_many_threads_share_one_producer_while_others_hold_the_gil(
     assert {m.msg_id: m.body for m in stored(topic, len(results))} == results
 
 
-def test_a_blocking_send_releases_the_gil(silent_server: object) -> None:
+def test_a_blocking_send_releases_the_gil(silent_namesrv: str) -> None:
     # A name server that never answers keeps send() waiting for its whole timeout; meanwhile
     # another Python thread must keep running.
-    addr = silent_server.addr  # type: ignore[attr-defined]
-    with Producer("py_gil", addr, send_timeout_ms=1500, client_api_timeout_ms=1500) as p:
+    with Producer("py_gil", silent_namesrv, send_timeout_ms=1500, client_api_timeout_ms=1500) as p:
         counter = [0]
         stop = threading.Event()
 
