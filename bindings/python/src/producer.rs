@@ -23,8 +23,6 @@ use crate::result::PySendResult;
 pub struct PyProducer {
     /// Not dropped in a forked child: its runtime threads are gone, and dropping may wake them.
     inner: ManuallyDrop<rmq_core::Producer>,
-    group: String,
-    namesrv: Option<String>,
     /// The process that created this producer.
     pid: u32,
 }
@@ -105,7 +103,7 @@ impl PyProducer {
         namesrv: Option<String>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let mut config = ProducerConfig::new(group.clone());
+        let mut config = ProducerConfig::new(group);
         if let Some(addr) = &namesrv {
             config.set("namesrv_addr", addr).into_py_result(py)?;
         }
@@ -128,15 +126,19 @@ impl PyProducer {
             catch_panic("Producer::new", || rmq_core::Producer::new(config)).into_py_result(py)?;
         Ok(PyProducer {
             inner: ManuallyDrop::new(inner),
-            group,
-            namesrv,
             pid: std::process::id(),
         })
     }
 
     #[getter]
     fn group(&self) -> &str {
-        &self.group
+        &self.inner.config().group
+    }
+
+    /// The name servers given, or `None` when they come from `NAMESRV_ADDR`.
+    #[getter]
+    fn namesrv(&self) -> Option<&str> {
+        self.inner.config().namesrv_addr.as_deref()
     }
 
     /// Connects to the name server and registers the group; raises `GroupAlreadyExistsError` if
@@ -271,13 +273,13 @@ impl PyProducer {
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let namesrv = match &self.namesrv {
+        let namesrv = match self.namesrv() {
             Some(addr) => PyString::new(py, addr).repr()?.to_string(),
             None => "None".to_string(),
         };
         Ok(format!(
             "Producer(group={}, namesrv={namesrv})",
-            PyString::new(py, &self.group).repr()?
+            PyString::new(py, self.group()).repr()?
         ))
     }
 }

@@ -156,13 +156,32 @@ def _read_frame(client: socket.socket) -> dict[str, Any]:
     return header
 
 
-def _wrong_body(client: socket.socket) -> None:
-    """Answers every request with a well-formed success response whose body is not JSON."""
+def _answer(client: socket.socket, body: bytes) -> None:
+    """Answers every request with success and `body`."""
     while True:
         request = _read_frame(client)
         header = {"code": 0, "flag": 1, "language": "JAVA", "opaque": request["opaque"],
                   "serializeTypeCurrentRPC": "JSON", "version": 479}
-        client.sendall(_frame(json.dumps(header).encode(), b"this is no route data"))
+        client.sendall(_frame(json.dumps(header).encode(), body))
+
+
+def _wrong_body(client: socket.socket) -> None:
+    """Answers every request with a well-formed success response whose body is not JSON."""
+    _answer(client, b"this is no route data")
+
+
+def _route(broker_addr: str) -> bytes:
+    """A topic route with one master, `broker_addr`, and one writable queue."""
+    route = {
+        "brokerDatas": [
+            {"cluster": "FakeCluster", "brokerName": "fake-broker", "brokerAddrs": {"0": broker_addr}}
+        ],
+        "queueDatas": [
+            {"brokerName": "fake-broker", "readQueueNums": 1, "writeQueueNums": 1, "perm": 6,
+             "topicSysFlag": 0}
+        ],
+    }
+    return json.dumps(route).encode()
 
 
 @pytest.fixture
@@ -182,6 +201,15 @@ def hang_up_namesrv() -> Iterator[str]:
 @pytest.fixture
 def wrong_body_namesrv() -> Iterator[str]:
     server = LoopbackServer(_wrong_body)
+    yield server.addr
+    server.close()
+
+
+@pytest.fixture
+def silent_broker_namesrv(silent_namesrv: str) -> Iterator[str]:
+    """A name server whose every route leads to a broker that never answers."""
+    route = _route(silent_namesrv)
+    server = LoopbackServer(lambda client: _answer(client, route))
     yield server.addr
     server.close()
 

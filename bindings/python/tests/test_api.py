@@ -172,10 +172,12 @@ class TestProducerOptions:
     def test_none_means_default(self) -> None:
         Producer("py_opts", None, send_timeout_ms=None)  # type: ignore[arg-type]
 
-    def test_repr(self) -> None:
-        assert repr(Producer("py_repr", "127.0.0.1:9876")) == (
-            "Producer(group='py_repr', namesrv='127.0.0.1:9876')"
-        )
+    def test_repr_and_properties(self) -> None:
+        p = Producer("py_repr", "127.0.0.1:9876")
+        assert repr(p) == "Producer(group='py_repr', namesrv='127.0.0.1:9876')"
+        assert (p.group, p.namesrv) == ("py_repr", "127.0.0.1:9876")
+        assert Producer("py_repr", namesrv_addr="127.0.0.1:1").namesrv == "127.0.0.1:1"
+        assert Producer("py_repr").namesrv is None
 
 
 class TestExceptions:

@@ -144,6 +144,9 @@ class Producer:
     @property
     def group(self) -> str: ...
     @property
+    def namesrv(self) -> Optional[str]:
+        """The name servers given, or ``None`` when they come from ``NAMESRV_ADDR``."""
+    @property
     def in_flight(self) -> int:
         """Async sends started and not yet completed."""
     def start(self) -> None: ...
