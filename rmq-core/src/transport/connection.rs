@@ -149,10 +149,6 @@ impl Connection {
         })
     }
 
-    pub fn addr(&self) -> &str {
-        &self.shared.addr
-    }
-
     /// Whether new requests may still go out on this connection.
     pub fn is_usable(&self) -> bool {
         !self.shared.closed.load(Ordering::Acquire) && !self.shared.draining.load(Ordering::Acquire)

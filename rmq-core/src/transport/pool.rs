@@ -118,18 +118,4 @@ impl Transport {
             self.close(&addr);
         }
     }
-
-    /// Addresses with a live connection.
-    pub fn connected_addrs(&self) -> Vec<String> {
-        self.slots
-            .lock()
-            .iter()
-            .filter(|(_, slot)| {
-                slot.try_lock()
-                    .map(|c| c.as_ref().is_some_and(Connection::is_usable))
-                    .unwrap_or(true)
-            })
-            .map(|(addr, _)| addr.clone())
-            .collect()
-    }
 }
