@@ -191,6 +191,19 @@ def test_namesrv_defaults_to_the_environment(namesrv: str, group: str, topic: st
         check_result(p.send(Message(topic, b"from env")), topic)
 
 
+def test_async_example(namesrv: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "python" / "async_send.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    lines = done.stdout.splitlines()
+    assert sum(line.startswith("SendResult(status=SEND_OK") for line in lines) == 100
+    assert any(line.startswith("callback: SendResult(status=SEND_OK") for line in lines)
+
+
 def test_quickstart_example(namesrv: str) -> None:
     done = subprocess.run(
         [sys.executable, str(REPO / "examples" / "python" / "quickstart.py")],
