@@ -78,8 +78,10 @@ class Stored:
 
 def read_topic(topic: str, expect: int) -> list[Stored]:
     """Every message stored in `topic`, read back by `rmq-cluster read-topic` (not our code)."""
+    # The launcher's name server listens on its port base: read from the cluster under test.
+    port_base = os.environ["NAMESRV_ADDR"].split(";")[0].rsplit(":", 1)[1]
     done = subprocess.run(
-        [str(CLUSTER), "read-topic", topic, "--expect", str(expect)],
+        [str(CLUSTER), "--port-base", port_base, "read-topic", topic, "--expect", str(expect)],
         capture_output=True,
         text=True,
         timeout=180,
