@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
@@ -18,6 +19,9 @@ use crate::dispatch::{self, Completion, Target};
 use crate::errors::{IntoPyResult, catch_panic};
 use crate::message::PyMessage;
 use crate::result::PySendResult;
+
+/// How often a blocking call wakes up to let Python run signal handlers.
+const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 #[pyclass(module = "rmqproducer", name = "Producer", frozen)]
 pub struct PyProducer {
@@ -43,20 +47,43 @@ impl PyProducer {
         Ok((*self.inner).clone())
     }
 
-    /// Blocks on `operation` with the GIL released.
+    /// Runs `operation` on the library runtime and waits for it with the GIL released, waking
+    /// up now and then to let Python handle signals: Ctrl-C interrupts the wait with
+    /// `KeyboardInterrupt` (the operation itself goes on, as a cancelled `send_async` does).
     fn wait<T, F>(
         &self,
         py: Python<'_>,
         what: &str,
-        operation: impl FnOnce(rmq_core::Producer) -> F + Send,
+        operation: impl FnOnce(rmq_core::Producer) -> F,
     ) -> PyResult<T>
     where
         T: Send + 'static,
         F: Future<Output = rmq_core::Result<T>> + Send + 'static,
     {
         let producer = self.usable().into_py_result(py)?;
-        py.detach(|| catch_panic(what, || runtime::block_on(operation(producer))?))
-            .into_py_result(py)
+        let operation = operation(producer);
+        let (done, mut outcome) = mpsc::sync_channel(1);
+        runtime::spawn(async move {
+            let _ = done.send(operation.await);
+        });
+        loop {
+            let received;
+            (received, outcome) = py.detach(move || {
+                let received = outcome.recv_timeout(SIGNAL_CHECK_INTERVAL);
+                (received, outcome)
+            });
+            match received {
+                Ok(result) => return result.into_py_result(py),
+                Err(RecvTimeoutError::Timeout) => py.check_signals()?,
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The task ended without sending: it panicked.
+                    let lost = Error::internal(format!(
+                        "{what} panicked (a bug in rmqproducer, please report it)"
+                    ));
+                    return Err(lost).into_py_result(py);
+                }
+            }
+        }
     }
 
     /// Runs `operation` on the library runtime and returns an asyncio future of its outcome.

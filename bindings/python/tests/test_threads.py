@@ -3,6 +3,8 @@ others keep the GIL busy."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from typing import Any, Callable
@@ -95,3 +97,15 @@ def test_a_blocking_send_releases_the_gil(silent_namesrv: str) -> None:
         counting.join()
     assert waited > 0.5
     assert during > 100_000, f"the counting thread ran only {during} times in {waited:.1f}s"
+
+
+def test_ctrl_c_interrupts_a_blocking_send(silent_namesrv: str) -> None:
+    # The send would wait 10 s for a name server that never answers; SIGINT must not wait.
+    with Producer("py_sigint", silent_namesrv, send_timeout_ms=10_000, client_api_timeout_ms=10_000) as p:
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            p.send(Message("PyTopic", b"x"))
+        assert time.monotonic() - started < 3
+        timer.join()
