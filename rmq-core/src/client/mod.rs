@@ -27,7 +27,8 @@ use crate::protocol::heartbeat::{CLIENT_INNER_PRODUCER_GROUP, HeartbeatData};
 use crate::protocol::route::TopicRouteData;
 use crate::transport::{Transport, TransportConfig};
 
-/// Live instances by client id.
+/// Live instances by client id and name server list: producers of one process share an
+/// instance, unless they name different clusters (Java would silently use the first one's).
 static INSTANCES: Lazy<Mutex<HashMap<String, Arc<ClientInstance>>>> = Lazy::new(Default::default);
 
 /// The default instance name: one per process, like Java's pid-based name, so that all producers
@@ -45,6 +46,7 @@ const ROUTE_REFRESH_THROTTLE: Duration = Duration::from_secs(1);
 
 pub struct ClientInstance {
     client_id: String,
+    registry_key: String,
     namesrv: NameServers,
     transport: Transport,
     api_timeout: Duration,
@@ -80,12 +82,14 @@ impl ClientInstance {
             .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.clone());
         let client_id = format!("{}@{}", crate::protocol::message::local_ip(), instance_name);
 
+        let registry_key = format!("{client_id} {namesrv_list}");
         let mut instances = INSTANCES.lock();
-        let instance = match instances.get(&client_id) {
+        let instance = match instances.get(&registry_key) {
             Some(instance) => instance.clone(),
             None => {
-                let instance = ClientInstance::start(client_id.clone(), &namesrv_list, config)?;
-                instances.insert(client_id, instance.clone());
+                let instance =
+                    ClientInstance::start(client_id, registry_key.clone(), &namesrv_list, config)?;
+                instances.insert(registry_key, instance.clone());
                 instance
             }
         };
@@ -103,6 +107,7 @@ impl ClientInstance {
 
     fn start(
         client_id: String,
+        registry_key: String,
         namesrv_list: &str,
         config: &ProducerConfig,
     ) -> Result<Arc<ClientInstance>> {
@@ -115,6 +120,7 @@ impl ClientInstance {
         });
         let instance = Arc::new(ClientInstance {
             client_id,
+            registry_key,
             namesrv,
             transport,
             api_timeout: config.client_api_timeout,
@@ -147,7 +153,7 @@ impl ClientInstance {
             groups.remove(group);
             let last = groups.is_empty();
             if last {
-                instances.remove(&self.client_id);
+                instances.remove(&self.registry_key);
             }
             last
         };

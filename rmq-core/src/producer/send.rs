@@ -21,9 +21,10 @@ use crate::protocol::route::MessageQueue;
 
 static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
 
-/// A failed attempt is never given less than this, unless the whole budget is smaller: a
-/// broker that does not answer must not eat every retry's time (Java's users' complaint).
-const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(1000);
+/// A broker that sends nothing at all for an attempt's share of the budget (but never less than
+/// this) is given up on, so that a hung broker does not eat every retry's time (Java's users'
+/// complaint); a broker that is merely slow is waited for until the whole budget is spent.
+const MIN_SILENCE_LIMIT: Duration = Duration::from_millis(1000);
 
 /// Broker response codes after which a send is tried again on another broker (Java's
 /// `retryResponseCodes`, 5.3.x).
@@ -134,11 +135,11 @@ impl Sender<'_> {
                 break;
             }
             let queue = self.fault.select(&info, last_broker.as_deref());
-            let attempt_deadline = attempt_deadline(now, deadline, attempts - attempt);
+            let silence_limit = silence_limit(now, deadline, attempts - attempt);
             brokers_tried.push(queue.broker_name.clone());
             let begin = Instant::now();
             let outcome = self
-                .attempt(&info, prepared, &queue, attempt_deadline)
+                .attempt(&info, prepared, &queue, silence_limit, deadline)
                 .await;
             let latency = begin.elapsed();
             match outcome {
@@ -218,11 +219,16 @@ impl Sender<'_> {
         info: &TopicPublishInfo,
         prepared: &Prepared,
         queue: &MessageQueue,
+        silence_limit: Instant,
         deadline: Instant,
     ) -> Result<SendResult> {
         let addr = master_addr(info, queue)?;
         let cmd = prepared.command(self.config, queue);
-        let response = self.client.transport().invoke(addr, cmd, deadline).await?;
+        let response = self
+            .client
+            .transport()
+            .invoke_until(addr, cmd, Some(silence_limit), deadline)
+            .await?;
         send_result(response, queue, &prepared.uniq_key, addr)
     }
 }
@@ -239,12 +245,12 @@ fn master_addr<'a>(info: &'a TopicPublishInfo, queue: &MessageQueue) -> Result<&
     })
 }
 
-/// The deadline of one attempt: an even share of what is left, but at least
-/// [`MIN_ATTEMPT_TIME`] (or all that is left).
-fn attempt_deadline(now: Instant, deadline: Instant, attempts_left: u32) -> Instant {
+/// How long one attempt waits on a broker that sends nothing: an even share of what is left,
+/// but at least [`MIN_SILENCE_LIMIT`] (or all that is left).
+fn silence_limit(now: Instant, deadline: Instant, attempts_left: u32) -> Instant {
     let remaining = deadline - now;
     let share = remaining / attempts_left.max(1);
-    (now + share.max(MIN_ATTEMPT_TIME.min(remaining))).min(deadline)
+    (now + share.max(MIN_SILENCE_LIMIT.min(remaining))).min(deadline)
 }
 
 /// `MQClientAPIImpl.processSendResponse`.
@@ -328,16 +334,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attempts_share_the_budget_but_get_a_floor() {
+    fn silence_limits_share_the_budget_but_get_a_floor() {
         let now = Instant::now();
         let deadline = now + Duration::from_millis(3000);
         assert_eq!(
-            attempt_deadline(now, deadline, 3),
+            silence_limit(now, deadline, 3),
             now + Duration::from_millis(1000)
         );
-        assert_eq!(attempt_deadline(now, deadline, 1), deadline);
+        assert_eq!(silence_limit(now, deadline, 1), deadline);
         let short = now + Duration::from_millis(300);
-        assert_eq!(attempt_deadline(now, short, 3), short);
+        assert_eq!(silence_limit(now, short, 3), short);
     }
 
     #[test]

@@ -78,14 +78,28 @@ impl Transport {
         cmd: RemotingCommand,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
+        self.invoke_until(addr, cmd, None, deadline).await
+    }
+
+    /// [`Transport::invoke`] that gives up at `silence_limit` on a peer that sends nothing
+    /// (see [`Connection::request_until`]).
+    pub async fn invoke_until(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        silence_limit: Option<Instant>,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
         let conn = self.connection(addr, deadline).await?;
-        let response = conn.request(cmd.clone(), deadline).await?;
+        let response = conn
+            .request_until(cmd.clone(), silence_limit, deadline)
+            .await?;
         if response.code != response::GO_AWAY {
             return Ok(response);
         }
         tracing::debug!(addr, "GO_AWAY: sending again on a new connection");
         let conn = self.connection(addr, deadline).await?;
-        conn.request(cmd, deadline).await
+        conn.request_until(cmd, silence_limit, deadline).await
     }
 
     /// Sends a oneway request; returns once it is written.

@@ -28,6 +28,8 @@ enum Behaviour {
     Hangup,
     /// Answer the first request with GO_AWAY, every later one with SUCCESS.
     GoAwayOnce,
+    /// Answer each request with SUCCESS after this many milliseconds, one after the other.
+    Slow(u64),
 }
 
 struct FakeServer {
@@ -75,6 +77,10 @@ async fn serve(
             }
             let code = match behaviour {
                 Behaviour::Echo => response::SUCCESS,
+                Behaviour::Slow(ms) => {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    response::SUCCESS
+                }
                 Behaviour::Silent => continue,
                 Behaviour::Hangup => return,
                 Behaviour::GoAwayOnce if !went_away.swap(true, Ordering::SeqCst) => {
@@ -318,4 +324,38 @@ async fn sweep_drops_entries_of_requests_whose_caller_went_away() {
     abandoned.abort();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(conn.pending_len(), 0);
+}
+
+#[tokio::test]
+async fn a_slow_peer_that_keeps_answering_is_waited_for_but_a_silent_one_is_not() {
+    let server = FakeServer::start(Behaviour::Slow(400)).await;
+    let transport = Arc::new(transport(16));
+    let conn = transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
+    let first = {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.request(request(b"a"), soon(5000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first answer (at ~400 ms) arrives before this one's silence limit: the peer is alive.
+    let second = conn
+        .request_until(request(b"b"), Some(soon(350)), soon(5000))
+        .await;
+    assert_eq!(second.unwrap().body.as_ref(), b"b");
+    assert_eq!(first.await.unwrap().unwrap().body.as_ref(), b"a");
+
+    // Nothing else in flight: nothing arrives before the silence limit.
+    let begin = Instant::now();
+    let e = conn
+        .request_until(request(b"c"), Some(soon(200)), soon(5000))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(
+        begin.elapsed() < Duration::from_millis(390),
+        "{:?}",
+        begin.elapsed()
+    );
 }
