@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rmq_core::{Error, ErrorKind};
+use rmq_core::{Error, ErrorKind, runtime};
 
 /// The module that defines the exception classes.
 const ERRORS_MODULE: &str = "rmqproducer.errors";
@@ -79,13 +79,9 @@ pub fn catch_panic<T>(
     call: impl FnOnce() -> rmq_core::Result<T>,
 ) -> rmq_core::Result<T> {
     catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|payload| {
-        let reason = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".to_string());
         Err(Error::internal(format!(
-            "{what} panicked (a bug in rmqproducer, please report it): {reason}"
+            "{what} panicked (a bug in rmqproducer, please report it): {}",
+            runtime::panic_message(payload)
         )))
     })
 }
