@@ -8,8 +8,11 @@ NODE_DEPS := $(NODE_DIR)/node_modules/.package-lock.json
 .PHONY: node-build node-drift node-test node-pack-smoke node-quickstart
 
 # npm writes node_modules/.package-lock.json on install: a stamp newer than the lock file.
+# Not `npm ci`: npm 11 refuses this lock file for the other platforms' optional packages of
+# @napi-rs/cli's dependencies even when freshly generated; `install --no-save` follows the lock
+# and leaves it as committed.
 $(NODE_DEPS): $(NODE_DIR)/package-lock.json
-	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+	cd $(NODE_DIR) && npm install --no-audit --no-fund --no-save
 
 # The .node addon, plus the loader index.js and the typings index.d.ts (both committed).
 node-build: $(NODE_DEPS)
