@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::protocol::command::SerializeType;
+use crate::protocol::compression::CompressionType;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
@@ -42,6 +43,25 @@ pub struct ProducerConfig {
     pub max_in_flight_per_connection: usize,
     /// How long shutdown waits for async sends still in flight.
     pub shutdown_timeout: Duration,
+    /// Algorithm for bodies of at least `compress_threshold` bytes.
+    pub compress_type: CompressionType,
+    /// Bound on async sends in flight (0: no bound).
+    pub max_async_in_flight: usize,
+    /// Bound on the body bytes of async sends in flight (0: no bound).
+    pub max_async_in_flight_bytes: usize,
+    /// What an async send does when a bound is reached.
+    pub backpressure: Backpressure,
+    /// Namespace (v1): topics go to the broker as `<namespace>%<topic>`.
+    pub namespace: Option<String>,
+}
+
+/// What an async send does when `max_async_in_flight` or `max_async_in_flight_bytes` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Wait for room, within the send timeout (then `TooManyRequests`).
+    Block,
+    /// Fail at once with `TooManyRequests`.
+    Fail,
 }
 
 /// Every key [`ProducerConfig::set`] accepts, with what it means (shown in errors and docs).
@@ -95,6 +115,26 @@ pub const OPTION_KEYS: &[(&str, &str)] = &[
         "shutdown_timeout_ms",
         "how long shutdown waits for in-flight async sends (3000)",
     ),
+    (
+        "compress_type",
+        "body compression: zlib, lz4 or zstd (zlib)",
+    ),
+    (
+        "max_async_in_flight",
+        "bound on async sends in flight, 0 for none (0)",
+    ),
+    (
+        "max_async_in_flight_bytes",
+        "bound on body bytes of async sends in flight, 0 for none (0)",
+    ),
+    (
+        "backpressure",
+        "when an async bound is reached: block (within the send timeout) or fail (block)",
+    ),
+    (
+        "namespace",
+        "namespace: topics become <namespace>%<topic> (none)",
+    ),
 ];
 
 impl ProducerConfig {
@@ -119,6 +159,11 @@ impl ProducerConfig {
             serialize_type: SerializeType::Json,
             max_in_flight_per_connection: 65535,
             shutdown_timeout: Duration::from_millis(3000),
+            compress_type: CompressionType::Zlib,
+            max_async_in_flight: 0,
+            max_async_in_flight_bytes: 0,
+            backpressure: Backpressure::Block,
+            namespace: None,
         }
     }
 
@@ -162,6 +207,30 @@ impl ProducerConfig {
                 self.max_in_flight_per_connection = number::<u64>(key, value, 1, 1 << 20)? as usize
             }
             "shutdown_timeout_ms" => self.shutdown_timeout = millis(key, value, 0)?,
+            "compress_type" => {
+                self.compress_type = CompressionType::from_name(value)
+                    .ok_or_else(|| bad_value(key, value, "zlib, lz4 or zstd"))?
+            }
+            "max_async_in_flight" => {
+                self.max_async_in_flight = number::<u64>(key, value, 0, 1 << 24)? as usize
+            }
+            "max_async_in_flight_bytes" => {
+                self.max_async_in_flight_bytes = number::<u64>(key, value, 0, 1 << 40)? as usize
+            }
+            "backpressure" => {
+                self.backpressure = match value.to_ascii_lowercase().as_str() {
+                    "block" => Backpressure::Block,
+                    "fail" => Backpressure::Fail,
+                    _ => return Err(bad_value(key, value, "block or fail")),
+                }
+            }
+            "namespace" => {
+                self.namespace = non_empty(value);
+                if let Some(ns) = &self.namespace {
+                    crate::protocol::namespace::validate(ns)
+                        .map_err(|e| bad_value(key, value, e.message()))?;
+                }
+            }
             _ => {
                 let known: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
                 return Err(Error::invalid_argument(format!(
@@ -242,6 +311,11 @@ mod tests {
             ("serialize_type", "rocketmq"),
             ("max_in_flight_per_connection", "100"),
             ("shutdown_timeout_ms", "0"),
+            ("compress_type", "zstd"),
+            ("max_async_in_flight", "1024"),
+            ("max_async_in_flight_bytes", "104857600"),
+            ("backpressure", "fail"),
+            ("namespace", "ns1"),
         ];
         let keys: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, samples.iter().map(|(k, _)| *k).collect::<Vec<_>>());
@@ -252,6 +326,9 @@ mod tests {
         assert_eq!(c.send_timeout, Duration::from_millis(5000));
         assert_eq!(c.serialize_type, SerializeType::RocketMq);
         assert!(!c.latency_fault_tolerance);
+        assert_eq!(c.compress_type, CompressionType::Zstd);
+        assert_eq!(c.backpressure, Backpressure::Fail);
+        assert_eq!(c.namespace.as_deref(), Some("ns1"));
     }
 
     #[test]
@@ -264,6 +341,9 @@ mod tests {
             ("compress_level", "10"),
             ("latency_fault_tolerance", "maybe"),
             ("serialize_type", "xml"),
+            ("compress_type", "gzip"),
+            ("backpressure", "maybe"),
+            ("namespace", "a%b"),
         ] {
             let e = c.set(k, v).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{k}={v}");

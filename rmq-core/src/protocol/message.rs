@@ -70,6 +70,7 @@ pub mod property {
     pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
     pub const MSG_REGION: &str = "MSG_REGION";
     pub const TRACE_ON: &str = "TRACE_ON";
+    pub const INSTANCE_ID: &str = "INSTANCE_ID";
     /// Light message queue dispatch targets; the value may not contain '/'.
     pub const INNER_MULTI_DISPATCH: &str = "INNER_MULTI_DISPATCH";
 
@@ -134,6 +135,8 @@ pub mod property {
 pub mod sys_flag {
     pub const COMPRESSED: i32 = 0x1;
     pub const TRANSACTION_PREPARED: i32 = 0x4;
+    pub const COMPRESSION_LZ4: i32 = 0x100;
+    pub const COMPRESSION_ZSTD: i32 = 0x200;
     pub const COMPRESSION_ZLIB: i32 = 0x300;
 }
 

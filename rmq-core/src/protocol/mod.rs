@@ -1,9 +1,12 @@
 //! The remoting protocol as pure data: frames, headers, routes, message encoding and validation.
 //! Nothing in this module does I/O; every function is testable with byte vectors.
 
+pub mod batch;
 pub mod codes;
 pub mod command;
+pub mod compression;
 pub mod header;
 pub mod heartbeat;
 pub mod message;
+pub mod namespace;
 pub mod route;
