@@ -4,8 +4,10 @@
 //! and `send_with_callback` are ASYNC mode (the send runs on the library runtime whether or not the
 //! caller awaits it, and shutdown waits for it), `send_oneway` is fire-and-forget.
 
+mod bounds;
 mod config;
 mod fault;
+mod hook;
 mod select;
 mod send;
 
@@ -20,6 +22,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
 pub use config::{Backpressure, OPTION_KEYS, ProducerConfig};
+pub use hook::{SendContext, SendHook, SendOutcome};
 pub use select::{QueueSelection, QueueSelector, hash_index, java_string_hash};
 
 use crate::client::ClientInstance;
@@ -28,7 +31,9 @@ use crate::protocol::message::{self, Message};
 use crate::protocol::namespace;
 use crate::protocol::route::MessageQueue;
 use crate::runtime;
+use bounds::AsyncBounds;
 use fault::FaultStrategy;
+use hook::Hooks;
 use select::Route;
 use send::{Prepared, Sender};
 
@@ -97,6 +102,8 @@ struct Inner {
     config: ProducerConfig,
     state: Mutex<State>,
     fault: FaultStrategy,
+    bounds: AsyncBounds,
+    hooks: Mutex<Hooks>,
     in_flight: AtomicUsize,
     idle: Notify,
     /// Flipped when shutdown gives up waiting: async sends still running fail with `Shutdown`.
@@ -156,6 +163,7 @@ impl Inner {
             config: &self.config,
             client,
             fault: &self.fault,
+            hooks: self.hooks.lock().clone(),
         }
     }
 
@@ -228,6 +236,8 @@ impl Producer {
         Ok(Producer {
             inner: Arc::new(Inner {
                 fault: FaultStrategy::new(config.latency_fault_tolerance),
+                bounds: AsyncBounds::new(&config),
+                hooks: Mutex::new(Hooks::default()),
                 config,
                 state: Mutex::new(State::Created),
                 in_flight: AtomicUsize::new(0),
@@ -443,12 +453,48 @@ impl Producer {
                 return;
             }
         };
+        let bounds = &self.inner.bounds;
+        let room = match bounds.try_acquire(prepared.body_len()) {
+            Some(permit) => Ok(Some(permit)),
+            None if bounds.mode == Backpressure::Fail => Err(bounds.full()),
+            // A caller's own thread waits for room here, as Java's does; a runtime thread
+            // cannot block, so its send waits inside its task instead.
+            None if tokio::runtime::Handle::try_current().is_err() => {
+                let inner = self.inner.clone();
+                let bytes = prepared.body_len();
+                let deadline = Instant::now() + inner.config.send_timeout;
+                runtime::block_on(async move { inner.bounds.acquire(bytes, deadline).await })
+                    .and_then(|permit| permit)
+                    .map(Some)
+            }
+            None => Ok(None),
+        };
+        let permit = match room {
+            Ok(permit) => permit,
+            Err(e) => {
+                runtime::spawn(async move { finish(Err(e)) });
+                return;
+            }
+        };
         let in_flight = InFlight::new(&self.inner);
         let inner = self.inner.clone();
         runtime::spawn(async move {
             let mut abort = inner.abort.subscribe();
             let sender = inner.sender(&client);
-            let send = sender.send_routed(&prepared, route, inner.config.retry_times_async);
+            let send = async {
+                // Held for the send only: released before the callback runs, so that the
+                // callback may send again at once.
+                let _permit = match permit {
+                    Some(permit) => permit,
+                    None => {
+                        let deadline = Instant::now() + inner.config.send_timeout;
+                        inner.bounds.acquire(prepared.body_len(), deadline).await?
+                    }
+                };
+                sender
+                    .send_routed(&prepared, route, inner.config.retry_times_async)
+                    .await
+            };
             let result = tokio::select! {
                 result = send => result,
                 _ = abort.wait_for(|aborted| *aborted) => Err(Error::new(
@@ -491,6 +537,13 @@ impl Producer {
     /// Async sends started and not yet completed.
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Adds a hook called before and after every send attempt of this producer (all modes),
+    /// after the hooks added before it.
+    pub fn add_send_hook(&self, hook: Arc<dyn SendHook>) {
+        let mut hooks = self.inner.hooks.lock();
+        *hooks = hooks.with(hook);
     }
 
     /// The client id of the instance this producer runs in, once started.

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::client::{ClientInstance, TopicPublishInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::producer::fault::FaultStrategy;
+use crate::producer::hook::{Hooks, SendContext, SendOutcome};
 use crate::producer::select::Route;
 use crate::producer::{ProducerConfig, SendResult, SendStatus};
 use crate::protocol::batch;
@@ -128,6 +129,38 @@ impl Prepared {
         })
     }
 
+    /// Body bytes on the wire (what async bounds count).
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// `queue` (from the wire route) named by the user's topic.
+    fn user_queue(&self, queue: &MessageQueue) -> MessageQueue {
+        MessageQueue {
+            topic: self.user_topic.clone(),
+            ..queue.clone()
+        }
+    }
+
+    fn hook_context<'a>(
+        &'a self,
+        config: &'a ProducerConfig,
+        queue: &'a MessageQueue,
+        broker_addr: &'a str,
+        attempt: u32,
+        oneway: bool,
+    ) -> SendContext<'a> {
+        SendContext {
+            group: &config.group,
+            queue,
+            broker_addr,
+            msg_id: &self.msg_id,
+            attempt,
+            batch: self.batch,
+            oneway,
+        }
+    }
+
     /// The topic as the user named it.
     pub fn user_topic(&self) -> &str {
         &self.user_topic
@@ -193,6 +226,7 @@ pub struct Sender<'a> {
     pub config: &'a ProducerConfig,
     pub client: &'a Arc<ClientInstance>,
     pub fault: &'a FaultStrategy,
+    pub hooks: Hooks,
 }
 
 impl Sender<'_> {
@@ -216,7 +250,7 @@ impl Sender<'_> {
             brokers_tried.push(queue.broker_name.clone());
             let begin = Instant::now();
             let outcome = self
-                .attempt(&info, prepared, &queue, attempt_deadline)
+                .attempt(&info, prepared, &queue, attempt, attempt_deadline)
                 .await;
             let latency = begin.elapsed();
             match outcome {
@@ -282,7 +316,7 @@ impl Sender<'_> {
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queues = user_queues(&info.queues, &prepared.user_topic);
         let queue = route.pick(&prepared.user_topic, &queues)?;
-        self.attempt(&info, prepared, &queue, deadline).await
+        self.attempt(&info, prepared, &queue, 0, deadline).await
     }
 
     /// ONEWAY mode: one attempt, returns once the request is written.
@@ -292,11 +326,20 @@ impl Sender<'_> {
         let queue = self.fault.select(&info, None);
         let addr = master_addr(&info, &queue)?;
         let cmd = prepared.command(self.config, &queue);
+        let user_queue = prepared.user_queue(&queue);
+        let ctx = prepared.hook_context(self.config, &user_queue, addr, 0, true);
+        self.hooks.before(&ctx);
+        let begin = Instant::now();
         let result = self
             .client
             .transport()
             .invoke_oneway(addr, cmd, deadline)
             .await;
+        let outcome = match &result {
+            Ok(()) => SendOutcome::Written,
+            Err(e) => SendOutcome::Failed(e),
+        };
+        self.hooks.after(&ctx, begin.elapsed(), outcome);
         if let Err(e) = &result {
             let verdict = Verdict::of(e);
             if verdict.isolate {
@@ -314,12 +357,25 @@ impl Sender<'_> {
         info: &TopicPublishInfo,
         prepared: &Prepared,
         queue: &MessageQueue,
+        attempt: u32,
         deadline: Instant,
     ) -> Result<SendResult> {
         let addr = master_addr(info, queue)?;
         let cmd = prepared.command(self.config, queue);
-        let response = self.client.transport().invoke(addr, cmd, deadline).await?;
-        send_result(response, queue, prepared, addr)
+        let user_queue = prepared.user_queue(queue);
+        let ctx = prepared.hook_context(self.config, &user_queue, addr, attempt, false);
+        self.hooks.before(&ctx);
+        let begin = Instant::now();
+        let result = match self.client.transport().invoke(addr, cmd, deadline).await {
+            Ok(response) => send_result(response, queue, prepared, addr),
+            Err(e) => Err(e),
+        };
+        let outcome = match &result {
+            Ok(stored) => SendOutcome::Stored(stored),
+            Err(e) => SendOutcome::Failed(e),
+        };
+        self.hooks.after(&ctx, begin.elapsed(), outcome);
+        result
     }
 }
 
