@@ -421,7 +421,7 @@ class Member:
             ("diskSpaceCleanForciblyRatio", 97),
             ("diskSpaceWarningLevelRatio", 98),
         ]
-        return conf + list(SMALL_STORE_CONF.items())
+        return conf + list(SMALL_STORE_CONF.items()) + extra_broker_conf()
 
     def output_since_start(self):
         try:
@@ -802,10 +802,25 @@ commands:
                              send with the Java DefaultMQProducer (sync), print SendResult JSON
   producers GROUP            print the producer connections the brokers know for a group
 
-environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args)
+environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args),
+             RMQ_BROKER_CONF (extra broker settings, key=value,key=value)
 """
 
 TOOL_COMMANDS = ("read-topic", "read-key", "read-id", "send", "producers")
+
+
+def extra_broker_conf():
+    """Extra broker settings from $RMQ_BROKER_CONF, "key=value,key=value" (they come last, so they
+    win), e.g. faster transaction checks: transactionTimeOut=2000,transactionCheckInterval=2000.
+    Read when a broker starts."""
+    raw = os.environ.get("RMQ_BROKER_CONF", "")
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ClusterError(f"RMQ_BROKER_CONF: expected key=value, got {item!r}")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
 
 
 def _take_option(args, name, default=None, flag=False):

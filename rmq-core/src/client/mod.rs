@@ -20,11 +20,13 @@ pub use route::TopicPublishInfo;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::producer::ProducerConfig;
-use crate::protocol::codes::response;
+use crate::protocol::codes::{request, response};
 use crate::protocol::command::DEFAULT_MAX_FRAME_LEN;
 use crate::protocol::header::{get_route_info_request, unregister_client_request};
 use crate::protocol::heartbeat::{CLIENT_INNER_PRODUCER_GROUP, HeartbeatData};
+use crate::protocol::message::property;
 use crate::protocol::route::TopicRouteData;
+use crate::protocol::transaction::{CheckTransactionStateRequestHeader, StoredMessage};
 use crate::transport::{Transport, TransportConfig};
 
 /// Live instances by client id.
@@ -40,6 +42,12 @@ static DEFAULT_INSTANCE_NAME: Lazy<String> = Lazy::new(|| {
     format!("{}#{}", std::process::id(), nanos)
 });
 
+/// Answers a broker's check of a half message for one producer group: gets the broker's
+/// address, the check's header and the half message. Called on a connection's reader task: it
+/// must not block.
+pub type TransactionCheckHandler =
+    Arc<dyn Fn(String, CheckTransactionStateRequestHeader, StoredMessage) + Send + Sync>;
+
 /// A failed send may ask for a route refresh; at most this often per topic.
 const ROUTE_REFRESH_THROTTLE: Duration = Duration::from_secs(1);
 
@@ -51,6 +59,7 @@ pub struct ClientInstance {
     default_topic_queue_nums: i32,
     create_topic_key: String,
     producer_groups: Mutex<HashSet<String>>,
+    transaction_checkers: Mutex<HashMap<String, TransactionCheckHandler>>,
     routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
     /// broker name → (broker id → address), from every cached route.
     brokers: RwLock<HashMap<String, BTreeMap<i64, String>>>,
@@ -121,12 +130,24 @@ impl ClientInstance {
             default_topic_queue_nums: config.default_topic_queue_nums,
             create_topic_key: config.create_topic_key.clone(),
             producer_groups: Mutex::new(HashSet::new()),
+            transaction_checkers: Mutex::new(HashMap::new()),
             routes: RwLock::new(HashMap::new()),
             brokers: RwLock::new(HashMap::new()),
             route_update: tokio::sync::Mutex::new(()),
             last_refresh_request: Mutex::new(HashMap::new()),
             background: Mutex::new(None),
         });
+        let weak = Arc::downgrade(&instance);
+        instance.transport.register_server_handler(
+            request::CHECK_TRANSACTION_STATE,
+            Arc::new(move |addr, cmd| {
+                if let Some(instance) = weak.upgrade() {
+                    instance.on_transaction_check(addr, cmd);
+                }
+                // The check is oneway: the answer is a separate END_TRANSACTION.
+                None
+            }),
+        );
         let task = crate::runtime::spawn(background_loop(
             Arc::downgrade(&instance),
             connected,
@@ -175,6 +196,44 @@ impl ClientInstance {
             }
             self.transport.close_all();
             tracing::info!(client_id = %self.client_id, "client instance closed");
+        }
+    }
+
+    /// Sends the broker's transaction checks of half messages of `group` to `handler`.
+    pub fn register_transaction_checker(&self, group: &str, handler: TransactionCheckHandler) {
+        self.transaction_checkers
+            .lock()
+            .insert(group.to_string(), handler);
+    }
+
+    pub fn unregister_transaction_checker(&self, group: &str) {
+        self.transaction_checkers.lock().remove(group);
+    }
+
+    /// CHECK_TRANSACTION_STATE: the half message names its producer group (PGROUP), whose
+    /// checker answers (`ClientRemotingProcessor.checkTransactionState`).
+    fn on_transaction_check(&self, addr: &str, cmd: crate::protocol::command::RemotingCommand) {
+        let decoded = CheckTransactionStateRequestHeader::from_ext_fields(&cmd.ext_fields)
+            .and_then(|header| Ok((header, StoredMessage::decode(&cmd.body)?)));
+        let (header, msg) = match decoded {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                tracing::warn!(addr, error = %e, "undecodable transaction check");
+                return;
+            }
+        };
+        let Some(group) = msg.property(property::PGROUP).map(str::to_string) else {
+            tracing::warn!(addr, topic = %msg.topic, "transaction check of a message without PGROUP");
+            return;
+        };
+        let handler = self.transaction_checkers.lock().get(&group).cloned();
+        match handler {
+            Some(handler) => handler(addr.to_string(), header, msg),
+            None => tracing::warn!(
+                addr,
+                group,
+                "transaction check for a group without a transaction producer here"
+            ),
         }
     }
 

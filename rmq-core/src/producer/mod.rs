@@ -10,6 +10,7 @@ mod fault;
 mod hook;
 mod select;
 mod send;
+mod transaction;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -24,6 +25,10 @@ use tokio::time::Instant;
 pub use config::{Backpressure, OPTION_KEYS, ProducerConfig};
 pub use hook::{SendContext, SendHook, SendOutcome};
 pub use select::{QueueSelection, QueueSelector, hash_index, java_string_hash};
+pub use transaction::{
+    LocalTransactionState, TransactionCheck, TransactionChecker, TransactionProducer,
+    TransactionSendResult,
+};
 
 use crate::client::ClientInstance;
 use crate::error::{Error, ErrorKind, Result};

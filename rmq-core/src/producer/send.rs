@@ -19,9 +19,10 @@ use crate::protocol::batch;
 use crate::protocol::codes::response;
 use crate::protocol::command::RemotingCommand;
 use crate::protocol::header::{SendMessageRequestHeader, SendMessageResponseHeader};
-use crate::protocol::message::{self, Message, UniqIdGenerator};
+use crate::protocol::message::{self, Message, UniqIdGenerator, sys_flag};
 use crate::protocol::namespace;
 use crate::protocol::route::MessageQueue;
+use crate::protocol::transaction::EndTransactionRequestHeader;
 
 static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
 
@@ -79,6 +80,20 @@ impl Prepared {
             flag: msg.flag,
             batch: false,
         })
+    }
+
+    /// A transaction's half message (`sendMessageInTransaction`): no delay, TRAN_MSG and PGROUP
+    /// set, sysFlag TRANSACTION_PREPARED; the broker keeps it invisible until the commit.
+    pub fn half(msg: &Message, config: &ProducerConfig) -> Result<Prepared> {
+        let mut msg = msg.clone();
+        msg.delay_level = None;
+        let mut prepared = Prepared::new(&msg, config)?;
+        prepared.properties.push_str(&message::encode_properties([
+            (message::property::TRAN_MSG, "true"),
+            (message::property::PGROUP, config.group.as_str()),
+        ]));
+        prepared.sys_flag |= sys_flag::TRANSACTION_PREPARED;
+        Ok(prepared)
     }
 
     /// Validates and encodes a batch (`DefaultMQProducer.batch`): every message gets its own
@@ -350,6 +365,36 @@ impl Sender<'_> {
             }
         }
         result
+    }
+
+    /// END_TRANSACTION (oneway) for a half message this producer sent, to the master that
+    /// stored it (`DefaultMQProducerImpl.endTransaction`).
+    pub async fn end_transaction(
+        &self,
+        prepared: &Prepared,
+        half: &SendResult,
+        commit_or_rollback: i32,
+        remark: Option<String>,
+    ) -> Result<()> {
+        let deadline = Instant::now() + self.config.send_timeout;
+        let info = self.client.publish_info(&prepared.topic, deadline).await?;
+        let addr = master_addr(&info, &half.queue)?;
+        let (_, commit_log_offset) = message::decode_offset_msg_id(&half.offset_msg_id)?;
+        let header = EndTransactionRequestHeader {
+            topic: prepared.topic.clone(),
+            producer_group: self.config.group.clone(),
+            tran_state_table_offset: half.queue_offset,
+            commit_log_offset,
+            commit_or_rollback,
+            from_transaction_check: false,
+            msg_id: half.msg_id.clone(),
+            transaction_id: half.transaction_id.clone(),
+            broker_name: half.queue.broker_name.clone(),
+        };
+        self.client
+            .transport()
+            .invoke_oneway(addr, header.to_command(remark), deadline)
+            .await
     }
 
     async fn attempt(

@@ -1,7 +1,7 @@
 //! Body compression as the Java client does it (`CompressionType`, `CompressorFactory`): zlib
 //! streams (RFC 1950), LZ4 frames, standard zstd frames; the type goes in sysFlag bits 8..10.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use crate::protocol::message::{self, sys_flag};
 
@@ -42,6 +42,39 @@ impl CompressionType {
             }
     }
 
+    /// The type of a compressed body by its sysFlag (type 0, from old clients, is zlib).
+    pub fn of_sys_flag(flag: i32) -> Self {
+        match flag & 0x700 {
+            sys_flag::COMPRESSION_LZ4 => CompressionType::Lz4,
+            sys_flag::COMPRESSION_ZSTD => CompressionType::Zstd,
+            _ => CompressionType::Zlib,
+        }
+    }
+
+    /// Decompresses `body`; `None` if it is not valid data of this type.
+    pub fn decompress(self, body: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(body.len() * 4);
+        match self {
+            CompressionType::Zlib => {
+                flate2::read::ZlibDecoder::new(body)
+                    .read_to_end(&mut out)
+                    .ok()?;
+            }
+            CompressionType::Lz4 => {
+                lz4_flex::frame::FrameDecoder::new(body)
+                    .read_to_end(&mut out)
+                    .ok()?;
+            }
+            CompressionType::Zstd => {
+                zstd::stream::read::Decoder::new(body)
+                    .ok()?
+                    .read_to_end(&mut out)
+                    .ok()?;
+            }
+        }
+        Some(out)
+    }
+
     /// Compresses `body`; `None` if that fails (Java then sends the raw body). `level` is the
     /// zlib (0..=9) or zstd level; LZ4 has none.
     pub fn compress(self, body: &[u8], level: u32) -> Option<Vec<u8>> {
@@ -60,8 +93,6 @@ impl CompressionType {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-
     use super::*;
 
     fn body() -> Vec<u8> {
@@ -88,6 +119,22 @@ mod tests {
         let packed = CompressionType::Zstd.compress(&body, 5).unwrap();
         assert_eq!(&packed[..4], &[0x28, 0xB5, 0x2F, 0xFD], "zstd frame magic");
         assert_eq!(zstd::stream::decode_all(&packed[..]).unwrap(), body);
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let body = body();
+        for t in [
+            CompressionType::Zlib,
+            CompressionType::Lz4,
+            CompressionType::Zstd,
+        ] {
+            let packed = t.compress(&body, 5).unwrap();
+            assert_eq!(CompressionType::of_sys_flag(t.sys_flag()), t);
+            assert_eq!(t.decompress(&packed).unwrap(), body, "{}", t.name());
+            assert_eq!(t.decompress(b"not compressed"), None, "{}", t.name());
+        }
+        assert_eq!(CompressionType::of_sys_flag(0x1), CompressionType::Zlib);
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub mod property {
     pub const MSG_REGION: &str = "MSG_REGION";
     pub const TRACE_ON: &str = "TRACE_ON";
     pub const INSTANCE_ID: &str = "INSTANCE_ID";
+    pub const TRAN_MSG: &str = "TRAN_MSG";
+    pub const PGROUP: &str = "PGROUP";
     /// Light message queue dispatch targets; the value may not contain '/'.
     pub const INNER_MULTI_DISPATCH: &str = "INNER_MULTI_DISPATCH";
 

@@ -10,3 +10,4 @@ pub mod heartbeat;
 pub mod message;
 pub mod namespace;
 pub mod route;
+pub mod transaction;

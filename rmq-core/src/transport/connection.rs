@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
+use crate::transport::server_requests::ServerHandlers;
 
 /// Opaques are unique per process, as Java's `RemotingCommand.requestId`.
 static NEXT_OPAQUE: AtomicI32 = AtomicI32::new(1);
@@ -91,13 +92,15 @@ impl Drop for DropGuard {
 }
 
 impl Connection {
-    /// Connects to `addr` before `deadline`, with TCP_NODELAY.
+    /// Connects to `addr` before `deadline`, with TCP_NODELAY; requests from the server go to
+    /// `handlers`.
     pub async fn connect(
         addr: &str,
         deadline: Instant,
         serialize: SerializeType,
         max_frame_len: usize,
         max_in_flight: usize,
+        handlers: ServerHandlers,
     ) -> Result<Connection> {
         let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
@@ -138,6 +141,7 @@ impl Connection {
             writer.downgrade(),
             serialize,
             max_frame_len,
+            handlers,
         ));
         tokio::spawn(sweep_loop(Arc::downgrade(&shared)));
         tracing::debug!(addr, "connected");
@@ -325,6 +329,7 @@ async fn read_loop(
     writer: mpsc::WeakSender<Outgoing>,
     serialize: SerializeType,
     max_frame_len: usize,
+    handlers: ServerHandlers,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut closed = shared.closed_signal.subscribe();
@@ -332,7 +337,7 @@ async fn read_loop(
         loop {
             match RemotingCommand::decode_frame(&mut buf, max_frame_len) {
                 Ok(Some(cmd)) if cmd.is_response() => complete(&shared, cmd),
-                Ok(Some(cmd)) => answer_server_request(&shared, &writer, serialize, cmd),
+                Ok(Some(cmd)) => answer_server_request(&shared, &writer, serialize, &handlers, cmd),
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(addr = %shared.addr, error = %e, "undecodable frame; closing");
@@ -367,29 +372,39 @@ fn complete(shared: &Shared, cmd: RemotingCommand) {
     }
 }
 
-/// This producer serves no broker-initiated request yet: answer REQUEST_CODE_NOT_SUPPORTED
-/// (unless oneway), as Java does for codes without a processor.
+/// Hands a request from the server to its registered handler; codes without one are answered
+/// REQUEST_CODE_NOT_SUPPORTED, as Java does for codes without a processor. Oneway requests get
+/// no answer either way.
 fn answer_server_request(
     shared: &Shared,
     writer: &mpsc::WeakSender<Outgoing>,
     serialize: SerializeType,
+    handlers: &ServerHandlers,
     cmd: RemotingCommand,
 ) {
-    tracing::debug!(addr = %shared.addr, code = cmd.code, "request from server not supported");
-    if cmd.is_oneway() {
+    let oneway = cmd.is_oneway();
+    let opaque = cmd.opaque;
+    let code = cmd.code;
+    let answer = match handlers.get(code) {
+        Some(handler) => handler(&shared.addr, cmd),
+        None => {
+            tracing::debug!(addr = %shared.addr, code, "request from server not supported");
+            Some(RemotingCommand::response(
+                response::REQUEST_CODE_NOT_SUPPORTED,
+                opaque,
+                Some(format!(
+                    "request code {code} not supported by this producer"
+                )),
+            ))
+        }
+    };
+    let Some(mut answer) = answer.filter(|_| !oneway) else {
         return;
-    }
+    };
     let Some(writer) = writer.upgrade() else {
         return;
     };
-    let answer = RemotingCommand::response(
-        response::REQUEST_CODE_NOT_SUPPORTED,
-        cmd.opaque,
-        Some(format!(
-            "request code {} not supported by this producer",
-            cmd.code
-        )),
-    );
+    answer.opaque = opaque;
     let mut frame = BytesMut::new();
     answer.encode(serialize, &mut frame);
     let _ = writer.try_send(Outgoing {

@@ -4,9 +4,11 @@
 
 mod connection;
 mod pool;
+mod server_requests;
 
 pub use connection::Connection;
 pub use pool::{Transport, TransportConfig};
+pub use server_requests::{ServerHandlers, ServerRequestHandler};
 
 #[cfg(test)]
 mod tests;

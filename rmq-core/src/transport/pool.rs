@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
 use crate::transport::connection::Connection;
+use crate::transport::server_requests::{ServerHandlers, ServerRequestHandler};
 
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -30,6 +31,7 @@ pub struct Transport {
     slots: Mutex<HashMap<String, Slot>>,
     /// Tells the client instance about each new connection (it heartbeats new brokers at once).
     connected: mpsc::UnboundedSender<String>,
+    handlers: ServerHandlers,
 }
 
 impl Transport {
@@ -40,6 +42,7 @@ impl Transport {
             config,
             slots: Mutex::new(HashMap::new()),
             connected,
+            handlers: ServerHandlers::default(),
         };
         (transport, events)
     }
@@ -63,11 +66,18 @@ impl Transport {
             self.config.serialize,
             self.config.max_frame_len,
             self.config.max_in_flight,
+            self.handlers.clone(),
         )
         .await?;
         *slot = Some(conn.clone());
         let _ = self.connected.send(addr.to_string());
         Ok(conn)
+    }
+
+    /// Serves request `code` from servers with `handler` on every connection, present and
+    /// future (codes without a handler are answered REQUEST_CODE_NOT_SUPPORTED).
+    pub fn register_server_handler(&self, code: i32, handler: ServerRequestHandler) {
+        self.handlers.register(code, handler);
     }
 
     /// Sends a request and waits for its response. A GO_AWAY answer (the server is shutting
