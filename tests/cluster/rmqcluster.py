@@ -801,12 +801,15 @@ commands:
        [--sharding-key K] [--group G] [--count N] [--linger-ms N]
                              send with the Java DefaultMQProducer (sync), print SendResult JSON
   producers GROUP            print the producer connections the brokers know for a group
+  reply-responder TOPIC [--count N] [--timeout-ms N]
+                             answer N request messages on TOPIC with the Java client
+                             (reply body "reply:" + request body); prints {"ready":true}, then a line per reply
 
 environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args),
              RMQ_BROKER_CONF (extra broker settings, key=value,key=value)
 """
 
-TOOL_COMMANDS = ("read-topic", "read-key", "read-id", "send", "producers")
+TOOL_COMMANDS = ("read-topic", "read-key", "read-id", "send", "producers", "reply-responder")
 
 
 def extra_broker_conf():

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use once_cell::sync::Lazy;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 pub use namesrv::NameServers;
@@ -21,12 +21,13 @@ pub use route::TopicPublishInfo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::producer::ProducerConfig;
 use crate::protocol::codes::{request, response};
-use crate::protocol::command::DEFAULT_MAX_FRAME_LEN;
+use crate::protocol::command::{DEFAULT_MAX_FRAME_LEN, RemotingCommand};
 use crate::protocol::header::{get_route_info_request, unregister_client_request};
 use crate::protocol::heartbeat::{CLIENT_INNER_PRODUCER_GROUP, HeartbeatData};
 use crate::protocol::message::property;
 use crate::protocol::route::TopicRouteData;
-use crate::protocol::transaction::{CheckTransactionStateRequestHeader, StoredMessage};
+use crate::protocol::stored::StoredMessage;
+use crate::protocol::transaction::CheckTransactionStateRequestHeader;
 use crate::transport::{Transport, TransportConfig};
 
 /// Live instances by client id.
@@ -60,6 +61,8 @@ pub struct ClientInstance {
     create_topic_key: String,
     producer_groups: Mutex<HashSet<String>>,
     transaction_checkers: Mutex<HashMap<String, TransactionCheckHandler>>,
+    /// Request-reply: the replies awaited, by CORRELATION_ID.
+    awaited_replies: Mutex<HashMap<String, oneshot::Sender<StoredMessage>>>,
     routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
     /// broker name → (broker id → address), from every cached route.
     brokers: RwLock<HashMap<String, BTreeMap<i64, String>>>,
@@ -131,6 +134,7 @@ impl ClientInstance {
             create_topic_key: config.create_topic_key.clone(),
             producer_groups: Mutex::new(HashSet::new()),
             transaction_checkers: Mutex::new(HashMap::new()),
+            awaited_replies: Mutex::new(HashMap::new()),
             routes: RwLock::new(HashMap::new()),
             brokers: RwLock::new(HashMap::new()),
             route_update: tokio::sync::Mutex::new(()),
@@ -146,6 +150,14 @@ impl ClientInstance {
                 }
                 // The check is oneway: the answer is a separate END_TRANSACTION.
                 None
+            }),
+        );
+        let weak = Arc::downgrade(&instance);
+        instance.transport.register_server_handler(
+            request::PUSH_REPLY_MESSAGE_TO_CLIENT,
+            Arc::new(move |addr, cmd| {
+                let instance = weak.upgrade()?;
+                Some(instance.on_reply_push(addr, cmd))
             }),
         );
         let task = crate::runtime::spawn(background_loop(
@@ -212,7 +224,7 @@ impl ClientInstance {
 
     /// CHECK_TRANSACTION_STATE: the half message names its producer group (PGROUP), whose
     /// checker answers (`ClientRemotingProcessor.checkTransactionState`).
-    fn on_transaction_check(&self, addr: &str, cmd: crate::protocol::command::RemotingCommand) {
+    fn on_transaction_check(&self, addr: &str, cmd: RemotingCommand) {
         let decoded = CheckTransactionStateRequestHeader::from_ext_fields(&cmd.ext_fields)
             .and_then(|header| Ok((header, StoredMessage::decode(&cmd.body)?)));
         let (header, msg) = match decoded {
@@ -235,6 +247,60 @@ impl ClientInstance {
                 "transaction check for a group without a transaction producer here"
             ),
         }
+    }
+
+    /// Starts waiting for the reply with `correlation_id`; see [`ClientInstance::forget_reply`].
+    pub fn await_reply(&self, correlation_id: &str) -> oneshot::Receiver<StoredMessage> {
+        let (tx, rx) = oneshot::channel();
+        self.awaited_replies
+            .lock()
+            .insert(correlation_id.to_string(), tx);
+        rx
+    }
+
+    /// Stops waiting (the request timed out or failed).
+    pub fn forget_reply(&self, correlation_id: &str) {
+        self.awaited_replies.lock().remove(correlation_id);
+    }
+
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT: hands the reply to its request by CORRELATION_ID and
+    /// answers the broker (`ClientRemotingProcessor.receiveReplyMessage`).
+    fn on_reply_push(&self, addr: &str, cmd: RemotingCommand) -> RemotingCommand {
+        let reply = match StoredMessage::from_reply_push(&cmd.ext_fields, &cmd.body) {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::warn!(addr, error = %e, "undecodable reply push");
+                return RemotingCommand::response(response::SYSTEM_ERROR, 0, Some(e.to_string()));
+            }
+        };
+        let waiting = reply
+            .property(property::CORRELATION_ID)
+            .and_then(|id| self.awaited_replies.lock().remove(id));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(reply);
+            }
+            None => tracing::debug!(addr, "reply to no awaited request (timed out?)"),
+        }
+        RemotingCommand::response(response::SUCCESS, 0, None)
+    }
+
+    /// Makes sure every master of `info`'s route has heard from this client, so that any of
+    /// them can push a reply to it (Java heartbeats all brokers before a request).
+    pub async fn heartbeat_route_masters(&self, info: &TopicPublishInfo) {
+        let connected = self.transport.connected_addrs();
+        let fresh: Vec<String> = info
+            .route
+            .broker_datas
+            .iter()
+            .filter_map(|b| {
+                b.broker_addrs
+                    .get(&crate::protocol::route::MASTER_ID)
+                    .cloned()
+            })
+            .filter(|addr| !connected.contains(addr))
+            .collect();
+        join_all(fresh.iter().map(|addr| self.heartbeat(addr))).await;
     }
 
     pub fn client_id(&self) -> &str {

@@ -115,6 +115,19 @@ struct Inner {
     abort: watch::Sender<bool>,
 }
 
+/// A fresh CORRELATION_ID: 128 random bits in the text form of a UUID, as Java's.
+fn correlation_id() -> String {
+    let hex = format!("{:032x}", fastrand::u128(..));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 /// A callback for an async send, and the future of the result it receives.
 fn async_result() -> (
     impl FnOnce(Result<SendResult>) + Send + 'static,
@@ -542,6 +555,54 @@ impl Producer {
     /// Async sends started and not yet completed.
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Request-reply: sends `msg` (ASYNC mode, with its retries) and waits up to `timeout` for
+    /// the reply a consumer sends with the Java client's `MessageUtil.createReplyMessage` (or
+    /// any client that replies the same way). Fails with `Timeout` when no reply comes in time.
+    pub async fn request(&self, msg: Message, timeout: Duration) -> Result<Message> {
+        let client = self.inner.client()?;
+        let correlation_id = correlation_id();
+        let prepared = Prepared::request(
+            &msg,
+            &self.inner.config,
+            &correlation_id,
+            client.client_id(),
+            timeout,
+        )?;
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move {
+            let deadline = Instant::now() + timeout;
+            let info = client.publish_info(prepared.wire_topic(), deadline).await?;
+            client.heartbeat_route_masters(&info).await;
+            let reply = client.await_reply(&correlation_id);
+            let sent = inner
+                .sender(&client)
+                .send(&prepared, inner.config.retry_times_async)
+                .await;
+            let outcome = match sent {
+                Ok(_) => tokio::time::timeout_at(deadline, reply).await,
+                Err(e) => {
+                    client.forget_reply(&correlation_id);
+                    return Err(e);
+                }
+            };
+            match outcome {
+                Ok(Ok(reply)) => Ok(reply.to_message(inner.config.namespace.as_deref())),
+                _ => {
+                    client.forget_reply(&correlation_id);
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no reply to the request to topic '{}' within {} ms",
+                            prepared.user_topic(),
+                            timeout.as_millis()
+                        ),
+                    ))
+                }
+            }
+        })
+        .await
     }
 
     /// Adds a hook called before and after every send attempt of this producer (all modes),

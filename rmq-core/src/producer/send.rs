@@ -96,6 +96,25 @@ impl Prepared {
         Ok(prepared)
     }
 
+    /// A request of request-reply (`DefaultMQProducerImpl.request`): CORRELATION_ID,
+    /// REPLY_TO_CLIENT (this client's id, where the broker pushes the reply) and TTL (ms).
+    pub fn request(
+        msg: &Message,
+        config: &ProducerConfig,
+        correlation_id: &str,
+        client_id: &str,
+        ttl: Duration,
+    ) -> Result<Prepared> {
+        let mut prepared = Prepared::new(msg, config)?;
+        let ttl = ttl.as_millis().to_string();
+        prepared.properties.push_str(&message::encode_properties([
+            (message::property::CORRELATION_ID, correlation_id),
+            (message::property::REPLY_TO_CLIENT, client_id),
+            (message::property::TTL, ttl.as_str()),
+        ]));
+        Ok(prepared)
+    }
+
     /// Validates and encodes a batch (`DefaultMQProducer.batch`): every message gets its own
     /// UNIQ_KEY inside the body; the body is never compressed.
     pub fn batch(msgs: &[Message], config: &ProducerConfig) -> Result<Prepared> {
@@ -174,6 +193,11 @@ impl Prepared {
             batch: self.batch,
             oneway,
         }
+    }
+
+    /// The topic on the wire.
+    pub fn wire_topic(&self) -> &str {
+        &self.topic
     }
 
     /// The topic as the user named it.

@@ -13,10 +13,10 @@ use crate::error::Result;
 use crate::producer::send::Prepared;
 use crate::producer::{Producer, ProducerConfig, SendResult, SendStatus};
 use crate::protocol::message::{Message, property};
-use crate::protocol::namespace;
+use crate::protocol::stored::StoredMessage;
 use crate::protocol::transaction::{
-    CheckTransactionStateRequestHeader, EndTransactionRequestHeader, StoredMessage,
-    TRANSACTION_COMMIT_TYPE, TRANSACTION_NOT_TYPE, TRANSACTION_ROLLBACK_TYPE,
+    CheckTransactionStateRequestHeader, EndTransactionRequestHeader, TRANSACTION_COMMIT_TYPE,
+    TRANSACTION_NOT_TYPE, TRANSACTION_ROLLBACK_TYPE,
 };
 use crate::runtime;
 
@@ -238,22 +238,6 @@ fn transaction_check(
     header: &CheckTransactionStateRequestHeader,
     namespace: Option<&str>,
 ) -> TransactionCheck {
-    let mut msg = Message::new(
-        namespace::unwrap(namespace, &stored.topic),
-        stored.body.clone(),
-    );
-    msg.flag = stored.flag;
-    for (name, value) in &stored.properties {
-        match name.as_str() {
-            property::TAGS => msg.tags = Some(value.clone()),
-            property::KEYS => msg.keys = value.split(' ').map(str::to_string).collect(),
-            property::WAIT => msg.wait_store_msg_ok = value != "false",
-            name if !property::SYSTEM_NAMES.contains(&name) && !BROKER_ADDED.contains(&name) => {
-                msg.properties.push((name.to_string(), value.clone()));
-            }
-            _ => {}
-        }
-    }
     TransactionCheck {
         msg_id: stored
             .property(property::UNIQ_KEY)
@@ -261,7 +245,7 @@ fn transaction_check(
             .or_else(|| header.msg_id.clone())
             .unwrap_or_default(),
         transaction_id: header.transaction_id.clone(),
-        message: msg,
+        message: stored.to_message(namespace),
         born_timestamp: stored.born_timestamp,
         check_times: stored
             .property(CHECK_TIMES)
@@ -270,9 +254,8 @@ fn transaction_check(
     }
 }
 
+/// How many times the broker checked a half message (a property it adds).
 const CHECK_TIMES: &str = "TRANSACTION_CHECK_TIMES";
-/// Properties the client and broker add to half messages; not the user's.
-const BROKER_ADDED: &[&str] = &["__transactionId__", CHECK_TIMES];
 
 #[cfg(test)]
 mod tests {

@@ -73,6 +73,9 @@ pub mod property {
     pub const INSTANCE_ID: &str = "INSTANCE_ID";
     pub const TRAN_MSG: &str = "TRAN_MSG";
     pub const PGROUP: &str = "PGROUP";
+    pub const CORRELATION_ID: &str = "CORRELATION_ID";
+    pub const REPLY_TO_CLIENT: &str = "REPLY_TO_CLIENT";
+    pub const TTL: &str = "TTL";
     /// Light message queue dispatch targets; the value may not contain '/'.
     pub const INNER_MULTI_DISPATCH: &str = "INNER_MULTI_DISPATCH";
 

@@ -10,4 +10,5 @@ pub mod heartbeat;
 pub mod message;
 pub mod namespace;
 pub mod route;
+pub mod stored;
 pub mod transaction;

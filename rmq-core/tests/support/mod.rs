@@ -52,6 +52,16 @@ pub fn cluster(args: &[&str]) -> String {
     stdout
 }
 
+/// Starts a long-running launcher command (e.g. `reply-responder`) with its stdout piped.
+pub fn spawn_cluster(args: &[&str]) -> std::process::Child {
+    namesrv();
+    Command::new(launcher())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher().display()))
+}
+
 /// The name server of the test cluster: `NAMESRV_ADDR` when the runner started one (make
 /// test), else the launcher's default cluster, brought up on first use.
 pub fn namesrv() -> String {
