@@ -53,6 +53,8 @@ pub struct ProducerConfig {
     pub backpressure: Backpressure,
     /// Namespace (v1): topics go to the broker as `<namespace>%<topic>`.
     pub namespace: Option<String>,
+    /// Send to each broker's VIP channel (listen port − 2) instead of its listen port.
+    pub vip_channel_enabled: bool,
 }
 
 /// What an async send does when `max_async_in_flight` or `max_async_in_flight_bytes` is reached.
@@ -164,6 +166,7 @@ impl ProducerConfig {
             max_async_in_flight_bytes: 0,
             backpressure: Backpressure::Block,
             namespace: None,
+            vip_channel_enabled: false,
         }
     }
 
@@ -224,6 +227,7 @@ impl ProducerConfig {
                     _ => return Err(bad_value(key, value, "block or fail")),
                 }
             }
+            "vip_channel_enabled" => self.vip_channel_enabled = boolean(key, value)?,
             "namespace" => {
                 self.namespace = non_empty(value);
                 if let Some(ns) = &self.namespace {
@@ -316,6 +320,7 @@ mod tests {
             ("max_async_in_flight_bytes", "104857600"),
             ("backpressure", "fail"),
             ("namespace", "ns1"),
+            ("vip_channel_enabled", "true"),
         ];
         let keys: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, samples.iter().map(|(k, _)| *k).collect::<Vec<_>>());

@@ -21,7 +21,7 @@ use crate::protocol::command::RemotingCommand;
 use crate::protocol::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use crate::protocol::message::{self, Message, UniqIdGenerator, sys_flag};
 use crate::protocol::namespace;
-use crate::protocol::route::MessageQueue;
+use crate::protocol::route::{self, MessageQueue};
 use crate::protocol::transaction::EndTransactionRequestHeader;
 
 static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
@@ -363,7 +363,7 @@ impl Sender<'_> {
         let deadline = Instant::now() + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queue = self.fault.select(&info, None);
-        let addr = master_addr(&info, &queue)?;
+        let addr = &self.broker_addr(&info, &queue)?;
         let cmd = prepared.command(self.config, &queue);
         let user_queue = prepared.user_queue(&queue);
         let ctx = prepared.hook_context(self.config, &user_queue, addr, 0, true);
@@ -402,7 +402,7 @@ impl Sender<'_> {
     ) -> Result<()> {
         let deadline = Instant::now() + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
-        let addr = master_addr(&info, &half.queue)?;
+        let addr = &self.broker_addr(&info, &half.queue)?;
         let (_, commit_log_offset) = message::decode_offset_msg_id(&half.offset_msg_id)?;
         let header = EndTransactionRequestHeader {
             topic: prepared.topic.clone(),
@@ -421,6 +421,16 @@ impl Sender<'_> {
             .await
     }
 
+    /// Where requests for `queue` go: its broker's master, on the VIP channel when enabled.
+    fn broker_addr(&self, info: &TopicPublishInfo, queue: &MessageQueue) -> Result<String> {
+        let addr = master_addr(info, queue)?;
+        Ok(if self.config.vip_channel_enabled {
+            route::vip_channel_addr(addr)
+        } else {
+            addr.to_string()
+        })
+    }
+
     async fn attempt(
         &self,
         info: &TopicPublishInfo,
@@ -429,7 +439,7 @@ impl Sender<'_> {
         attempt: u32,
         deadline: Instant,
     ) -> Result<SendResult> {
-        let addr = master_addr(info, queue)?;
+        let addr = &self.broker_addr(info, queue)?;
         let cmd = prepared.command(self.config, queue);
         let user_queue = prepared.user_queue(queue);
         let ctx = prepared.hook_context(self.config, &user_queue, addr, attempt, false);
