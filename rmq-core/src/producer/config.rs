@@ -137,6 +137,10 @@ pub const OPTION_KEYS: &[(&str, &str)] = &[
         "namespace",
         "namespace: topics become <namespace>%<topic> (none)",
     ),
+    (
+        "vip_channel_enabled",
+        "send to the brokers' VIP channel, listen port - 2 (false)",
+    ),
 ];
 
 impl ProducerConfig {
