@@ -52,8 +52,36 @@ pub type TransactionCheckHandler =
 /// A failed send may ask for a route refresh; at most this often per topic.
 const ROUTE_REFRESH_THROTTLE: Duration = Duration::from_secs(1);
 
+/// The settings a client instance's connections are made with; producers sharing an instance
+/// must agree on them.
+#[derive(Clone, PartialEq)]
+struct Security {
+    tls: bool,
+    tls_verify: bool,
+    tls_ca_file: Option<std::path::PathBuf>,
+    tls_server_name: Option<String>,
+    access_key: Option<String>,
+    secret_key: Option<crate::producer::Secret>,
+    security_token: Option<crate::producer::Secret>,
+}
+
+impl Security {
+    fn of(config: &ProducerConfig) -> Security {
+        Security {
+            tls: config.tls,
+            tls_verify: config.tls_verify,
+            tls_ca_file: config.tls_ca_file.clone(),
+            tls_server_name: config.tls_server_name.clone(),
+            access_key: config.access_key.clone(),
+            secret_key: config.secret_key.clone(),
+            security_token: config.security_token.clone(),
+        }
+    }
+}
+
 pub struct ClientInstance {
     client_id: String,
+    security: Security,
     namesrv: NameServers,
     transport: Transport,
     api_timeout: Duration,
@@ -94,6 +122,11 @@ impl ClientInstance {
 
         let mut instances = INSTANCES.lock();
         let instance = match instances.get(&client_id) {
+            Some(instance) if instance.security != Security::of(config) => {
+                return Err(Error::invalid_argument(format!(
+                    "client instance {client_id} already runs with other TLS or credential settings; give this producer another instance_name"
+                )));
+            }
             Some(instance) => instance.clone(),
             None => {
                 let instance = ClientInstance::start(client_id.clone(), &namesrv_list, config)?;
@@ -124,9 +157,12 @@ impl ClientInstance {
             connect_timeout: config.client_api_timeout,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_in_flight: config.max_in_flight_per_connection,
+            tls: config.tls_settings()?,
+            credentials: config.credentials()?,
         });
         let instance = Arc::new(ClientInstance {
             client_id,
+            security: Security::of(config),
             namesrv,
             transport,
             api_timeout: config.client_api_timeout,

@@ -1,11 +1,14 @@
 //! Producer configuration with Java's defaults, settable by string key and value so that every
 //! binding (C, Python, Node) passes options through without deciding anything itself.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::protocol::acl::Credentials;
 use crate::protocol::command::SerializeType;
 use crate::protocol::compression::CompressionType;
+use crate::transport::Tls;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
@@ -55,6 +58,28 @@ pub struct ProducerConfig {
     pub namespace: Option<String>,
     /// Send to each broker's VIP channel (listen port − 2) instead of its listen port.
     pub vip_channel_enabled: bool,
+    /// Credentials for brokers with authentication on: every request is signed.
+    pub access_key: Option<String>,
+    pub secret_key: Option<Secret>,
+    pub security_token: Option<Secret>,
+    /// TLS on every connection (name servers and brokers).
+    pub tls: bool,
+    /// Check the servers' certificates (off only for self-signed test servers).
+    pub tls_verify: bool,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub tls_ca_file: Option<PathBuf>,
+    /// The name server certificates must show, instead of the host of the address.
+    pub tls_server_name: Option<String>,
+}
+
+/// A secret string that `Debug` never shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// What an async send does when `max_async_in_flight` or `max_async_in_flight_bytes` is reached.
@@ -141,9 +166,59 @@ pub const OPTION_KEYS: &[(&str, &str)] = &[
         "vip_channel_enabled",
         "send to the brokers' VIP channel, listen port - 2 (false)",
     ),
+    (
+        "access_key",
+        "access key for brokers with authentication on (none)",
+    ),
+    ("secret_key", "secret key that signs every request (none)"),
+    (
+        "security_token",
+        "security token sent with the access key (none)",
+    ),
+    ("tls", "TLS on every connection (false)"),
+    (
+        "tls_verify",
+        "check server certificates; false accepts any, for self-signed test servers (true)",
+    ),
+    (
+        "tls_ca_file",
+        "PEM file of trusted CA certificates (the system's)",
+    ),
+    (
+        "tls_server_name",
+        "name server certificates must show (the address's host)",
+    ),
 ];
 
 impl ProducerConfig {
+    /// The signing credentials: both keys, or neither.
+    pub fn credentials(&self) -> Result<Option<Credentials>> {
+        match (&self.access_key, &self.secret_key) {
+            (Some(access_key), Some(secret_key)) => Ok(Some(Credentials {
+                access_key: access_key.clone(),
+                secret_key: secret_key.0.clone(),
+                security_token: self.security_token.as_ref().map(|t| t.0.clone()),
+            })),
+            (None, None) => Ok(None),
+            _ => Err(Error::invalid_argument(
+                "access_key and secret_key must be set together",
+            )),
+        }
+    }
+
+    /// The TLS settings, when `tls` is on.
+    pub fn tls_settings(&self) -> Result<Option<Tls>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        Tls::new(
+            self.tls_verify,
+            self.tls_ca_file.as_deref(),
+            self.tls_server_name.clone(),
+        )
+        .map(Some)
+    }
+
     pub fn new(group: impl Into<String>) -> Self {
         ProducerConfig {
             group: group.into(),
@@ -171,6 +246,13 @@ impl ProducerConfig {
             backpressure: Backpressure::Block,
             namespace: None,
             vip_channel_enabled: false,
+            access_key: None,
+            secret_key: None,
+            security_token: None,
+            tls: false,
+            tls_verify: true,
+            tls_ca_file: None,
+            tls_server_name: None,
         }
     }
 
@@ -232,6 +314,13 @@ impl ProducerConfig {
                 }
             }
             "vip_channel_enabled" => self.vip_channel_enabled = boolean(key, value)?,
+            "access_key" => self.access_key = non_empty(value),
+            "secret_key" => self.secret_key = non_empty(value).map(Secret),
+            "security_token" => self.security_token = non_empty(value).map(Secret),
+            "tls" => self.tls = boolean(key, value)?,
+            "tls_verify" => self.tls_verify = boolean(key, value)?,
+            "tls_ca_file" => self.tls_ca_file = non_empty(value).map(PathBuf::from),
+            "tls_server_name" => self.tls_server_name = non_empty(value),
             "namespace" => {
                 self.namespace = non_empty(value);
                 if let Some(ns) = &self.namespace {
@@ -325,6 +414,13 @@ mod tests {
             ("backpressure", "fail"),
             ("namespace", "ns1"),
             ("vip_channel_enabled", "true"),
+            ("access_key", "ak"),
+            ("secret_key", "sk"),
+            ("security_token", "token"),
+            ("tls", "true"),
+            ("tls_verify", "false"),
+            ("tls_ca_file", "/etc/ca.pem"),
+            ("tls_server_name", "broker.example"),
         ];
         let keys: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, samples.iter().map(|(k, _)| *k).collect::<Vec<_>>());
@@ -338,6 +434,16 @@ mod tests {
         assert_eq!(c.compress_type, CompressionType::Zstd);
         assert_eq!(c.backpressure, Backpressure::Fail);
         assert_eq!(c.namespace.as_deref(), Some("ns1"));
+        assert!(
+            !format!("{c:?}").contains("\"sk\""),
+            "secrets stay out of Debug"
+        );
+        assert!(c.credentials().unwrap().is_some());
+        c.secret_key = None;
+        assert_eq!(
+            c.credentials().unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 
     #[test]

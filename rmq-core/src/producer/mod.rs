@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
-pub use config::{Backpressure, OPTION_KEYS, ProducerConfig};
+pub use config::{Backpressure, OPTION_KEYS, ProducerConfig, Secret};
 pub use hook::{SendContext, SendHook, SendOutcome};
 pub use select::{QueueSelection, QueueSelector, hash_index, java_string_hash};
 pub use transaction::{

@@ -1,6 +1,7 @@
 //! The remoting protocol as pure data: frames, headers, routes, message encoding and validation.
 //! Nothing in this module does I/O; every function is testable with byte vectors.
 
+pub mod acl;
 pub mod batch;
 pub mod codes;
 pub mod command;

@@ -8,16 +8,20 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
+use crate::transport::pool::TransportConfig;
 use crate::transport::server_requests::ServerHandlers;
+
+/// The two directions of a socket, plain or TLS.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Opaques are unique per process, as Java's `RemotingCommand.requestId`.
 static NEXT_OPAQUE: AtomicI32 = AtomicI32::new(1);
@@ -92,16 +96,15 @@ impl Drop for DropGuard {
 }
 
 impl Connection {
-    /// Connects to `addr` before `deadline`, with TCP_NODELAY; requests from the server go to
-    /// `handlers`.
+    /// Connects to `addr` before `deadline`, with TCP_NODELAY (and TLS when configured);
+    /// requests from the server go to `handlers`.
     pub async fn connect(
         addr: &str,
         deadline: Instant,
-        serialize: SerializeType,
-        max_frame_len: usize,
-        max_in_flight: usize,
+        config: &TransportConfig,
         handlers: ServerHandlers,
     ) -> Result<Connection> {
+        let (serialize, max_frame_len) = (config.serialize, config.max_frame_len);
         let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -124,13 +127,31 @@ impl Connection {
                 format!("set TCP_NODELAY on {addr}: {e}"),
             )
         })?;
-        let (read, write) = stream.into_split();
+        let (read, write): (Reader, Writer) = match &config.tls {
+            Some(tls) => {
+                let secured = tokio::time::timeout_at(deadline, tls.handshake(addr, stream))
+                    .await
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::Connect,
+                            format!("TLS handshake with {addr}: timed out"),
+                        )
+                        .with_addr(addr)
+                    })??;
+                let (read, write) = tokio::io::split(secured);
+                (Box::new(read), Box::new(write))
+            }
+            None => {
+                let (read, write) = stream.into_split();
+                (Box::new(read), Box::new(write))
+            }
+        };
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
-            in_flight: Semaphore::new(max_in_flight),
+            in_flight: Semaphore::new(config.max_in_flight),
             closed_signal: watch::Sender::new(false),
         });
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
@@ -275,11 +296,7 @@ impl Connection {
     }
 }
 
-async fn write_loop(
-    shared: Arc<Shared>,
-    mut socket: OwnedWriteHalf,
-    mut queue: mpsc::Receiver<Outgoing>,
-) {
+async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::new();
     let mut notify = Vec::new();
     let mut closed = shared.closed_signal.subscribe();
@@ -325,7 +342,7 @@ async fn write_loop(
 
 async fn read_loop(
     shared: Arc<Shared>,
-    mut socket: OwnedReadHalf,
+    mut socket: Reader,
     writer: mpsc::WeakSender<Outgoing>,
     serialize: SerializeType,
     max_frame_len: usize,

@@ -10,10 +10,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::Result;
+use crate::protocol::acl::Credentials;
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
 use crate::transport::connection::Connection;
 use crate::transport::server_requests::{ServerHandlers, ServerRequestHandler};
+use crate::transport::tls::Tls;
 
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -21,6 +23,10 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     pub max_frame_len: usize,
     pub max_in_flight: usize,
+    /// TLS on every connection.
+    pub tls: Option<Tls>,
+    /// Every request is signed with these (brokers with authentication on).
+    pub credentials: Option<Credentials>,
 }
 
 /// One slot per address; its async lock makes concurrent first uses share one connect.
@@ -60,15 +66,8 @@ impl Transport {
             return Ok(conn.clone());
         }
         let connect_deadline = deadline.min(Instant::now() + self.config.connect_timeout);
-        let conn = Connection::connect(
-            addr,
-            connect_deadline,
-            self.config.serialize,
-            self.config.max_frame_len,
-            self.config.max_in_flight,
-            self.handlers.clone(),
-        )
-        .await?;
+        let conn = Connection::connect(addr, connect_deadline, &self.config, self.handlers.clone())
+            .await?;
         *slot = Some(conn.clone());
         let _ = self.connected.send(addr.to_string());
         Ok(conn)
@@ -85,9 +84,10 @@ impl Transport {
     pub async fn invoke(
         &self,
         addr: &str,
-        cmd: RemotingCommand,
+        mut cmd: RemotingCommand,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
+        self.sign(&mut cmd);
         let conn = self.connection(addr, deadline).await?;
         let response = conn.request(cmd.clone(), deadline).await?;
         if response.code != response::GO_AWAY {
@@ -102,13 +102,21 @@ impl Transport {
     pub async fn invoke_oneway(
         &self,
         addr: &str,
-        cmd: RemotingCommand,
+        mut cmd: RemotingCommand,
         deadline: Instant,
     ) -> Result<()> {
+        self.sign(&mut cmd);
         self.connection(addr, deadline)
             .await?
             .oneway(cmd, deadline)
             .await
+    }
+
+    /// Signs `cmd` when credentials are configured (the last change to its ext fields).
+    fn sign(&self, cmd: &mut RemotingCommand) {
+        if let Some(credentials) = &self.config.credentials {
+            credentials.sign(cmd);
+        }
     }
 
     /// Closes the connection to `addr`, failing what is pending on it.

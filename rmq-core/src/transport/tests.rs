@@ -103,6 +103,8 @@ fn transport(max_in_flight: usize) -> Transport {
         connect_timeout: Duration::from_secs(1),
         max_frame_len: 1024 * 1024,
         max_in_flight,
+        tls: None,
+        credentials: None,
     })
     .0
 }
