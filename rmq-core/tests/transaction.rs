@@ -2,7 +2,7 @@
 //! rolled-back one never does, and an unknown outcome is settled by the broker's check-back.
 //!
 //! The broker first checks a half message `transactionTimeOut` (6 s) after it was stored and
-//! then every `transactionCheckInterval` (30 s); `RMQ_BROKER_CONF=transactionTimeOut=2000,
+//! then every `transactionCheckInterval` (30 s); `RMQ_BROKER_CONF=transactionTimeOut=2000;
 //! transactionCheckInterval=2000` on the cluster makes this test quick.
 
 mod support;

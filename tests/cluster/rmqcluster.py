@@ -806,19 +806,20 @@ commands:
                              (reply body "reply:" + request body); prints {"ready":true}, then a line per reply
 
 environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args),
-             RMQ_BROKER_CONF (extra broker settings, key=value,key=value)
+             RMQ_BROKER_CONF (extra broker settings, key=value;key=value),
+             RMQ_TOOL_ACCESS_KEY / RMQ_TOOL_SECRET_KEY (credentials of the Java tools)
 """
 
 TOOL_COMMANDS = ("read-topic", "read-key", "read-id", "send", "producers", "reply-responder")
 
 
 def extra_broker_conf():
-    """Extra broker settings from $RMQ_BROKER_CONF, "key=value,key=value" (they come last, so they
-    win), e.g. faster transaction checks: transactionTimeOut=2000,transactionCheckInterval=2000.
-    Read when a broker starts."""
+    """Extra broker settings from $RMQ_BROKER_CONF, "key=value;key=value" or one per line (they
+    come last, so they win), e.g. faster transaction checks:
+    transactionTimeOut=2000;transactionCheckInterval=2000. Read when a broker starts."""
     raw = os.environ.get("RMQ_BROKER_CONF", "")
     pairs = []
-    for item in filter(None, (part.strip() for part in raw.split(","))):
+    for item in filter(None, (part.strip() for part in raw.replace("\n", ";").split(";"))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ClusterError(f"RMQ_BROKER_CONF: expected key=value, got {item!r}")

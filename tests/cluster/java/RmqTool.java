@@ -18,6 +18,8 @@ import java.util.TreeMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
+import org.apache.rocketmq.acl.common.AclClientRPCHook;
+import org.apache.rocketmq.acl.common.SessionCredentials;
 import org.apache.rocketmq.client.QueryResult;
 import org.apache.rocketmq.client.consumer.DefaultMQPullConsumer;
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
@@ -37,6 +39,7 @@ import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
 import org.apache.rocketmq.common.sysflag.MessageSysFlag;
+import org.apache.rocketmq.remoting.RPCHook;
 import org.apache.rocketmq.remoting.protocol.body.ClusterInfo;
 import org.apache.rocketmq.remoting.protocol.body.ProducerInfo;
 import org.apache.rocketmq.remoting.protocol.body.ProducerTableInfo;
@@ -275,7 +278,7 @@ public final class RmqTool {
         long count = a.longOption("--count", 1);
         long lingerMs = a.longOption("--linger-ms", 0);
 
-        DefaultMQProducer producer = new DefaultMQProducer(a.option("--group", "RMQ_CLUSTER_TOOL_PRODUCER"));
+        DefaultMQProducer producer = new DefaultMQProducer(a.option("--group", "RMQ_CLUSTER_TOOL_PRODUCER"), rpcHook());
         configure(producer, namesrv);
         producer.setSendMsgTimeout((int) CALL_TIMEOUT_MS);
         producer.start();
@@ -318,11 +321,11 @@ public final class RmqTool {
      */
     private static void replyResponder(String namesrv, String topic, long count, long timeoutMs) throws Exception {
         String suffix = Long.toString(System.nanoTime());
-        DefaultMQProducer producer = new DefaultMQProducer("RMQ_CLUSTER_TOOL_REPLIER_" + suffix);
+        DefaultMQProducer producer = new DefaultMQProducer("RMQ_CLUSTER_TOOL_REPLIER_" + suffix, rpcHook());
         configure(producer, namesrv);
         producer.setSendMsgTimeout((int) CALL_TIMEOUT_MS);
         producer.start();
-        DefaultMQPushConsumer consumer = new DefaultMQPushConsumer("RMQ_CLUSTER_TOOL_RESPONDER_" + suffix);
+        DefaultMQPushConsumer consumer = new DefaultMQPushConsumer("RMQ_CLUSTER_TOOL_RESPONDER_" + suffix, rpcHook());
         configure(consumer, namesrv);
         consumer.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         consumer.subscribe(topic, "*");
@@ -408,7 +411,7 @@ public final class RmqTool {
      */
     @SuppressWarnings("deprecation")
     private static DefaultMQPullConsumer startReader(String namesrv) throws Exception {
-        DefaultMQPullConsumer consumer = new DefaultMQPullConsumer("RMQ_CLUSTER_TOOL_READER");
+        DefaultMQPullConsumer consumer = new DefaultMQPullConsumer("RMQ_CLUSTER_TOOL_READER", rpcHook());
         configure(consumer, namesrv);
         consumer.setDecodeDecompressBody(false);
         consumer.start();
@@ -451,6 +454,19 @@ public final class RmqTool {
         return CompressorFactory.getCompressor(MessageSysFlag.getCompressionType(msg.getSysFlag())).decompress(body);
     }
 
+    /**
+     * Signs every request with RMQ_TOOL_ACCESS_KEY / RMQ_TOOL_SECRET_KEY when both are set (for
+     * brokers with authentication on); null (no signing) otherwise.
+     */
+    private static RPCHook rpcHook() {
+        String accessKey = System.getenv("RMQ_TOOL_ACCESS_KEY");
+        String secretKey = System.getenv("RMQ_TOOL_SECRET_KEY");
+        if (accessKey == null || accessKey.isEmpty() || secretKey == null || secretKey.isEmpty()) {
+            return null;
+        }
+        return new AclClientRPCHook(new SessionCredentials(accessKey, secretKey));
+    }
+
     private static void configure(org.apache.rocketmq.client.ClientConfig client, String namesrv) {
         client.setNamesrvAddr(namesrv);
         client.setInstanceName("rmq-cluster-tool-" + System.nanoTime());
@@ -458,7 +474,7 @@ public final class RmqTool {
     }
 
     private static DefaultMQAdminExt startAdmin(String namesrv) throws Exception {
-        DefaultMQAdminExt admin = new DefaultMQAdminExt(CALL_TIMEOUT_MS);
+        DefaultMQAdminExt admin = new DefaultMQAdminExt(rpcHook(), CALL_TIMEOUT_MS);
         admin.setAdminExtGroup("RMQ_CLUSTER_TOOL_ADMIN");
         configure(admin, namesrv);
         admin.start();
