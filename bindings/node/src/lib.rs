@@ -1,1 +1,16 @@
-//! Node.js bindings of rmqproducer.
+//! Node.js bindings of rmqproducer (npm package `rmqproducer`), built with napi-rs.
+//!
+//! A thin mirror of `rmq_core`: [`producer::Producer`] wraps `rmq_core::Producer`, options and
+//! messages are converted at the boundary ([`options`], [`message`]), and every failure becomes a
+//! JS `Error` with a `code` ([`error`]).
+//!
+//! Nothing here runs a runtime of its own: all network work runs on `rmq_core::runtime`, and its
+//! outcome comes back to the JS thread through a [`completion::Completion`] (a Promise or a
+//! callback). A completion holds the event loop open only while its operation is pending, so a
+//! script that has shut its producers down exits by itself.
+
+mod completion;
+mod error;
+mod message;
+mod options;
+mod producer;

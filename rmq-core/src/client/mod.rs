@@ -30,7 +30,8 @@ use crate::protocol::stored::StoredMessage;
 use crate::protocol::transaction::CheckTransactionStateRequestHeader;
 use crate::transport::{Transport, TransportConfig};
 
-/// Live instances by client id.
+/// Live instances by client id and name server list: producers of one process share an
+/// instance, unless they name different clusters (Java would silently use the first one's).
 static INSTANCES: Lazy<Mutex<HashMap<String, Arc<ClientInstance>>>> = Lazy::new(Default::default);
 
 /// The default instance name: one per process, like Java's pid-based name, so that all producers
@@ -81,6 +82,7 @@ impl Security {
 
 pub struct ClientInstance {
     client_id: String,
+    registry_key: String,
     security: Security,
     namesrv: NameServers,
     transport: Transport,
@@ -120,8 +122,9 @@ impl ClientInstance {
             .unwrap_or_else(|| DEFAULT_INSTANCE_NAME.clone());
         let client_id = format!("{}@{}", crate::protocol::message::local_ip(), instance_name);
 
+        let registry_key = format!("{client_id} {namesrv_list}");
         let mut instances = INSTANCES.lock();
-        let instance = match instances.get(&client_id) {
+        let instance = match instances.get(&registry_key) {
             Some(instance) if instance.security != Security::of(config) => {
                 return Err(Error::invalid_argument(format!(
                     "client instance {client_id} already runs with other TLS or credential settings; give this producer another instance_name"
@@ -129,8 +132,9 @@ impl ClientInstance {
             }
             Some(instance) => instance.clone(),
             None => {
-                let instance = ClientInstance::start(client_id.clone(), &namesrv_list, config)?;
-                instances.insert(client_id, instance.clone());
+                let instance =
+                    ClientInstance::start(client_id, registry_key.clone(), &namesrv_list, config)?;
+                instances.insert(registry_key, instance.clone());
                 instance
             }
         };
@@ -148,6 +152,7 @@ impl ClientInstance {
 
     fn start(
         client_id: String,
+        registry_key: String,
         namesrv_list: &str,
         config: &ProducerConfig,
     ) -> Result<Arc<ClientInstance>> {
@@ -162,6 +167,7 @@ impl ClientInstance {
         });
         let instance = Arc::new(ClientInstance {
             client_id,
+            registry_key,
             security: Security::of(config),
             namesrv,
             transport,
@@ -216,7 +222,7 @@ impl ClientInstance {
             groups.remove(group);
             let last = groups.is_empty();
             if last {
-                instances.remove(&self.client_id);
+                instances.remove(&self.registry_key);
             }
             last
         };
@@ -324,7 +330,6 @@ impl ClientInstance {
     /// Makes sure every master of `info`'s route has heard from this client, so that any of
     /// them can push a reply to it (Java heartbeats all brokers before a request).
     pub async fn heartbeat_route_masters(&self, info: &TopicPublishInfo) {
-        let connected = self.transport.connected_addrs();
         let fresh: Vec<String> = info
             .route
             .broker_datas
@@ -334,7 +339,7 @@ impl ClientInstance {
                     .get(&crate::protocol::route::MASTER_ID)
                     .cloned()
             })
-            .filter(|addr| !connected.contains(addr))
+            .filter(|addr| !self.transport.is_connected(addr))
             .collect();
         join_all(fresh.iter().map(|addr| self.heartbeat(addr))).await;
     }

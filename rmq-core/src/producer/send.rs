@@ -26,9 +26,10 @@ use crate::protocol::transaction::EndTransactionRequestHeader;
 
 static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
 
-/// A failed attempt is never given less than this, unless the whole budget is smaller: a
-/// broker that does not answer must not eat every retry's time (Java's users' complaint).
-const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(1000);
+/// A broker that sends nothing at all for an attempt's share of the budget (but never less than
+/// this) is given up on, so that a hung broker does not eat every retry's time (Java's users'
+/// complaint); a broker that is merely slow is waited for until the whole budget is spent.
+const MIN_SILENCE_LIMIT: Duration = Duration::from_millis(1000);
 
 /// Broker response codes after which a send is tried again on another broker (Java's
 /// `retryResponseCodes`, 5.3.x).
@@ -285,11 +286,11 @@ impl Sender<'_> {
                 break;
             }
             let queue = self.fault.select(&info, last_broker.as_deref());
-            let attempt_deadline = attempt_deadline(now, deadline, attempts - attempt);
+            let silence_limit = silence_limit(now, deadline, attempts - attempt);
             brokers_tried.push(queue.broker_name.clone());
             let begin = Instant::now();
             let outcome = self
-                .attempt(&info, prepared, &queue, attempt, attempt_deadline)
+                .attempt(&info, prepared, &queue, attempt, silence_limit, deadline)
                 .await;
             let latency = begin.elapsed();
             match outcome {
@@ -355,7 +356,9 @@ impl Sender<'_> {
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queues = user_queues(&info.queues, &prepared.user_topic);
         let queue = route.pick(&prepared.user_topic, &queues)?;
-        self.attempt(&info, prepared, &queue, 0, deadline).await
+        // One attempt: it may use the whole budget, even on a silent broker.
+        self.attempt(&info, prepared, &queue, 0, deadline, deadline)
+            .await
     }
 
     /// ONEWAY mode: one attempt, returns once the request is written.
@@ -437,6 +440,7 @@ impl Sender<'_> {
         prepared: &Prepared,
         queue: &MessageQueue,
         attempt: u32,
+        silence_limit: Instant,
         deadline: Instant,
     ) -> Result<SendResult> {
         let addr = &self.broker_addr(info, queue)?;
@@ -445,7 +449,12 @@ impl Sender<'_> {
         let ctx = prepared.hook_context(self.config, &user_queue, addr, attempt, false);
         self.hooks.before(&ctx);
         let begin = Instant::now();
-        let result = match self.client.transport().invoke(addr, cmd, deadline).await {
+        let response = self
+            .client
+            .transport()
+            .invoke_until(addr, cmd, Some(silence_limit), deadline)
+            .await;
+        let result = match response {
             Ok(response) => send_result(response, queue, prepared, addr),
             Err(e) => Err(e),
         };
@@ -482,12 +491,12 @@ fn master_addr<'a>(info: &'a TopicPublishInfo, queue: &MessageQueue) -> Result<&
     })
 }
 
-/// The deadline of one attempt: an even share of what is left, but at least
-/// [`MIN_ATTEMPT_TIME`] (or all that is left).
-fn attempt_deadline(now: Instant, deadline: Instant, attempts_left: u32) -> Instant {
+/// How long one attempt waits on a broker that sends nothing: an even share of what is left,
+/// but at least [`MIN_SILENCE_LIMIT`] (or all that is left).
+fn silence_limit(now: Instant, deadline: Instant, attempts_left: u32) -> Instant {
     let remaining = deadline - now;
     let share = remaining / attempts_left.max(1);
-    (now + share.max(MIN_ATTEMPT_TIME.min(remaining))).min(deadline)
+    (now + share.max(MIN_SILENCE_LIMIT.min(remaining))).min(deadline)
 }
 
 /// `MQClientAPIImpl.processSendResponse`.
@@ -571,16 +580,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attempts_share_the_budget_but_get_a_floor() {
+    fn silence_limits_share_the_budget_but_get_a_floor() {
         let now = Instant::now();
         let deadline = now + Duration::from_millis(3000);
         assert_eq!(
-            attempt_deadline(now, deadline, 3),
+            silence_limit(now, deadline, 3),
             now + Duration::from_millis(1000)
         );
-        assert_eq!(attempt_deadline(now, deadline, 1), deadline);
+        assert_eq!(silence_limit(now, deadline, 1), deadline);
         let short = now + Duration::from_millis(300);
-        assert_eq!(attempt_deadline(now, short, 3), short);
+        assert_eq!(silence_limit(now, short, 3), short);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -25,6 +25,14 @@ type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Opaques are unique per process, as Java's `RemotingCommand.requestId`.
 static NEXT_OPAQUE: AtomicI32 = AtomicI32::new(1);
+
+/// The origin of the `last_frame` clocks.
+static CLOCK_ORIGIN: once_cell::sync::Lazy<std::time::Instant> =
+    once_cell::sync::Lazy::new(std::time::Instant::now);
+
+fn clock_nanos() -> u64 {
+    CLOCK_ORIGIN.elapsed().as_nanos() as u64
+}
 
 /// How often expired pending requests are swept (Java's `scanResponseTable` runs every second).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
@@ -50,6 +58,8 @@ struct Shared {
     /// Set when the peer announced GO_AWAY: finish what is pending, start nothing new here.
     draining: AtomicBool,
     in_flight: Semaphore,
+    /// When the last frame arrived ([`clock_nanos`]): tells a slow peer from a hung one.
+    last_frame: AtomicU64,
     /// Flips to true once, on close; the reader and writer tasks stop on it.
     closed_signal: watch::Sender<bool>,
 }
@@ -57,6 +67,11 @@ struct Shared {
 impl Shared {
     /// Marks the connection dead and fails everything still waiting on it.
     fn close(&self, reason: &str) {
+        self.fail(ErrorKind::Network, reason);
+    }
+
+    /// Marks the connection dead and fails everything still waiting on it with `kind`.
+    fn fail(&self, kind: ErrorKind, reason: &str) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -66,7 +81,7 @@ impl Shared {
         }
         for p in pending {
             let _ = p.reply.send(Err(Error::new(
-                ErrorKind::Network,
+                kind,
                 format!("connection to {} closed: {reason}", self.addr),
             )
             .with_addr(self.addr.clone())));
@@ -152,6 +167,7 @@ impl Connection {
             closed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             in_flight: Semaphore::new(config.max_in_flight),
+            last_frame: AtomicU64::new(clock_nanos()),
             closed_signal: watch::Sender::new(false),
         });
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
@@ -174,10 +190,6 @@ impl Connection {
         })
     }
 
-    pub fn addr(&self) -> &str {
-        &self.shared.addr
-    }
-
     /// Whether new requests may still go out on this connection.
     pub fn is_usable(&self) -> bool {
         !self.shared.closed.load(Ordering::Acquire) && !self.shared.draining.load(Ordering::Acquire)
@@ -195,7 +207,21 @@ impl Connection {
     /// Sends `cmd` and waits for its response until `deadline`.
     pub async fn request(
         &self,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
+        self.request_until(cmd, None, deadline).await
+    }
+
+    /// Like [`Connection::request`], but gives up already at `silence_limit` when nothing at all
+    /// has arrived on the connection since the request went out: the peer looks hung rather than
+    /// slow, and waiting longer would only eat the time of a retry elsewhere. A peer that keeps
+    /// answering other requests is waited for until `deadline`, so a busy broker is not sent
+    /// the same message twice.
+    pub async fn request_until(
+        &self,
         mut cmd: RemotingCommand,
+        silence_limit: Option<Instant>,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
         let addr = &self.shared.addr;
@@ -223,9 +249,27 @@ impl Connection {
             self.shared.pending.lock().remove(&opaque);
             return Err(self.closed_error());
         }
+        let sent_at = clock_nanos();
         if let Err(e) = self.enqueue(&cmd, None, deadline).await {
             self.shared.pending.lock().remove(&opaque);
             return Err(e);
+        }
+        tokio::pin!(response);
+        if let Some(limit) = silence_limit.filter(|limit| *limit < deadline) {
+            if let Ok(answer) = tokio::time::timeout_at(limit, &mut response).await {
+                return answer.unwrap_or_else(|_| Err(self.closed_error()));
+            }
+            if self.shared.last_frame.load(Ordering::Acquire) < sent_at {
+                self.shared.pending.lock().remove(&opaque);
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{addr} sent nothing since request code {} went out",
+                        cmd.code
+                    ),
+                )
+                .with_addr(addr.clone()));
+            }
         }
         match tokio::time::timeout_at(deadline, response).await {
             Ok(Ok(result)) => result,
@@ -352,13 +396,20 @@ async fn read_loop(
     let mut closed = shared.closed_signal.subscribe();
     let reason = loop {
         loop {
-            match RemotingCommand::decode_frame(&mut buf, max_frame_len) {
+            let frame = RemotingCommand::decode_frame(&mut buf, max_frame_len);
+            if let Ok(Some(_)) = &frame {
+                shared.last_frame.store(clock_nanos(), Ordering::Release);
+            }
+            match frame {
                 Ok(Some(cmd)) if cmd.is_response() => complete(&shared, cmd),
                 Ok(Some(cmd)) => answer_server_request(&shared, &writer, serialize, &handlers, cmd),
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(addr = %shared.addr, error = %e, "undecodable frame; closing");
-                    shared.close("undecodable frame");
+                    shared.fail(
+                        ErrorKind::Protocol,
+                        &format!("undecodable frame: {}", e.message()),
+                    );
                     return;
                 }
             }

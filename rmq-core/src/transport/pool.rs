@@ -84,18 +84,32 @@ impl Transport {
     pub async fn invoke(
         &self,
         addr: &str,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
+        self.invoke_until(addr, cmd, None, deadline).await
+    }
+
+    /// [`Transport::invoke`] that gives up at `silence_limit` on a peer that sends nothing
+    /// (see [`Connection::request_until`]).
+    pub async fn invoke_until(
+        &self,
+        addr: &str,
         mut cmd: RemotingCommand,
+        silence_limit: Option<Instant>,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
         self.sign(&mut cmd);
         let conn = self.connection(addr, deadline).await?;
-        let response = conn.request(cmd.clone(), deadline).await?;
+        let response = conn
+            .request_until(cmd.clone(), silence_limit, deadline)
+            .await?;
         if response.code != response::GO_AWAY {
             return Ok(response);
         }
         tracing::debug!(addr, "GO_AWAY: sending again on a new connection");
         let conn = self.connection(addr, deadline).await?;
-        conn.request(cmd, deadline).await
+        conn.request_until(cmd, silence_limit, deadline).await
     }
 
     /// Sends a oneway request; returns once it is written.
@@ -130,24 +144,19 @@ impl Transport {
         }
     }
 
+    /// Whether a live connection to `addr` exists (one being made counts as live).
+    pub fn is_connected(&self, addr: &str) -> bool {
+        self.slots.lock().get(addr).is_some_and(|slot| {
+            slot.try_lock()
+                .map(|c| c.as_ref().is_some_and(Connection::is_usable))
+                .unwrap_or(true)
+        })
+    }
+
     pub fn close_all(&self) {
         let addrs: Vec<String> = self.slots.lock().keys().cloned().collect();
         for addr in addrs {
             self.close(&addr);
         }
-    }
-
-    /// Addresses with a live connection.
-    pub fn connected_addrs(&self) -> Vec<String> {
-        self.slots
-            .lock()
-            .iter()
-            .filter(|(_, slot)| {
-                slot.try_lock()
-                    .map(|c| c.as_ref().is_some_and(Connection::is_usable))
-                    .unwrap_or(true)
-            })
-            .map(|(addr, _)| addr.clone())
-            .collect()
     }
 }

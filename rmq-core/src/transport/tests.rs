@@ -28,6 +28,8 @@ enum Behaviour {
     Hangup,
     /// Answer the first request with GO_AWAY, every later one with SUCCESS.
     GoAwayOnce,
+    /// Answer each request with SUCCESS after this many milliseconds, one after the other.
+    Slow(u64),
 }
 
 struct FakeServer {
@@ -75,6 +77,10 @@ async fn serve(
             }
             let code = match behaviour {
                 Behaviour::Echo => response::SUCCESS,
+                Behaviour::Slow(ms) => {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    response::SUCCESS
+                }
                 Behaviour::Silent => continue,
                 Behaviour::Hangup => return,
                 Behaviour::GoAwayOnce if !went_away.swap(true, Ordering::SeqCst) => {
@@ -241,7 +247,7 @@ async fn go_away_is_answered_by_resending_on_a_new_connection() {
 }
 
 #[tokio::test]
-async fn oversize_frame_from_the_server_closes_the_connection() {
+async fn oversize_frame_from_the_server_fails_pending_requests_as_protocol_errors() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
@@ -259,7 +265,7 @@ async fn oversize_frame_from_the_server_closes_the_connection() {
         .invoke(&addr, request(b"x"), soon(3000))
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
 }
 
 #[tokio::test]
@@ -355,4 +361,38 @@ async fn registered_handlers_answer_server_requests() {
     assert_eq!(answer.opaque, 78);
     assert_eq!(answer.code, response::SUCCESS);
     assert_eq!(seen.lock().as_slice(), &[(addr, 9999)]);
+}
+
+#[tokio::test]
+async fn a_slow_peer_that_keeps_answering_is_waited_for_but_a_silent_one_is_not() {
+    let server = FakeServer::start(Behaviour::Slow(400)).await;
+    let transport = Arc::new(transport(16));
+    let conn = transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
+    let first = {
+        let conn = conn.clone();
+        tokio::spawn(async move { conn.request(request(b"a"), soon(5000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first answer (at ~400 ms) arrives before this one's silence limit: the peer is alive.
+    let second = conn
+        .request_until(request(b"b"), Some(soon(350)), soon(5000))
+        .await;
+    assert_eq!(second.unwrap().body.as_ref(), b"b");
+    assert_eq!(first.await.unwrap().unwrap().body.as_ref(), b"a");
+
+    // Nothing else in flight: nothing arrives before the silence limit.
+    let begin = Instant::now();
+    let e = conn
+        .request_until(request(b"c"), Some(soon(200)), soon(5000))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(
+        begin.elapsed() < Duration::from_millis(390),
+        "{:?}",
+        begin.elapsed()
+    );
 }

@@ -1,0 +1,77 @@
+// What happens around the sends: the process exits by itself after shutdown, a throwing
+// callback does not bring the process down, and a shut-down producer refuses work.
+
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { test } from 'node:test'
+
+import { Producer } from '../index.js'
+import { namesrv, readTopic, unique } from './support.mjs'
+
+test('a script that sends and shuts down exits on its own, promptly', async () => {
+  const topic = unique('NodeExit')
+  const child = spawn(process.execPath, [new URL('./fixtures/send-and-exit.mjs', import.meta.url).pathname, topic], {
+    env: { ...process.env, NAMESRV_ADDR: namesrv() },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let stdout = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30000)
+  const [code, signal] = await once(child, 'exit')
+  const exitedAt = Date.now()
+  clearTimeout(killer)
+
+  assert.equal(signal, null, 'the script had to be killed: something kept it alive')
+  assert.equal(code, 0)
+  const shutDownAt = Number(stdout.match(/shut down at (\d+)/)[1])
+  assert.ok(exitedAt - shutDownAt < 3000, `exited ${exitedAt - shutDownAt} ms after shutdown`)
+  assert.equal(readTopic(topic, 3).length, 3)
+})
+
+test('an exception thrown by a send callback becomes a warning, not a crash', async () => {
+  const producer = new Producer({ group: unique('node_throw'), namesrv: namesrv() })
+  await producer.start()
+  try {
+    const warning = once(process, 'warning')
+    producer.sendCallback({ topic: unique('NodeThrow'), body: 'x' }, () => {
+      throw new Error('thrown by the callback')
+    })
+    const [w] = await warning
+    assert.equal(w.name, 'RmqCallbackError')
+    assert.match(w.message, /thrown by the callback/)
+    // The producer goes on working.
+    const result = await producer.send({ topic: unique('NodeThrow'), body: 'after' })
+    assert.equal(result.status, 'SEND_OK')
+  } finally {
+    await producer.shutdown()
+  }
+})
+
+test('a shut-down producer refuses sends and a second shutdown is harmless', async () => {
+  const producer = new Producer({ group: unique('node_after'), namesrv: namesrv() })
+  await producer.start()
+  await producer.shutdown()
+  await producer.shutdown()
+  const err = await producer.send({ topic: unique('NodeAfter'), body: 'x' }).catch((e) => e)
+  assert.equal(err.code, 'ILLEGAL_STATE')
+  const viaCallback = await new Promise((resolve) =>
+    producer.sendCallback({ topic: unique('NodeAfter'), body: 'x' }, (e) => resolve(e)),
+  )
+  assert.equal(viaCallback.code, 'ILLEGAL_STATE')
+})
+
+test('the name server comes from NAMESRV_ADDR when the options give none', async () => {
+  const saved = process.env.NAMESRV_ADDR
+  process.env.NAMESRV_ADDR = namesrv()
+  const producer = new Producer({ group: unique('node_env') })
+  try {
+    await producer.start()
+    const result = await producer.send({ topic: unique('NodeEnv'), body: 'x' })
+    assert.equal(result.status, 'SEND_OK')
+  } finally {
+    await producer.shutdown()
+    if (saved === undefined) delete process.env.NAMESRV_ADDR
+    else process.env.NAMESRV_ADDR = saved
+  }
+})

@@ -1,0 +1,31 @@
+# The Node binding (bindings/node, npm package `rmqproducer`). Included by the top-level
+# Makefile, which sets REPO to the repository root. The tests use the cluster at NAMESRV_ADDR,
+# or bring one up with tests/cluster/rmq-cluster (RMQ_PORT_BASE) when it is unset.
+
+NODE_DIR := $(REPO)/bindings/node
+NODE_DEPS := $(NODE_DIR)/node_modules/.package-lock.json
+
+.PHONY: node-build node-drift node-test node-pack-smoke node-quickstart
+
+# npm writes node_modules/.package-lock.json on install: a stamp newer than the lock file.
+$(NODE_DEPS): $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund
+
+# The .node addon, plus the loader index.js and the typings index.d.ts (both committed).
+node-build: $(NODE_DEPS)
+	cd $(NODE_DIR) && npm run build
+
+# A build must leave the committed loader and typings as they are.
+node-drift: node-build
+	@git -C $(REPO) diff --exit-code -- bindings/node/index.js bindings/node/index.d.ts \
+	  || { echo "bindings/node: index.js/index.d.ts are stale; commit the regenerated files" >&2; exit 1; }
+
+node-test: node-drift
+	cd $(NODE_DIR) && node --test __test__/
+	$(NODE_DIR)/scripts/pack-smoke.sh all
+
+node-pack-smoke: node-build
+	$(NODE_DIR)/scripts/pack-smoke.sh all
+
+node-quickstart: node-build
+	$(NODE_DIR)/scripts/pack-smoke.sh quickstart

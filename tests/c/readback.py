@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Compares what the C tests sent (their manifest, JSON lines) with what the independent Java reader
+(`rmq-cluster read-topic`) finds in the store: per topic, the same number of messages, and for each
+message (matched by its user property c_id) the same body bytes, tags, keys, user properties and,
+for sync and async sends, the msgId the send result reported.
+
+Usage: readback.py MANIFEST RMQ_CLUSTER. Prints one line per topic and finally
+"readback: N passed, N failed" (one check per topic); exits non-zero on any failure.
+"""
+
+import base64
+import collections
+import json
+import subprocess
+import sys
+
+
+def stored_messages(rmq_cluster, topic, expected):
+    out = subprocess.run(
+        [rmq_cluster, "read-topic", topic, "--expect", str(expected), "--timeout-ms", "60000"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def differences(sent, stored):
+    """What differs between one sent message and the stored one, as readable strings."""
+    found = []
+    body = base64.b64decode(stored.get("bodyBase64") or "")
+    if body != bytes.fromhex(sent["bodyHex"]):
+        found.append(f"body differs ({len(body)} bytes stored, {len(sent['bodyHex']) // 2} sent)")
+    for field in ("topic", "tags", "keys"):
+        if stored.get(field) != sent[field]:
+            found.append(f"{field}: stored {stored.get(field)!r}, sent {sent[field]!r}")
+    if stored.get("userProperties") != sent["props"]:
+        found.append(f"user properties: stored {stored.get('userProperties')!r}, sent {sent['props']!r}")
+    if sent["msgId"] is not None and stored.get("msgId") != sent["msgId"]:
+        found.append(f"msgId: stored {stored.get('msgId')!r}, send result said {sent['msgId']!r}")
+    return found
+
+
+def check_topic(rmq_cluster, topic, sent):
+    try:
+        stored = stored_messages(rmq_cluster, topic, len(sent))
+    except subprocess.CalledProcessError as e:
+        return [f"read-topic failed ({e.returncode}): {e.stderr.strip()}"]
+    problems = []
+    if len(stored) != len(sent):
+        problems.append(f"{len(stored)} messages stored, {len(sent)} sent")
+    by_id = {m.get("userProperties", {}).get("c_id"): m for m in stored}
+    for message in sent:
+        match = by_id.get(message["id"])
+        if match is None:
+            problems.append(f"message {message['id']} is not in the store")
+        else:
+            problems.extend(f"message {message['id']}: {d}" for d in differences(message, match))
+    return problems
+
+
+def main(manifest_path, rmq_cluster):
+    by_topic = collections.OrderedDict()
+    with open(manifest_path, encoding="utf-8") as manifest:
+        for line in manifest:
+            if line.strip():
+                sent = json.loads(line)
+                by_topic.setdefault(sent["topic"], []).append(sent)
+    passed = failed = 0
+    for topic, sent in by_topic.items():
+        problems = check_topic(rmq_cluster, topic, sent)
+        if problems:
+            failed += 1
+            print(f"not ok  readback {topic}", file=sys.stderr)
+            for problem in problems[:20]:
+                print(f"  {problem}", file=sys.stderr)
+        else:
+            passed += 1
+            print(f"ok      readback {topic}: {len(sent)} messages byte-exact", file=sys.stderr)
+    if not by_topic:
+        failed += 1
+        print("not ok  readback: the manifest is empty", file=sys.stderr)
+    print(f"readback: {passed} passed, {failed} failed", flush=True)
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Builds and runs the C tests of librmqproducer (called by `make c-test`):
+#   1. compile tests/c with -Wall -Wextra -Werror -pedantic (C99), with and without ASan, and the
+#      header as C++11;
+#   2. test_offline under ASan (leak detection on);
+#   3. test_cluster under ASan against NAMESRV_ADDR, then
+#      readback.py compares the store, read by the Java tool, with what was sent;
+#   4. both programs once more under valgrind (no ASan), the cluster one with a fresh manifest;
+#   5. the installed copy (FFI_PREFIX): pkg-config compiles and links a program, shared and static.
+#   6. include/rmqproducer.h is what the pinned cbindgen generates (make ffi-header-check).
+# Every step is a check; the last line is "N passed, N failed".
+#
+# Environment: REPO, FFI_LIB_DIR (staged librmqproducer), FFI_PREFIX (an install of it), CC, CXX,
+# NAMESRV_ADDR (optional), RMQ_C_TEST_SKIP_VALGRIND=1 to leave out step 4.
+set -u
+
+repo=${REPO:?REPO is not set}
+lib_dir=${FFI_LIB_DIR:?FFI_LIB_DIR is not set}
+prefix=${FFI_PREFIX:-}
+cc=${CC:-cc}
+cxx=${CXX:-c++}
+out="$repo/build/ffi/tests"
+here="$repo/tests/c"
+mkdir -p "$out"
+
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); echo "ok      $1" >&2; }
+fail() { failed=$((failed + 1)); echo "not ok  $1" >&2; }
+
+# check NAME COMMAND...: one check that passes when the command exits 0.
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# suite NAME COMMAND...: runs a test program and adds its "N passed, N failed" line to the totals;
+# a program that crashes or exits non-zero without failures counts as one failure.
+suite() {
+  local name=$1 log="$out/$1.log" status line p f
+  shift
+  "$@" >"$log" 2>&1
+  status=$?
+  cat "$log" >&2
+  line=$(grep -E '^[A-Za-z_]+: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.*, ([0-9]+) failed/\1/')
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then fail "$name exited with status $status"; fi
+  else
+    fail "$name exited with status $status before its summary"
+  fi
+}
+
+cflags=(-std=c99 -Wall -Wextra -Werror -pedantic -g -I"$repo/include")
+link=(-L"$lib_dir" -lrmqproducer -Wl,-rpath,"$lib_dir" -lpthread)
+asan=(-fsanitize=address -fno-omit-frame-pointer)
+
+for program in test_offline test_cluster; do
+  check "compile $program (ASan)" \
+    "$cc" "${cflags[@]}" "${asan[@]}" "$here/$program.c" -o "$out/$program.asan" "${link[@]}"
+  check "compile $program" \
+    "$cc" "${cflags[@]}" -O1 "$here/$program.c" -o "$out/$program" "${link[@]}"
+done
+check "header compiles as C++11" \
+  "$cxx" -std=c++11 -Wall -Wextra -Werror -pedantic -I"$repo/include" \
+  -c "$here/header_cpp.cpp" -o "$out/header_cpp.o"
+
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1
+suite test_offline_asan "$out/test_offline.asan"
+
+valgrind=(valgrind --quiet --error-exitcode=99 --leak-check=full
+  --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
+with_valgrind=1
+if [ "${RMQ_C_TEST_SKIP_VALGRIND:-}" = 1 ]; then
+  with_valgrind=0
+fi
+if [ "$with_valgrind" = 1 ]; then
+  suite test_offline_valgrind "${valgrind[@]}" "$out/test_offline"
+fi
+
+if [ -n "${NAMESRV_ADDR:-}" ]; then
+  run="$(date +%s)$$"
+  reader="$repo/tests/cluster/rmq-cluster"
+  RMQ_C_TEST_MANIFEST="$out/manifest-asan.jsonl" RMQ_C_TEST_RUN="${run}a" \
+    suite test_cluster_asan "$out/test_cluster.asan"
+  suite readback_asan python3 "$here/readback.py" "$out/manifest-asan.jsonl" "$reader"
+  if [ "$with_valgrind" = 1 ]; then
+    RMQ_C_TEST_MANIFEST="$out/manifest-valgrind.jsonl" RMQ_C_TEST_RUN="${run}v" \
+      suite test_cluster_valgrind "${valgrind[@]}" "$out/test_cluster"
+    suite readback_valgrind python3 "$here/readback.py" "$out/manifest-valgrind.jsonl" "$reader"
+  fi
+else
+  fail "cluster tests: NAMESRV_ADDR is not set (make c-test starts a cluster when it is not)"
+fi
+
+if [ -n "$prefix" ]; then
+  export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+  check "pkg-config knows rmqproducer" pkg-config --exists rmqproducer
+  # shellcheck disable=SC2046
+  check "link the installed shared library via pkg-config" \
+    "$cc" "${cflags[@]}" "$repo/examples/c/quickstart.c" -o "$out/quickstart-shared" \
+    $(pkg-config --cflags --libs rmqproducer) -Wl,-rpath,"$prefix/lib"
+  # shellcheck disable=SC2046
+  check "link the installed static library via pkg-config --static" \
+    "$cc" "${cflags[@]}" "$repo/examples/c/quickstart.c" -o "$out/quickstart-static" \
+    $(pkg-config --cflags rmqproducer) "$prefix/lib/librmqproducer.a" \
+    $(pkg-config --static --libs-only-l rmqproducer | sed 's/-lrmqproducer//')
+  check "the shared build resolves librmqproducer.so.0 from the prefix" \
+    bash -c "ldd '$out/quickstart-shared' | grep -q '$prefix/lib/librmqproducer.so'"
+  check "the static build needs no librmqproducer.so" \
+    bash -c "! ldd '$out/quickstart-static' | grep -q librmqproducer"
+fi
+
+check "include/rmqproducer.h matches cbindgen's output" \
+  make --no-print-directory -C "$repo" ffi-header-check
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

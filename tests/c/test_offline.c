@@ -1,0 +1,504 @@
+/*
+ * C API tests that need no cluster: names and codes, configuration, messages, NULL arguments,
+ * every error detected before the network, lifecycle errors, poll and flush with nothing to do,
+ * and async sends that fail (unreachable name server) delivered exactly once.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+/* A name server nobody listens on: start succeeds (it connects lazily), sends fail. */
+#define UNREACHABLE_NAMESRV "127.0.0.1:1"
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+static rmq_config *config_for(const char *group, const char *callback_mode) {
+  rmq_config *config = rmq_config_new();
+  char err[256];
+  CHECK(config != NULL);
+  CHECK_RC(rmq_config_set(config, "group", group, err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "namesrv_addr", UNREACHABLE_NAMESRV, err, sizeof err),
+           RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "send_timeout_ms", "600", err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "client_api_timeout_ms", "300", err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "shutdown_timeout_ms", "1000", err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "callback_mode", callback_mode, err, sizeof err), RMQ_RESULT_OK);
+  return config;
+}
+
+static rmq_producer *producer_for(const char *group, const char *callback_mode) {
+  rmq_config *config = config_for(group, callback_mode);
+  rmq_producer *producer = NULL;
+  char err[256];
+  CHECK_RC(rmq_producer_new(config, &producer, err, sizeof err), RMQ_RESULT_OK);
+  rmq_config_free(config);
+  return producer;
+}
+
+static rmq_message *message_for(const char *topic, const char *body) {
+  rmq_message *message = rmq_message_new();
+  CHECK(message != NULL);
+  CHECK_RC(rmq_message_set_topic(message, topic), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_body(message, (const uint8_t *)body, strlen(body)), RMQ_RESULT_OK);
+  return message;
+}
+
+/* Counts callbacks; records the last code and that the error object was well formed. */
+typedef struct {
+  pthread_mutex_t lock;
+  int calls;
+  int ok;
+  int failed;
+  int malformed;
+  rmq_result last;
+  rmq_error *kept; /* a clone of the last error, outliving its callback */
+} tally;
+
+static void tally_init(tally *t) {
+  memset(t, 0, sizeof *t);
+  pthread_mutex_init(&t->lock, NULL);
+}
+
+static void count_delivery(void *userdata, rmq_result result, const rmq_send_result *send_result,
+                           const rmq_error *error) {
+  tally *t = userdata;
+  pthread_mutex_lock(&t->lock);
+  t->calls++;
+  t->last = result;
+  if (result == RMQ_RESULT_OK) {
+    t->ok++;
+    if (send_result == NULL || error != NULL) t->malformed++;
+  } else {
+    t->failed++;
+    if (send_result != NULL || error == NULL || rmq_error_code(error) != result ||
+        rmq_error_message(error) == NULL || strlen(rmq_error_message(error)) == 0)
+      t->malformed++;
+    rmq_error_free(t->kept);
+    t->kept = rmq_error_clone(error);
+  }
+  pthread_mutex_unlock(&t->lock);
+}
+
+static int tally_calls(tally *t) {
+  pthread_mutex_lock(&t->lock);
+  int calls = t->calls;
+  pthread_mutex_unlock(&t->lock);
+  return calls;
+}
+
+static void version_is_the_crate_version(void) {
+  const char *version = rmq_version();
+  CHECK(version != NULL);
+  CHECK(strspn(version, "0123456789.") == strlen(version));
+  CHECK(strchr(version, '.') != NULL);
+}
+
+static void result_codes_have_stable_names(void) {
+  CHECK(RMQ_RESULT_OK == 0 && RMQ_RESULT_INVALID_ARGUMENT == 1 && RMQ_RESULT_INTERNAL == 14);
+  CHECK(RMQ_RESULT_MESSAGE_TOO_LARGE == 18);
+  CHECK_STR(rmq_result_name(RMQ_RESULT_OK), "OK");
+  CHECK_STR(rmq_result_name(RMQ_RESULT_INVALID_ARGUMENT), "INVALID_ARGUMENT");
+  CHECK_STR(rmq_result_name(RMQ_RESULT_BROKER), "BROKER");
+  CHECK_STR(rmq_result_name(RMQ_RESULT_INTERNAL), "INTERNAL");
+  CHECK_STR(rmq_result_name(RMQ_RESULT_EMPTY_BODY), "EMPTY_BODY");
+  for (int code = 0; code <= RMQ_RESULT_MESSAGE_TOO_LARGE; code++) {
+    CHECK(strcmp(rmq_result_name(code), "UNKNOWN") != 0);
+  }
+  CHECK_STR(rmq_result_name(-1), "UNKNOWN");
+  CHECK_STR(rmq_result_name(19), "UNKNOWN");
+  CHECK_STR(rmq_send_status_name(RMQ_SEND_STATUS_SEND_OK), "SEND_OK");
+  CHECK_STR(rmq_send_status_name(RMQ_SEND_STATUS_SLAVE_NOT_AVAILABLE), "SLAVE_NOT_AVAILABLE");
+  CHECK_STR(rmq_send_status_name(42), "UNKNOWN");
+}
+
+static void every_option_is_settable(void) {
+  static const char *const options[][2] = {
+      {"group", "g1"},
+      {"namesrv_addr", "127.0.0.1:9876;127.0.0.1:9877"},
+      {"instance_name", "inst"},
+      {"send_timeout_ms", "1000"},
+      {"retry_times", "3"},
+      {"retry_times_async", "1"},
+      {"compress_threshold", "8192"},
+      {"compress_level", "9"},
+      {"max_message_size", "1048576"},
+      {"default_topic_queue_nums", "8"},
+      {"create_topic_key", "TBW102"},
+      {"latency_fault_tolerance", "false"},
+      {"retry_another_broker_when_not_store_ok", "true"},
+      {"heartbeat_interval_ms", "10000"},
+      {"poll_namesrv_interval_ms", "10000"},
+      {"client_api_timeout_ms", "2000"},
+      {"serialize_type", "rocketmq"},
+      {"max_in_flight_per_connection", "1024"},
+      {"shutdown_timeout_ms", "500"},
+      {"callback_mode", "poll"},
+      {"callback_mode", "thread"},
+  };
+  rmq_config *config = rmq_config_new();
+  char err[256] = "untouched";
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+    CHECK_RC(rmq_config_set(config, options[i][0], options[i][1], err, sizeof err), RMQ_RESULT_OK);
+  }
+  CHECK_STR(err, "untouched");
+  rmq_config_free(config);
+}
+
+static void bad_options_are_invalid_arguments_with_a_message(void) {
+  rmq_config *config = rmq_config_new();
+  char err[512];
+  CHECK_RC(rmq_config_set(config, "no_such_option", "1", err, sizeof err),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(strstr(err, "no_such_option") != NULL);
+  CHECK(strstr(err, "callback_mode") != NULL); /* the known keys are listed */
+  CHECK(rmq_last_error_code() == RMQ_RESULT_INVALID_ARGUMENT);
+
+  static const char *const bad[][2] = {
+      {"send_timeout_ms", "-1"},    {"send_timeout_ms", "soon"},   {"compress_level", "10"},
+      {"serialize_type", "xml"},    {"latency_fault_tolerance", "maybe"},
+      {"callback_mode", "fiber"},   {"retry_times", ""},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    CHECK_RC(rmq_config_set(config, bad[i][0], bad[i][1], err, sizeof err),
+             RMQ_RESULT_INVALID_ARGUMENT);
+    CHECK(strstr(err, bad[i][0]) != NULL);
+  }
+  /* Bad UTF-8 in a key or value. */
+  CHECK_RC(rmq_config_set(config, "group\xff", "g", err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_config_set(config, "group", "\xc3\x28", err, sizeof err),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  /* errbuf may be NULL; a short one is truncated and still terminated. */
+  CHECK_RC(rmq_config_set(config, "nope", "1", NULL, 0), RMQ_RESULT_INVALID_ARGUMENT);
+  char tiny[8];
+  memset(tiny, 'x', sizeof tiny);
+  CHECK_RC(rmq_config_set(config, "nope", "1", tiny, sizeof tiny), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(strlen(tiny) == sizeof tiny - 1);
+  rmq_config_free(config);
+}
+
+static void last_error_is_set_by_failures_and_cleared_by_success(void) {
+  rmq_config *config = rmq_config_new();
+  CHECK_RC(rmq_config_set(config, "nope", "1", NULL, 0), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(rmq_last_error_code() == RMQ_RESULT_INVALID_ARGUMENT);
+  size_t full = rmq_last_error_message(NULL, 0);
+  CHECK(full > 10);
+  char small[6];
+  CHECK(rmq_last_error_message(small, sizeof small) == full);
+  CHECK(strlen(small) == sizeof small - 1);
+  char *whole = malloc(full + 1);
+  CHECK(rmq_last_error_message(whole, full + 1) == full);
+  CHECK(strlen(whole) == full && strstr(whole, "nope") != NULL);
+  free(whole);
+  CHECK(rmq_last_error_response_code() == -1);
+  char remark[16] = "x";
+  CHECK(rmq_last_error_remark(remark, sizeof remark) == 0 && remark[0] == '\0');
+
+  CHECK_RC(rmq_config_set(config, "group", "g", NULL, 0), RMQ_RESULT_OK);
+  CHECK(rmq_last_error_code() == RMQ_RESULT_OK);
+  char message[16] = "x";
+  CHECK(rmq_last_error_message(message, sizeof message) == 0 && message[0] == '\0');
+  rmq_config_free(config);
+}
+
+static void null_arguments_are_reported_never_dereferenced(void) {
+  char err[128];
+  rmq_config *config = config_for("null_args", "thread");
+  rmq_message *message = message_for("TopicTest", "body");
+  rmq_producer *producer = (rmq_producer *)(uintptr_t)0x1; /* must stay untouched */
+  size_t served = 7;
+
+  CHECK_RC(rmq_config_set(NULL, "group", "g", err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_config_set(config, NULL, "g", err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_config_set(config, "group", NULL, err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_new(NULL, &producer, err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(producer == (rmq_producer *)(uintptr_t)0x1);
+  CHECK_RC(rmq_producer_new(config, NULL, err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+
+  CHECK_RC(rmq_message_set_topic(NULL, "t"), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_topic(message, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_tags(message, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_keys(message, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_body(message, NULL, 3), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_body(NULL, (const uint8_t *)"x", 1), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_property(message, NULL, "v"), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_property(message, "n", NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_delay_level(NULL, 1), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_deliver_time_ms(NULL, 1), RMQ_RESULT_INVALID_ARGUMENT);
+
+  CHECK_RC(rmq_producer_start(NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_shutdown(NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  rmq_send_result *result = NULL;
+  CHECK_RC(rmq_producer_send_sync(NULL, message, &result), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(result == NULL);
+  CHECK_RC(rmq_producer_send_async(NULL, message, count_delivery, NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_oneway(NULL, message), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_flush(NULL, 0), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_poll(NULL, 0, &served), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(served == 7);
+  CHECK(rmq_producer_in_flight(NULL) == 0);
+
+  rmq_producer *real = NULL;
+  CHECK_RC(rmq_producer_new(config, &real, err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_send_sync(real, NULL, &result), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_sync(real, message, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_async(real, NULL, count_delivery, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_async(real, message, NULL, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_oneway(real, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  rmq_producer_free(real);
+
+  /* Getters of NULL objects. */
+  CHECK(rmq_send_result_status(NULL) == RMQ_SEND_STATUS_UNKNOWN);
+  CHECK(rmq_send_result_msg_id(NULL) == NULL);
+  CHECK(rmq_send_result_offset_msg_id(NULL) == NULL);
+  CHECK(rmq_send_result_topic(NULL) == NULL);
+  CHECK(rmq_send_result_broker_name(NULL) == NULL);
+  CHECK(rmq_send_result_queue_id(NULL) == -1);
+  CHECK(rmq_send_result_queue_offset(NULL) == -1);
+  CHECK(rmq_send_result_transaction_id(NULL) == NULL);
+  CHECK(rmq_send_result_region_id(NULL) == NULL);
+  CHECK(rmq_send_result_clone(NULL) == NULL);
+  CHECK(rmq_error_code(NULL) == RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(rmq_error_message(NULL) == NULL);
+  CHECK(rmq_error_response_code(NULL) == -1);
+  CHECK(rmq_error_remark(NULL) == NULL);
+  CHECK(rmq_error_broker_addr(NULL) == NULL);
+  CHECK(rmq_error_clone(NULL) == NULL);
+
+  /* Freeing NULL is a no-op. */
+  rmq_config_free(NULL);
+  rmq_message_free(NULL);
+  rmq_producer_free(NULL);
+  rmq_send_result_free(NULL);
+  rmq_error_free(NULL);
+
+  rmq_message_free(message);
+  rmq_config_free(config);
+}
+
+static void message_setters_copy_and_check_utf8(void) {
+  rmq_message *message = rmq_message_new();
+  CHECK_RC(rmq_message_set_topic(message, "Topic\xff"), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_tags(message, "\xe2\x82"), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_property(message, "k", "\xff"), RMQ_RESULT_INVALID_ARGUMENT);
+  char topic[] = "TopicTest";
+  CHECK_RC(rmq_message_set_topic(message, topic), RMQ_RESULT_OK);
+  topic[0] = 'X'; /* the library kept its own copy */
+  CHECK_RC(rmq_message_set_tags(message, "TagA"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_tags(message, ""), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_keys(message, "k1 k2"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_property(message, "a", "1"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_property(message, "a", "2"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_body(message, NULL, 0), RMQ_RESULT_OK);
+  const uint8_t bytes[] = {0, 1, 0, 255};
+  CHECK_RC(rmq_message_set_body(message, bytes, sizeof bytes), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_delay_level(message, 3), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_delay_level(message, 0), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_deliver_time_ms(message, 1700000000000LL), RMQ_RESULT_OK);
+  rmq_message_free(message);
+}
+
+static void producer_needs_a_valid_group(void) {
+  rmq_config *config = rmq_config_new();
+  rmq_producer *producer = NULL;
+  char err[256] = "";
+  CHECK_RC(rmq_producer_new(config, &producer, err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(producer == NULL && strlen(err) > 0);
+  CHECK_RC(rmq_config_set(config, "group", "DEFAULT_PRODUCER", NULL, 0), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_new(config, &producer, err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_config_set(config, "group", "bad group!", NULL, 0), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_new(config, &producer, err, sizeof err), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(producer == NULL);
+  rmq_config_free(config);
+}
+
+static void sends_before_start_and_after_shutdown_are_illegal_state(void) {
+  rmq_producer *producer = producer_for("lifecycle", "thread");
+  rmq_message *message = message_for("TopicTest", "body");
+  rmq_send_result *result = NULL;
+  tally t;
+  tally_init(&t);
+
+  CHECK_RC(rmq_producer_send_sync(producer, message, &result), RMQ_RESULT_ILLEGAL_STATE);
+  CHECK(result == NULL);
+  CHECK_RC(rmq_producer_send_async(producer, message, count_delivery, &t),
+           RMQ_RESULT_ILLEGAL_STATE);
+  CHECK_RC(rmq_producer_send_oneway(producer, message), RMQ_RESULT_ILLEGAL_STATE);
+
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_ILLEGAL_STATE); /* double start */
+  CHECK_RC(rmq_producer_shutdown(producer), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_shutdown(producer), RMQ_RESULT_OK); /* a no-op */
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_ILLEGAL_STATE); /* no restart */
+
+  CHECK_RC(rmq_producer_send_sync(producer, message, &result), RMQ_RESULT_ILLEGAL_STATE);
+  CHECK_RC(rmq_producer_send_async(producer, message, count_delivery, &t),
+           RMQ_RESULT_ILLEGAL_STATE);
+  CHECK_RC(rmq_producer_send_oneway(producer, message), RMQ_RESULT_ILLEGAL_STATE);
+  CHECK(tally_calls(&t) == 0); /* refused sends never call back */
+
+  rmq_message_free(message);
+  rmq_producer_free(producer);
+}
+
+static void a_group_can_start_once_per_instance(void) {
+  rmq_producer *first = producer_for("same_group", "thread");
+  rmq_producer *second = producer_for("same_group", "thread");
+  CHECK_RC(rmq_producer_start(first), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_start(second), RMQ_RESULT_GROUP_ALREADY_EXISTS);
+  rmq_producer_free(second);
+  rmq_producer_free(first); /* shuts down a started producer */
+}
+
+/* Every check the library makes before the network, in all three send modes. */
+static void invalid_messages_are_refused_before_the_network(void) {
+  rmq_config *config = config_for("validation", "thread");
+  CHECK_RC(rmq_config_set(config, "max_message_size", "1024", NULL, 0), RMQ_RESULT_OK);
+  rmq_producer *producer = NULL;
+  CHECK_RC(rmq_producer_new(config, &producer, NULL, 0), RMQ_RESULT_OK);
+  rmq_config_free(config);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  tally t;
+  tally_init(&t);
+
+  struct {
+    const char *what;
+    rmq_message *message;
+    rmq_result expected;
+  } cases[7];
+  size_t n = 0;
+  cases[n].what = "invalid topic";
+  cases[n].message = message_for("bad topic!", "body");
+  cases[n++].expected = RMQ_RESULT_INVALID_TOPIC;
+  cases[n].what = "blank topic";
+  cases[n].message = message_for("", "body");
+  cases[n++].expected = RMQ_RESULT_INVALID_TOPIC;
+  cases[n].what = "reserved topic";
+  cases[n].message = message_for("SCHEDULE_TOPIC_XXXX", "body");
+  cases[n++].expected = RMQ_RESULT_RESERVED_TOPIC;
+  cases[n].what = "empty body";
+  cases[n].message = message_for("TopicTest", "");
+  cases[n++].expected = RMQ_RESULT_EMPTY_BODY;
+  cases[n].what = "oversized body";
+  cases[n].message = message_for("TopicTest", "x");
+  {
+    static uint8_t big[2048];
+    CHECK_RC(rmq_message_set_body(cases[n].message, big, sizeof big), RMQ_RESULT_OK);
+  }
+  cases[n++].expected = RMQ_RESULT_MESSAGE_TOO_LARGE;
+  cases[n].what = "reserved property";
+  cases[n].message = message_for("TopicTest", "body");
+  CHECK_RC(rmq_message_set_property(cases[n].message, "UNIQ_KEY", "mine"), RMQ_RESULT_OK);
+  cases[n++].expected = RMQ_RESULT_INVALID_MESSAGE;
+  cases[n].what = "negative delay level";
+  cases[n].message = message_for("TopicTest", "body");
+  CHECK_RC(rmq_message_set_delay_level(cases[n].message, -2), RMQ_RESULT_OK);
+  cases[n++].expected = RMQ_RESULT_INVALID_MESSAGE;
+
+  for (size_t i = 0; i < n; i++) {
+    rmq_send_result *result = NULL;
+    fprintf(stderr, "        %s\n", cases[i].what);
+    CHECK_RC(rmq_producer_send_sync(producer, cases[i].message, &result), cases[i].expected);
+    CHECK(result == NULL);
+    CHECK_RC(rmq_producer_send_async(producer, cases[i].message, count_delivery, &t),
+             cases[i].expected);
+    CHECK_RC(rmq_producer_send_oneway(producer, cases[i].message), cases[i].expected);
+    rmq_message_free(cases[i].message);
+  }
+  CHECK(tally_calls(&t) == 0);
+  rmq_producer_free(producer);
+}
+
+static void poll_needs_poll_mode_and_waits_when_nothing_is_queued(void) {
+  rmq_producer *threaded = producer_for("poll_thread_mode", "thread");
+  CHECK_RC(rmq_producer_poll(threaded, 0, NULL), RMQ_RESULT_ILLEGAL_STATE);
+  rmq_producer_free(threaded);
+
+  rmq_producer *polled = producer_for("poll_mode", "poll");
+  size_t served = 99;
+  double start = now_ms();
+  CHECK_RC(rmq_producer_poll(polled, 100, &served), RMQ_RESULT_OK);
+  CHECK(served == 0);
+  CHECK(now_ms() - start >= 90);
+  CHECK_RC(rmq_producer_poll(polled, 0, NULL), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_flush(polled, 0), RMQ_RESULT_OK); /* nothing in flight */
+  CHECK(rmq_producer_in_flight(polled) == 0);
+  rmq_producer_free(polled);
+}
+
+/* With no reachable name server every async send fails; each still gets exactly one callback. */
+static void failed_async_sends_call_back_exactly_once(const char *mode) {
+  char group[64];
+  snprintf(group, sizeof group, "unreachable_%s", mode);
+  rmq_producer *producer = producer_for(group, mode);
+  rmq_message *message = message_for("TopicTest", "body");
+  tally t;
+  tally_init(&t);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  enum { SENDS = 5 };
+  for (int i = 0; i < SENDS; i++) {
+    CHECK_RC(rmq_producer_send_async(producer, message, count_delivery, &t), RMQ_RESULT_OK);
+  }
+  rmq_message_free(message); /* the sends hold their own copies */
+  CHECK(rmq_producer_in_flight(producer) <= SENDS);
+  CHECK_RC(rmq_producer_flush(producer, 30000), RMQ_RESULT_OK);
+  CHECK(rmq_producer_in_flight(producer) == 0);
+  CHECK(t.calls == SENDS && t.failed == SENDS && t.malformed == 0);
+  CHECK(t.last != RMQ_RESULT_OK && t.last != RMQ_RESULT_INTERNAL);
+  CHECK(rmq_error_code(t.kept) == t.last);
+  CHECK(rmq_error_message(t.kept) != NULL && strlen(rmq_error_message(t.kept)) > 0);
+  CHECK(rmq_error_response_code(t.kept) == -1);
+  rmq_error_free(t.kept);
+  rmq_producer_free(producer);
+  CHECK(t.calls == SENDS);
+}
+
+static void failed_async_sends_thread_mode(void) { failed_async_sends_call_back_exactly_once("thread"); }
+static void failed_async_sends_poll_mode(void) { failed_async_sends_call_back_exactly_once("poll"); }
+
+/* A sync send that cannot reach a name server fails within its budget with a network-ish code. */
+static void sync_send_without_a_name_server_fails_in_time(void) {
+  rmq_producer *producer = producer_for("unreachable_sync", "thread");
+  rmq_message *message = message_for("TopicTest", "body");
+  rmq_send_result *result = NULL;
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  double start = now_ms();
+  rmq_result rc = rmq_producer_send_sync(producer, message, &result);
+  CHECK(rc == RMQ_RESULT_NO_ROUTE || rc == RMQ_RESULT_CONNECT || rc == RMQ_RESULT_TIMEOUT ||
+        rc == RMQ_RESULT_NETWORK);
+  CHECK(rmq_last_error_code() == rc);
+  CHECK(result == NULL);
+  CHECK(now_ms() - start < 10000);
+  rmq_message_free(message);
+  rmq_producer_free(producer);
+}
+
+int main(void) {
+  RUN(version_is_the_crate_version);
+  RUN(result_codes_have_stable_names);
+  RUN(every_option_is_settable);
+  RUN(bad_options_are_invalid_arguments_with_a_message);
+  RUN(last_error_is_set_by_failures_and_cleared_by_success);
+  RUN(null_arguments_are_reported_never_dereferenced);
+  RUN(message_setters_copy_and_check_utf8);
+  RUN(producer_needs_a_valid_group);
+  RUN(sends_before_start_and_after_shutdown_are_illegal_state);
+  RUN(a_group_can_start_once_per_instance);
+  RUN(invalid_messages_are_refused_before_the_network);
+  RUN(poll_needs_poll_mode_and_waits_when_nothing_is_queued);
+  RUN(failed_async_sends_thread_mode);
+  RUN(failed_async_sends_poll_mode);
+  RUN(sync_send_without_a_name_server_fails_in_time);
+  return harness_finish("test_offline");
+}
