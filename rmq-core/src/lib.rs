@@ -12,7 +12,7 @@ pub mod runtime;
 pub mod transport;
 
 pub use error::{Error, ErrorKind, Result};
-pub use producer::{Producer, ProducerConfig, SendResult, SendStatus};
+pub use producer::{Producer, ProducerConfig, QueueSelection, SendResult, SendStatus};
 pub use protocol::message::Message;
 pub use protocol::route::MessageQueue;
 

@@ -421,7 +421,7 @@ class Member:
             ("diskSpaceCleanForciblyRatio", 97),
             ("diskSpaceWarningLevelRatio", 98),
         ]
-        return conf + list(SMALL_STORE_CONF.items())
+        return conf + list(SMALL_STORE_CONF.items()) + extra_broker_conf()
 
     def output_since_start(self):
         try:
@@ -801,11 +801,30 @@ commands:
        [--sharding-key K] [--group G] [--count N] [--linger-ms N]
                              send with the Java DefaultMQProducer (sync), print SendResult JSON
   producers GROUP            print the producer connections the brokers know for a group
+  reply-responder TOPIC [--count N] [--timeout-ms N]
+                             answer N request messages on TOPIC with the Java client
+                             (reply body "reply:" + request body); prints {"ready":true}, then a line per reply
 
-environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args)
+environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args),
+             RMQ_BROKER_CONF (extra broker settings, key=value;key=value),
+             RMQ_TOOL_ACCESS_KEY / RMQ_TOOL_SECRET_KEY (credentials of the Java tools)
 """
 
-TOOL_COMMANDS = ("read-topic", "read-key", "read-id", "send", "producers")
+TOOL_COMMANDS = ("read-topic", "read-key", "read-id", "send", "producers", "reply-responder")
+
+
+def extra_broker_conf():
+    """Extra broker settings from $RMQ_BROKER_CONF, "key=value;key=value" or one per line (they
+    come last, so they win), e.g. faster transaction checks:
+    transactionTimeOut=2000;transactionCheckInterval=2000. Read when a broker starts."""
+    raw = os.environ.get("RMQ_BROKER_CONF", "")
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.replace("\n", ";").split(";"))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ClusterError(f"RMQ_BROKER_CONF: expected key=value, got {item!r}")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
 
 
 def _take_option(args, name, default=None, flag=False):

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use once_cell::sync::Lazy;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 pub use namesrv::NameServers;
@@ -20,11 +20,14 @@ pub use route::TopicPublishInfo;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::producer::ProducerConfig;
-use crate::protocol::codes::response;
-use crate::protocol::command::DEFAULT_MAX_FRAME_LEN;
+use crate::protocol::codes::{request, response};
+use crate::protocol::command::{DEFAULT_MAX_FRAME_LEN, RemotingCommand};
 use crate::protocol::header::{get_route_info_request, unregister_client_request};
 use crate::protocol::heartbeat::{CLIENT_INNER_PRODUCER_GROUP, HeartbeatData};
+use crate::protocol::message::property;
 use crate::protocol::route::TopicRouteData;
+use crate::protocol::stored::StoredMessage;
+use crate::protocol::transaction::CheckTransactionStateRequestHeader;
 use crate::transport::{Transport, TransportConfig};
 
 /// Live instances by client id and name server list: producers of one process share an
@@ -41,18 +44,55 @@ static DEFAULT_INSTANCE_NAME: Lazy<String> = Lazy::new(|| {
     format!("{}#{}", std::process::id(), nanos)
 });
 
+/// Answers a broker's check of a half message for one producer group: gets the broker's
+/// address, the check's header and the half message. Called on a connection's reader task: it
+/// must not block.
+pub type TransactionCheckHandler =
+    Arc<dyn Fn(String, CheckTransactionStateRequestHeader, StoredMessage) + Send + Sync>;
+
 /// A failed send may ask for a route refresh; at most this often per topic.
 const ROUTE_REFRESH_THROTTLE: Duration = Duration::from_secs(1);
+
+/// The settings a client instance's connections are made with; producers sharing an instance
+/// must agree on them.
+#[derive(Clone, PartialEq)]
+struct Security {
+    tls: bool,
+    tls_verify: bool,
+    tls_ca_file: Option<std::path::PathBuf>,
+    tls_server_name: Option<String>,
+    access_key: Option<String>,
+    secret_key: Option<crate::producer::Secret>,
+    security_token: Option<crate::producer::Secret>,
+}
+
+impl Security {
+    fn of(config: &ProducerConfig) -> Security {
+        Security {
+            tls: config.tls,
+            tls_verify: config.tls_verify,
+            tls_ca_file: config.tls_ca_file.clone(),
+            tls_server_name: config.tls_server_name.clone(),
+            access_key: config.access_key.clone(),
+            secret_key: config.secret_key.clone(),
+            security_token: config.security_token.clone(),
+        }
+    }
+}
 
 pub struct ClientInstance {
     client_id: String,
     registry_key: String,
+    security: Security,
     namesrv: NameServers,
     transport: Transport,
     api_timeout: Duration,
     default_topic_queue_nums: i32,
     create_topic_key: String,
     producer_groups: Mutex<HashSet<String>>,
+    transaction_checkers: Mutex<HashMap<String, TransactionCheckHandler>>,
+    /// Request-reply: the replies awaited, by CORRELATION_ID.
+    awaited_replies: Mutex<HashMap<String, oneshot::Sender<StoredMessage>>>,
     routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
     /// broker name → (broker id → address), from every cached route.
     brokers: RwLock<HashMap<String, BTreeMap<i64, String>>>,
@@ -85,6 +125,11 @@ impl ClientInstance {
         let registry_key = format!("{client_id} {namesrv_list}");
         let mut instances = INSTANCES.lock();
         let instance = match instances.get(&registry_key) {
+            Some(instance) if instance.security != Security::of(config) => {
+                return Err(Error::invalid_argument(format!(
+                    "client instance {client_id} already runs with other TLS or credential settings; give this producer another instance_name"
+                )));
+            }
             Some(instance) => instance.clone(),
             None => {
                 let instance =
@@ -117,22 +162,46 @@ impl ClientInstance {
             connect_timeout: config.client_api_timeout,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_in_flight: config.max_in_flight_per_connection,
+            tls: config.tls_settings()?,
+            credentials: config.credentials()?,
         });
         let instance = Arc::new(ClientInstance {
             client_id,
             registry_key,
+            security: Security::of(config),
             namesrv,
             transport,
             api_timeout: config.client_api_timeout,
             default_topic_queue_nums: config.default_topic_queue_nums,
             create_topic_key: config.create_topic_key.clone(),
             producer_groups: Mutex::new(HashSet::new()),
+            transaction_checkers: Mutex::new(HashMap::new()),
+            awaited_replies: Mutex::new(HashMap::new()),
             routes: RwLock::new(HashMap::new()),
             brokers: RwLock::new(HashMap::new()),
             route_update: tokio::sync::Mutex::new(()),
             last_refresh_request: Mutex::new(HashMap::new()),
             background: Mutex::new(None),
         });
+        let weak = Arc::downgrade(&instance);
+        instance.transport.register_server_handler(
+            request::CHECK_TRANSACTION_STATE,
+            Arc::new(move |addr, cmd| {
+                if let Some(instance) = weak.upgrade() {
+                    instance.on_transaction_check(addr, cmd);
+                }
+                // The check is oneway: the answer is a separate END_TRANSACTION.
+                None
+            }),
+        );
+        let weak = Arc::downgrade(&instance);
+        instance.transport.register_server_handler(
+            request::PUSH_REPLY_MESSAGE_TO_CLIENT,
+            Arc::new(move |addr, cmd| {
+                let instance = weak.upgrade()?;
+                Some(instance.on_reply_push(addr, cmd))
+            }),
+        );
         let task = crate::runtime::spawn(background_loop(
             Arc::downgrade(&instance),
             connected,
@@ -182,6 +251,97 @@ impl ClientInstance {
             self.transport.close_all();
             tracing::info!(client_id = %self.client_id, "client instance closed");
         }
+    }
+
+    /// Sends the broker's transaction checks of half messages of `group` to `handler`.
+    pub fn register_transaction_checker(&self, group: &str, handler: TransactionCheckHandler) {
+        self.transaction_checkers
+            .lock()
+            .insert(group.to_string(), handler);
+    }
+
+    pub fn unregister_transaction_checker(&self, group: &str) {
+        self.transaction_checkers.lock().remove(group);
+    }
+
+    /// CHECK_TRANSACTION_STATE: the half message names its producer group (PGROUP), whose
+    /// checker answers (`ClientRemotingProcessor.checkTransactionState`).
+    fn on_transaction_check(&self, addr: &str, cmd: RemotingCommand) {
+        let decoded = CheckTransactionStateRequestHeader::from_ext_fields(&cmd.ext_fields)
+            .and_then(|header| Ok((header, StoredMessage::decode(&cmd.body)?)));
+        let (header, msg) = match decoded {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                tracing::warn!(addr, error = %e, "undecodable transaction check");
+                return;
+            }
+        };
+        let Some(group) = msg.property(property::PGROUP).map(str::to_string) else {
+            tracing::warn!(addr, topic = %msg.topic, "transaction check of a message without PGROUP");
+            return;
+        };
+        let handler = self.transaction_checkers.lock().get(&group).cloned();
+        match handler {
+            Some(handler) => handler(addr.to_string(), header, msg),
+            None => tracing::warn!(
+                addr,
+                group,
+                "transaction check for a group without a transaction producer here"
+            ),
+        }
+    }
+
+    /// Starts waiting for the reply with `correlation_id`; see [`ClientInstance::forget_reply`].
+    pub fn await_reply(&self, correlation_id: &str) -> oneshot::Receiver<StoredMessage> {
+        let (tx, rx) = oneshot::channel();
+        self.awaited_replies
+            .lock()
+            .insert(correlation_id.to_string(), tx);
+        rx
+    }
+
+    /// Stops waiting (the request timed out or failed).
+    pub fn forget_reply(&self, correlation_id: &str) {
+        self.awaited_replies.lock().remove(correlation_id);
+    }
+
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT: hands the reply to its request by CORRELATION_ID and
+    /// answers the broker (`ClientRemotingProcessor.receiveReplyMessage`).
+    fn on_reply_push(&self, addr: &str, cmd: RemotingCommand) -> RemotingCommand {
+        let reply = match StoredMessage::from_reply_push(&cmd.ext_fields, &cmd.body) {
+            Ok(reply) => reply,
+            Err(e) => {
+                tracing::warn!(addr, error = %e, "undecodable reply push");
+                return RemotingCommand::response(response::SYSTEM_ERROR, 0, Some(e.to_string()));
+            }
+        };
+        let waiting = reply
+            .property(property::CORRELATION_ID)
+            .and_then(|id| self.awaited_replies.lock().remove(id));
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(reply);
+            }
+            None => tracing::debug!(addr, "reply to no awaited request (timed out?)"),
+        }
+        RemotingCommand::response(response::SUCCESS, 0, None)
+    }
+
+    /// Makes sure every master of `info`'s route has heard from this client, so that any of
+    /// them can push a reply to it (Java heartbeats all brokers before a request).
+    pub async fn heartbeat_route_masters(&self, info: &TopicPublishInfo) {
+        let fresh: Vec<String> = info
+            .route
+            .broker_datas
+            .iter()
+            .filter_map(|b| {
+                b.broker_addrs
+                    .get(&crate::protocol::route::MASTER_ID)
+                    .cloned()
+            })
+            .filter(|addr| !self.transport.is_connected(addr))
+            .collect();
+        join_all(fresh.iter().map(|addr| self.heartbeat(addr))).await;
     }
 
     pub fn client_id(&self) -> &str {

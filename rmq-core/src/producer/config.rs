@@ -1,10 +1,14 @@
 //! Producer configuration with Java's defaults, settable by string key and value so that every
 //! binding (C, Python, Node) passes options through without deciding anything itself.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::protocol::acl::Credentials;
 use crate::protocol::command::SerializeType;
+use crate::protocol::compression::CompressionType;
+use crate::transport::Tls;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
@@ -42,6 +46,49 @@ pub struct ProducerConfig {
     pub max_in_flight_per_connection: usize,
     /// How long shutdown waits for async sends still in flight.
     pub shutdown_timeout: Duration,
+    /// Algorithm for bodies of at least `compress_threshold` bytes.
+    pub compress_type: CompressionType,
+    /// Bound on async sends in flight (0: no bound).
+    pub max_async_in_flight: usize,
+    /// Bound on the body bytes of async sends in flight (0: no bound).
+    pub max_async_in_flight_bytes: usize,
+    /// What an async send does when a bound is reached.
+    pub backpressure: Backpressure,
+    /// Namespace (v1): topics go to the broker as `<namespace>%<topic>`.
+    pub namespace: Option<String>,
+    /// Send to each broker's VIP channel (listen port − 2) instead of its listen port.
+    pub vip_channel_enabled: bool,
+    /// Credentials for brokers with authentication on: every request is signed.
+    pub access_key: Option<String>,
+    pub secret_key: Option<Secret>,
+    pub security_token: Option<Secret>,
+    /// TLS on every connection (name servers and brokers).
+    pub tls: bool,
+    /// Check the servers' certificates (off only for self-signed test servers).
+    pub tls_verify: bool,
+    /// PEM file of the CA certificates to trust instead of the system's.
+    pub tls_ca_file: Option<PathBuf>,
+    /// The name server certificates must show, instead of the host of the address.
+    pub tls_server_name: Option<String>,
+}
+
+/// A secret string that `Debug` never shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// What an async send does when `max_async_in_flight` or `max_async_in_flight_bytes` is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Wait for room, within the send timeout (then `TooManyRequests`).
+    Block,
+    /// Fail at once with `TooManyRequests`.
+    Fail,
 }
 
 /// Every key [`ProducerConfig::set`] accepts, with what it means (shown in errors and docs).
@@ -95,9 +142,83 @@ pub const OPTION_KEYS: &[(&str, &str)] = &[
         "shutdown_timeout_ms",
         "how long shutdown waits for in-flight async sends (3000)",
     ),
+    (
+        "compress_type",
+        "body compression: zlib, lz4 or zstd (zlib)",
+    ),
+    (
+        "max_async_in_flight",
+        "bound on async sends in flight, 0 for none (0)",
+    ),
+    (
+        "max_async_in_flight_bytes",
+        "bound on body bytes of async sends in flight, 0 for none (0)",
+    ),
+    (
+        "backpressure",
+        "when an async bound is reached: block (within the send timeout) or fail (block)",
+    ),
+    (
+        "namespace",
+        "namespace: topics become <namespace>%<topic> (none)",
+    ),
+    (
+        "vip_channel_enabled",
+        "send to the brokers' VIP channel, listen port - 2 (false)",
+    ),
+    (
+        "access_key",
+        "access key for brokers with authentication on (none)",
+    ),
+    ("secret_key", "secret key that signs every request (none)"),
+    (
+        "security_token",
+        "security token sent with the access key (none)",
+    ),
+    ("tls", "TLS on every connection (false)"),
+    (
+        "tls_verify",
+        "check server certificates; false accepts any, for self-signed test servers (true)",
+    ),
+    (
+        "tls_ca_file",
+        "PEM file of trusted CA certificates (the system's)",
+    ),
+    (
+        "tls_server_name",
+        "name server certificates must show (the address's host)",
+    ),
 ];
 
 impl ProducerConfig {
+    /// The signing credentials: both keys, or neither.
+    pub fn credentials(&self) -> Result<Option<Credentials>> {
+        match (&self.access_key, &self.secret_key) {
+            (Some(access_key), Some(secret_key)) => Ok(Some(Credentials {
+                access_key: access_key.clone(),
+                secret_key: secret_key.0.clone(),
+                security_token: self.security_token.as_ref().map(|t| t.0.clone()),
+            })),
+            (None, None) => Ok(None),
+            _ => Err(Error::invalid_argument(
+                "access_key and secret_key must be set together",
+            )),
+        }
+    }
+
+    /// The TLS settings, when `tls` is on.
+    pub fn tls_settings(&self) -> Result<Option<Tls>> {
+        if !self.tls {
+            return Ok(None);
+        }
+        Tls::new(
+            self.tls_verify,
+            self.tls_ca_file.as_deref(),
+            self.tls_server_name.clone(),
+        )
+        .map(Some)
+    }
+
     pub fn new(group: impl Into<String>) -> Self {
         ProducerConfig {
             group: group.into(),
@@ -119,6 +240,19 @@ impl ProducerConfig {
             serialize_type: SerializeType::Json,
             max_in_flight_per_connection: 65535,
             shutdown_timeout: Duration::from_millis(3000),
+            compress_type: CompressionType::Zlib,
+            max_async_in_flight: 0,
+            max_async_in_flight_bytes: 0,
+            backpressure: Backpressure::Block,
+            namespace: None,
+            vip_channel_enabled: false,
+            access_key: None,
+            secret_key: None,
+            security_token: None,
+            tls: false,
+            tls_verify: true,
+            tls_ca_file: None,
+            tls_server_name: None,
         }
     }
 
@@ -162,6 +296,38 @@ impl ProducerConfig {
                 self.max_in_flight_per_connection = number::<u64>(key, value, 1, 1 << 20)? as usize
             }
             "shutdown_timeout_ms" => self.shutdown_timeout = millis(key, value, 0)?,
+            "compress_type" => {
+                self.compress_type = CompressionType::from_name(value)
+                    .ok_or_else(|| bad_value(key, value, "zlib, lz4 or zstd"))?
+            }
+            "max_async_in_flight" => {
+                self.max_async_in_flight = number::<u64>(key, value, 0, 1 << 24)? as usize
+            }
+            "max_async_in_flight_bytes" => {
+                self.max_async_in_flight_bytes = number::<u64>(key, value, 0, 1 << 40)? as usize
+            }
+            "backpressure" => {
+                self.backpressure = match value.to_ascii_lowercase().as_str() {
+                    "block" => Backpressure::Block,
+                    "fail" => Backpressure::Fail,
+                    _ => return Err(bad_value(key, value, "block or fail")),
+                }
+            }
+            "vip_channel_enabled" => self.vip_channel_enabled = boolean(key, value)?,
+            "access_key" => self.access_key = non_empty(value),
+            "secret_key" => self.secret_key = non_empty(value).map(Secret),
+            "security_token" => self.security_token = non_empty(value).map(Secret),
+            "tls" => self.tls = boolean(key, value)?,
+            "tls_verify" => self.tls_verify = boolean(key, value)?,
+            "tls_ca_file" => self.tls_ca_file = non_empty(value).map(PathBuf::from),
+            "tls_server_name" => self.tls_server_name = non_empty(value),
+            "namespace" => {
+                self.namespace = non_empty(value);
+                if let Some(ns) = &self.namespace {
+                    crate::protocol::namespace::validate(ns)
+                        .map_err(|e| bad_value(key, value, e.message()))?;
+                }
+            }
             _ => {
                 let known: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
                 return Err(Error::invalid_argument(format!(
@@ -242,6 +408,19 @@ mod tests {
             ("serialize_type", "rocketmq"),
             ("max_in_flight_per_connection", "100"),
             ("shutdown_timeout_ms", "0"),
+            ("compress_type", "zstd"),
+            ("max_async_in_flight", "1024"),
+            ("max_async_in_flight_bytes", "104857600"),
+            ("backpressure", "fail"),
+            ("namespace", "ns1"),
+            ("vip_channel_enabled", "true"),
+            ("access_key", "ak"),
+            ("secret_key", "sk"),
+            ("security_token", "token"),
+            ("tls", "true"),
+            ("tls_verify", "false"),
+            ("tls_ca_file", "/etc/ca.pem"),
+            ("tls_server_name", "broker.example"),
         ];
         let keys: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, samples.iter().map(|(k, _)| *k).collect::<Vec<_>>());
@@ -252,6 +431,19 @@ mod tests {
         assert_eq!(c.send_timeout, Duration::from_millis(5000));
         assert_eq!(c.serialize_type, SerializeType::RocketMq);
         assert!(!c.latency_fault_tolerance);
+        assert_eq!(c.compress_type, CompressionType::Zstd);
+        assert_eq!(c.backpressure, Backpressure::Fail);
+        assert_eq!(c.namespace.as_deref(), Some("ns1"));
+        assert!(
+            !format!("{c:?}").contains("\"sk\""),
+            "secrets stay out of Debug"
+        );
+        assert!(c.credentials().unwrap().is_some());
+        c.secret_key = None;
+        assert_eq!(
+            c.credentials().unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 
     #[test]
@@ -264,6 +456,9 @@ mod tests {
             ("compress_level", "10"),
             ("latency_fault_tolerance", "maybe"),
             ("serialize_type", "xml"),
+            ("compress_type", "gzip"),
+            ("backpressure", "maybe"),
+            ("namespace", "a%b"),
         ] {
             let e = c.set(k, v).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{k}={v}");

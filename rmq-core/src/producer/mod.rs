@@ -4,9 +4,13 @@
 //! and `send_with_callback` are ASYNC mode (the send runs on the library runtime whether or not the
 //! caller awaits it, and shutdown waits for it), `send_oneway` is fire-and-forget.
 
+mod bounds;
 mod config;
 mod fault;
+mod hook;
+mod select;
 mod send;
+mod transaction;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -18,14 +22,24 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
-pub use config::{OPTION_KEYS, ProducerConfig};
+pub use config::{Backpressure, OPTION_KEYS, ProducerConfig, Secret};
+pub use hook::{SendContext, SendHook, SendOutcome};
+pub use select::{QueueSelection, QueueSelector, hash_index, java_string_hash};
+pub use transaction::{
+    LocalTransactionState, TransactionCheck, TransactionChecker, TransactionProducer,
+    TransactionSendResult,
+};
 
 use crate::client::ClientInstance;
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::message::{self, Message};
+use crate::protocol::namespace;
 use crate::protocol::route::MessageQueue;
 use crate::runtime;
+use bounds::AsyncBounds;
 use fault::FaultStrategy;
+use hook::Hooks;
+use select::Route;
 use send::{Prepared, Sender};
 
 /// `SendStatus.java`.
@@ -63,6 +77,19 @@ pub struct SendResult {
     pub trace_on: bool,
 }
 
+impl SendResult {
+    /// The UNIQ_KEY of each message: one for a single message, one per message of a batch
+    /// (in the batch's order; `msg_id` joins them with ',' as Java does).
+    pub fn msg_ids(&self) -> Vec<&str> {
+        self.msg_id.split(',').collect()
+    }
+
+    /// The offset message id of each message, as [`SendResult::msg_ids`].
+    pub fn offset_msg_ids(&self) -> Vec<&str> {
+        self.offset_msg_id.split(',').collect()
+    }
+}
+
 /// A producer. Cheap to clone; clones share one producer.
 #[derive(Clone)]
 pub struct Producer {
@@ -80,10 +107,41 @@ struct Inner {
     config: ProducerConfig,
     state: Mutex<State>,
     fault: FaultStrategy,
+    bounds: AsyncBounds,
+    hooks: Mutex<Hooks>,
     in_flight: AtomicUsize,
     idle: Notify,
     /// Flipped when shutdown gives up waiting: async sends still running fail with `Shutdown`.
     abort: watch::Sender<bool>,
+}
+
+/// A fresh CORRELATION_ID: 128 random bits in the text form of a UUID, as Java's.
+fn correlation_id() -> String {
+    let hex = format!("{:032x}", fastrand::u128(..));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// A callback for an async send, and the future of the result it receives.
+fn async_result() -> (
+    impl FnOnce(Result<SendResult>) + Send + 'static,
+    impl Future<Output = Result<SendResult>> + Send + 'static,
+) {
+    let (tx, rx) = oneshot::channel();
+    let done = move |result| {
+        let _ = tx.send(result);
+    };
+    let result = async move {
+        rx.await
+            .unwrap_or_else(|_| Err(Error::internal("an async send ended without a result")))
+    };
+    (done, result)
 }
 
 /// Counts one async send in flight for as long as it lives.
@@ -123,6 +181,7 @@ impl Inner {
             config: &self.config,
             client,
             fault: &self.fault,
+            hooks: self.hooks.lock().clone(),
         }
     }
 
@@ -195,6 +254,8 @@ impl Producer {
         Ok(Producer {
             inner: Arc::new(Inner {
                 fault: FaultStrategy::new(config.latency_fault_tolerance),
+                bounds: AsyncBounds::new(&config),
+                hooks: Mutex::new(Hooks::default()),
                 config,
                 state: Mutex::new(State::Created),
                 in_flight: AtomicUsize::new(0),
@@ -244,19 +305,148 @@ impl Producer {
         &self,
         msg: Message,
     ) -> impl Future<Output = Result<SendResult>> + Send + 'static {
-        let (tx, rx) = oneshot::channel();
-        self.send_with_callback(msg, move |result| {
-            let _ = tx.send(result);
-        });
-        async move {
-            rx.await
-                .unwrap_or_else(|_| Err(Error::internal("an async send ended without a result")))
-        }
+        let (done, result) = async_result();
+        self.send_with_callback(msg, done);
+        result
     }
 
     /// ASYNC mode with a callback, run exactly once on a library runtime thread (also when the
     /// send is refused at once). A panic in the callback is caught and logged.
     pub fn send_with_callback<F>(&self, msg: Message, callback: F)
+    where
+        F: FnOnce(Result<SendResult>) + Send + 'static,
+    {
+        let prepared = Prepared::new(&msg, &self.inner.config);
+        self.spawn_send(prepared, Route::Auto, callback);
+    }
+
+    /// SYNC send to the queue `selection` chooses: one attempt, no retry on another broker
+    /// (Java's `send(msg, mq)` / `send(msg, selector, arg)`).
+    pub async fn send_to(&self, msg: Message, selection: QueueSelection) -> Result<SendResult> {
+        let client = self.inner.client()?;
+        let prepared = Prepared::new(&msg, &self.inner.config)?;
+        let route = selection.into_route(&msg);
+        let inner = self.inner.clone();
+        runtime::on_runtime(
+            async move { inner.sender(&client).send_routed(&prepared, route, 0).await },
+        )
+        .await
+    }
+
+    /// [`Producer::send_to`] in ASYNC mode; completes even if the future is dropped.
+    pub fn send_to_async(
+        &self,
+        msg: Message,
+        selection: QueueSelection,
+    ) -> impl Future<Output = Result<SendResult>> + Send + 'static {
+        let (done, result) = async_result();
+        self.send_to_with_callback(msg, selection, done);
+        result
+    }
+
+    /// [`Producer::send_to`] in ASYNC mode with a callback, as [`Producer::send_with_callback`].
+    pub fn send_to_with_callback<F>(&self, msg: Message, selection: QueueSelection, callback: F)
+    where
+        F: FnOnce(Result<SendResult>) + Send + 'static,
+    {
+        let prepared = Prepared::new(&msg, &self.inner.config);
+        self.spawn_send(prepared, selection.into_route(&msg), callback);
+    }
+
+    /// SYNC send to exactly `queue` (one attempt).
+    pub async fn send_to_queue(&self, msg: Message, queue: MessageQueue) -> Result<SendResult> {
+        self.send_to(msg, QueueSelection::Queue(queue)).await
+    }
+
+    /// SYNC send to the queue `selector` picks by index among the topic's writable queues.
+    pub async fn send_with_selector<F>(&self, msg: Message, selector: F) -> Result<SendResult>
+    where
+        F: FnOnce(&[MessageQueue], &Message) -> usize + Send + 'static,
+    {
+        self.send_to(msg, QueueSelection::selector(selector)).await
+    }
+
+    /// SYNC send to the queue Java's `SelectMessageQueueByHash` picks for `key`: messages with
+    /// one key keep their order in one queue, the same queue the Java client would use.
+    pub async fn send_with_sharding_key(
+        &self,
+        msg: Message,
+        key: impl Into<String>,
+    ) -> Result<SendResult> {
+        self.send_to(msg, QueueSelection::ShardingKey(key.into()))
+            .await
+    }
+
+    /// The writable queues of `topic` in Java's order (`fetchPublishMessageQueues`), what
+    /// selectors choose from.
+    pub async fn publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        message::validate_topic(topic)?;
+        let client = self.inner.client()?;
+        let deadline = Instant::now() + self.inner.config.send_timeout;
+        let user_topic = topic.to_string();
+        let topic = namespace::wrap(self.inner.config.namespace.as_deref(), topic);
+        runtime::on_runtime(async move {
+            let info = client.publish_info(&topic, deadline).await?;
+            Ok(send::user_queues(&info.queues, &user_topic))
+        })
+        .await
+    }
+
+    /// SYNC send of a batch (one SEND_BATCH_MESSAGE request, retried as [`Producer::send`]).
+    /// All messages need one topic and one `wait_store_msg_ok`, no delay; the encoded batch
+    /// must fit `max_message_size`. The result's [`SendResult::msg_ids`] has one id per message.
+    pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
+        let client = self.inner.client()?;
+        let prepared = Prepared::batch(&msgs, &self.inner.config)?;
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move {
+            inner
+                .sender(&client)
+                .send(&prepared, inner.config.retry_times)
+                .await
+        })
+        .await
+    }
+
+    /// SYNC send of a batch to exactly `queue` (one attempt).
+    pub async fn send_batch_to_queue(
+        &self,
+        msgs: Vec<Message>,
+        queue: MessageQueue,
+    ) -> Result<SendResult> {
+        let client = self.inner.client()?;
+        let prepared = Prepared::batch(&msgs, &self.inner.config)?;
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move {
+            inner
+                .sender(&client)
+                .send_routed(&prepared, Route::Queue(queue), 0)
+                .await
+        })
+        .await
+    }
+
+    /// [`Producer::send_batch`] in ASYNC mode; completes even if the future is dropped.
+    pub fn send_batch_async(
+        &self,
+        msgs: Vec<Message>,
+    ) -> impl Future<Output = Result<SendResult>> + Send + 'static {
+        let (done, result) = async_result();
+        self.send_batch_with_callback(msgs, done);
+        result
+    }
+
+    /// [`Producer::send_batch`] in ASYNC mode with a callback, as [`Producer::send_with_callback`].
+    pub fn send_batch_with_callback<F>(&self, msgs: Vec<Message>, callback: F)
+    where
+        F: FnOnce(Result<SendResult>) + Send + 'static,
+    {
+        let prepared = Prepared::batch(&msgs, &self.inner.config);
+        self.spawn_send(prepared, Route::Auto, callback);
+    }
+
+    /// Runs one ASYNC send on the library runtime and hands its result to `callback`.
+    fn spawn_send<F>(&self, prepared: Result<Prepared>, route: Route, callback: F)
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
@@ -273,9 +463,32 @@ impl Producer {
         let started = self
             .inner
             .client()
-            .and_then(|client| Ok((client, Prepared::new(&msg, &self.inner.config)?)));
+            .and_then(|client| Ok((client, prepared?)));
         let (client, prepared) = match started {
             Ok(started) => started,
+            Err(e) => {
+                runtime::spawn(async move { finish(Err(e)) });
+                return;
+            }
+        };
+        let bounds = &self.inner.bounds;
+        let room = match bounds.try_acquire(prepared.body_len()) {
+            Some(permit) => Ok(Some(permit)),
+            None if bounds.mode == Backpressure::Fail => Err(bounds.full()),
+            // A caller's own thread waits for room here, as Java's does; a runtime thread
+            // cannot block, so its send waits inside its task instead.
+            None if tokio::runtime::Handle::try_current().is_err() => {
+                let inner = self.inner.clone();
+                let bytes = prepared.body_len();
+                let deadline = Instant::now() + inner.config.send_timeout;
+                runtime::block_on(async move { inner.bounds.acquire(bytes, deadline).await })
+                    .and_then(|permit| permit)
+                    .map(Some)
+            }
+            None => Ok(None),
+        };
+        let permit = match room {
+            Ok(permit) => permit,
             Err(e) => {
                 runtime::spawn(async move { finish(Err(e)) });
                 return;
@@ -286,12 +499,25 @@ impl Producer {
         runtime::spawn(async move {
             let mut abort = inner.abort.subscribe();
             let sender = inner.sender(&client);
-            let send = sender.send(&prepared, inner.config.retry_times_async);
+            let send = async {
+                // Held for the send only: released before the callback runs, so that the
+                // callback may send again at once.
+                let _permit = match permit {
+                    Some(permit) => permit,
+                    None => {
+                        let deadline = Instant::now() + inner.config.send_timeout;
+                        inner.bounds.acquire(prepared.body_len(), deadline).await?
+                    }
+                };
+                sender
+                    .send_routed(&prepared, route, inner.config.retry_times_async)
+                    .await
+            };
             let result = tokio::select! {
                 result = send => result,
                 _ = abort.wait_for(|aborted| *aborted) => Err(Error::new(
                     ErrorKind::Shutdown,
-                    format!("the producer shut down before the send to '{}' completed", prepared.topic()),
+                    format!("the producer shut down before the send to '{}' completed", prepared.user_topic()),
                 )),
             };
             drop(in_flight);
@@ -329,6 +555,61 @@ impl Producer {
     /// Async sends started and not yet completed.
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Request-reply: sends `msg` (ASYNC mode, with its retries) and waits up to `timeout` for
+    /// the reply a consumer sends with the Java client's `MessageUtil.createReplyMessage` (or
+    /// any client that replies the same way). Fails with `Timeout` when no reply comes in time.
+    pub async fn request(&self, msg: Message, timeout: Duration) -> Result<Message> {
+        let client = self.inner.client()?;
+        let correlation_id = correlation_id();
+        let prepared = Prepared::request(
+            &msg,
+            &self.inner.config,
+            &correlation_id,
+            client.client_id(),
+            timeout,
+        )?;
+        let inner = self.inner.clone();
+        runtime::on_runtime(async move {
+            let deadline = Instant::now() + timeout;
+            let info = client.publish_info(prepared.wire_topic(), deadline).await?;
+            client.heartbeat_route_masters(&info).await;
+            let reply = client.await_reply(&correlation_id);
+            let sent = inner
+                .sender(&client)
+                .send(&prepared, inner.config.retry_times_async)
+                .await;
+            let outcome = match sent {
+                Ok(_) => tokio::time::timeout_at(deadline, reply).await,
+                Err(e) => {
+                    client.forget_reply(&correlation_id);
+                    return Err(e);
+                }
+            };
+            match outcome {
+                Ok(Ok(reply)) => Ok(reply.to_message(inner.config.namespace.as_deref())),
+                _ => {
+                    client.forget_reply(&correlation_id);
+                    Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no reply to the request to topic '{}' within {} ms",
+                            prepared.user_topic(),
+                            timeout.as_millis()
+                        ),
+                    ))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Adds a hook called before and after every send attempt of this producer (all modes),
+    /// after the hooks added before it.
+    pub fn add_send_hook(&self, hook: Arc<dyn SendHook>) {
+        let mut hooks = self.inner.hooks.lock();
+        *hooks = hooks.with(hook);
     }
 
     /// The client id of the instance this producer runs in, once started.

@@ -5,19 +5,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use once_cell::sync::Lazy;
 use tokio::time::Instant;
 
 use crate::client::{ClientInstance, TopicPublishInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::producer::fault::FaultStrategy;
+use crate::producer::hook::{Hooks, SendContext, SendOutcome};
+use crate::producer::select::Route;
 use crate::producer::{ProducerConfig, SendResult, SendStatus};
+use crate::protocol::batch;
 use crate::protocol::codes::response;
 use crate::protocol::command::RemotingCommand;
 use crate::protocol::header::{SendMessageRequestHeader, SendMessageResponseHeader};
 use crate::protocol::message::{self, Message, UniqIdGenerator, sys_flag};
-use crate::protocol::route::MessageQueue;
+use crate::protocol::namespace;
+use crate::protocol::route::{self, MessageQueue};
+use crate::protocol::transaction::EndTransactionRequestHeader;
 
 static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
 
@@ -41,12 +46,18 @@ const RETRY_RESPONSE_CODES: [i32; 8] = [
 
 /// The parts of a message that stay the same across attempts, encoded once.
 pub struct Prepared {
+    /// The topic as the user named it.
+    user_topic: String,
+    /// The topic on the wire (inside the namespace, if any).
     topic: String,
-    uniq_key: String,
+    /// What the SendResult reports as `msg_id`: the UNIQ_KEY, or a batch's inner UNIQ_KEYs
+    /// joined with ','.
+    msg_id: String,
     properties: String,
     body: Bytes,
     sys_flag: i32,
     flag: i32,
+    batch: bool,
 }
 
 impl Prepared {
@@ -54,26 +65,145 @@ impl Prepared {
     pub fn new(msg: &Message, config: &ProducerConfig) -> Result<Prepared> {
         message::validate(msg, config.max_message_size)?;
         let uniq_key = UNIQ_IDS.next_id();
-        let properties = message::message_properties(msg, &uniq_key);
+        let mut properties = message::message_properties(msg, &uniq_key);
+        add_instance_id(&mut properties, config);
         let (body, sys_flag) = match compressed(&msg.body, config) {
-            Some(body) => (
-                Bytes::from(body),
-                sys_flag::COMPRESSED | sys_flag::COMPRESSION_ZLIB,
-            ),
+            Some(body) => (Bytes::from(body), config.compress_type.sys_flag()),
             None => (msg.body.clone(), 0),
         };
         Ok(Prepared {
-            topic: msg.topic.clone(),
-            uniq_key,
+            user_topic: msg.topic.clone(),
+            topic: wire_topic(&msg.topic, config)?,
+            msg_id: uniq_key,
             properties,
             body,
             sys_flag,
             flag: msg.flag,
+            batch: false,
         })
     }
 
-    pub fn topic(&self) -> &str {
+    /// A transaction's half message (`sendMessageInTransaction`): no delay, TRAN_MSG and PGROUP
+    /// set, sysFlag TRANSACTION_PREPARED; the broker keeps it invisible until the commit.
+    pub fn half(msg: &Message, config: &ProducerConfig) -> Result<Prepared> {
+        let mut msg = msg.clone();
+        msg.delay_level = None;
+        let mut prepared = Prepared::new(&msg, config)?;
+        prepared.properties.push_str(&message::encode_properties([
+            (message::property::TRAN_MSG, "true"),
+            (message::property::PGROUP, config.group.as_str()),
+        ]));
+        prepared.sys_flag |= sys_flag::TRANSACTION_PREPARED;
+        Ok(prepared)
+    }
+
+    /// A request of request-reply (`DefaultMQProducerImpl.request`): CORRELATION_ID,
+    /// REPLY_TO_CLIENT (this client's id, where the broker pushes the reply) and TTL (ms).
+    pub fn request(
+        msg: &Message,
+        config: &ProducerConfig,
+        correlation_id: &str,
+        client_id: &str,
+        ttl: Duration,
+    ) -> Result<Prepared> {
+        let mut prepared = Prepared::new(msg, config)?;
+        let ttl = ttl.as_millis().to_string();
+        prepared.properties.push_str(&message::encode_properties([
+            (message::property::CORRELATION_ID, correlation_id),
+            (message::property::REPLY_TO_CLIENT, client_id),
+            (message::property::TTL, ttl.as_str()),
+        ]));
+        Ok(prepared)
+    }
+
+    /// Validates and encodes a batch (`DefaultMQProducer.batch`): every message gets its own
+    /// UNIQ_KEY inside the body; the body is never compressed.
+    pub fn batch(msgs: &[Message], config: &ProducerConfig) -> Result<Prepared> {
+        batch::check_batch(msgs)?;
+        let mut body = BytesMut::new();
+        let mut ids = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            message::validate(msg, config.max_message_size)?;
+            let uniq_key = UNIQ_IDS.next_id();
+            let properties = message::message_properties(msg, &uniq_key);
+            batch::encode_record(&mut body, msg.flag, &msg.body, &properties)?;
+            ids.push(uniq_key);
+        }
+        if body.len() > config.max_message_size {
+            return Err(Error::new(
+                ErrorKind::MessageTooLarge,
+                format!(
+                    "the batch of {} messages encodes to {} bytes, more than the maximum of {}",
+                    msgs.len(),
+                    body.len(),
+                    config.max_message_size
+                ),
+            ));
+        }
+        let first = &msgs[0];
+        let wait = if first.wait_store_msg_ok {
+            "true"
+        } else {
+            "false"
+        };
+        // The broker appends the batch's properties to every inner message's. Java gives the
+        // batch a UNIQ_KEY of its own, which then overrides every inner one (all messages of
+        // a Java batch are stored with one id, not the ids its SendResult reports); without
+        // it, each message keeps its own.
+        let mut properties = message::encode_properties([(message::property::WAIT, wait)]);
+        add_instance_id(&mut properties, config);
+        Ok(Prepared {
+            user_topic: first.topic.clone(),
+            topic: wire_topic(&first.topic, config)?,
+            msg_id: ids.join(","),
+            properties,
+            body: body.freeze(),
+            sys_flag: 0,
+            flag: 0,
+            batch: true,
+        })
+    }
+
+    /// Body bytes on the wire (what async bounds count).
+    pub fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// `queue` (from the wire route) named by the user's topic.
+    fn user_queue(&self, queue: &MessageQueue) -> MessageQueue {
+        MessageQueue {
+            topic: self.user_topic.clone(),
+            ..queue.clone()
+        }
+    }
+
+    fn hook_context<'a>(
+        &'a self,
+        config: &'a ProducerConfig,
+        queue: &'a MessageQueue,
+        broker_addr: &'a str,
+        attempt: u32,
+        oneway: bool,
+    ) -> SendContext<'a> {
+        SendContext {
+            group: &config.group,
+            queue,
+            broker_addr,
+            msg_id: &self.msg_id,
+            attempt,
+            batch: self.batch,
+            oneway,
+        }
+    }
+
+    /// The topic on the wire.
+    pub fn wire_topic(&self) -> &str {
         &self.topic
+    }
+
+    /// The topic as the user named it.
+    pub fn user_topic(&self) -> &str {
+        &self.user_topic
     }
 
     fn command(&self, config: &ProducerConfig, queue: &MessageQueue) -> RemotingCommand {
@@ -90,7 +220,7 @@ impl Prepared {
             reconsume_times: 0,
             unit_mode: false,
             max_reconsume_times: None,
-            batch: false,
+            batch: self.batch,
             broker_name: Some(queue.broker_name.clone()),
         };
         header.to_command(self.body.clone())
@@ -101,7 +231,27 @@ fn compressed(body: &Bytes, config: &ProducerConfig) -> Option<Vec<u8>> {
     if body.len() < config.compress_threshold {
         return None;
     }
-    message::compress_zlib(body, config.compress_level)
+    config.compress_type.compress(body, config.compress_level)
+}
+
+/// The topic inside the configured namespace, checked again as the broker will see it.
+fn wire_topic(topic: &str, config: &ProducerConfig) -> Result<String> {
+    let wrapped = namespace::wrap(config.namespace.as_deref(), topic);
+    if wrapped != topic {
+        message::validate_topic(&wrapped)
+            .map_err(|e| e.context(format!("in namespace '{}'", wrapped)))?;
+    }
+    Ok(wrapped)
+}
+
+/// Java tags every message sent in a namespace with property INSTANCE_ID = the namespace.
+fn add_instance_id(properties: &mut String, config: &ProducerConfig) {
+    if let Some(ns) = &config.namespace {
+        properties.push_str(&message::encode_properties([(
+            message::property::INSTANCE_ID,
+            ns.as_str(),
+        )]));
+    }
 }
 
 fn now_millis() -> i64 {
@@ -116,6 +266,7 @@ pub struct Sender<'a> {
     pub config: &'a ProducerConfig,
     pub client: &'a Arc<ClientInstance>,
     pub fault: &'a FaultStrategy,
+    pub hooks: Hooks,
 }
 
 impl Sender<'_> {
@@ -139,7 +290,7 @@ impl Sender<'_> {
             brokers_tried.push(queue.broker_name.clone());
             let begin = Instant::now();
             let outcome = self
-                .attempt(&info, prepared, &queue, silence_limit, deadline)
+                .attempt(&info, prepared, &queue, attempt, silence_limit, deadline)
                 .await;
             let latency = begin.elapsed();
             match outcome {
@@ -190,18 +341,47 @@ impl Sender<'_> {
         )))
     }
 
+    /// SYNC or ASYNC mode along `route`: automatic routes retry up to `retries` times, chosen
+    /// queues get one attempt and leave the fault strategy alone (as Java's `sendSelectImpl`).
+    pub async fn send_routed(
+        &self,
+        prepared: &Prepared,
+        route: Route,
+        retries: u32,
+    ) -> Result<SendResult> {
+        if let Route::Auto = route {
+            return self.send(prepared, retries).await;
+        }
+        let deadline = Instant::now() + self.config.send_timeout;
+        let info = self.client.publish_info(&prepared.topic, deadline).await?;
+        let queues = user_queues(&info.queues, &prepared.user_topic);
+        let queue = route.pick(&prepared.user_topic, &queues)?;
+        // One attempt: it may use the whole budget, even on a silent broker.
+        self.attempt(&info, prepared, &queue, 0, deadline, deadline)
+            .await
+    }
+
     /// ONEWAY mode: one attempt, returns once the request is written.
     pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
         let deadline = Instant::now() + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queue = self.fault.select(&info, None);
-        let addr = master_addr(&info, &queue)?;
+        let addr = &self.broker_addr(&info, &queue)?;
         let cmd = prepared.command(self.config, &queue);
+        let user_queue = prepared.user_queue(&queue);
+        let ctx = prepared.hook_context(self.config, &user_queue, addr, 0, true);
+        self.hooks.before(&ctx);
+        let begin = Instant::now();
         let result = self
             .client
             .transport()
             .invoke_oneway(addr, cmd, deadline)
             .await;
+        let outcome = match &result {
+            Ok(()) => SendOutcome::Written,
+            Err(e) => SendOutcome::Failed(e),
+        };
+        self.hooks.after(&ctx, begin.elapsed(), outcome);
         if let Err(e) = &result {
             let verdict = Verdict::of(e);
             if verdict.isolate {
@@ -214,23 +394,89 @@ impl Sender<'_> {
         result
     }
 
+    /// END_TRANSACTION (oneway) for a half message this producer sent, to the master that
+    /// stored it (`DefaultMQProducerImpl.endTransaction`).
+    pub async fn end_transaction(
+        &self,
+        prepared: &Prepared,
+        half: &SendResult,
+        commit_or_rollback: i32,
+        remark: Option<String>,
+    ) -> Result<()> {
+        let deadline = Instant::now() + self.config.send_timeout;
+        let info = self.client.publish_info(&prepared.topic, deadline).await?;
+        let addr = &self.broker_addr(&info, &half.queue)?;
+        let (_, commit_log_offset) = message::decode_offset_msg_id(&half.offset_msg_id)?;
+        let header = EndTransactionRequestHeader {
+            topic: prepared.topic.clone(),
+            producer_group: self.config.group.clone(),
+            tran_state_table_offset: half.queue_offset,
+            commit_log_offset,
+            commit_or_rollback,
+            from_transaction_check: false,
+            msg_id: half.msg_id.clone(),
+            transaction_id: half.transaction_id.clone(),
+            broker_name: half.queue.broker_name.clone(),
+        };
+        self.client
+            .transport()
+            .invoke_oneway(addr, header.to_command(remark), deadline)
+            .await
+    }
+
+    /// Where requests for `queue` go: its broker's master, on the VIP channel when enabled.
+    fn broker_addr(&self, info: &TopicPublishInfo, queue: &MessageQueue) -> Result<String> {
+        let addr = master_addr(info, queue)?;
+        Ok(if self.config.vip_channel_enabled {
+            route::vip_channel_addr(addr)
+        } else {
+            addr.to_string()
+        })
+    }
+
     async fn attempt(
         &self,
         info: &TopicPublishInfo,
         prepared: &Prepared,
         queue: &MessageQueue,
+        attempt: u32,
         silence_limit: Instant,
         deadline: Instant,
     ) -> Result<SendResult> {
-        let addr = master_addr(info, queue)?;
+        let addr = &self.broker_addr(info, queue)?;
         let cmd = prepared.command(self.config, queue);
+        let user_queue = prepared.user_queue(queue);
+        let ctx = prepared.hook_context(self.config, &user_queue, addr, attempt, false);
+        self.hooks.before(&ctx);
+        let begin = Instant::now();
         let response = self
             .client
             .transport()
             .invoke_until(addr, cmd, Some(silence_limit), deadline)
-            .await?;
-        send_result(response, queue, &prepared.uniq_key, addr)
+            .await;
+        let result = match response {
+            Ok(response) => send_result(response, queue, prepared, addr),
+            Err(e) => Err(e),
+        };
+        let outcome = match &result {
+            Ok(stored) => SendOutcome::Stored(stored),
+            Err(e) => SendOutcome::Failed(e),
+        };
+        self.hooks.after(&ctx, begin.elapsed(), outcome);
+        result
     }
+}
+
+/// The queues of a route as the user sees them: named by the user's topic (Java's
+/// `parsePublishMessageQueues` takes the namespace off).
+pub fn user_queues(queues: &[MessageQueue], user_topic: &str) -> Vec<MessageQueue> {
+    queues
+        .iter()
+        .map(|q| MessageQueue {
+            topic: user_topic.to_string(),
+            ..q.clone()
+        })
+        .collect()
 }
 
 fn master_addr<'a>(info: &'a TopicPublishInfo, queue: &MessageQueue) -> Result<&'a str> {
@@ -257,7 +503,7 @@ fn silence_limit(now: Instant, deadline: Instant, attempts_left: u32) -> Instant
 fn send_result(
     response: RemotingCommand,
     queue: &MessageQueue,
-    uniq_key: &str,
+    prepared: &Prepared,
     addr: &str,
 ) -> Result<SendResult> {
     let status = match response.code {
@@ -271,10 +517,10 @@ fn send_result(
         .map_err(|e| e.with_addr(addr))?;
     Ok(SendResult {
         status,
-        msg_id: uniq_key.to_string(),
+        msg_id: prepared.msg_id.clone(),
         offset_msg_id: header.msg_id,
         queue: MessageQueue {
-            topic: queue.topic.clone(),
+            topic: prepared.user_topic.clone(),
             broker_name: queue.broker_name.clone(),
             queue_id: header.queue_id,
         },

@@ -70,6 +70,12 @@ pub mod property {
     pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
     pub const MSG_REGION: &str = "MSG_REGION";
     pub const TRACE_ON: &str = "TRACE_ON";
+    pub const INSTANCE_ID: &str = "INSTANCE_ID";
+    pub const TRAN_MSG: &str = "TRAN_MSG";
+    pub const PGROUP: &str = "PGROUP";
+    pub const CORRELATION_ID: &str = "CORRELATION_ID";
+    pub const REPLY_TO_CLIENT: &str = "REPLY_TO_CLIENT";
+    pub const TTL: &str = "TTL";
     /// Light message queue dispatch targets; the value may not contain '/'.
     pub const INNER_MULTI_DISPATCH: &str = "INNER_MULTI_DISPATCH";
 
@@ -134,6 +140,8 @@ pub mod property {
 pub mod sys_flag {
     pub const COMPRESSED: i32 = 0x1;
     pub const TRANSACTION_PREPARED: i32 = 0x4;
+    pub const COMPRESSION_LZ4: i32 = 0x100;
+    pub const COMPRESSION_ZSTD: i32 = 0x200;
     pub const COMPRESSION_ZLIB: i32 = 0x300;
 }
 

@@ -102,6 +102,18 @@ impl TopicRouteData {
     }
 }
 
+/// A broker's VIP channel ("fast remoting server"): the same host, listen port − 2
+/// (`MixAll.brokerVIPChannel`). An address it cannot parse is returned unchanged.
+pub fn vip_channel_addr(addr: &str) -> String {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => match port.parse::<u16>() {
+            Ok(port) if port >= 2 => format!("{host}:{}", port - 2),
+            _ => addr.to_string(),
+        },
+        None => addr.to_string(),
+    }
+}
+
 /// The JSON shape of `TopicRouteData`; unknown fields (`filterServerTable`,
 /// `topicQueueMappingByBroker`, ...) are ignored and nulls read as absent.
 #[derive(Deserialize)]
@@ -240,6 +252,14 @@ fn quote_integer_keys(json: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vip_channel_is_two_ports_down() {
+        assert_eq!(vip_channel_addr("127.0.0.1:10911"), "127.0.0.1:10909");
+        assert_eq!(vip_channel_addr("[::1]:10911"), "[::1]:10909");
+        assert_eq!(vip_channel_addr("host"), "host");
+        assert_eq!(vip_channel_addr("host:1"), "host:1");
+    }
     use crate::ErrorKind;
 
     /// A two-broker route as a 5.3.3 name server writes it for `acceptStandardJsonOnly=true`.

@@ -8,15 +8,20 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
+use crate::transport::pool::TransportConfig;
+use crate::transport::server_requests::ServerHandlers;
+
+/// The two directions of a socket, plain or TLS.
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Opaques are unique per process, as Java's `RemotingCommand.requestId`.
 static NEXT_OPAQUE: AtomicI32 = AtomicI32::new(1);
@@ -106,14 +111,15 @@ impl Drop for DropGuard {
 }
 
 impl Connection {
-    /// Connects to `addr` before `deadline`, with TCP_NODELAY.
+    /// Connects to `addr` before `deadline`, with TCP_NODELAY (and TLS when configured);
+    /// requests from the server go to `handlers`.
     pub async fn connect(
         addr: &str,
         deadline: Instant,
-        serialize: SerializeType,
-        max_frame_len: usize,
-        max_in_flight: usize,
+        config: &TransportConfig,
+        handlers: ServerHandlers,
     ) -> Result<Connection> {
+        let (serialize, max_frame_len) = (config.serialize, config.max_frame_len);
         let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -136,13 +142,31 @@ impl Connection {
                 format!("set TCP_NODELAY on {addr}: {e}"),
             )
         })?;
-        let (read, write) = stream.into_split();
+        let (read, write): (Reader, Writer) = match &config.tls {
+            Some(tls) => {
+                let secured = tokio::time::timeout_at(deadline, tls.handshake(addr, stream))
+                    .await
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::Connect,
+                            format!("TLS handshake with {addr}: timed out"),
+                        )
+                        .with_addr(addr)
+                    })??;
+                let (read, write) = tokio::io::split(secured);
+                (Box::new(read), Box::new(write))
+            }
+            None => {
+                let (read, write) = stream.into_split();
+                (Box::new(read), Box::new(write))
+            }
+        };
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
-            in_flight: Semaphore::new(max_in_flight),
+            in_flight: Semaphore::new(config.max_in_flight),
             last_frame: AtomicU64::new(clock_nanos()),
             closed_signal: watch::Sender::new(false),
         });
@@ -154,6 +178,7 @@ impl Connection {
             writer.downgrade(),
             serialize,
             max_frame_len,
+            handlers,
         ));
         tokio::spawn(sweep_loop(Arc::downgrade(&shared)));
         tracing::debug!(addr, "connected");
@@ -315,11 +340,7 @@ impl Connection {
     }
 }
 
-async fn write_loop(
-    shared: Arc<Shared>,
-    mut socket: OwnedWriteHalf,
-    mut queue: mpsc::Receiver<Outgoing>,
-) {
+async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::new();
     let mut notify = Vec::new();
     let mut closed = shared.closed_signal.subscribe();
@@ -365,10 +386,11 @@ async fn write_loop(
 
 async fn read_loop(
     shared: Arc<Shared>,
-    mut socket: OwnedReadHalf,
+    mut socket: Reader,
     writer: mpsc::WeakSender<Outgoing>,
     serialize: SerializeType,
     max_frame_len: usize,
+    handlers: ServerHandlers,
 ) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut closed = shared.closed_signal.subscribe();
@@ -380,7 +402,7 @@ async fn read_loop(
             }
             match frame {
                 Ok(Some(cmd)) if cmd.is_response() => complete(&shared, cmd),
-                Ok(Some(cmd)) => answer_server_request(&shared, &writer, serialize, cmd),
+                Ok(Some(cmd)) => answer_server_request(&shared, &writer, serialize, &handlers, cmd),
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(addr = %shared.addr, error = %e, "undecodable frame; closing");
@@ -418,29 +440,39 @@ fn complete(shared: &Shared, cmd: RemotingCommand) {
     }
 }
 
-/// This producer serves no broker-initiated request yet: answer REQUEST_CODE_NOT_SUPPORTED
-/// (unless oneway), as Java does for codes without a processor.
+/// Hands a request from the server to its registered handler; codes without one are answered
+/// REQUEST_CODE_NOT_SUPPORTED, as Java does for codes without a processor. Oneway requests get
+/// no answer either way.
 fn answer_server_request(
     shared: &Shared,
     writer: &mpsc::WeakSender<Outgoing>,
     serialize: SerializeType,
+    handlers: &ServerHandlers,
     cmd: RemotingCommand,
 ) {
-    tracing::debug!(addr = %shared.addr, code = cmd.code, "request from server not supported");
-    if cmd.is_oneway() {
+    let oneway = cmd.is_oneway();
+    let opaque = cmd.opaque;
+    let code = cmd.code;
+    let answer = match handlers.get(code) {
+        Some(handler) => handler(&shared.addr, cmd),
+        None => {
+            tracing::debug!(addr = %shared.addr, code, "request from server not supported");
+            Some(RemotingCommand::response(
+                response::REQUEST_CODE_NOT_SUPPORTED,
+                opaque,
+                Some(format!(
+                    "request code {code} not supported by this producer"
+                )),
+            ))
+        }
+    };
+    let Some(mut answer) = answer.filter(|_| !oneway) else {
         return;
-    }
+    };
     let Some(writer) = writer.upgrade() else {
         return;
     };
-    let answer = RemotingCommand::response(
-        response::REQUEST_CODE_NOT_SUPPORTED,
-        cmd.opaque,
-        Some(format!(
-            "request code {} not supported by this producer",
-            cmd.code
-        )),
-    );
+    answer.opaque = opaque;
     let mut frame = BytesMut::new();
     answer.encode(serialize, &mut frame);
     let _ = writer.try_send(Outgoing {

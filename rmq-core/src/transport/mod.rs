@@ -4,9 +4,13 @@
 
 mod connection;
 mod pool;
+mod server_requests;
+mod tls;
 
 pub use connection::Connection;
 pub use pool::{Transport, TransportConfig};
+pub use server_requests::{ServerHandlers, ServerRequestHandler};
+pub use tls::Tls;
 
 #[cfg(test)]
 mod tests;

@@ -10,9 +10,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::error::Result;
+use crate::protocol::acl::Credentials;
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
 use crate::transport::connection::Connection;
+use crate::transport::server_requests::{ServerHandlers, ServerRequestHandler};
+use crate::transport::tls::Tls;
 
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -20,6 +23,10 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     pub max_frame_len: usize,
     pub max_in_flight: usize,
+    /// TLS on every connection.
+    pub tls: Option<Tls>,
+    /// Every request is signed with these (brokers with authentication on).
+    pub credentials: Option<Credentials>,
 }
 
 /// One slot per address; its async lock makes concurrent first uses share one connect.
@@ -30,6 +37,7 @@ pub struct Transport {
     slots: Mutex<HashMap<String, Slot>>,
     /// Tells the client instance about each new connection (it heartbeats new brokers at once).
     connected: mpsc::UnboundedSender<String>,
+    handlers: ServerHandlers,
 }
 
 impl Transport {
@@ -40,6 +48,7 @@ impl Transport {
             config,
             slots: Mutex::new(HashMap::new()),
             connected,
+            handlers: ServerHandlers::default(),
         };
         (transport, events)
     }
@@ -57,17 +66,17 @@ impl Transport {
             return Ok(conn.clone());
         }
         let connect_deadline = deadline.min(Instant::now() + self.config.connect_timeout);
-        let conn = Connection::connect(
-            addr,
-            connect_deadline,
-            self.config.serialize,
-            self.config.max_frame_len,
-            self.config.max_in_flight,
-        )
-        .await?;
+        let conn = Connection::connect(addr, connect_deadline, &self.config, self.handlers.clone())
+            .await?;
         *slot = Some(conn.clone());
         let _ = self.connected.send(addr.to_string());
         Ok(conn)
+    }
+
+    /// Serves request `code` from servers with `handler` on every connection, present and
+    /// future (codes without a handler are answered REQUEST_CODE_NOT_SUPPORTED).
+    pub fn register_server_handler(&self, code: i32, handler: ServerRequestHandler) {
+        self.handlers.register(code, handler);
     }
 
     /// Sends a request and waits for its response. A GO_AWAY answer (the server is shutting
@@ -86,10 +95,11 @@ impl Transport {
     pub async fn invoke_until(
         &self,
         addr: &str,
-        cmd: RemotingCommand,
+        mut cmd: RemotingCommand,
         silence_limit: Option<Instant>,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
+        self.sign(&mut cmd);
         let conn = self.connection(addr, deadline).await?;
         let response = conn
             .request_until(cmd.clone(), silence_limit, deadline)
@@ -106,13 +116,21 @@ impl Transport {
     pub async fn invoke_oneway(
         &self,
         addr: &str,
-        cmd: RemotingCommand,
+        mut cmd: RemotingCommand,
         deadline: Instant,
     ) -> Result<()> {
+        self.sign(&mut cmd);
         self.connection(addr, deadline)
             .await?
             .oneway(cmd, deadline)
             .await
+    }
+
+    /// Signs `cmd` when credentials are configured (the last change to its ext fields).
+    fn sign(&self, cmd: &mut RemotingCommand) {
+        if let Some(credentials) = &self.config.credentials {
+            credentials.sign(cmd);
+        }
     }
 
     /// Closes the connection to `addr`, failing what is pending on it.
@@ -124,6 +142,15 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Whether a live connection to `addr` exists (one being made counts as live).
+    pub fn is_connected(&self, addr: &str) -> bool {
+        self.slots.lock().get(addr).is_some_and(|slot| {
+            slot.try_lock()
+                .map(|c| c.as_ref().is_some_and(Connection::is_usable))
+                .unwrap_or(true)
+        })
     }
 
     pub fn close_all(&self) {

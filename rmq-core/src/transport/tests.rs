@@ -109,6 +109,8 @@ fn transport(max_in_flight: usize) -> Transport {
         connect_timeout: Duration::from_secs(1),
         max_frame_len: 1024 * 1024,
         max_in_flight,
+        tls: None,
+        credentials: None,
     })
     .0
 }
@@ -324,6 +326,41 @@ async fn sweep_drops_entries_of_requests_whose_caller_went_away() {
     abandoned.abort();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(conn.pending_len(), 0);
+}
+
+#[tokio::test]
+async fn registered_handlers_answer_server_requests() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let transport = transport(16);
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    transport.register_server_handler(
+        9999,
+        Arc::new(move |from: &str, cmd: RemotingCommand| {
+            record.lock().push((from.to_string(), cmd.code));
+            Some(RemotingCommand::response(response::SUCCESS, 0, None))
+        }),
+    );
+    let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
+    let _conn = transport.connection(&addr, soon(1000)).await.unwrap();
+    let mut socket: TcpStream = accept.await.unwrap();
+    let mut frame = BytesMut::new();
+    let mut push = RemotingCommand::request(9999, BTreeMap::new());
+    push.opaque = 78;
+    push.encode(SerializeType::Json, &mut frame);
+    socket.write_all(&frame).await.unwrap();
+    let mut buf = BytesMut::new();
+    let answer = loop {
+        if let Some(cmd) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN).unwrap() {
+            break cmd;
+        }
+        socket.read_buf(&mut buf).await.unwrap();
+    };
+    assert!(answer.is_response());
+    assert_eq!(answer.opaque, 78);
+    assert_eq!(answer.code, response::SUCCESS);
+    assert_eq!(seen.lock().as_slice(), &[(addr, 9999)]);
 }
 
 #[tokio::test]

@@ -24,7 +24,12 @@ pub struct Stored {
     pub user_properties: BTreeMap<String, String>,
     pub body: Vec<u8>,
     pub sys_flag: i64,
+    pub flag: i64,
+    pub born_timestamp: i64,
     pub store_timestamp: i64,
+    pub topic: String,
+    /// Every stored property, system ones included.
+    pub properties: BTreeMap<String, String>,
 }
 
 fn launcher() -> PathBuf {
@@ -45,6 +50,16 @@ pub fn cluster(args: &[&str]) -> String {
         );
     }
     stdout
+}
+
+/// Starts a long-running launcher command (e.g. `reply-responder`) with its stdout piped.
+pub fn spawn_cluster(args: &[&str]) -> std::process::Child {
+    namesrv();
+    Command::new(launcher())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher().display()))
 }
 
 /// The name server of the test cluster: `NAMESRV_ADDR` when the runner started one (make
@@ -117,21 +132,27 @@ fn parse_stored(v: &Value) -> Stored {
         queue_offset: int("queueOffset"),
         tags: text("tags").filter(|t| !t.is_empty()),
         keys: text("keys").filter(|k| !k.is_empty()),
-        user_properties: v
-            .get("userProperties")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        user_properties: string_map(v.get("userProperties")),
         body: base64::engine::general_purpose::STANDARD
             .decode(text("bodyBase64").expect("bodyBase64"))
             .expect("base64 body"),
         sys_flag: int("sysFlag"),
+        flag: int("flag"),
+        born_timestamp: int("bornTimestamp"),
         store_timestamp: int("storeTimestamp"),
+        topic: text("topic").expect("topic"),
+        properties: string_map(v.get("properties")),
     }
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Logs of the library on stderr when `RUST_LOG` asks for them (cargo shows them for failing tests).

@@ -15,14 +15,23 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
+import org.apache.rocketmq.acl.common.AclClientRPCHook;
+import org.apache.rocketmq.acl.common.SessionCredentials;
 import org.apache.rocketmq.client.QueryResult;
 import org.apache.rocketmq.client.consumer.DefaultMQPullConsumer;
+import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
+import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
+import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.consumer.PullResult;
 import org.apache.rocketmq.client.consumer.PullStatus;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.selector.SelectMessageQueueByHash;
+import org.apache.rocketmq.client.utils.MessageUtil;
+import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.compression.CompressorFactory;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageClientExt;
@@ -30,6 +39,7 @@ import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
 import org.apache.rocketmq.common.sysflag.MessageSysFlag;
+import org.apache.rocketmq.remoting.RPCHook;
 import org.apache.rocketmq.remoting.protocol.body.ClusterInfo;
 import org.apache.rocketmq.remoting.protocol.body.ProducerInfo;
 import org.apache.rocketmq.remoting.protocol.body.ProducerTableInfo;
@@ -40,7 +50,7 @@ public final class RmqTool {
     private static final String USAGE = "usage: rmq-cluster read-topic TOPIC [--timeout-ms N] [--expect N]"
         + " | read-key TOPIC UNIQ_KEY [--timeout-ms N] | read-id OFFSET_MSG_ID [--topic T]"
         + " | send TOPIC BODY [--body-base64] [--tags T] [--keys K1,K2] [--prop k=v]... [--sharding-key K] [--group G] [--count N] [--linger-ms N]"
-        + " | producers GROUP";
+        + " | producers GROUP | reply-responder TOPIC [--count N] [--timeout-ms N]";
 
     /** Exit code for "the thing asked for does not exist" (message, topic), distinct from other failures. */
     private static final int EXIT_NOT_FOUND = 2;
@@ -61,12 +71,14 @@ public final class RmqTool {
         POSITIONALS.put("read-id", 1);
         POSITIONALS.put("send", 2);
         POSITIONALS.put("producers", 1);
+        POSITIONALS.put("reply-responder", 1);
         OPTIONS.put("read-topic", Arrays.asList("--timeout-ms", "--expect"));
         OPTIONS.put("read-key", Arrays.asList("--timeout-ms"));
         OPTIONS.put("read-id", Arrays.asList("--topic"));
         OPTIONS.put("send", Arrays.asList("--body-base64", "--tags", "--keys", "--prop", "--sharding-key",
             "--group", "--count", "--linger-ms"));
         OPTIONS.put("producers", Arrays.asList());
+        OPTIONS.put("reply-responder", Arrays.asList("--count", "--timeout-ms"));
     }
 
     private static final int PULL_BATCH = 32;
@@ -134,6 +146,10 @@ public final class RmqTool {
                 break;
             case "producers":
                 producers(namesrv, a.positional(0, "GROUP"));
+                break;
+            case "reply-responder":
+                replyResponder(namesrv, a.positional(0, "TOPIC"), a.longOption("--count", 1),
+                    a.longOption("--timeout-ms", 60000));
                 break;
             default:
                 throw new IllegalStateException("no handler for " + args[0]);
@@ -262,7 +278,7 @@ public final class RmqTool {
         long count = a.longOption("--count", 1);
         long lingerMs = a.longOption("--linger-ms", 0);
 
-        DefaultMQProducer producer = new DefaultMQProducer(a.option("--group", "RMQ_CLUSTER_TOOL_PRODUCER"));
+        DefaultMQProducer producer = new DefaultMQProducer(a.option("--group", "RMQ_CLUSTER_TOOL_PRODUCER"), rpcHook());
         configure(producer, namesrv);
         producer.setSendMsgTimeout((int) CALL_TIMEOUT_MS);
         producer.start();
@@ -295,6 +311,59 @@ public final class RmqTool {
         // Staying connected lets a test see this producer in `producers GROUP`.
         Thread.sleep(lingerMs);
         producer.shutdown();
+    }
+
+    /**
+     * Answers request messages (sent with request()) on TOPIC the official way: a push consumer
+     * (from the first offset, so requests sent while it starts are answered too) and
+     * MessageUtil.createReplyMessage with body "reply:" + request body. Prints {"ready":true} once
+     * consuming, then one line per reply; exits after COUNT replies, or fails after the timeout.
+     */
+    private static void replyResponder(String namesrv, String topic, long count, long timeoutMs) throws Exception {
+        String suffix = Long.toString(System.nanoTime());
+        DefaultMQProducer producer = new DefaultMQProducer("RMQ_CLUSTER_TOOL_REPLIER_" + suffix, rpcHook());
+        configure(producer, namesrv);
+        producer.setSendMsgTimeout((int) CALL_TIMEOUT_MS);
+        producer.start();
+        DefaultMQPushConsumer consumer = new DefaultMQPushConsumer("RMQ_CLUSTER_TOOL_RESPONDER_" + suffix, rpcHook());
+        configure(consumer, namesrv);
+        consumer.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
+        consumer.subscribe(topic, "*");
+        CountDownLatch remaining = new CountDownLatch((int) count);
+        consumer.registerMessageListener((MessageListenerConcurrently) (msgs, context) -> {
+            for (MessageExt request : msgs) {
+                try {
+                    String body = new String(request.getBody(), StandardCharsets.UTF_8);
+                    Message reply = MessageUtil.createReplyMessage(request,
+                        ("reply:" + body).getBytes(StandardCharsets.UTF_8));
+                    SendResult sent = producer.send(reply, CALL_TIMEOUT_MS);
+                    synchronized (System.out) {
+                        System.out.println(new Json()
+                            .field("replied", request.getProperty(MessageConst.PROPERTY_CORRELATION_ID))
+                            .field("requestBody", body)
+                            .field("replyTo", request.getProperty(MessageConst.PROPERTY_MESSAGE_REPLY_TO_CLIENT))
+                            .field("status", sent.getSendStatus().name())
+                            .end());
+                        System.out.flush();
+                    }
+                    remaining.countDown();
+                } catch (Exception e) {
+                    System.err.println("rmq-cluster: reply failed: " + oneLine(e));
+                    return ConsumeConcurrentlyStatus.RECONSUME_LATER;
+                }
+            }
+            return ConsumeConcurrentlyStatus.CONSUME_SUCCESS;
+        });
+        consumer.start();
+        System.out.println(new Json().field("ready", true).end());
+        System.out.flush();
+        boolean done = remaining.await(timeoutMs, TimeUnit.MILLISECONDS);
+        consumer.shutdown();
+        producer.shutdown();
+        if (!done) {
+            throw new ToolError(EXIT_FAILURE, "replied to " + (count - remaining.getCount()) + " of " + count
+                + " request(s) within " + timeoutMs + " ms");
+        }
     }
 
     /** Prints the producer connections every broker master knows for the group. */
@@ -342,7 +411,7 @@ public final class RmqTool {
      */
     @SuppressWarnings("deprecation")
     private static DefaultMQPullConsumer startReader(String namesrv) throws Exception {
-        DefaultMQPullConsumer consumer = new DefaultMQPullConsumer("RMQ_CLUSTER_TOOL_READER");
+        DefaultMQPullConsumer consumer = new DefaultMQPullConsumer("RMQ_CLUSTER_TOOL_READER", rpcHook());
         configure(consumer, namesrv);
         consumer.setDecodeDecompressBody(false);
         consumer.start();
@@ -385,6 +454,19 @@ public final class RmqTool {
         return CompressorFactory.getCompressor(MessageSysFlag.getCompressionType(msg.getSysFlag())).decompress(body);
     }
 
+    /**
+     * Signs every request with RMQ_TOOL_ACCESS_KEY / RMQ_TOOL_SECRET_KEY when both are set (for
+     * brokers with authentication on); null (no signing) otherwise.
+     */
+    private static RPCHook rpcHook() {
+        String accessKey = System.getenv("RMQ_TOOL_ACCESS_KEY");
+        String secretKey = System.getenv("RMQ_TOOL_SECRET_KEY");
+        if (accessKey == null || accessKey.isEmpty() || secretKey == null || secretKey.isEmpty()) {
+            return null;
+        }
+        return new AclClientRPCHook(new SessionCredentials(accessKey, secretKey));
+    }
+
     private static void configure(org.apache.rocketmq.client.ClientConfig client, String namesrv) {
         client.setNamesrvAddr(namesrv);
         client.setInstanceName("rmq-cluster-tool-" + System.nanoTime());
@@ -392,7 +474,7 @@ public final class RmqTool {
     }
 
     private static DefaultMQAdminExt startAdmin(String namesrv) throws Exception {
-        DefaultMQAdminExt admin = new DefaultMQAdminExt(CALL_TIMEOUT_MS);
+        DefaultMQAdminExt admin = new DefaultMQAdminExt(rpcHook(), CALL_TIMEOUT_MS);
         admin.setAdminExtGroup("RMQ_CLUSTER_TOOL_ADMIN");
         configure(admin, namesrv);
         admin.start();

@@ -1,0 +1,168 @@
+//! Backpressure for async sends (Java's `enableBackpressureForAsyncMode`): bounds on the count
+//! and on the body bytes of async sends in flight; a send over a bound waits for room within
+//! the send timeout (`block`) or fails at once (`fail`), with `TooManyRequests` either way.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::producer::config::{Backpressure, ProducerConfig};
+
+pub struct AsyncBounds {
+    count: Option<(Arc<Semaphore>, usize)>,
+    bytes: Option<(Arc<Semaphore>, usize)>,
+    pub mode: Backpressure,
+}
+
+/// Room for one async send, given back when dropped.
+pub struct AsyncPermit {
+    _count: Option<OwnedSemaphorePermit>,
+    _bytes: Option<OwnedSemaphorePermit>,
+}
+
+impl AsyncBounds {
+    pub fn new(config: &ProducerConfig) -> Self {
+        let bound = |max: usize| (max > 0).then(|| (Arc::new(Semaphore::new(max)), max));
+        AsyncBounds {
+            count: bound(config.max_async_in_flight),
+            bytes: bound(config.max_async_in_flight_bytes),
+            mode: config.backpressure,
+        }
+    }
+
+    /// A message larger than the whole byte bound takes all of it (it would never fit).
+    fn byte_permits(&self, bytes: usize) -> Option<(&Arc<Semaphore>, u32)> {
+        self.bytes
+            .as_ref()
+            .map(|(sem, max)| (sem, bytes.clamp(1, *max).min(u32::MAX as usize) as u32))
+    }
+
+    /// Room now, or `None`.
+    pub fn try_acquire(&self, bytes: usize) -> Option<AsyncPermit> {
+        let count = match &self.count {
+            Some((sem, _)) => Some(sem.clone().try_acquire_owned().ok()?),
+            None => None,
+        };
+        let bytes = match self.byte_permits(bytes) {
+            Some((sem, n)) => Some(sem.clone().try_acquire_many_owned(n).ok()?),
+            None => None,
+        };
+        Some(AsyncPermit {
+            _count: count,
+            _bytes: bytes,
+        })
+    }
+
+    /// Room before `deadline` (count first, then bytes, as Java), else `TooManyRequests`.
+    pub async fn acquire(&self, bytes: usize, deadline: Instant) -> Result<AsyncPermit> {
+        let count = match &self.count {
+            Some((sem, _)) => {
+                let permit = tokio::time::timeout_at(deadline, sem.clone().acquire_owned()).await;
+                Some(
+                    permit
+                        .ok()
+                        .and_then(|p| p.ok())
+                        .ok_or_else(|| self.full())?,
+                )
+            }
+            None => None,
+        };
+        let bytes = match self.byte_permits(bytes) {
+            Some((sem, n)) => {
+                let permit =
+                    tokio::time::timeout_at(deadline, sem.clone().acquire_many_owned(n)).await;
+                Some(
+                    permit
+                        .ok()
+                        .and_then(|p| p.ok())
+                        .ok_or_else(|| self.full())?,
+                )
+            }
+            None => None,
+        };
+        Ok(AsyncPermit {
+            _count: count,
+            _bytes: bytes,
+        })
+    }
+
+    pub fn full(&self) -> Error {
+        let limits: Vec<String> = [
+            self.count
+                .as_ref()
+                .map(|(_, max)| format!("max_async_in_flight = {max}")),
+            self.bytes
+                .as_ref()
+                .map(|(_, max)| format!("max_async_in_flight_bytes = {max}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Error::new(
+            ErrorKind::TooManyRequests,
+            format!(
+                "too many async sends in flight ({}); wait for some to complete or raise the bound",
+                limits.join(", ")
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn bounds(count: &str, bytes: &str) -> AsyncBounds {
+        let mut config = ProducerConfig::new("g");
+        config.set("max_async_in_flight", count).unwrap();
+        config.set("max_async_in_flight_bytes", bytes).unwrap();
+        AsyncBounds::new(&config)
+    }
+
+    #[test]
+    fn count_bound() {
+        let b = bounds("2", "0");
+        let first = b.try_acquire(10).unwrap();
+        let _second = b.try_acquire(10).unwrap();
+        assert!(b.try_acquire(10).is_none());
+        drop(first);
+        assert!(b.try_acquire(10).is_some());
+    }
+
+    #[test]
+    fn byte_bound_and_oversized_messages() {
+        let b = bounds("0", "100");
+        let sixty = b.try_acquire(60).unwrap();
+        assert!(b.try_acquire(60).is_none());
+        drop(sixty);
+        // Larger than the whole bound: takes all of it instead of never fitting.
+        let huge = b.try_acquire(1000).unwrap();
+        assert!(b.try_acquire(1).is_none());
+        drop(huge);
+        assert!(
+            b.full()
+                .message()
+                .contains("max_async_in_flight_bytes = 100")
+        );
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_then_times_out() {
+        let b = bounds("1", "0");
+        let held = b.try_acquire(1).unwrap();
+        let err = b
+            .acquire(1, Instant::now() + Duration::from_millis(50))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::TooManyRequests);
+        drop(held);
+        b.acquire(1, Instant::now() + Duration::from_millis(50))
+            .await
+            .unwrap();
+    }
+}
