@@ -55,31 +55,31 @@ impl AsyncBounds {
         })
     }
 
+    /// The permit `acquire` gives before `deadline`, else `TooManyRequests`.
+    async fn before(
+        &self,
+        deadline: Instant,
+        acquire: impl std::future::Future<
+            Output = std::result::Result<OwnedSemaphorePermit, tokio::sync::AcquireError>,
+        >,
+    ) -> Result<OwnedSemaphorePermit> {
+        match tokio::time::timeout_at(deadline, acquire).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(self.full()),
+        }
+    }
+
     /// Room before `deadline` (count first, then bytes, as Java), else `TooManyRequests`.
     pub async fn acquire(&self, bytes: usize, deadline: Instant) -> Result<AsyncPermit> {
         let count = match &self.count {
-            Some((sem, _)) => {
-                let permit = tokio::time::timeout_at(deadline, sem.clone().acquire_owned()).await;
-                Some(
-                    permit
-                        .ok()
-                        .and_then(|p| p.ok())
-                        .ok_or_else(|| self.full())?,
-                )
-            }
+            Some((sem, _)) => Some(self.before(deadline, sem.clone().acquire_owned()).await?),
             None => None,
         };
         let bytes = match self.byte_permits(bytes) {
-            Some((sem, n)) => {
-                let permit =
-                    tokio::time::timeout_at(deadline, sem.clone().acquire_many_owned(n)).await;
-                Some(
-                    permit
-                        .ok()
-                        .and_then(|p| p.ok())
-                        .ok_or_else(|| self.full())?,
-                )
-            }
+            Some((sem, n)) => Some(
+                self.before(deadline, sem.clone().acquire_many_owned(n))
+                    .await?,
+            ),
             None => None,
         };
         Ok(AsyncPermit {

@@ -289,6 +289,15 @@ impl Producer {
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let client = self.inner.client()?;
         let prepared = Prepared::new(&msg, &self.inner.config)?;
+        self.send_prepared(client, prepared).await
+    }
+
+    /// SYNC mode for a message already validated and encoded.
+    async fn send_prepared(
+        &self,
+        client: Arc<ClientInstance>,
+        prepared: Prepared,
+    ) -> Result<SendResult> {
         let inner = self.inner.clone();
         runtime::on_runtime(async move {
             inner
@@ -398,14 +407,7 @@ impl Producer {
     pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<SendResult> {
         let client = self.inner.client()?;
         let prepared = Prepared::batch(&msgs, &self.inner.config)?;
-        let inner = self.inner.clone();
-        runtime::on_runtime(async move {
-            inner
-                .sender(&client)
-                .send(&prepared, inner.config.retry_times)
-                .await
-        })
-        .await
+        self.send_prepared(client, prepared).await
     }
 
     /// SYNC send of a batch to exactly `queue` (one attempt).
