@@ -239,6 +239,21 @@ struct rmq_config *rmq_config_new(void);
  * - `serialize_type`: request header encoding, `json` or `rocketmq` (json)
  * - `max_in_flight_per_connection`: bound on requests in flight per connection (65535)
  * - `shutdown_timeout_ms`: how long shutdown waits for in-flight async sends (3000)
+ * - `compress_type`: body compression, `zlib`, `lz4` or `zstd` (zlib)
+ * - `max_async_in_flight`: bound on async sends in flight, 0 for none (0)
+ * - `max_async_in_flight_bytes`: bound on body bytes of async sends in flight, 0 for none (0)
+ * - `backpressure`: when an async bound is reached, `block` (within the send timeout) or `fail`
+ *   (block)
+ * - `namespace`: topics become `<namespace>%<topic>` (none)
+ * - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (false)
+ * - `access_key`: access key for brokers with authentication on (none)
+ * - `secret_key`: secret key that signs every request (none)
+ * - `security_token`: security token sent with the access key (none)
+ * - `tls`: TLS on every connection (false)
+ * - `tls_verify`: check server certificates; false accepts any, for self-signed test servers
+ *   (true)
+ * - `tls_ca_file`: PEM file of trusted CA certificates (the system's)
+ * - `tls_server_name`: name server certificates must show (the address's host)
  * - `callback_mode`: `thread` (default: delivery callbacks run on a library thread) or `poll`
  *   (they are queued and run inside `rmq_producer_poll` on the calling thread)
  *

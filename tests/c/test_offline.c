@@ -142,6 +142,19 @@ static void every_option_is_settable(void) {
       {"serialize_type", "rocketmq"},
       {"max_in_flight_per_connection", "1024"},
       {"shutdown_timeout_ms", "500"},
+      {"compress_type", "lz4"},
+      {"max_async_in_flight", "10"},
+      {"max_async_in_flight_bytes", "1048576"},
+      {"backpressure", "fail"},
+      {"namespace", "ns1"},
+      {"vip_channel_enabled", "false"},
+      {"access_key", "x"},
+      {"secret_key", "x"},
+      {"security_token", "x"},
+      {"tls", "false"},
+      {"tls_verify", "true"},
+      {"tls_ca_file", "/etc/ssl/certs/ca-certificates.crt"},
+      {"tls_server_name", "localhost"},
       {"callback_mode", "poll"},
       {"callback_mode", "thread"},
   };
@@ -156,7 +169,7 @@ static void every_option_is_settable(void) {
 
 static void bad_options_are_invalid_arguments_with_a_message(void) {
   rmq_config *config = rmq_config_new();
-  char err[512];
+  char err[1024]; /* room for the whole list of known keys */
   CHECK_RC(rmq_config_set(config, "no_such_option", "1", err, sizeof err),
            RMQ_RESULT_INVALID_ARGUMENT);
   CHECK(strstr(err, "no_such_option") != NULL);
