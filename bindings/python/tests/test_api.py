@@ -132,6 +132,19 @@ class TestProducerOptions:
             "retry_times": 1,
             "retry_times_async": 1,
             "compress_level": 9,
+            "compress_type": "lz4",
+            "max_async_in_flight": 10,
+            "max_async_in_flight_bytes": 1048576,
+            "backpressure": "fail",
+            "namespace": "ns1",
+            "vip_channel_enabled": False,
+            "access_key": "x",
+            "secret_key": "x",
+            "security_token": "x",
+            "tls": False,
+            "tls_verify": True,
+            "tls_ca_file": "/etc/ssl/certs/ca-certificates.crt",
+            "tls_server_name": "localhost",
         }
         for key in rmqproducer.OPTION_KEYS:
             if key == "group":

@@ -44,6 +44,19 @@ class _ProducerOptions(TypedDict, total=False):
     serialize_type: str
     max_in_flight_per_connection: int
     shutdown_timeout_ms: int
+    compress_type: str
+    max_async_in_flight: int
+    max_async_in_flight_bytes: int
+    backpressure: str
+    namespace: str
+    vip_channel_enabled: bool
+    access_key: str
+    secret_key: str
+    security_token: str
+    tls: bool
+    tls_verify: bool
+    tls_ca_file: str
+    tls_server_name: str
 
 _Body = Union[bytes, bytearray, str]
 
