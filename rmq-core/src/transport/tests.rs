@@ -365,7 +365,8 @@ async fn registered_handlers_answer_server_requests() {
 
 #[tokio::test]
 async fn a_slow_peer_that_keeps_answering_is_waited_for_but_a_silent_one_is_not() {
-    let server = FakeServer::start(Behaviour::Slow(400)).await;
+    // Wide margins: the machine running the tests may be slow.
+    let server = FakeServer::start(Behaviour::Slow(1500)).await;
     let transport = Arc::new(transport(16));
     let conn = transport
         .connection(&server.addr, soon(1000))
@@ -373,26 +374,22 @@ async fn a_slow_peer_that_keeps_answering_is_waited_for_but_a_silent_one_is_not(
         .unwrap();
     let first = {
         let conn = conn.clone();
-        tokio::spawn(async move { conn.request(request(b"a"), soon(5000)).await })
+        tokio::spawn(async move { conn.request(request(b"a"), soon(10_000)).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // The first answer (at ~400 ms) arrives before this one's silence limit: the peer is alive.
+    // The first answer (at ~1.5 s) arrives before this one's silence limit (~2.1 s): the peer
+    // is alive, so this request is waited for past the limit, until its answer (~3 s).
     let second = conn
-        .request_until(request(b"b"), Some(soon(350)), soon(5000))
+        .request_until(request(b"b"), Some(soon(2000)), soon(10_000))
         .await;
     assert_eq!(second.unwrap().body.as_ref(), b"b");
     assert_eq!(first.await.unwrap().unwrap().body.as_ref(), b"a");
 
     // Nothing else in flight: nothing arrives before the silence limit.
-    let begin = Instant::now();
     let e = conn
-        .request_until(request(b"c"), Some(soon(200)), soon(5000))
+        .request_until(request(b"c"), Some(soon(300)), soon(10_000))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
-    assert!(
-        begin.elapsed() < Duration::from_millis(390),
-        "{:?}",
-        begin.elapsed()
-    );
+    assert!(e.message().contains("sent nothing"), "{e}");
 }
