@@ -222,10 +222,10 @@ async fn in_flight_bound_refuses_beyond_the_limit_until_the_deadline() {
     let holders: Vec<_> = (0..2)
         .map(|_| {
             let conn = conn.clone();
-            tokio::spawn(async move { conn.request(request(b"x"), soon(1500)).await })
+            tokio::spawn(async move { conn.request(request(b"x"), soon(5000)).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let e = conn.request(request(b"x"), soon(200)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TooManyRequests);
     for h in holders {
