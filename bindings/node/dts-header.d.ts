@@ -59,4 +59,30 @@ export interface ProducerOptions {
   maxInFlightPerConnection?: number
   /** How long `shutdown()` waits for sends in flight (3000). */
   shutdownTimeoutMs?: number
+  /** Algorithm for bodies of at least `compressThreshold` bytes (zlib). */
+  compressType?: 'zlib' | 'lz4' | 'zstd'
+  /** Bound on sends in flight, 0 for none (0). */
+  maxAsyncInFlight?: number
+  /** Bound on body bytes of sends in flight, 0 for none (0). */
+  maxAsyncInFlightBytes?: number
+  /** When a bound is reached: wait (within `sendTimeoutMs`) or fail at once (block). */
+  backpressure?: 'block' | 'fail'
+  /** Namespace: topics become `<namespace>%<topic>` (none). */
+  namespace?: string
+  /** Send to the brokers' VIP channel, listen port - 2 (false). */
+  vipChannelEnabled?: boolean
+  /** Access key for brokers with authentication on; needs `secretKey` (none). */
+  accessKey?: string
+  /** Secret key that signs every request (none). */
+  secretKey?: string
+  /** Security token sent with the access key (none). */
+  securityToken?: string
+  /** TLS on every connection (false). */
+  tls?: boolean
+  /** Check server certificates; false accepts any, for self-signed test servers (true). */
+  tlsVerify?: boolean
+  /** PEM file of trusted CA certificates (the system's). */
+  tlsCaFile?: string
+  /** Name server certificates must show (the address's host). */
+  tlsServerName?: string
 }

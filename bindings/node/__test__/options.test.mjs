@@ -49,6 +49,19 @@ test('every option is accepted with a value of its documented type', () => {
     compressLevel: 9,
     retryTimes: 3,
     retryTimesAsync: 0,
+    compressType: 'zstd',
+    maxAsyncInFlight: 64,
+    maxAsyncInFlightBytes: 1 << 20,
+    backpressure: 'fail',
+    namespace: 'node_ns',
+    vipChannelEnabled: true,
+    accessKey: 'node-access-key',
+    secretKey: 'node-secret-key',
+    securityToken: 'node-security-token',
+    tls: true,
+    tlsVerify: false,
+    tlsCaFile: '/etc/ssl/certs/ca-certificates.crt',
+    tlsServerName: 'broker.example',
   }
   const options = Object.fromEntries(interfaceKeys('ProducerOptions').map((key) => [key, sample[key] ?? 1000]))
   assert.ok(new Producer(options) instanceof Producer)
@@ -64,6 +77,8 @@ test('bad options throw INVALID_ARGUMENT naming the option', () => {
     [{ group: 'g', sendTimeoutMs: 'soon' }, /sendTimeoutMs/],
     [{ group: 'g', compressLevel: 10 }, /compressLevel/],
     [{ group: 'g', latencyFaultTolerance: 'maybe' }, /latencyFaultTolerance/],
+    [{ group: 'g', compressType: 'gzip' }, /compressType/],
+    [{ group: 'g', backpressure: 'drop' }, /backpressure/],
     [{ group: 'g', sendTimeoutMs: { ms: 5 } }, /sendTimeoutMs' must be a string, a number or a boolean/],
   ]) {
     const err = thrown(() => new Producer(options))
