@@ -207,10 +207,10 @@ impl Connection {
     /// Sends `cmd` and waits for its response until `deadline`.
     pub async fn request(
         &self,
-        cmd: RemotingCommand,
+        mut cmd: RemotingCommand,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
-        self.request_until(cmd, None, deadline).await
+        self.request_until(&mut cmd, None, deadline).await
     }
 
     /// Like [`Connection::request`], but gives up already at `silence_limit` when nothing at all
@@ -218,9 +218,10 @@ impl Connection {
     /// slow, and waiting longer would only eat the time of a retry elsewhere. A peer that keeps
     /// answering other requests is waited for until `deadline`, so a busy broker is not sent
     /// the same message twice.
+    /// `cmd` is borrowed (and given a fresh opaque), so a caller can send it again without a copy.
     pub async fn request_until(
         &self,
-        mut cmd: RemotingCommand,
+        cmd: &mut RemotingCommand,
         silence_limit: Option<Instant>,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
@@ -250,7 +251,7 @@ impl Connection {
             return Err(self.closed_error());
         }
         let sent_at = clock_nanos();
-        if let Err(e) = self.enqueue(&cmd, None, deadline).await {
+        if let Err(e) = self.enqueue(cmd, None, deadline).await {
             self.shared.pending.lock().remove(&opaque);
             return Err(e);
         }

@@ -102,14 +102,14 @@ impl Transport {
         self.sign(&mut cmd);
         let conn = self.connection(addr, deadline).await?;
         let response = conn
-            .request_until(cmd.clone(), silence_limit, deadline)
+            .request_until(&mut cmd, silence_limit, deadline)
             .await?;
         if response.code != response::GO_AWAY {
             return Ok(response);
         }
         tracing::debug!(addr, "GO_AWAY: sending again on a new connection");
         let conn = self.connection(addr, deadline).await?;
-        conn.request_until(cmd, silence_limit, deadline).await
+        conn.request_until(&mut cmd, silence_limit, deadline).await
     }
 
     /// Sends a oneway request; returns once it is written.

@@ -380,14 +380,14 @@ async fn a_slow_peer_that_keeps_answering_is_waited_for_but_a_silent_one_is_not(
     // The first answer (at ~1.5 s) arrives before this one's silence limit (~2.1 s): the peer
     // is alive, so this request is waited for past the limit, until its answer (~3 s).
     let second = conn
-        .request_until(request(b"b"), Some(soon(2000)), soon(10_000))
+        .request_until(&mut request(b"b"), Some(soon(2000)), soon(10_000))
         .await;
     assert_eq!(second.unwrap().body.as_ref(), b"b");
     assert_eq!(first.await.unwrap().unwrap().body.as_ref(), b"a");
 
     // Nothing else in flight: nothing arrives before the silence limit.
     let e = conn
-        .request_until(request(b"c"), Some(soon(300)), soon(10_000))
+        .request_until(&mut request(b"c"), Some(soon(300)), soon(10_000))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
