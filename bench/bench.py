@@ -76,11 +76,13 @@ def clients() -> list[Client]:
         "ours-python", "ours via Python", True,
         [str(python), str(REPO / "bench" / "python" / "bench_ours.py")],
     )
-    ours_python.missing = status_note("ours-python")
+    ours_python.missing = status_note("ours-python") or (
+        None if python.exists() else "not built (no bench venv)")
     ours_node = Client(
         "ours-node", "ours via Node", True, ["node", str(REPO / "bench" / "node" / "bench_ours.js")]
     )
-    ours_node.missing = status_note("ours-node")
+    ours_node.missing = status_note("ours-node") or (
+        None if (REPO / "bindings" / "node" / "index.js").exists() else "not yet (no Node addon)")
     return [
         binary_client("ours-rust", "ours via Rust", True, TARGET / "release" / "bench-ours"),
         binary_client("ours-c", "ours via C", True, CACHE / "bin" / "bench-ours-c"),
@@ -117,11 +119,11 @@ class Case:
 
 
 CASES = [
-    Case(1, "sync-1t", "sync, 1 thread, 1 KiB", "sync", 1024, 4000),
-    Case(2, "async-1024", "async, 1024 in flight, 1 KiB", "async", 1024, 30000, in_flight=1024),
-    Case(3, "oneway", "oneway, 1 thread, 1 KiB", "oneway", 1024, 30000),
-    Case(4, "sync-16t", "sync, 16 threads, 1 KiB", "sync", 1024, 16000, threads=16),
-    Case(5, "async-64k-zlib", "async, 1024 in flight, 64 KiB, zlib on", "async", 65536, 4000,
+    Case(1, "sync-1t", "sync, 1 thread, 1 KiB", "sync", 1024, 3000),
+    Case(2, "async-1024", "async, 1024 in flight, 1 KiB", "async", 1024, 20000, in_flight=1024),
+    Case(3, "oneway", "oneway, 1 thread, 1 KiB", "oneway", 1024, 20000),
+    Case(4, "sync-16t", "sync, 16 threads, 1 KiB", "sync", 1024, 12000, threads=16),
+    Case(5, "async-64k-zlib", "async, 1024 in flight, 64 KiB, zlib on", "async", 65536, 2000,
          in_flight=1024, compress=True),
 ]
 
@@ -196,6 +198,18 @@ class Ceiling:
 # Running one client process
 
 
+def high_water_kb(pid: int) -> int:
+    """The process's peak resident set so far (VmHWM). wait4's ru_maxrss would not do: it
+    includes this driver's own RSS, inherited by the child between fork and exec."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def run_client(client: Client, case: Case, addr: str, count: int, warmup: int) -> dict:
     """Runs one process to completion; its JSON line plus the driver's wait4 measurements."""
     logs = CACHE / "logs"
@@ -207,8 +221,9 @@ def run_client(client: Client, case: Case, addr: str, count: int, warmup: int) -
     began = time.monotonic()
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
-    status, usage, timed_out = None, None, False
+    status, usage, timed_out, peak_kb = None, None, False, 0
     while status is None:
+        peak_kb = max(peak_kb, high_water_kb(proc.pid))
         pid, wait_status, rusage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             status, usage = wait_status, rusage
@@ -222,7 +237,7 @@ def run_client(client: Client, case: Case, addr: str, count: int, warmup: int) -
     measured = {
         "wall_s": round(wall, 3),
         "proc_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
         "exit": proc.returncode,
     }
     lines = [l for l in stdout_path.read_text(errors="replace").splitlines() if l.startswith("{")]
@@ -258,7 +273,7 @@ def median_row(runs: list[dict]) -> dict:
 
 def best_peer(rows: dict[str, dict], peers: list[str], metric: str, pick: Callable) -> tuple:
     candidates = [(rows[p][metric], p) for p in peers
-                  if p in rows and rows[p].get(metric) is not None and rows[p]["good_runs"]]
+                  if p in rows and rows[p].get(metric) is not None and rows[p].get("good_runs")]
     return pick(candidates) if candidates else (None, None)
 
 
@@ -337,7 +352,7 @@ def write_report(out: Path, results: dict, all_clients: list[Client]) -> None:
             p99, p99_peer = best_peer(rows, peers, "p99_ms", min)
             for name in ours:
                 row = rows.get(name)
-                if not row or not row["good_runs"]:
+                if not row or not row.get("good_runs"):
                     continue
                 lines.append(
                     f"| {case.number} {case.slug} | {target} | {name} "
@@ -365,7 +380,7 @@ def write_report(out: Path, results: dict, all_clients: list[Client]) -> None:
                 if "missing" in row:
                     lines.append(f"| {labels[client.name]} | {row['missing']} |||||||")
                     continue
-                if not row["good_runs"]:
+                if not row.get("good_runs"):
                     lines.append(f"| {labels[client.name]} | failed: {row['failed'][0]} |||||||")
                     continue
                 lines.append(
@@ -394,8 +409,9 @@ def write_charts(out: Path, results: dict, all_clients: list[Client]) -> None:
     for case in CASES:
         panels = [("msgs_per_s", "messages / s (higher is better)"),
                   ("cpu_per_100k_s", "client CPU s per 100k msgs (lower is better)"),
-                  ("p99_ms", "p99 latency ms (lower is better)")]
-        fig, axes = plt.subplots(2, 3, figsize=(15, 7.5))
+                  ("p99_ms", "p99 latency ms (lower is better)"),
+                  ("peak_rss_mb", "peak RSS MB (lower is better)")]
+        fig, axes = plt.subplots(2, 4, figsize=(19, 7.5))
         for row_index, target in enumerate(("cluster", "ceiling")):
             rows = results["medians"].get(target, {}).get(case.slug, {})
             shown = [n for n in names if n in rows and rows[n].get("good_runs")]
@@ -429,11 +445,22 @@ def main() -> int:
     parser.add_argument("--clients", default="", help="client names, comma-separated (all)")
     parser.add_argument("--targets", default="cluster,ceiling", help="cluster and/or ceiling")
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite results.md and the charts from the out folder's results.json")
     opts = parser.parse_args()
 
     all_clients = clients()
     wanted = set(filter(None, opts.clients.split(",")))
     selected = [c for c in all_clients if not wanted or c.name in wanted]
+    if opts.report_only:
+        out = Path(opts.out)
+        results = json.loads((out / "results.json").read_text())
+        present = {name for target in results["medians"].values() for case in target.values()
+                   for name in case}
+        selected = [c for c in all_clients if c.name in present]
+        write_report(out, results, selected)
+        write_charts(out, results, selected)
+        return 0
     cases = [c for c in CASES if str(c.number) in opts.cases.split(",")]
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
