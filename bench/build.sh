@@ -42,12 +42,16 @@ build_mxsm() {
     $CARGO build --release --manifest-path "$REPO/bench/peers/mxsm/Cargo.toml"
 }
 
+# The library's SONAME is versioned (librmqproducer.so.0): link and run against a private copy.
 build_ours_c() {
+    local lib=$CACHE/ffi-lib
     $CARGO build --release -p rmq-ffi --manifest-path "$REPO/Cargo.toml" &&
+        rm -rf "$lib" && mkdir -p "$lib" &&
+        cp "$CARGO_TARGET_DIR/release/librmqproducer.so" "$lib/" &&
+        ln -s librmqproducer.so "$lib/librmqproducer.so.0" &&
         gcc -O2 -Wall -Wextra -I"$REPO/include" -o "$CACHE/bin/bench-ours-c" \
             "$REPO/bench/c/bench_ours_c.c" "$REPO/bench/c/bench_contract.c" \
-            -L"$CARGO_TARGET_DIR/release" -l:librmqproducer.so \
-            -Wl,-rpath,"$CARGO_TARGET_DIR/release" -lpthread -lm
+            -L"$lib" -lrmqproducer -Wl,-rpath,"$lib" -lpthread -lm
 }
 
 # The official C++ client ships inside the PyPI wheel rocketmq==0.4.4 (librocketmq.so).

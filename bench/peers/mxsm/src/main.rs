@@ -41,7 +41,11 @@ struct Bench {
 
 impl Bench {
     fn message(&self) -> Message {
-        Message::new_with_bytes(self.topic.as_str(), self.body.clone())
+        Message::builder()
+            .topic(self.topic.as_str())
+            .body(self.body.clone())
+            .build()
+            .expect("the benchmark message is valid")
     }
 
     async fn send_sync(&self) -> Result<(), String> {
