@@ -21,7 +21,7 @@ test:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy -p rmq-core -p rmq-ffi --all-targets -- -D warnings
+	$(CARGO) clippy -p rmq-core -p rmq-ffi -p rmqproducer-node -p rmqproducer-python --all-targets -- -D warnings
 
 rust-test:
 	$(CARGO) test -p rmq-core -p rmq-ffi

@@ -62,6 +62,11 @@ struct Shared {
 impl Shared {
     /// Marks the connection dead and fails everything still waiting on it.
     fn close(&self, reason: &str) {
+        self.fail(ErrorKind::Network, reason);
+    }
+
+    /// Marks the connection dead and fails everything still waiting on it with `kind`.
+    fn fail(&self, kind: ErrorKind, reason: &str) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -71,7 +76,7 @@ impl Shared {
         }
         for p in pending {
             let _ = p.reply.send(Err(Error::new(
-                ErrorKind::Network,
+                kind,
                 format!("connection to {} closed: {reason}", self.addr),
             )
             .with_addr(self.addr.clone())));
@@ -379,7 +384,10 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(addr = %shared.addr, error = %e, "undecodable frame; closing");
-                    shared.close("undecodable frame");
+                    shared.fail(
+                        ErrorKind::Protocol,
+                        &format!("undecodable frame: {}", e.message()),
+                    );
                     return;
                 }
             }

@@ -245,7 +245,7 @@ async fn go_away_is_answered_by_resending_on_a_new_connection() {
 }
 
 #[tokio::test]
-async fn oversize_frame_from_the_server_closes_the_connection() {
+async fn oversize_frame_from_the_server_fails_pending_requests_as_protocol_errors() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
@@ -263,7 +263,7 @@ async fn oversize_frame_from_the_server_closes_the_connection() {
         .invoke(&addr, request(b"x"), soon(3000))
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Network, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
 }
 
 #[tokio::test]

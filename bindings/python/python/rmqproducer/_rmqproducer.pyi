@@ -1,0 +1,177 @@
+"""Type stubs of the native module (checked against it by ``mypy.stubtest`` in the tests)."""
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import ClassVar, Final, Optional, TypedDict, Union, final
+
+from typing_extensions import Self, Unpack
+
+from .errors import RmqError
+
+__all__ = [
+    "Message",
+    "MessageQueue",
+    "OPTION_KEYS",
+    "Producer",
+    "SendResult",
+    "SendStatus",
+    "__version__",
+    "_error_classes",
+    "_set_log_level",
+]
+
+__version__: Final[str]
+OPTION_KEYS: Final[dict[str, str]]
+"""Every producer option keyword, with what it means and its default."""
+
+class _ProducerOptions(TypedDict, total=False):
+    namesrv_addr: str
+    instance_name: str
+    send_timeout_ms: int
+    retry_times: int
+    retry_times_async: int
+    compress_threshold: int
+    compress_level: int
+    max_message_size: int
+    default_topic_queue_nums: int
+    create_topic_key: str
+    latency_fault_tolerance: bool
+    retry_another_broker_when_not_store_ok: bool
+    heartbeat_interval_ms: int
+    poll_namesrv_interval_ms: int
+    client_api_timeout_ms: int
+    serialize_type: str
+    max_in_flight_per_connection: int
+    shutdown_timeout_ms: int
+
+_Body = Union[bytes, bytearray, str]
+
+@final
+class Message:
+    """A message to send; validated by the producer at send time."""
+
+    def __new__(
+        cls,
+        topic: str,
+        body: _Body,
+        tags: Optional[str] = None,
+        keys: Union[str, Iterable[str], None] = None,
+        properties: Optional[Mapping[str, str]] = None,
+        delay_level: Optional[int] = None,
+        deliver_time_ms: Optional[int] = None,
+        *,
+        flag: int = 0,
+        wait_store_msg_ok: bool = True,
+    ) -> Self: ...
+    topic: str
+    @property
+    def body(self) -> bytes:
+        """The body as bytes (a ``str`` body is stored UTF-8 encoded)."""
+    @body.setter
+    def body(self, value: _Body) -> None: ...
+    tags: Optional[str]
+    @property
+    def keys(self) -> list[str]:
+        """A copy of the keys; assign a new value to change them."""
+    @keys.setter
+    def keys(self, value: Union[str, Iterable[str], None]) -> None: ...
+    @property
+    def properties(self) -> dict[str, str]:
+        """A copy of the user properties; assign a new mapping to change them."""
+    @properties.setter
+    def properties(self, value: Optional[Mapping[str, str]]) -> None: ...
+    delay_level: Optional[int]
+    deliver_time_ms: Optional[int]
+    flag: int
+    wait_store_msg_ok: bool
+
+@final
+class SendStatus:
+    """The broker's verdict on a stored message."""
+
+    SEND_OK: ClassVar[SendStatus]
+    FLUSH_DISK_TIMEOUT: ClassVar[SendStatus]
+    FLUSH_SLAVE_TIMEOUT: ClassVar[SendStatus]
+    SLAVE_NOT_AVAILABLE: ClassVar[SendStatus]
+    def __int__(self) -> int: ...
+
+@final
+class MessageQueue:
+    @property
+    def topic(self) -> str: ...
+    @property
+    def broker_name(self) -> str: ...
+    @property
+    def queue_id(self) -> int: ...
+
+@final
+class SendResult:
+    @property
+    def status(self) -> SendStatus: ...
+    @property
+    def ok(self) -> bool:
+        """Whether the status is ``SEND_OK``."""
+    @property
+    def msg_id(self) -> str:
+        """The client-generated unique id (UNIQ_KEY), the id to look a message up by."""
+    @property
+    def offset_msg_id(self) -> str:
+        """The broker's id: store host and commit log offset."""
+    @property
+    def queue(self) -> MessageQueue: ...
+    @property
+    def queue_offset(self) -> int: ...
+    @property
+    def transaction_id(self) -> Optional[str]: ...
+    @property
+    def region_id(self) -> str: ...
+    @property
+    def trace_on(self) -> bool: ...
+
+_SendCallback = Callable[[Optional[SendResult], Optional[RmqError]], object]
+
+@final
+class Producer:
+    """A RocketMQ producer. One instance may be shared by many threads and coroutines."""
+
+    def __new__(
+        cls,
+        group: str,
+        namesrv: Optional[str] = None,
+        **options: Unpack[_ProducerOptions],
+    ) -> Self: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def namesrv(self) -> Optional[str]:
+        """The name servers given, or ``None`` when they come from ``NAMESRV_ADDR``."""
+    @property
+    def in_flight(self) -> int:
+        """Async sends started and not yet completed."""
+    def start(self) -> None: ...
+    def shutdown(self) -> None: ...
+    def send(self, msg: Message) -> SendResult: ...
+    def send_async(self, msg: Message) -> asyncio.Future[SendResult]: ...
+    def send_callback(self, msg: Message, callback: _SendCallback) -> None: ...
+    def send_oneway(self, msg: Message) -> None: ...
+    def flush(self, timeout: float = 30.0) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+        /,
+    ) -> bool: ...
+    def __aenter__(self) -> asyncio.Future[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+        /,
+    ) -> asyncio.Future[bool]: ...
+
+def _set_log_level(level: int) -> None: ...
+def _error_classes() -> dict[str, str]: ...

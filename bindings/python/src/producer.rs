@@ -1,0 +1,320 @@
+//! `Producer`: the core producer with Python's calling conventions.
+//!
+//! Blocking calls release the GIL while they wait; `send_async` and `async with` return asyncio
+//! futures of the caller's running loop; `send_callback` calls back on the delivery thread (see
+//! [`crate::dispatch`]). Every call first checks that the process is the one that created the
+//! library's runtime, so a producer used in a forked child fails at once instead of hanging.
+
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
+use rmq_core::{Error, ProducerConfig, runtime};
+
+use crate::dispatch::{self, Completion, Target};
+use crate::errors::{IntoPyResult, catch_panic};
+use crate::message::PyMessage;
+use crate::result::PySendResult;
+
+/// How often a blocking call wakes up to let Python run signal handlers.
+const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+#[pyclass(module = "rmqproducer", name = "Producer", frozen)]
+pub struct PyProducer {
+    /// Not dropped in a forked child: its runtime threads are gone, and dropping may wake them.
+    inner: ManuallyDrop<rmq_core::Producer>,
+    /// The process that created this producer.
+    pid: u32,
+}
+
+impl Drop for PyProducer {
+    fn drop(&mut self) {
+        if self.pid == std::process::id() {
+            // SAFETY: `inner` is not used after this, the only drop of `self`.
+            unsafe { ManuallyDrop::drop(&mut self.inner) }
+        }
+    }
+}
+
+impl PyProducer {
+    /// A clone of the core producer, once the process is known to own a live runtime.
+    fn usable(&self) -> rmq_core::Result<rmq_core::Producer> {
+        runtime::check_fork()?;
+        Ok((*self.inner).clone())
+    }
+
+    /// Runs `operation` on the library runtime and waits for it with the GIL released, waking
+    /// up now and then to let Python handle signals: Ctrl-C interrupts the wait with
+    /// `KeyboardInterrupt` (the operation itself goes on, as a cancelled `send_async` does).
+    fn wait<T, F>(
+        &self,
+        py: Python<'_>,
+        what: &str,
+        operation: impl FnOnce(rmq_core::Producer) -> F,
+    ) -> PyResult<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = rmq_core::Result<T>> + Send + 'static,
+    {
+        let producer = self.usable().into_py_result(py)?;
+        let operation = operation(producer);
+        let (done, mut outcome) = mpsc::sync_channel(1);
+        runtime::spawn(async move {
+            let _ = done.send(operation.await);
+        });
+        loop {
+            let received;
+            (received, outcome) = py.detach(move || {
+                let received = outcome.recv_timeout(SIGNAL_CHECK_INTERVAL);
+                (received, outcome)
+            });
+            match received {
+                Ok(result) => return result.into_py_result(py),
+                Err(RecvTimeoutError::Timeout) => py.check_signals()?,
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The task ended without sending: it panicked.
+                    let lost = Error::internal(format!(
+                        "{what} panicked (a bug in rmqproducer, please report it)"
+                    ));
+                    return Err(lost).into_py_result(py);
+                }
+            }
+        }
+    }
+
+    /// Runs `operation` on the library runtime and returns an asyncio future of its outcome.
+    fn spawn_awaitable<'py, T, F>(
+        &self,
+        py: Python<'py>,
+        operation: impl FnOnce(rmq_core::Producer) -> F,
+        convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        T: Send + 'static,
+        F: Future<Output = rmq_core::Result<T>> + Send + 'static,
+    {
+        let producer = self.usable().into_py_result(py)?;
+        let (future, target) = Target::asyncio_future(py)?;
+        let completion = Completion::new(target, convert);
+        let operation = operation(producer);
+        runtime::spawn(async move { completion.complete(operation.await) });
+        Ok(future)
+    }
+
+    /// Starts an async send whose outcome goes to `target`.
+    fn send_to(&self, py: Python<'_>, msg: &PyMessage, target: Target) -> PyResult<()> {
+        let producer = self.usable().into_py_result(py)?;
+        let message = msg.to_core();
+        let completion = Completion::new(target, PySendResult::into_object);
+        catch_panic("send_with_callback", move || {
+            producer.send_with_callback(message, move |outcome| completion.complete(outcome));
+            Ok(())
+        })
+        .into_py_result(py)
+    }
+}
+
+#[pymethods]
+impl PyProducer {
+    /// `namesrv` defaults to the `NAMESRV_ADDR` environment variable (read at `start()`); every
+    /// other producer option is a keyword (see `rmqproducer.OPTION_KEYS`).
+    #[new]
+    #[pyo3(signature = (group, namesrv=None, **options))]
+    fn new(
+        py: Python<'_>,
+        group: String,
+        namesrv: Option<String>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let mut config = ProducerConfig::new(group);
+        if let Some(addr) = &namesrv {
+            config.set("namesrv_addr", addr).into_py_result(py)?;
+        }
+        for (key, value) in options.into_iter().flatten() {
+            if value.is_none() {
+                continue;
+            }
+            let key = key.cast::<PyString>()?.to_cow()?.into_owned();
+            if key == "namesrv_addr" && namesrv.is_some() {
+                return Err(Error::invalid_argument(
+                    "the name server is given twice: as namesrv and as namesrv_addr",
+                ))
+                .into_py_result(py);
+            }
+            config
+                .set(&key, &option_value(&value)?)
+                .into_py_result(py)?;
+        }
+        let inner =
+            catch_panic("Producer::new", || rmq_core::Producer::new(config)).into_py_result(py)?;
+        Ok(PyProducer {
+            inner: ManuallyDrop::new(inner),
+            pid: std::process::id(),
+        })
+    }
+
+    #[getter]
+    fn group(&self) -> &str {
+        &self.inner.config().group
+    }
+
+    /// The name servers given, or `None` when they come from `NAMESRV_ADDR`.
+    #[getter]
+    fn namesrv(&self) -> Option<&str> {
+        self.inner.config().namesrv_addr.as_deref()
+    }
+
+    /// Connects to the name server and registers the group; raises `GroupAlreadyExistsError` if
+    /// this process already runs a producer of the group.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        self.wait(
+            py,
+            "start",
+            |producer| async move { producer.start().await },
+        )
+    }
+
+    /// Waits for async sends in flight (up to the `shutdown_timeout_ms` option) and for their
+    /// callbacks, then unregisters the group.
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        let outcome = self.wait(py, "shutdown", |producer| async move {
+            producer.shutdown().await
+        });
+        dispatch::drain(py);
+        outcome
+    }
+
+    /// Sends and waits for the broker's answer (retrying on another broker within
+    /// `send_timeout_ms`), with the GIL released.
+    fn send(&self, py: Python<'_>, msg: PyRef<'_, PyMessage>) -> PyResult<PySendResult> {
+        let message = msg.to_core();
+        drop(msg);
+        let result = self.wait(py, "send", |producer| async move {
+            producer.send(message).await
+        })?;
+        PySendResult::new(py, result)
+    }
+
+    /// Starts a send now and returns an `asyncio.Future` of its `SendResult`, resolved on the
+    /// running event loop of the caller. Cancelling the future does not cancel the send.
+    fn send_async<'py>(
+        &self,
+        py: Python<'py>,
+        msg: PyRef<'_, PyMessage>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (future, target) = Target::asyncio_future(py)?;
+        if let Err(error) = self.send_to(py, &msg, target) {
+            // Nobody will await this future; cancel it so asyncio does not report it as lost.
+            future.call_method0("cancel")?;
+            return Err(error);
+        }
+        Ok(future)
+    }
+
+    /// Starts a send now; `callback(result, error)` is called once, on the library's delivery
+    /// thread with the GIL held, with either a `SendResult` or an `RmqError`. An exception raised
+    /// by the callback is logged to the `rmqproducer` logger.
+    fn send_callback(
+        &self,
+        py: Python<'_>,
+        msg: PyRef<'_, PyMessage>,
+        callback: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(
+                "callback must be callable as callback(result, error)",
+            ));
+        }
+        self.send_to(py, &msg, Target::Callback(callback.unbind()))
+    }
+
+    /// Writes the message to a broker without waiting for any answer (no retry, no result).
+    fn send_oneway(&self, py: Python<'_>, msg: PyRef<'_, PyMessage>) -> PyResult<()> {
+        let message = msg.to_core();
+        drop(msg);
+        self.wait(py, "send_oneway", |producer| async move {
+            producer.send_oneway(message).await
+        })
+    }
+
+    /// Waits until no async send is in flight and their callbacks have run, or raises
+    /// `TimeoutError` after `timeout` seconds.
+    #[pyo3(signature = (timeout=30.0))]
+    fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
+        let timeout = Duration::try_from_secs_f64(timeout)
+            .map_err(|_| {
+                Error::invalid_argument(format!("flush timeout {timeout}: expected seconds >= 0"))
+            })
+            .into_py_result(py)?;
+        self.wait(py, "flush", move |producer| async move {
+            producer.flush(timeout).await
+        })?;
+        dispatch::drain(py);
+        Ok(())
+    }
+
+    /// Async sends started and not yet completed.
+    #[getter]
+    fn in_flight(&self, py: Python<'_>) -> PyResult<usize> {
+        let producer = self.usable().into_py_result(py)?;
+        catch_panic("in_flight", || Ok(producer.in_flight())).into_py_result(py)
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().start(slf.py())?;
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __exit__(&self, py: Python<'_>, _exc_info: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.shutdown(py)?;
+        Ok(false)
+    }
+
+    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let this = slf.clone().unbind();
+        slf.get().spawn_awaitable(
+            slf.py(),
+            |producer| async move { producer.start().await },
+            move |_, ()| Ok(this.into_any()),
+        )
+    }
+
+    #[pyo3(signature = (*_exc_info))]
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc_info: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // The outcome reaches the loop through the delivery thread, after every callback queued
+        // before it, so no separate drain is needed.
+        self.spawn_awaitable(
+            py,
+            |producer| async move { producer.shutdown().await },
+            |py, ()| Ok(PyBool::new(py, false).to_owned().into_any().unbind()),
+        )
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let namesrv = match self.namesrv() {
+            Some(addr) => PyString::new(py, addr).repr()?.to_string(),
+            None => "None".to_string(),
+        };
+        Ok(format!(
+            "Producer(group={}, namesrv={namesrv})",
+            PyString::new(py, self.group()).repr()?
+        ))
+    }
+}
+
+/// An option value as the core's string form: `True` → `"true"`, numbers and `str` as written.
+fn option_value(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(flag) = value.cast::<PyBool>() {
+        return Ok(if flag.is_true() { "true" } else { "false" }.to_string());
+    }
+    Ok(value.str()?.to_cow()?.into_owned())
+}

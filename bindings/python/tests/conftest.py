@@ -1,0 +1,224 @@
+"""Fixtures: the real cluster (NAMESRV_ADDR), unique topics and groups, an independent reader
+of what the brokers stored, and misbehaving loopback name servers for failure tests (each
+fixture gives the server's address)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+
+import rmqproducer
+
+REPO = Path(__file__).resolve().parents[3]
+CLUSTER = REPO / "tests" / "cluster" / "rmq-cluster"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def namesrv() -> str:
+    addr = os.environ.get("NAMESRV_ADDR")
+    if not addr:
+        pytest.fail(
+            "NAMESRV_ADDR is not set: start the cluster with tests/cluster/rmq-cluster up "
+            "and export the NAMESRV_ADDR it prints"
+        )
+    return addr
+
+
+@pytest.fixture
+def topic() -> str:
+    return unique("PyTopic")
+
+
+@pytest.fixture
+def group() -> str:
+    return unique("py_group")
+
+
+@pytest.fixture
+def producer(namesrv: str, group: str) -> Iterator[rmqproducer.Producer]:
+    with rmqproducer.Producer(group, namesrv) as p:
+        yield p
+
+
+@dataclass
+class Stored:
+    """One message as the cluster's own (Java) reader saw it."""
+
+    msg_id: str
+    body: bytes
+    tags: Optional[str]
+    keys: Optional[str]
+    properties: dict[str, str]
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Stored:
+        return cls(
+            msg_id=record["msgId"],
+            body=base64.b64decode(record["bodyBase64"]),
+            tags=record.get("tags"),
+            keys=record.get("keys"),
+            properties=record.get("userProperties") or {},
+        )
+
+
+def read_topic(topic: str, expect: int) -> list[Stored]:
+    """Every message stored in `topic`, read back by `rmq-cluster read-topic` (not our code)."""
+    # The launcher's name server listens on its port base: read from the cluster under test.
+    port_base = os.environ["NAMESRV_ADDR"].split(";")[0].rsplit(":", 1)[1]
+    done = subprocess.run(
+        [str(CLUSTER), "--port-base", port_base, "read-topic", topic, "--expect", str(expect)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, f"read-topic failed:\n{done.stdout}\n{done.stderr}"
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return [Stored.from_json(json.loads(line)) for line in lines]
+
+
+@pytest.fixture
+def stored() -> Callable[[str, int], list[Stored]]:
+    return read_topic
+
+
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 that misbehaves on purpose, one `on_connection` per client."""
+
+    def __init__(self, on_connection: Callable[[socket.socket], None]) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.addr = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.on_connection = on_connection
+        self.clients: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.clients.append(client)
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+
+    def _handle(self, client: socket.socket) -> None:
+        try:
+            self.on_connection(client)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.listener.close()
+        for client in self.clients:
+            client.close()
+
+
+def _silent(client: socket.socket) -> None:
+    """Reads requests and never answers."""
+    while client.recv(65536):
+        pass
+
+
+def _hang_up(client: socket.socket) -> None:
+    """Closes the connection as soon as a request arrives."""
+    client.recv(65536)
+    client.close()
+
+
+def _frame(header: bytes, body: bytes = b"") -> bytes:
+    """A remoting frame: total length, JSON header length, header, body."""
+    return (4 + len(header) + len(body)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header + body
+
+
+def _read_frame(client: socket.socket) -> dict[str, Any]:
+    """The JSON header of the next request frame."""
+    data = b""
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+        chunk = client.recv(65536)
+        if not chunk:
+            raise OSError("closed")
+        data += chunk
+    header_len = int.from_bytes(data[4:8], "big") & 0xFFFFFF
+    header: dict[str, Any] = json.loads(data[8 : 8 + header_len])
+    return header
+
+
+def _answer(client: socket.socket, body: bytes) -> None:
+    """Answers every request with success and `body`."""
+    while True:
+        request = _read_frame(client)
+        header = {"code": 0, "flag": 1, "language": "JAVA", "opaque": request["opaque"],
+                  "serializeTypeCurrentRPC": "JSON", "version": 479}
+        client.sendall(_frame(json.dumps(header).encode(), body))
+
+
+def _wrong_body(client: socket.socket) -> None:
+    """Answers every request with a well-formed success response whose body is not JSON."""
+    _answer(client, b"this is no route data")
+
+
+def _route(broker_addr: str) -> bytes:
+    """A topic route with one master, `broker_addr`, and one writable queue."""
+    route = {
+        "brokerDatas": [
+            {"cluster": "FakeCluster", "brokerName": "fake-broker", "brokerAddrs": {"0": broker_addr}}
+        ],
+        "queueDatas": [
+            {"brokerName": "fake-broker", "readQueueNums": 1, "writeQueueNums": 1, "perm": 6,
+             "topicSysFlag": 0}
+        ],
+    }
+    return json.dumps(route).encode()
+
+
+@pytest.fixture
+def silent_namesrv() -> Iterator[str]:
+    server = LoopbackServer(_silent)
+    yield server.addr
+    server.close()
+
+
+@pytest.fixture
+def hang_up_namesrv() -> Iterator[str]:
+    server = LoopbackServer(_hang_up)
+    yield server.addr
+    server.close()
+
+
+@pytest.fixture
+def wrong_body_namesrv() -> Iterator[str]:
+    server = LoopbackServer(_wrong_body)
+    yield server.addr
+    server.close()
+
+
+@pytest.fixture
+def silent_broker_namesrv(silent_namesrv: str) -> Iterator[str]:
+    """A name server whose every route leads to a broker that never answers."""
+    route = _route(silent_namesrv)
+    server = LoopbackServer(lambda client: _answer(client, route))
+    yield server.addr
+    server.close()
+
+
+@pytest.fixture
+def closed_port() -> str:
+    """An address where nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return "127.0.0.1:%d" % s.getsockname()[1]

@@ -1,0 +1,79 @@
+"""Logs: silent by default, forwarded to the `rmqproducer` logger hierarchy when enabled."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import rmqproducer
+from rmqproducer import Message, Producer
+
+
+@pytest.fixture
+def debug_logging() -> Iterator[None]:
+    rmqproducer.enable_logging(logging.DEBUG)
+    yield
+    rmqproducer.enable_logging(logging.WARNING)
+
+
+def wait_for_records(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    # Records reach Python through the library's delivery thread, shortly after the event.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [r for r in caplog.records if text in r.getMessage()]
+        if found:
+            return found
+        time.sleep(0.05)
+    pytest.fail(f"no record with {text!r}; got {[r.getMessage() for r in caplog.records]}")
+
+
+def test_silent_by_default(silent_namesrv: str) -> None:
+    # A failing producer in a program that configured no logging prints nothing.
+    script = textwrap.dedent(
+        f"""
+        import rmqproducer
+        p = rmqproducer.Producer("py_log_silent", {silent_namesrv!r},
+                                 send_timeout_ms=500, client_api_timeout_ms=300, retry_times=0)
+        with p:
+            try:
+                p.send(rmqproducer.Message("PyTopic", b"x"))
+            except rmqproducer.RmqError:
+                pass
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == ""
+
+
+def test_records_go_to_the_rmqproducer_hierarchy(
+    silent_namesrv: str, debug_logging: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="rmqproducer"):
+        with Producer("py_log_bridge", silent_namesrv):
+            pass
+        [record, *_] = wait_for_records(caplog, "producer started")
+    assert record.name.startswith("rmqproducer.")
+    assert record.levelno == logging.INFO
+    assert record.pathname.endswith(".rs") and record.lineno > 0
+    assert "py_log_bridge" in record.getMessage()
+
+
+def test_warnings_are_forwarded_without_enable_logging(
+    silent_namesrv: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="rmqproducer"):
+        p = Producer("py_log_warn", silent_namesrv, shutdown_timeout_ms=0,
+                     send_timeout_ms=30_000, client_api_timeout_ms=30_000)
+        p.start()
+        p.send_callback(Message("PyTopic", b"x"), lambda r, e: None)
+        p.shutdown()
+        records = wait_for_records(caplog, "shutdown")
+    assert all(r.levelno >= logging.WARNING for r in caplog.records if r.name.startswith("rmqproducer"))
+    assert any(r.levelno == logging.WARNING for r in records)
