@@ -123,7 +123,7 @@ CASES = [
     Case(2, "async-1024", "async, 1024 in flight, 1 KiB", "async", 1024, 20000, in_flight=1024),
     Case(3, "oneway", "oneway, 1 thread, 1 KiB", "oneway", 1024, 20000),
     Case(4, "sync-16t", "sync, 16 threads, 1 KiB", "sync", 1024, 12000, threads=16),
-    Case(5, "async-64k-zlib", "async, 1024 in flight, 64 KiB, zlib on", "async", 65536, 2000,
+    Case(5, "async-64k-zlib", "async, 1024 in flight, 64 KiB, zlib on", "async", 65536, 1000,
          in_flight=1024, compress=True),
 ]
 
@@ -439,8 +439,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per client and case (3)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every case's message count (0.05 for a smoke run)")
-    parser.add_argument("--warmup", type=int, default=1000,
-                        help="sync sends before each measured window (1000)")
+    parser.add_argument("--warmup", type=int, default=500,
+                        help="sync sends before each measured window (500)")
     parser.add_argument("--cases", default="1,2,3,4,5", help="case numbers, comma-separated")
     parser.add_argument("--clients", default="", help="client names, comma-separated (all)")
     parser.add_argument("--targets", default="cluster,ceiling", help="cluster and/or ceiling")
@@ -498,7 +498,7 @@ def main() -> int:
                                  f"{run['msgs_per_s']:.0f} msg/s p99 {run['p99_ms']} ms "
                                  f"cpu {run['cpu_s']} s errors {run['errors']}"),
                               file=sys.stderr)
-                        time.sleep(0.3)
+                        time.sleep(0.1)
                 medians[case.slug] = {name: median_row(r) for name, r in runs.items()}
                 for client in selected:
                     if client.missing:

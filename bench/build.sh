@@ -85,6 +85,17 @@ build_venv() {
         "$CACHE/venv/bin/python" -m pip install --quiet matplotlib
 }
 
+# Ours via Python: the abi3 wheel built from bindings/python, installed into the bench venv.
+build_ours_python() {
+    local wheels=$CACHE/wheels-ours
+    "$CACHE/venv/bin/python" -m pip install --quiet 'maturin>=1.9.4,<2' &&
+        rm -rf "$wheels" &&
+        "$CACHE/venv/bin/maturin" build --release --strip --interpreter "$CACHE/venv/bin/python" \
+            --manifest-path "$REPO/bindings/python/Cargo.toml" --out "$wheels" &&
+        "$CACHE/venv/bin/python" -m pip install --quiet --force-reinstall --no-deps \
+            "$wheels"/rmqproducer-*.whl
+}
+
 # Bindings not merged yet: recorded as such, so the driver lists them as "not yet".
 not_yet() {
     echo "not yet: the $2 binding is not on main" >"$STATUS/$1.txt"
@@ -97,6 +108,6 @@ step cpp build_cpp
 step ours-c build_ours_c
 step venv build_venv
 step rust-mxsm build_mxsm
-not_yet ours-python Python
+step ours-python build_ours_python
 not_yet ours-node Node
 exit 0

@@ -20,17 +20,20 @@ use tokio::net::{TcpListener, TcpStream};
 
 const BROKER_NAME: &str = "broker-ceiling";
 const QUEUES: i32 = 8;
+/// `MQVersion.Version.V4_9_4.ordinal()`: from this client version on, routes are standard JSON.
+const VERSION_V4_9_4: i32 = 401;
 
 /// Commit-log offsets handed out, so every send result is distinct as a real broker's would be.
 static NEXT_OFFSET: AtomicI64 = AtomicI64::new(0);
 
-/// The route the name server gives for any topic. Clients that ask for standard JSON get it;
-/// the others get fastjson's unquoted integer map keys, as from the real name server.
+/// The route the name server gives for any topic. As from the real name server (4.9.4 and
+/// later), clients at version V4_9_4 or later, or that ask for it, get standard JSON; older
+/// ones get fastjson's unquoted integer map keys.
 fn route_body(addr: &str, standard_json: bool) -> Vec<u8> {
     let broker_id = if standard_json { "\"0\"" } else { "0" };
     format!(
         "{{\"brokerDatas\":[{{\"brokerAddrs\":{{{broker_id}:\"{addr}\"}},\"brokerName\":\"{BROKER_NAME}\",\
-         \"cluster\":\"DefaultCluster\"}}],\"filterServerTable\":{{}},\"queueDatas\":[{{\"brokerName\":\
+         \"cluster\":\"DefaultCluster\",\"enableActingMaster\":false}}],\"filterServerTable\":{{}},\"queueDatas\":[{{\"brokerName\":\
          \"{BROKER_NAME}\",\"perm\":6,\"readQueueNums\":{QUEUES},\"topicSysFlag\":0,\"writeQueueNums\":{QUEUES}}}]}}"
     )
     .into_bytes()
@@ -49,10 +52,11 @@ fn answer(request: &RemotingCommand, addr: &str, port: u16) -> Option<RemotingCo
     reply.language = LanguageCode::Java;
     match request.code {
         request::GET_ROUTEINFO_BY_TOPIC => {
-            let standard = request
-                .ext_fields
-                .get("acceptStandardJsonOnly")
-                .is_some_and(|v| v == "true");
+            let standard = request.version >= VERSION_V4_9_4
+                || request
+                    .ext_fields
+                    .get("acceptStandardJsonOnly")
+                    .is_some_and(|v| v == "true");
             reply.body = route_body(addr, standard).into();
         }
         request::SEND_MESSAGE | request::SEND_MESSAGE_V2 | request::SEND_BATCH_MESSAGE => {
