@@ -58,6 +58,6 @@ perf record -q -e cpu-clock -F 2000 -g --call-graph dwarf,16384 -o "$WORK/perf.d
     "$TARGET/bench-ours" --namesrv "$ADDR" --topic BenchTopic --mode "$MODE" --in-flight 1024 \
     --warmup 100 --body-file "$BODY" --count 50000 >/dev/null 2>&1
 perf script -i "$WORK/perf.data" 2>/dev/null | "$TOOLS/bin/inferno-collapse-perf" >"$WORK/perf.folded"
-"$TOOLS/bin/inferno-flamegraph" --title "ours (bench-ours), $MODE, 1 KiB, ceiling broker" \
+"$TOOLS/bin/inferno-flamegraph" --minwidth 0.2 --title "ours (bench-ours), $MODE, 1 KiB, ceiling broker" \
     <"$WORK/perf.folded" >"$OUT/profile-$MODE.svg"
 echo "flame graph: bench/results/profile-$MODE.svg; callgrind files: $WORK"
