@@ -248,6 +248,16 @@ def run_client(client: Client, case: Case, addr: str, count: int, warmup: int) -
     return {**json.loads(lines[-1]), **measured}
 
 
+def warm_up(target_name: str, addr: str, runnable: list[Client], warmup: int) -> None:
+    """A fresh broker is slow at first (JIT, page cache): one untimed run of the first client
+    (5,000 sync sends) keeps that cost out of the first client's first measured run."""
+    if not runnable:
+        return
+    run = run_client(runnable[0], CASES[0], addr, 5000, warmup)
+    print(f"bench: {target_name} warmed up with {runnable[0].name}: "
+          + (run.get("failed") or f"{run['msgs_per_s']:.0f} msg/s"), file=sys.stderr)
+
+
 # ---------------------------------------------------------------------------------------------
 # Aggregation
 
@@ -389,6 +399,12 @@ def write_report(out: Path, results: dict, all_clients: list[Client]) -> None:
                     f"| {fmt(row['cpu_per_100k_s'], 2)} | {fmt(row['peak_rss_mb'])} "
                     f"| {row['errors']} | {row['good_runs']}/{row['runs']} |")
             lines.append("")
+            for client in all_clients:
+                row = rows.get(client.name) or {}
+                if row.get("errors"):
+                    lines.append(f"- {labels[client.name]}: {row['errors']} failed sends over "
+                                 f"{row['good_runs']} runs; first: `{row['first_error']}`")
+            lines.append("")
     versions = results.get("versions", {})
     lines += ["## Client versions", ""] + [f"- {labels.get(k, k)}: {v}" for k, v in versions.items()]
     lines.append("")
@@ -479,6 +495,7 @@ def main() -> int:
         with targets[target_name]() as target:
             print(f"bench: {target_name} at {target.addr}", file=sys.stderr)
             medians = results["medians"].setdefault(target_name, {})
+            warm_up(target_name, target.addr, [c for c in selected if not c.missing], opts.warmup)
             for case in cases:
                 count = max(1, int(case.count * opts.scale))
                 runnable = [c for c in selected if not c.missing]
