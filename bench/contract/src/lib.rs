@@ -75,9 +75,7 @@ impl Args {
                 compress = true;
                 continue;
             }
-            let value = argv
-                .next()
-                .ok_or_else(|| format!("{flag} needs a value"))?;
+            let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let number = |v: &str| {
                 v.parse::<usize>()
                     .map_err(|_| format!("{flag} takes a number, not {v:?}"))
@@ -140,7 +138,11 @@ impl Latencies {
     }
 
     fn sorted_millis(&self) -> Vec<f64> {
-        let mut all: Vec<u64> = self.nanos.iter().map(|n| n.load(Ordering::Relaxed)).collect();
+        let mut all: Vec<u64> = self
+            .nanos
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect();
         all.sort_unstable();
         all.into_iter().map(|n| n as f64 / 1e6).collect()
     }

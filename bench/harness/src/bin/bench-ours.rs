@@ -143,7 +143,12 @@ async fn run(args: Args) -> rmq_core::Result<String> {
     bench.producer.shutdown().await?;
 
     let errors = bench.failures.count.load(Ordering::Relaxed);
-    let first_error = bench.failures.first.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let first_error = bench
+        .failures
+        .first
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     Ok(Outcome {
         client: "ours-rust",
         version: rmq_core::VERSION,

@@ -49,7 +49,11 @@ impl Bench {
     }
 
     async fn send_sync(&self) -> Result<(), String> {
-        match self.producer.send_with_timeout(self.message(), SEND_TIMEOUT_MS).await {
+        match self
+            .producer
+            .send_with_timeout(self.message(), SEND_TIMEOUT_MS)
+            .await
+        {
             Ok(Some(result)) if result.send_status == SendStatus::SendOk => Ok(()),
             Ok(Some(result)) => Err(format!("send status {:?}", result.send_status)),
             Ok(None) => Err("send returned no result".to_string()),
@@ -87,19 +91,20 @@ impl Bench {
             window.acquire().await.expect("window closed").forget();
             let (bench, done) = (self.clone(), window.clone());
             let began = Instant::now();
-            let callback = move |result: Option<&rocketmq_client_rust::SendResult>,
-                                 error: Option<&rocketmq_client_rust::ClientError>| {
-                match (result, error) {
-                    (_, Some(e)) => bench.failures.note(e),
-                    (Some(r), None) if r.send_status != SendStatus::SendOk => {
-                        bench.failures.note(format!("send status {:?}", r.send_status))
+            let callback =
+                move |result: Option<&rocketmq_client_rust::SendResult>,
+                      error: Option<&rocketmq_client_rust::ClientError>| {
+                    match (result, error) {
+                        (_, Some(e)) => bench.failures.note(e),
+                        (Some(r), None) if r.send_status != SendStatus::SendOk => bench
+                            .failures
+                            .note(format!("send status {:?}", r.send_status)),
+                        (None, None) => bench.failures.note("callback without result or error"),
+                        _ => {}
                     }
-                    (None, None) => bench.failures.note("callback without result or error"),
-                    _ => {}
-                }
-                bench.latencies.record(index, began.elapsed());
-                done.add_permits(1);
-            };
+                    bench.latencies.record(index, began.elapsed());
+                    done.add_permits(1);
+                };
             if let Err(e) = self
                 .producer
                 .send_with_callback_timeout(self.message(), callback, SEND_TIMEOUT_MS)
@@ -148,7 +153,10 @@ async fn run(args: &Args, client_runtime: Arc<ClientRuntime>) -> Result<String, 
         failures: Failures::default(),
     });
     for _ in 0..args.warmup {
-        bench.send_sync().await.map_err(|e| format!("warm-up send: {e}"))?;
+        bench
+            .send_sync()
+            .await
+            .map_err(|e| format!("warm-up send: {e}"))?;
     }
 
     let cpu_before = bench_contract::cpu_seconds();
