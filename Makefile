@@ -35,3 +35,4 @@ cluster-down:
 -include $(REPO)/mk/ffi.mk
 -include $(REPO)/mk/python.mk
 -include $(REPO)/mk/node.mk
+-include $(REPO)/mk/bench.mk
