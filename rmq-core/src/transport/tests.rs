@@ -268,6 +268,22 @@ async fn oversize_frame_from_the_server_fails_pending_requests_as_protocol_error
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
 }
 
+/// Sends the client a request (code 9999) as a broker would, and returns the client's answer.
+async fn server_request(socket: &mut TcpStream, opaque: i32) -> RemotingCommand {
+    let mut frame = BytesMut::new();
+    let mut push = RemotingCommand::request(9999, BTreeMap::new());
+    push.opaque = opaque;
+    push.encode(SerializeType::Json, &mut frame);
+    socket.write_all(&frame).await.unwrap();
+    let mut buf = BytesMut::new();
+    loop {
+        if let Some(cmd) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN).unwrap() {
+            return cmd;
+        }
+        socket.read_buf(&mut buf).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn server_requests_are_answered_as_not_supported() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -276,18 +292,7 @@ async fn server_requests_are_answered_as_not_supported() {
     let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
     let _conn = transport.connection(&addr, soon(1000)).await.unwrap();
     let mut socket: TcpStream = accept.await.unwrap();
-    let mut frame = BytesMut::new();
-    let mut push = RemotingCommand::request(9999, BTreeMap::new());
-    push.opaque = 77;
-    push.encode(SerializeType::Json, &mut frame);
-    socket.write_all(&frame).await.unwrap();
-    let mut buf = BytesMut::new();
-    let answer = loop {
-        if let Some(cmd) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN).unwrap() {
-            break cmd;
-        }
-        socket.read_buf(&mut buf).await.unwrap();
-    };
+    let answer = server_request(&mut socket, 77).await;
     assert!(answer.is_response());
     assert_eq!(answer.opaque, 77);
     assert_eq!(answer.code, response::REQUEST_CODE_NOT_SUPPORTED);
@@ -345,18 +350,7 @@ async fn registered_handlers_answer_server_requests() {
     let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
     let _conn = transport.connection(&addr, soon(1000)).await.unwrap();
     let mut socket: TcpStream = accept.await.unwrap();
-    let mut frame = BytesMut::new();
-    let mut push = RemotingCommand::request(9999, BTreeMap::new());
-    push.opaque = 78;
-    push.encode(SerializeType::Json, &mut frame);
-    socket.write_all(&frame).await.unwrap();
-    let mut buf = BytesMut::new();
-    let answer = loop {
-        if let Some(cmd) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN).unwrap() {
-            break cmd;
-        }
-        socket.read_buf(&mut buf).await.unwrap();
-    };
+    let answer = server_request(&mut socket, 78).await;
     assert!(answer.is_response());
     assert_eq!(answer.opaque, 78);
     assert_eq!(answer.code, response::SUCCESS);
