@@ -5,10 +5,12 @@
 
 mod dispatch;
 mod errors;
+mod hook;
 mod logging;
 mod message;
 mod producer;
 mod result;
+mod transaction;
 
 use pyo3::prelude::*;
 
@@ -20,11 +22,17 @@ mod _rmqproducer {
     use rmq_core::producer::OPTION_KEYS;
 
     #[pymodule_export]
+    use super::hook::PySendContext;
+    #[pymodule_export]
     use super::message::PyMessage;
     #[pymodule_export]
     use super::producer::PyProducer;
     #[pymodule_export]
     use super::result::{PyMessageQueue, PySendResult, PySendStatus};
+    #[pymodule_export]
+    use super::transaction::{
+        PyLocalTransactionState, PyTransactionCheck, PyTransactionProducer, PyTransactionSendResult,
+    };
 
     #[pymodule_export]
     use super::logging::set_log_level;

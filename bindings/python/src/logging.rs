@@ -189,6 +189,12 @@ pub fn emit(py: Python<'_>, level: u8, message: &str) {
 
 /// Reports an exception raised by a user's send callback, with its traceback.
 pub fn callback_raised(py: Python<'_>, callback: &Bound<'_, PyAny>, raised: PyErr) {
+    function_raised(py, "send callback", callback, raised);
+}
+
+/// Reports an exception raised by a user function the library called (`role` says which: a
+/// send hook, a transaction check, ...), with its traceback.
+pub fn function_raised(py: Python<'_>, role: &str, function: &Bound<'_, PyAny>, raised: PyErr) {
     let logged = (|| -> PyResult<()> {
         let logger = py
             .import("logging")?
@@ -197,12 +203,12 @@ pub fn callback_raised(py: Python<'_>, callback: &Bound<'_, PyAny>, raised: PyEr
         options.set_item("exc_info", raised.value(py))?;
         logger.call_method(
             "error",
-            ("send callback %r raised an exception", callback),
+            ("%s %r raised an exception", role, function),
             Some(&options),
         )?;
         Ok(())
     })();
     if let Err(error) = logged {
-        error.write_unraisable(py, Some(callback));
+        error.write_unraisable(py, Some(function));
     }
 }

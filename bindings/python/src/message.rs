@@ -15,6 +15,16 @@ impl PyMessage {
     pub fn to_core(&self) -> rmq_core::Message {
         self.inner.clone()
     }
+
+    /// A message the library received (a reply, a checked half message).
+    pub fn from_core(inner: rmq_core::Message) -> Self {
+        PyMessage { inner }
+    }
+
+    /// As a Python object, for async deliveries.
+    pub fn into_object(py: Python<'_>, message: rmq_core::Message) -> PyResult<Py<PyAny>> {
+        Ok(Py::new(py, Self::from_core(message))?.into_any())
+    }
 }
 
 #[pymethods]

@@ -7,18 +7,20 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
-use rmq_core::{Error, ProducerConfig, runtime};
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
+use rmq_core::{Error, ProducerConfig, QueueSelection, runtime};
 
 use crate::dispatch::{self, Completion, Target};
-use crate::errors::{IntoPyResult, catch_panic};
+use crate::errors::{IntoPyResult, catch_panic, to_py_err};
+use crate::hook::PySendHook;
 use crate::message::PyMessage;
-use crate::result::PySendResult;
+use crate::result::{PyMessageQueue, PySendResult};
 
 /// How often a blocking call wakes up to let Python run signal handlers.
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -41,15 +43,22 @@ impl Drop for PyProducer {
 }
 
 impl PyProducer {
+    /// A producer object for a core producer of this process.
+    pub fn from_core(inner: rmq_core::Producer) -> Self {
+        PyProducer {
+            inner: ManuallyDrop::new(inner),
+            pid: std::process::id(),
+        }
+    }
+
     /// A clone of the core producer, once the process is known to own a live runtime.
     fn usable(&self) -> rmq_core::Result<rmq_core::Producer> {
         runtime::check_fork()?;
         Ok((*self.inner).clone())
     }
 
-    /// Runs `operation` on the library runtime and waits for it with the GIL released, waking
-    /// up now and then to let Python handle signals: Ctrl-C interrupts the wait with
-    /// `KeyboardInterrupt` (the operation itself goes on, as a cancelled `send_async` does).
+    /// Runs `operation` on the library runtime and waits for it with the GIL released (see
+    /// [`wait_releasing_gil`]).
     fn wait<T, F>(
         &self,
         py: Python<'_>,
@@ -61,29 +70,7 @@ impl PyProducer {
         F: Future<Output = rmq_core::Result<T>> + Send + 'static,
     {
         let producer = self.usable().into_py_result(py)?;
-        let operation = operation(producer);
-        let (done, mut outcome) = mpsc::sync_channel(1);
-        runtime::spawn(async move {
-            let _ = done.send(operation.await);
-        });
-        loop {
-            let received;
-            (received, outcome) = py.detach(move || {
-                let received = outcome.recv_timeout(SIGNAL_CHECK_INTERVAL);
-                (received, outcome)
-            });
-            match received {
-                Ok(result) => return result.into_py_result(py),
-                Err(RecvTimeoutError::Timeout) => py.check_signals()?,
-                Err(RecvTimeoutError::Disconnected) => {
-                    // The task ended without sending: it panicked.
-                    let lost = Error::internal(format!(
-                        "{what} panicked (a bug in rmqproducer, please report it)"
-                    ));
-                    return Err(lost).into_py_result(py);
-                }
-            }
-        }
+        wait_releasing_gil(py, what, operation(producer))
     }
 
     /// Runs `operation` on the library runtime and returns an asyncio future of its outcome.
@@ -110,8 +97,11 @@ impl PyProducer {
         let producer = self.usable().into_py_result(py)?;
         let message = msg.to_core();
         let completion = Completion::new(target, PySendResult::into_object);
+        // With `backpressure=block` a full producer holds the caller here: without the GIL.
         catch_panic("send_with_callback", move || {
-            producer.send_with_callback(message, move |outcome| completion.complete(outcome));
+            py.detach(move || {
+                producer.send_with_callback(message, move |outcome| completion.complete(outcome))
+            });
             Ok(())
         })
         .into_py_result(py)
@@ -130,31 +120,10 @@ impl PyProducer {
         namesrv: Option<String>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
-        let mut config = ProducerConfig::new(group);
-        if let Some(addr) = &namesrv {
-            config.set("namesrv_addr", addr).into_py_result(py)?;
-        }
-        for (key, value) in options.into_iter().flatten() {
-            if value.is_none() {
-                continue;
-            }
-            let key = key.cast::<PyString>()?.to_cow()?.into_owned();
-            if key == "namesrv_addr" && namesrv.is_some() {
-                return Err(Error::invalid_argument(
-                    "the name server is given twice: as namesrv and as namesrv_addr",
-                ))
-                .into_py_result(py);
-            }
-            config
-                .set(&key, &option_value(&value)?)
-                .into_py_result(py)?;
-        }
+        let config = producer_config(py, group, namesrv, options)?;
         let inner =
             catch_panic("Producer::new", || rmq_core::Producer::new(config)).into_py_result(py)?;
-        Ok(PyProducer {
-            inner: ManuallyDrop::new(inner),
-            pid: std::process::id(),
-        })
+        Ok(PyProducer::from_core(inner))
     }
 
     #[getter]
@@ -241,15 +210,190 @@ impl PyProducer {
         })
     }
 
+    /// The writable queues of `topic`, in the order selectors see them (brokers by name, then
+    /// queue id).
+    fn publish_queues(&self, py: Python<'_>, topic: String) -> PyResult<Vec<PyMessageQueue>> {
+        let queues = self.wait(py, "publish_queues", |producer| async move {
+            producer.publish_queues(&topic).await
+        })?;
+        Ok(queues.into_iter().map(PyMessageQueue::from_core).collect())
+    }
+
+    /// Sends to exactly `queue` (one attempt, no retry on another broker) and waits, with the
+    /// GIL released. The queue's topic must be the message's.
+    fn send_to_queue(
+        &self,
+        py: Python<'_>,
+        msg: PyRef<'_, PyMessage>,
+        queue: PyRef<'_, PyMessageQueue>,
+    ) -> PyResult<PySendResult> {
+        let (message, queue) = (msg.to_core(), queue.to_core());
+        drop(msg);
+        let result = self.wait(py, "send_to_queue", |producer| async move {
+            producer.send_to_queue(message, queue).await
+        })?;
+        PySendResult::new(py, result)
+    }
+
+    /// `send_to_queue` as an `asyncio.Future` of the caller's running loop.
+    fn send_to_queue_async<'py>(
+        &self,
+        py: Python<'py>,
+        msg: PyRef<'_, PyMessage>,
+        queue: PyRef<'_, PyMessageQueue>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let selection = QueueSelection::Queue(queue.to_core());
+        let message = msg.to_core();
+        self.spawn_awaitable(
+            py,
+            |producer| async move { producer.send_to_async(message, selection).await },
+            PySendResult::into_object,
+        )
+    }
+
+    /// Sends to the queue `selector(queues, msg)` picks: it is called on this thread with the
+    /// topic's writable queues (as `publish_queues` lists them) and returns an index among them.
+    /// An index out of range, or a selector that raises, is an `InvalidArgumentError`.
+    fn send_with_selector(
+        &self,
+        py: Python<'_>,
+        msg: Bound<'_, PyMessage>,
+        selector: Bound<'_, PyAny>,
+    ) -> PyResult<PySendResult> {
+        if !selector.is_callable() {
+            return Err(PyTypeError::new_err(
+                "selector must be callable as selector(queues, msg) -> int",
+            ));
+        }
+        let message = msg.borrow().to_core();
+        let topic = message.topic.clone();
+        let queues = self.wait(py, "publish_queues", |producer| async move {
+            producer.publish_queues(&topic).await
+        })?;
+        let queue = queues[select_index(py, &selector, &queues, &msg)?].clone();
+        let result = self.wait(py, "send_with_selector", |producer| async move {
+            producer.send_to_queue(message, queue).await
+        })?;
+        PySendResult::new(py, result)
+    }
+
+    /// Sends to the queue the Java client's `SelectMessageQueueByHash` picks for `key`, so
+    /// messages with one key stay in order in one queue, the queue a Java producer would use.
+    fn send_with_sharding_key(
+        &self,
+        py: Python<'_>,
+        msg: PyRef<'_, PyMessage>,
+        key: String,
+    ) -> PyResult<PySendResult> {
+        let message = msg.to_core();
+        drop(msg);
+        let result = self.wait(py, "send_with_sharding_key", |producer| async move {
+            producer.send_with_sharding_key(message, key).await
+        })?;
+        PySendResult::new(py, result)
+    }
+
+    /// `send_with_sharding_key` as an `asyncio.Future` of the caller's running loop.
+    fn send_with_sharding_key_async<'py>(
+        &self,
+        py: Python<'py>,
+        msg: PyRef<'_, PyMessage>,
+        key: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let message = msg.to_core();
+        self.spawn_awaitable(
+            py,
+            |producer| async move {
+                producer
+                    .send_to_async(message, QueueSelection::ShardingKey(key))
+                    .await
+            },
+            PySendResult::into_object,
+        )
+    }
+
+    /// Sends `msgs` as one batch and waits, with the GIL released. They need one topic, no
+    /// delay, and together at most `max_message_size`; `SendResult.msg_ids` has each one's id.
+    fn send_batch(&self, py: Python<'_>, msgs: &Bound<'_, PyAny>) -> PyResult<PySendResult> {
+        let messages = message_list(msgs)?;
+        let result = self.wait(py, "send_batch", |producer| async move {
+            producer.send_batch(messages).await
+        })?;
+        PySendResult::new(py, result)
+    }
+
+    /// `send_batch` as an `asyncio.Future` of the caller's running loop.
+    fn send_batch_async<'py>(
+        &self,
+        py: Python<'py>,
+        msgs: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let messages = message_list(msgs)?;
+        self.spawn_awaitable(
+            py,
+            |producer| async move { producer.send_batch_async(messages).await },
+            PySendResult::into_object,
+        )
+    }
+
+    /// Request-reply: sends `msg` and waits (GIL released) up to `timeout` seconds for the
+    /// consumer's reply message; `TimeoutError` when none comes in time.
+    #[pyo3(signature = (msg, timeout=3.0))]
+    fn request(
+        &self,
+        py: Python<'_>,
+        msg: PyRef<'_, PyMessage>,
+        timeout: f64,
+    ) -> PyResult<PyMessage> {
+        let timeout = seconds(py, "request timeout", timeout)?;
+        let message = msg.to_core();
+        drop(msg);
+        let reply = self.wait(py, "request", move |producer| async move {
+            producer.request(message, timeout).await
+        })?;
+        Ok(PyMessage::from_core(reply))
+    }
+
+    /// `request` as an `asyncio.Future` of the reply, on the caller's running loop.
+    #[pyo3(signature = (msg, timeout=3.0))]
+    fn request_async<'py>(
+        &self,
+        py: Python<'py>,
+        msg: PyRef<'_, PyMessage>,
+        timeout: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = seconds(py, "request timeout", timeout)?;
+        let message = msg.to_core();
+        self.spawn_awaitable(
+            py,
+            move |producer| async move { producer.request(message, timeout).await },
+            PyMessage::into_object,
+        )
+    }
+
+    /// Adds functions called around every attempt to send to a broker (all send modes):
+    /// `before(ctx)` and `after(ctx, latency, result, error)`, with a `SendContext`, the
+    /// attempt's latency in seconds, and a `SendResult` or an `RmqError` (both `None` for a
+    /// oneway write). They run on the library's delivery thread, in order, after the attempt
+    /// (`flush()` waits for them); an exception they raise is logged and changes nothing.
+    #[pyo3(signature = (before=None, after=None))]
+    fn add_send_hook(
+        &self,
+        py: Python<'_>,
+        before: Option<Bound<'_, PyAny>>,
+        after: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let hook = PySendHook::new(before, after)?;
+        let producer = self.usable().into_py_result(py)?;
+        producer.add_send_hook(Arc::new(hook));
+        Ok(())
+    }
+
     /// Waits until no async send is in flight and their callbacks have run, or raises
     /// `TimeoutError` after `timeout` seconds.
     #[pyo3(signature = (timeout=30.0))]
     fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
-        let timeout = Duration::try_from_secs_f64(timeout)
-            .map_err(|_| {
-                Error::invalid_argument(format!("flush timeout {timeout}: expected seconds >= 0"))
-            })
-            .into_py_result(py)?;
+        let timeout = seconds(py, "flush timeout", timeout)?;
         self.wait(py, "flush", move |producer| async move {
             producer.flush(timeout).await
         })?;
@@ -309,6 +453,129 @@ impl PyProducer {
             PyString::new(py, self.group()).repr()?
         ))
     }
+}
+
+/// Runs `operation` on the library runtime and waits for it with the GIL released, waking up
+/// now and then to let Python handle signals: Ctrl-C interrupts the wait with
+/// `KeyboardInterrupt` (the operation itself goes on, as a cancelled `send_async` does).
+pub fn wait_releasing_gil<T, F>(py: Python<'_>, what: &str, operation: F) -> PyResult<T>
+where
+    T: Send + 'static,
+    F: Future<Output = rmq_core::Result<T>> + Send + 'static,
+{
+    let (done, mut outcome) = mpsc::sync_channel(1);
+    runtime::spawn(async move {
+        let _ = done.send(operation.await);
+    });
+    loop {
+        let received;
+        (received, outcome) = py.detach(move || {
+            let received = outcome.recv_timeout(SIGNAL_CHECK_INTERVAL);
+            (received, outcome)
+        });
+        match received {
+            Ok(result) => return result.into_py_result(py),
+            Err(RecvTimeoutError::Timeout) => py.check_signals()?,
+            Err(RecvTimeoutError::Disconnected) => {
+                // The task ended without sending: it panicked.
+                let lost = Error::internal(format!(
+                    "{what} panicked (a bug in rmqproducer, please report it)"
+                ));
+                return Err(lost).into_py_result(py);
+            }
+        }
+    }
+}
+
+/// The configuration of a producer from `Producer(group, namesrv, **options)`.
+pub fn producer_config(
+    py: Python<'_>,
+    group: String,
+    namesrv: Option<String>,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<ProducerConfig> {
+    let mut config = ProducerConfig::new(group);
+    if let Some(addr) = &namesrv {
+        config.set("namesrv_addr", addr).into_py_result(py)?;
+    }
+    for (key, value) in options.into_iter().flatten() {
+        if value.is_none() {
+            continue;
+        }
+        let key = key.cast::<PyString>()?.to_cow()?.into_owned();
+        if key == "namesrv_addr" && namesrv.is_some() {
+            return Err(Error::invalid_argument(
+                "the name server is given twice: as namesrv and as namesrv_addr",
+            ))
+            .into_py_result(py);
+        }
+        config
+            .set(&key, &option_value(&value)?)
+            .into_py_result(py)?;
+    }
+    Ok(config)
+}
+
+/// A timeout in seconds as a `Duration`; negative, NaN or huge values are `InvalidArgumentError`.
+pub fn seconds(py: Python<'_>, what: &str, timeout: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(timeout)
+        .map_err(|_| Error::invalid_argument(format!("{what} {timeout}: expected seconds >= 0")))
+        .into_py_result(py)
+}
+
+/// Every message of an iterable of `Message`.
+fn message_list(messages: &Bound<'_, PyAny>) -> PyResult<Vec<rmq_core::Message>> {
+    messages
+        .try_iter()
+        .map_err(|_| PyTypeError::new_err("messages must be an iterable of Message"))?
+        .map(|item| {
+            let item = item?;
+            let message = item
+                .cast::<PyMessage>()
+                .map_err(|_| PyTypeError::new_err("every item of messages must be a Message"))?;
+            Ok(message.borrow().to_core())
+        })
+        .collect()
+}
+
+/// Calls a user's queue selector with the topic's writable queues and the message, and checks
+/// the index it returns. Whatever goes wrong is an `InvalidArgumentError` (a raised exception
+/// is its `__cause__`).
+fn select_index(
+    py: Python<'_>,
+    selector: &Bound<'_, PyAny>,
+    queues: &[rmq_core::MessageQueue],
+    msg: &Bound<'_, PyMessage>,
+) -> PyResult<usize> {
+    let topic = msg.borrow().to_core().topic;
+    let listed = PyList::new(py, queues.iter().cloned().map(PyMessageQueue::from_core))?;
+    let returned = selector.call1((listed, msg)).map_err(|raised| {
+        let error = Error::invalid_argument(format!("the queue selector raised {raised}"));
+        let error = to_py_err(py, error);
+        error.set_cause(py, Some(raised));
+        error
+    })?;
+    let index = returned.extract::<i64>().map_err(|_| {
+        let shown = returned.repr().map(|r| r.to_string()).unwrap_or_default();
+        to_py_err(
+            py,
+            Error::invalid_argument(format!(
+                "the queue selector returned {shown}, not an int index"
+            )),
+        )
+    })?;
+    usize::try_from(index)
+        .ok()
+        .filter(|&index| index < queues.len())
+        .ok_or_else(|| {
+            to_py_err(
+                py,
+                Error::invalid_argument(format!(
+                    "the queue selector returned index {index}, but topic '{topic}' has {} writable queue(s)",
+                    queues.len()
+                )),
+            )
+        })
 }
 
 /// An option value as the core's string form: `True` → `"true"`, numbers and `str` as written.

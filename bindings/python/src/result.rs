@@ -1,4 +1,5 @@
-//! `SendResult`, `SendStatus` and `MessageQueue`: read-only views of what the broker answered.
+//! `SendResult`, `SendStatus` and `MessageQueue`: read-only views of what the broker answered
+//! (a `MessageQueue` can also be built, to send to exactly that queue).
 
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -39,9 +40,38 @@ pub struct PyMessageQueue {
     queue_id: i32,
 }
 
+impl PyMessageQueue {
+    pub fn from_core(queue: rmq_core::MessageQueue) -> Self {
+        PyMessageQueue {
+            topic: queue.topic,
+            broker_name: queue.broker_name,
+            queue_id: queue.queue_id,
+        }
+    }
+
+    pub fn to_core(&self) -> rmq_core::MessageQueue {
+        rmq_core::MessageQueue {
+            topic: self.topic.clone(),
+            broker_name: self.broker_name.clone(),
+            queue_id: self.queue_id,
+        }
+    }
+}
+
 #[pymethods]
 impl PyMessageQueue {
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+    /// A queue of `topic` on the broker named `broker_name`; `Producer.publish_queues` lists
+    /// the writable ones.
+    #[new]
+    fn new(topic: String, broker_name: String, queue_id: i32) -> Self {
+        PyMessageQueue {
+            topic,
+            broker_name,
+            queue_id,
+        }
+    }
+
+    pub fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "MessageQueue(topic={}, broker_name={}, queue_id={})",
             PyString::new(py, &self.topic).repr()?,
@@ -74,11 +104,7 @@ pub struct PySendResult {
 
 impl PySendResult {
     pub fn new(py: Python<'_>, result: rmq_core::SendResult) -> PyResult<Self> {
-        let queue = PyMessageQueue {
-            topic: result.queue.topic,
-            broker_name: result.queue.broker_name,
-            queue_id: result.queue.queue_id,
-        };
+        let queue = PyMessageQueue::from_core(result.queue);
         Ok(PySendResult {
             status: result.status,
             msg_id: result.msg_id,
@@ -102,6 +128,19 @@ impl PySendResult {
     #[getter]
     fn status(&self) -> PySendStatus {
         self.status.into()
+    }
+
+    /// The UNIQ_KEY of each message: one for a single message, one per message of a batch,
+    /// in the batch's order (`msg_id` joins them with ',').
+    #[getter]
+    fn msg_ids(&self) -> Vec<&str> {
+        self.msg_id.split(',').collect()
+    }
+
+    /// The broker's id of each message, as `msg_ids`.
+    #[getter]
+    fn offset_msg_ids(&self) -> Vec<&str> {
+        self.offset_msg_id.split(',').collect()
     }
 
     /// Whether the status is `SEND_OK`.

@@ -64,6 +64,14 @@ class Stored:
     tags: Optional[str]
     keys: Optional[str]
     properties: dict[str, str]
+    topic: str = ""
+    broker_name: str = ""
+    queue_id: int = -1
+    sys_flag: int = 0
+    born_timestamp: int = 0
+    store_timestamp: int = 0
+    store_host: str = ""
+    all_properties: Optional[dict[str, str]] = None
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Stored:
@@ -73,27 +81,80 @@ class Stored:
             tags=record.get("tags"),
             keys=record.get("keys"),
             properties=record.get("userProperties") or {},
+            topic=record.get("topic", ""),
+            broker_name=record.get("brokerName", ""),
+            queue_id=record.get("queueId", -1),
+            sys_flag=record.get("sysFlag", 0),
+            born_timestamp=record.get("bornTimestamp", 0),
+            store_timestamp=record.get("storeTimestamp", 0),
+            store_host=record.get("storeHost", ""),
+            all_properties=record.get("properties") or {},
         )
 
 
-def read_topic(topic: str, expect: int) -> list[Stored]:
-    """Every message stored in `topic`, read back by `rmq-cluster read-topic` (not our code)."""
-    # The launcher's name server listens on its port base: read from the cluster under test.
-    port_base = os.environ["NAMESRV_ADDR"].split(";")[0].rsplit(":", 1)[1]
+def cluster_port_base() -> str:
+    """The port base of the cluster under test: its name server listens on it."""
+    return os.environ["NAMESRV_ADDR"].split(";")[0].rsplit(":", 1)[1]
+
+
+def run_cluster(*args: str, port_base: Optional[str] = None, timeout: float = 180) -> str:
+    """`rmq-cluster ARGS` on the cluster under test (or `port_base`); its stdout."""
     done = subprocess.run(
-        [str(CLUSTER), "--port-base", port_base, "read-topic", topic, "--expect", str(expect)],
+        [str(CLUSTER), "--port-base", port_base or cluster_port_base(), *args],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
-    assert done.returncode == 0, f"read-topic failed:\n{done.stdout}\n{done.stderr}"
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0, f"rmq-cluster {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def parse_stored(output: str) -> list[Stored]:
+    lines = [line for line in output.splitlines() if line.startswith("{")]
     return [Stored.from_json(json.loads(line)) for line in lines]
+
+
+def read_topic(topic: str, expect: int, port_base: Optional[str] = None) -> list[Stored]:
+    """Every message stored in `topic`, read back by `rmq-cluster read-topic` (not our code)."""
+    return parse_stored(run_cluster("read-topic", topic, "--expect", str(expect), port_base=port_base))
 
 
 @pytest.fixture
 def stored() -> Callable[[str, int], list[Stored]]:
     return read_topic
+
+
+class Cluster:
+    """The cluster under test (or the one at `port_base`), driven by `rmq-cluster`: the Java
+    reader, the official Java sender and responder, topic creation."""
+
+    def __init__(self, port_base: Optional[str] = None) -> None:
+        self.port_base = port_base or cluster_port_base()
+
+    def run(self, *args: str, timeout: float = 180) -> str:
+        return run_cluster(*args, port_base=self.port_base, timeout=timeout)
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(CLUSTER), "--port-base", self.port_base, *args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def read_topic(self, topic: str, expect: int = 0) -> list[Stored]:
+        args = ["read-topic", topic] + (["--expect", str(expect)] if expect else [])
+        return parse_stored(self.run(*args))
+
+    def by_msg_id(self, topic: str, expect: int) -> dict[str, Stored]:
+        return {m.msg_id: m for m in self.read_topic(topic, expect)}
+
+    def create_topic(self, topic: str, queues: int) -> None:
+        self.run("create-topic", topic, "--queues", str(queues))
+
+
+@pytest.fixture(scope="session")
+def cluster(namesrv: str) -> Cluster:
+    return Cluster()
 
 
 class LoopbackServer:
@@ -222,3 +283,30 @@ def closed_port() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return "127.0.0.1:%d" % s.getsockname()[1]
+
+
+@dataclass
+class SecureCluster:
+    """The cluster whose brokers require TLS and ACL signing (`rmq-cluster up --secure`)."""
+
+    namesrv: str
+    access_key: str
+    secret_key: str
+    cluster: Cluster
+
+
+@pytest.fixture(scope="session")
+def secure_cluster() -> SecureCluster:
+    """The secure cluster `tests/run-all.sh` starts and describes in RMQ_SECURE_*; the test is
+    skipped, with the reason, when those are unset."""
+    names = ["NAMESRV_ADDR", "PORT_BASE", "ACCESS_KEY", "SECRET_KEY"]
+    values = {name: os.environ.get(f"RMQ_SECURE_{name}", "") for name in names}
+    missing = [f"RMQ_SECURE_{name}" for name, value in values.items() if not value]
+    if missing:
+        pytest.skip(f"no secure cluster: {', '.join(missing)} unset (make test sets them)")
+    return SecureCluster(
+        values["NAMESRV_ADDR"],
+        values["ACCESS_KEY"],
+        values["SECRET_KEY"],
+        Cluster(values["PORT_BASE"]),
+    )

@@ -10,7 +10,9 @@ Quick start::
 
 Send modes: ``send`` (blocking, the GIL released while it waits), ``await send_async``
 (an asyncio future of the caller's loop), ``send_callback`` (a function called on a library
-thread) and ``send_oneway`` (no answer). Failures raise the classes of
+thread) and ``send_oneway`` (no answer). Also: a chosen queue (``send_to_queue``,
+``send_with_selector``, ``send_with_sharding_key``), batches (``send_batch``), request-reply
+(``request``), send hooks (``add_send_hook``) and transactions (:class:`TransactionProducer`). Failures raise the classes of
 :mod:`rmqproducer.errors`. Logs go to the ``rmqproducer`` logger, silent by default; see
 :func:`enable_logging`.
 """
@@ -22,11 +24,16 @@ import logging
 from . import errors
 from ._rmqproducer import (
     OPTION_KEYS,
+    LocalTransactionState,
     Message,
     MessageQueue,
     Producer,
+    SendContext,
     SendResult,
     SendStatus,
+    TransactionCheck,
+    TransactionProducer,
+    TransactionSendResult,
     __version__,
     _set_log_level,
 )
@@ -54,11 +61,16 @@ from .errors import (
 
 __all__ = [
     "OPTION_KEYS",
+    "LocalTransactionState",
     "Message",
     "MessageQueue",
     "Producer",
+    "SendContext",
     "SendResult",
     "SendStatus",
+    "TransactionCheck",
+    "TransactionProducer",
+    "TransactionSendResult",
     "__version__",
     "enable_logging",
     "errors",

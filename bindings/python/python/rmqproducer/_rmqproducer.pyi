@@ -10,12 +10,17 @@ from typing_extensions import Self, Unpack
 from .errors import RmqError
 
 __all__ = [
+    "LocalTransactionState",
     "Message",
     "MessageQueue",
     "OPTION_KEYS",
     "Producer",
+    "SendContext",
     "SendResult",
     "SendStatus",
+    "TransactionCheck",
+    "TransactionProducer",
+    "TransactionSendResult",
     "__version__",
     "_error_classes",
     "_set_log_level",
@@ -111,6 +116,11 @@ class SendStatus:
 
 @final
 class MessageQueue:
+    """A queue of a topic on one broker; ``Producer.publish_queues`` lists the writable ones."""
+
+    def __new__(cls, topic: str, broker_name: str, queue_id: int) -> Self: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
     @property
     def topic(self) -> str: ...
     @property
@@ -132,6 +142,12 @@ class SendResult:
     def offset_msg_id(self) -> str:
         """The broker's id: store host and commit log offset."""
     @property
+    def msg_ids(self) -> list[str]:
+        """The UNIQ_KEY of each message: one, or one per message of a batch, in its order."""
+    @property
+    def offset_msg_ids(self) -> list[str]:
+        """The broker's id of each message, as ``msg_ids``."""
+    @property
     def queue(self) -> MessageQueue: ...
     @property
     def queue_offset(self) -> int: ...
@@ -143,6 +159,32 @@ class SendResult:
     def trace_on(self) -> bool: ...
 
 _SendCallback = Callable[[Optional[SendResult], Optional[RmqError]], object]
+_QueueSelector = Callable[[list[MessageQueue], Message], int]
+
+@final
+class SendContext:
+    """One attempt to send to a broker, as a send hook sees it."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def queue(self) -> MessageQueue: ...
+    @property
+    def broker_addr(self) -> str:
+        """The broker master's address."""
+    @property
+    def msg_id(self) -> str:
+        """The UNIQ_KEY (a batch: its messages' ids joined with ',')."""
+    @property
+    def attempt(self) -> int:
+        """0 for the first attempt of a send, 1 for its first retry, ..."""
+    @property
+    def batch(self) -> bool: ...
+    @property
+    def oneway(self) -> bool: ...
+
+_BeforeSendHook = Callable[[SendContext], object]
+_AfterSendHook = Callable[[SendContext, float, Optional[SendResult], Optional[RmqError]], object]
 
 @final
 class Producer:
@@ -168,6 +210,32 @@ class Producer:
     def send_async(self, msg: Message) -> asyncio.Future[SendResult]: ...
     def send_callback(self, msg: Message, callback: _SendCallback) -> None: ...
     def send_oneway(self, msg: Message) -> None: ...
+    def publish_queues(self, topic: str) -> list[MessageQueue]:
+        """The writable queues of ``topic``, in the order selectors see them."""
+    def send_to_queue(self, msg: Message, queue: MessageQueue) -> SendResult: ...
+    def send_to_queue_async(
+        self, msg: Message, queue: MessageQueue
+    ) -> asyncio.Future[SendResult]: ...
+    def send_with_selector(self, msg: Message, selector: _QueueSelector) -> SendResult:
+        """Sends to ``publish_queues(msg.topic)[selector(queues, msg)]``; the selector runs on
+        the calling thread. A bad index or a raising selector is an ``InvalidArgumentError``."""
+    def send_with_sharding_key(self, msg: Message, key: str) -> SendResult:
+        """Sends to the queue the Java client's ``SelectMessageQueueByHash`` picks for ``key``."""
+    def send_with_sharding_key_async(
+        self, msg: Message, key: str
+    ) -> asyncio.Future[SendResult]: ...
+    def send_batch(self, msgs: Iterable[Message]) -> SendResult: ...
+    def send_batch_async(self, msgs: Iterable[Message]) -> asyncio.Future[SendResult]: ...
+    def request(self, msg: Message, timeout: float = 3.0) -> Message:
+        """Sends ``msg`` and waits up to ``timeout`` seconds for the reply message."""
+    def request_async(self, msg: Message, timeout: float = 3.0) -> asyncio.Future[Message]: ...
+    def add_send_hook(
+        self,
+        before: Optional[_BeforeSendHook] = None,
+        after: Optional[_AfterSendHook] = None,
+    ) -> None:
+        """Functions called on the delivery thread around every send attempt; an exception
+        they raise is logged."""
     def flush(self, timeout: float = 30.0) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -185,6 +253,71 @@ class Producer:
         traceback: Optional[TracebackType],
         /,
     ) -> asyncio.Future[bool]: ...
+
+@final
+class LocalTransactionState:
+    """How a local transaction ended."""
+
+    COMMIT: ClassVar[LocalTransactionState]
+    ROLLBACK: ClassVar[LocalTransactionState]
+    UNKNOWN: ClassVar[LocalTransactionState]
+    def __int__(self) -> int: ...
+
+@final
+class TransactionCheck:
+    """A half message whose outcome the broker asks about."""
+
+    @property
+    def msg_id(self) -> str: ...
+    @property
+    def transaction_id(self) -> Optional[str]: ...
+    @property
+    def message(self) -> Message: ...
+    @property
+    def born_timestamp(self) -> int: ...
+    @property
+    def check_times(self) -> int: ...
+
+@final
+class TransactionSendResult:
+    @property
+    def send_result(self) -> SendResult: ...
+    @property
+    def local_state(self) -> LocalTransactionState: ...
+
+_LocalTransaction = Callable[[Message, SendResult], LocalTransactionState]
+_TransactionChecker = Callable[[TransactionCheck], LocalTransactionState]
+
+@final
+class TransactionProducer:
+    """A producer of transactional messages; ``check`` answers the broker's checks."""
+
+    def __new__(
+        cls,
+        group: str,
+        namesrv: Optional[str] = None,
+        *,
+        check: _TransactionChecker,
+        **options: Unpack[_ProducerOptions],
+    ) -> Self: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def producer(self) -> Producer:
+        """A ``Producer`` sharing this one's group and connections, for ordinary sends."""
+    def start(self) -> None: ...
+    def shutdown(self) -> None: ...
+    def send_in_transaction(
+        self, msg: Message, local: _LocalTransaction
+    ) -> TransactionSendResult: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+        /,
+    ) -> bool: ...
 
 def _set_log_level(level: int) -> None: ...
 def _error_classes() -> dict[str, str]: ...
