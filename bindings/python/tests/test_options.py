@@ -167,13 +167,15 @@ def test_backpressure_block_mode_waits_for_room(
     results: list[Optional[SendResult]] = []
     errors: list[Optional[BaseException]] = []
     most_in_flight = 0
+
+    def done(result: Optional[SendResult], error: Optional[rmqproducer.RmqError]) -> None:
+        results.append(result)
+        errors.append(error)
+
     with Producer(group, namesrv, max_async_in_flight=4, backpressure="block") as producer:
         producer.send(Message(topic, b"warm up the route"))
         for i in range(100):
-            producer.send_callback(
-                Message(topic, f"blocked {i}"),
-                lambda result, error: (results.append(result), errors.append(error)),
-            )
+            producer.send_callback(Message(topic, f"blocked {i}"), done)
             most_in_flight = max(most_in_flight, producer.in_flight)
         producer.flush()
     assert most_in_flight <= 4
