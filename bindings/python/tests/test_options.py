@@ -115,31 +115,56 @@ async def test_tls_is_spoken_and_verified_by_default(
             named.send(Message(topic, b"never"))
 
 
-def test_acl_signing_and_tls_against_the_secure_cluster(
+async def test_signed_messages_over_tls_are_stored_on_the_secure_cluster(
     group: str, topic: str, secure_cluster: SecureCluster
 ) -> None:
-    addr, access_key, secret_key = (
+    with Producer(
+        group,
         secure_cluster.namesrv,
-        secure_cluster.access_key,
-        secure_cluster.secret_key,
-    )
-    secure: dict[str, Any] = {"tls": True, "tls_verify": False, "send_timeout_ms": 5000}
-    with Producer(group, addr, access_key=access_key, secret_key=secret_key, **secure) as producer:
-        ids = [producer.send(Message(topic, f"signed {i}")).msg_id for i in range(3)]
+        tls=True,
+        tls_verify=False,
+        access_key=secure_cluster.access_key,
+        secret_key=secure_cluster.secret_key,
+        instance_name="py-secure-signed",
+    ) as producer:
+        ids = [producer.send(Message(topic, f"signed {i}", keys=f"k{i}")).msg_id for i in range(3)]
+        ids.append((await producer.send_async(Message(topic, b"signed async"))).msg_id)
+        ids.extend(producer.send_batch([Message(topic, b"b1"), Message(topic, b"b2")]).msg_ids)
+        ids.append(producer.send_with_sharding_key(Message(topic, b"keyed"), "k").msg_id)
     stored = secure_cluster.cluster.by_msg_id(topic, len(ids))
     assert set(ids) <= stored.keys()
+    assert stored[ids[0]].body == b"signed 0"
 
-    with Producer(group + "_wrong", addr, access_key=access_key, secret_key="wrong secret", **secure) as wrong:
-        with pytest.raises(rmqproducer.BrokerError) as caught:
-            wrong.send(Message(topic, b"never"))
-    assert caught.value.response_code == 16, repr(caught.value)
 
-    plain: dict[str, Any] = {"send_timeout_ms": 3000, "retry_times": 0}
-    started = time.monotonic()
-    with pytest.raises(rmqproducer.RmqError):
-        with Producer(group + "_plain", addr, access_key=access_key, secret_key=secret_key, **plain) as p:
-            p.send(Message(topic, b"never"))
-    assert time.monotonic() - started < 30
+def test_unsigned_or_wrongly_signed_sends_are_refused_by_the_secure_cluster(
+    group: str, topic: str, secure_cluster: SecureCluster
+) -> None:
+    for name, credentials in [
+        ("unsigned", {}),
+        ("wrong-secret", {"access_key": secure_cluster.access_key, "secret_key": "not-the-secret"}),
+    ]:
+        options: dict[str, Any] = {"tls": True, "tls_verify": False, "retry_times": 0, **credentials}
+        with Producer(f"{group}_{name}", secure_cluster.namesrv, instance_name=name, **options) as p:
+            with pytest.raises(rmqproducer.BrokerError) as caught:
+                p.send(Message(topic, b"refused"))
+        # NO_PERMISSION
+        assert caught.value.response_code == 16 and caught.value.remark, repr(caught.value)
+
+
+def test_plain_tcp_and_certificate_verification_fail_on_the_secure_cluster(
+    group: str, topic: str, secure_cluster: SecureCluster
+) -> None:
+    signed: dict[str, Any] = {"access_key": secure_cluster.access_key, "secret_key": secure_cluster.secret_key}
+    with Producer(group + "_plain", secure_cluster.namesrv, retry_times=0, **signed) as plain:
+        began = time.monotonic()
+        with pytest.raises(rmqproducer.NetworkError):
+            plain.send(Message(topic, b"in the clear"))
+        assert time.monotonic() - began < 10
+    strict = Producer(
+        group + "_strict", secure_cluster.namesrv, tls=True, retry_times=0, instance_name="py-strict", **signed
+    )
+    with strict, pytest.raises(rmqproducer.ConnectError, match="TLS handshake"):
+        strict.send(Message(topic, b"never"))
 
 
 async def test_backpressure_fail_mode_refuses_when_full(
