@@ -23,7 +23,7 @@ use crate::message::PyMessage;
 use crate::result::{PyMessageQueue, PySendResult};
 
 /// How often a blocking call wakes up to let Python run signal handlers.
-const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+pub const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 #[pyclass(module = "rmqproducer", name = "Producer", frozen)]
 pub struct PyProducer {

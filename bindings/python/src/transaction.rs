@@ -5,16 +5,17 @@
 //! thread drives the core's future itself (GIL released) and takes the GIL back only to call the
 //! function. The check-back runs on a blocking thread of the library, never on a runtime thread.
 //! A function that raises, or returns something other than a `LocalTransactionState`, counts as
-//! `UNKNOWN` (the broker asks again later) and is logged.
+//! `UNKNOWN` (the broker asks again later) and is logged; a `KeyboardInterrupt` in the local
+//! transaction also counts as `UNKNOWN`, and then reaches the caller.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use rmq_core::producer::{LocalTransactionState, TransactionCheck};
@@ -23,7 +24,7 @@ use rmq_core::{SendResult, runtime};
 use crate::errors::{IntoPyResult, catch_panic};
 use crate::logging;
 use crate::message::PyMessage;
-use crate::producer::{PyProducer, producer_config, wait_releasing_gil};
+use crate::producer::{PyProducer, SIGNAL_CHECK_INTERVAL, producer_config, wait_releasing_gil};
 use crate::result::PySendResult;
 
 /// How a local transaction ended (Java's `LocalTransactionState`).
@@ -122,14 +123,14 @@ impl PyTransactionSendResult {
     }
 }
 
-/// Calls a local transaction or check function; whatever goes wrong is logged and is Unknown.
+/// Calls a local transaction or check function: its state, or what it raised (a `TypeError`
+/// when it returned something else).
 fn call_for_state(
-    py: Python<'_>,
     role: &str,
     function: &Bound<'_, PyAny>,
     args: Bound<'_, PyTuple>,
-) -> LocalTransactionState {
-    let outcome = function.call1(args).and_then(|returned| {
+) -> PyResult<LocalTransactionState> {
+    function.call1(args).and_then(|returned| {
         returned
             .cast::<PyLocalTransactionState>()
             .map(|state| *state.get())
@@ -139,14 +140,8 @@ fn call_for_state(
                     "{role} returned {shown}, not a LocalTransactionState"
                 ))
             })
-    });
-    match outcome {
-        Ok(state) => state.into(),
-        Err(raised) => {
-            logging::function_raised(py, role, function, raised);
-            LocalTransactionState::Unknown
-        }
-    }
+            .map(LocalTransactionState::from)
+    })
 }
 
 /// Answers the broker's checks with the Python function `check(TransactionCheck)`.
@@ -164,13 +159,16 @@ fn checker(check: Py<PyAny>) -> impl Fn(&TransactionCheck) -> LocalTransactionSt
                 },
             )
             .and_then(|asked| PyTuple::new(py, [asked]));
-            Ok::<_, PyErr>(match args {
-                Ok(args) => call_for_state(py, "transaction check", check.bind(py), args),
-                Err(error) => {
-                    logging::function_raised(py, "transaction check", check.bind(py), error);
-                    LocalTransactionState::Unknown
-                }
-            })
+            let check = check.bind(py);
+            Ok::<_, PyErr>(
+                match args.and_then(|args| call_for_state("transaction check", check, args)) {
+                    Ok(state) => state,
+                    Err(raised) => {
+                        logging::function_raised(py, "transaction check", check, raised);
+                        LocalTransactionState::Unknown
+                    }
+                },
+            )
         })
         .and_then(Result::ok)
         // The interpreter is finalizing: the broker asks again later (or another producer).
@@ -187,17 +185,30 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Polls `future` on the calling thread until it completes. Its network parts run on the library
-/// runtime (the core moves them there); what runs here is the caller's local transaction.
-fn run_here<F: Future>(future: F) -> F::Output {
+/// Polls `future` on the calling thread, GIL released, until it completes. Its network parts run
+/// on the library runtime (the core moves them there); what runs here is the caller's local
+/// transaction. Wakes up now and then to let Python handle signals: Ctrl-C abandons the wait
+/// with `KeyboardInterrupt`, and a half message already stored is then settled by `check`.
+fn run_here<F>(py: Python<'_>, future: F) -> PyResult<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
     let mut future = pin!(future);
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
     loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
+        let polled = py.detach(|| {
+            let mut context = Context::from_waker(&waker);
+            let polled = future.as_mut().poll(&mut context);
+            if polled.is_pending() {
+                std::thread::park_timeout(SIGNAL_CHECK_INTERVAL);
+            }
+            polled
+        });
+        match polled {
+            Poll::Ready(output) => return Ok(output),
+            Poll::Pending => py.check_signals()?,
         }
-        std::thread::park();
     }
 }
 
@@ -299,11 +310,31 @@ impl PyTransactionProducer {
         let message = msg.to_core();
         drop(msg);
         let local = local.unbind();
-        let outcome = py.detach(move || {
-            run_here(producer.send_in_transaction(message, move |sent, half| {
-                Python::attach(|py| run_local(py, local.bind(py), sent, half))
-            }))
+        // A KeyboardInterrupt or SystemExit in `local` ends the transaction as UNKNOWN, then
+        // reaches the caller.
+        let interrupted = Arc::new(Mutex::new(None));
+        let interruption = interrupted.clone();
+        let sending = producer.send_in_transaction(message, move |sent, half| {
+            Python::attach(|py| match run_local(py, local.bind(py), sent, half) {
+                Ok(state) => state,
+                Err(raised) if raised.is_instance_of::<PyException>(py) => {
+                    logging::function_raised(py, "local transaction", local.bind(py), raised);
+                    LocalTransactionState::Unknown
+                }
+                Err(raised) => {
+                    *interruption.lock().unwrap_or_else(PoisonError::into_inner) = Some(raised);
+                    LocalTransactionState::Unknown
+                }
+            })
         });
+        let outcome = run_here(py, sending)?;
+        if let Some(raised) = interrupted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            return Err(raised);
+        }
         let result = outcome.into_py_result(py)?;
         Ok(PyTransactionSendResult {
             send_result: Py::new(py, PySendResult::new(py, result.send_result)?)?,
@@ -333,17 +364,12 @@ fn run_local(
     local: &Bound<'_, PyAny>,
     sent: &rmq_core::Message,
     half: &SendResult,
-) -> LocalTransactionState {
-    let args = (|| -> PyResult<Bound<'_, PyTuple>> {
-        let message = Py::new(py, PyMessage::from_core(sent.clone()))?.into_any();
-        let result = PySendResult::into_object(py, half.clone())?;
-        PyTuple::new(py, [message, result])
-    })();
-    match args {
-        Ok(args) => call_for_state(py, "local transaction", local, args),
-        Err(error) => {
-            logging::function_raised(py, "local transaction", local, error);
-            LocalTransactionState::Unknown
-        }
-    }
+) -> PyResult<LocalTransactionState> {
+    let message = Py::new(py, PyMessage::from_core(sent.clone()))?.into_any();
+    let result = PySendResult::into_object(py, half.clone())?;
+    call_for_state(
+        "local transaction",
+        local,
+        PyTuple::new(py, [message, result])?,
+    )
 }
