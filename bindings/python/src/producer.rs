@@ -1,7 +1,8 @@
 //! `Producer`: the core producer with Python's calling conventions.
 //!
-//! Blocking calls release the GIL while they wait; `send_async` and `async with` return asyncio
-//! futures of the caller's running loop; `send_callback` calls back on the delivery thread (see
+//! Blocking calls (`send`, `send_to_queue`, `send_with_selector`, `send_batch`, `request`, ...)
+//! release the GIL while they wait; their `_async` forms and `async with` return asyncio futures
+//! of the caller's running loop; `send_callback` and send hooks run on the delivery thread (see
 //! [`crate::dispatch`]). Every call first checks that the process is the one that created the
 //! library's runtime, so a producer used in a forked child fails at once instead of hanging.
 

@@ -240,6 +240,34 @@ def test_calls_before_start_are_illegal_state() -> None:
         p.send_oneway(Message("T", b"x"))
 
 
+def test_new_calls_before_start_are_illegal_state() -> None:
+    p = Producer("py_not_started_new", "127.0.0.1:9876")
+    queue = rmqproducer.MessageQueue("T", "broker-a", 0)
+    for call in [
+        lambda: p.publish_queues("T"),
+        lambda: p.send_to_queue(Message("T", b"x"), queue),
+        lambda: p.send_with_sharding_key(Message("T", b"x"), "k"),
+        lambda: p.send_batch([Message("T", b"x")]),
+        lambda: p.request(Message("T", b"x"), 1.0),
+    ]:
+        with pytest.raises(rmqproducer.IllegalStateError):
+            call()
+
+
+def test_message_queues_are_values() -> None:
+    a = rmqproducer.MessageQueue("T", "broker-a", 1)
+    assert a == rmqproducer.MessageQueue("T", "broker-a", 1)
+    assert a != rmqproducer.MessageQueue("T", "broker-a", 2)
+    assert len({a, rmqproducer.MessageQueue("T", "broker-a", 1)}) == 1
+    assert (a.topic, a.broker_name, a.queue_id) == ("T", "broker-a", 1)
+
+
+def test_local_transaction_states() -> None:
+    states = rmqproducer.LocalTransactionState
+    assert len({states.COMMIT, states.ROLLBACK, states.UNKNOWN}) == 3
+    assert [int(s) for s in (states.COMMIT, states.ROLLBACK, states.UNKNOWN)] == [0, 1, 2]
+
+
 def test_callback_must_be_callable() -> None:
     with pytest.raises(TypeError):
         Producer("py_cb").send_callback(Message("T", b"x"), "nope")  # type: ignore[arg-type]
