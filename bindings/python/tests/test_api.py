@@ -8,6 +8,7 @@ import builtins
 import pickle
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -243,13 +244,14 @@ def test_calls_before_start_are_illegal_state() -> None:
 def test_new_calls_before_start_are_illegal_state() -> None:
     p = Producer("py_not_started_new", "127.0.0.1:9876")
     queue = rmqproducer.MessageQueue("T", "broker-a", 0)
-    for call in [
+    calls: list[Callable[[], object]] = [
         lambda: p.publish_queues("T"),
         lambda: p.send_to_queue(Message("T", b"x"), queue),
         lambda: p.send_with_sharding_key(Message("T", b"x"), "k"),
         lambda: p.send_batch([Message("T", b"x")]),
         lambda: p.request(Message("T", b"x"), 1.0),
-    ]:
+    ]
+    for call in calls:
         with pytest.raises(rmqproducer.IllegalStateError):
             call()
 
