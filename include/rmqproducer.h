@@ -20,8 +20,11 @@
  *   RMQ_RESULT_INTERNAL (or NULL / -1 / 0) with the panic's message as the last error.
  * - Threads: producers and messages may be used from several threads at once (messages read-only);
  *   a configuration is set up from one thread. The library runs its network I/O on its own
- *   threads. Where delivery callbacks run is chosen with the option callback_mode: see
- *   rmq_producer_send_async. A producer must be created after fork(), not before.
+ *   threads. Where delivery and reply callbacks run is chosen with the option callback_mode:
+ *   see rmq_producer_send_async. Queue selectors, send hooks and transaction check functions run
+ *   on library threads, local-transaction functions on the calling thread; each callback type
+ *   says so. Callbacks must return normally (no longjmp, no C++ exception). A producer must be
+ *   created after fork(), not before.
  *
  * Quick start:
  *   rmq_config *cfg = rmq_config_new();
