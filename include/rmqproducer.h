@@ -1021,8 +1021,9 @@ enum rmq_result rmq_producer_new_transactional(const struct rmq_config *config,
  * message was not stored with SEND_OK, and then `local` does not run).
  *
  * Needs a producer made by `rmq_producer_new_transactional` (else `RMQ_RESULT_ILLEGAL_STATE`); a
- * delay level on the message is ignored, as in Java. Refused (`RMQ_RESULT_ILLEGAL_STATE`) inside a
- * delivery callback.
+ * delay level on the message is ignored, as in Java. From a library thread (inside a thread-mode
+ * delivery callback, a hook, a selector or a check function) it returns
+ * `RMQ_RESULT_ILLEGAL_STATE`.
  */
 enum rmq_result rmq_producer_send_in_transaction(struct rmq_producer *producer,
                                                  const struct rmq_message *message,

@@ -141,7 +141,7 @@ impl rmq_producer {
     }
 }
 
-pub(crate) fn refuse_inside_callback(function: &str) -> Result<(), Error> {
+fn refuse_inside_callback(function: &str) -> Result<(), Error> {
     if in_callback() {
         return Err(Error::illegal_state(format!(
             "{function} was called from inside a delivery callback, where it would wait for itself; call it from the application's thread"

@@ -19,7 +19,7 @@ use crate::config::rmq_config;
 use crate::error::{outcome, rmq_result};
 use crate::ffi::{check_out, to_c_string, try_ref, write_errbuf, write_out};
 use crate::message::rmq_message;
-use crate::producer::{refuse_inside_callback, rmq_producer};
+use crate::producer::rmq_producer;
 use crate::send_result::rmq_send_result;
 
 /// How a local transaction ended (Java's `LocalTransactionState`), as the local-transaction and
@@ -206,8 +206,9 @@ pub unsafe extern "C" fn rmq_producer_new_transactional(
 /// message was not stored with SEND_OK, and then `local` does not run).
 ///
 /// Needs a producer made by `rmq_producer_new_transactional` (else `RMQ_RESULT_ILLEGAL_STATE`); a
-/// delay level on the message is ignored, as in Java. Refused (`RMQ_RESULT_ILLEGAL_STATE`) inside a
-/// delivery callback.
+/// delay level on the message is ignored, as in Java. From a library thread (inside a thread-mode
+/// delivery callback, a hook, a selector or a check function) it returns
+/// `RMQ_RESULT_ILLEGAL_STATE`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rmq_producer_send_in_transaction(
     producer: *mut rmq_producer,
@@ -229,7 +230,6 @@ pub unsafe extern "C" fn rmq_producer_send_in_transaction(
                     "rmq_producer_send_in_transaction needs a producer made by rmq_producer_new_transactional",
                 )
             })?;
-            refuse_inside_callback("rmq_producer_send_in_transaction")?;
             let run_local = |message: &Message, half: &SendResult| {
                 let message = rmq_message::new(message.clone());
                 let half = rmq_send_result::new(half);

@@ -813,6 +813,9 @@ static rmq_producer *secure_producer(const char *group_case, const char *secret,
       {"secret_key", secret},
       {"tls", tls},
       {"tls_verify", "false"},
+      /* Producers of one instance share connections: each security setting gets its own. */
+      {"instance_name", group_case},
+      {"retry_times", "0"},
   };
   for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
     CHECK_RC(rmq_config_set(config, settings[i][0], settings[i][1], err, sizeof err),
