@@ -856,12 +856,17 @@ static void acl_and_tls_against_the_secure_cluster(void) {
   CHECK_RC(rmq_producer_send_sync(p, message, &result), RMQ_RESULT_BROKER);
   CHECK(rmq_last_error_response_code() == 16);
   rmq_producer_free(p);
+  rmq_message_free(message);
+  sent_free(m);
 
-  /* Plain TCP to TLS brokers: an error, in time. */
+  /* Plain TCP to TLS brokers: an error, in time. (Its own topic: the broker has been seen to
+   * store such a message although it closes the connection before answering.) */
   p = secure_producer("secure_plain", secret, "false");
+  m = sent_text("SecurePlain", "in the clear");
+  message = to_message(m);
   double started = now_ms();
   rmq_result rc = rmq_producer_send_sync(p, message, &result);
-  CHECK(rc != RMQ_RESULT_OK && result == NULL);
+  CHECK(rc == RMQ_RESULT_NETWORK && result == NULL);
   CHECK(now_ms() - started < 5000 + 3000);
   rmq_message_free(message);
   sent_free(m);
