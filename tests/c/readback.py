@@ -7,7 +7,9 @@ add checks: "queue": [brokerName, queueId] where it must be stored; "minStoreDel
 time between birth and store (delayed and timer messages); "sysFlag" with "sysFlagMask": the
 stored sysFlag's bits under the mask (compression type, transaction type); "portBase": the
 cluster to read from, when not the one of RMQ_PORT_BASE (the secure cluster); "brokerProps": names
-of properties the broker adds (transactions) that are left out of the comparison.
+of properties the broker adds (transactions) that are left out of the comparison; "mayRepeat": the
+message may be stored more than once (a transaction committed by two check-backs, which the
+broker's at-least-once checks allow). A stored message the manifest does not list is a failure.
 
 Usage: readback.py MANIFEST RMQ_CLUSTER. Prints one line per topic and finally
 "readback: N passed, N failed" (one check per topic); exits non-zero on any failure.
@@ -65,9 +67,18 @@ def check_topic(rmq_cluster, topic, sent):
     except subprocess.CalledProcessError as e:
         return [f"read-topic failed ({e.returncode}): {e.stderr.strip()}"]
     problems = []
-    if len(stored) != len(sent):
-        problems.append(f"{len(stored)} messages stored, {len(sent)} sent")
-    by_id = {m.get("userProperties", {}).get("c_id"): m for m in stored}
+    copies = collections.defaultdict(list)
+    for m in stored:
+        copies[(m.get("userProperties") or {}).get("c_id")].append(m)
+    sent_ids = {m["id"] for m in sent}
+    unexpected = [c_id for c_id in copies if c_id not in sent_ids]
+    if unexpected:
+        problems.append(f"{len(unexpected)} stored message(s) that should not be there: {unexpected[:5]}")
+    repeatable = {m["id"] for m in sent if m.get("mayRepeat")}
+    for c_id, found in copies.items():
+        if len(found) > 1 and c_id not in repeatable:
+            problems.append(f"message {c_id} is stored {len(found)} times")
+    by_id = {c_id: found[0] for c_id, found in copies.items()}
     for message in sent:
         match = by_id.get(message["id"])
         if match is None:

@@ -74,7 +74,7 @@ check "header compiles as C++11" \
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1
 suite test_offline_asan "$out/test_offline.asan"
 
-valgrind=(valgrind --quiet --error-exitcode=99 --leak-check=full
+valgrind=(valgrind --quiet --error-exitcode=99 --leak-check=full --suppressions="$here/valgrind.supp"
   --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
 with_valgrind=1
 if [ "${RMQ_C_TEST_SKIP_VALGRIND:-}" = 1 ]; then
