@@ -859,6 +859,28 @@ enum rmq_result rmq_producer_send_with_sharding_key(struct rmq_producer *produce
                                                     struct rmq_send_result **out);
 
 /**
+ * `rmq_producer_send_to_queue` in ASYNC mode: returns at once, and `callback` is called exactly
+ * once with `userdata` and the outcome, where `callback_mode` says, as for
+ * `rmq_producer_send_async` (a queue of another topic reaches the callback as
+ * `RMQ_RESULT_INVALID_ARGUMENT`).
+ */
+enum rmq_result rmq_producer_send_to_queue_async(struct rmq_producer *producer,
+                                                 const struct rmq_message *message,
+                                                 const struct rmq_message_queue *queue,
+                                                 rmq_delivery_cb callback,
+                                                 void *userdata);
+
+/**
+ * `rmq_producer_send_with_sharding_key` in ASYNC mode, with a callback as
+ * `rmq_producer_send_to_queue_async`.
+ */
+enum rmq_result rmq_producer_send_with_sharding_key_async(struct rmq_producer *producer,
+                                                          const struct rmq_message *message,
+                                                          const char *sharding_key,
+                                                          rmq_delivery_cb callback,
+                                                          void *userdata);
+
+/**
  * SYNC send to the queue `selector` picks (see `rmq_queue_selector_cb`), called with `userdata`;
  * one attempt. Writes the result to `*out` as `rmq_producer_send_sync` does.
  */

@@ -7,8 +7,10 @@ use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use rmq_core::protocol::message::validate;
 use rmq_core::{Error, ErrorKind, Message, MessageQueue, QueueSelection};
 
+use crate::deliveries::{Callback, rmq_delivery_cb};
 use crate::error::{outcome, rmq_result};
 use crate::ffi::{check_out, to_c_string, try_ref, try_str, write_out};
 use crate::message::rmq_message;
@@ -222,6 +224,73 @@ pub unsafe extern "C" fn rmq_producer_send_with_sharding_key(
     ffi_panic_boundary! {
         outcome(unsafe {
             send_to(producer, message, out, || {
+                let key = try_str(sharding_key, "sharding_key")?;
+                Ok(QueueSelection::ShardingKey(key.to_owned()))
+            })
+        })
+    }
+}
+
+/// Sends with `selection` in ASYNC mode (one attempt): checks what can be checked, then hands the
+/// send over; `callback` runs exactly once when this returns `Ok`.
+unsafe fn send_to_async(
+    producer: *mut rmq_producer,
+    message: *const rmq_message,
+    callback: rmq_delivery_cb,
+    userdata: *mut c_void,
+    selection: impl FnOnce() -> Result<QueueSelection, Error>,
+) -> Result<(), Error> {
+    let producer = unsafe { try_ref(producer.cast_const(), "producer") }?;
+    let message = unsafe { try_ref(message, "message") }?.inner.clone();
+    let callback = callback.ok_or_else(|| Error::invalid_argument("callback is NULL"))?;
+    let selection = selection()?;
+    producer.check_started()?;
+    validate(&message, producer.max_message_size)?;
+    let callback = Callback::new(callback, userdata).into_delivery();
+    producer.deliveries.submit(callback, |completion| {
+        producer
+            .core
+            .send_to_with_callback(message, selection, move |outcome| {
+                completion.complete(outcome)
+            })
+    })
+}
+
+/// `rmq_producer_send_to_queue` in ASYNC mode: returns at once, and `callback` is called exactly
+/// once with `userdata` and the outcome, where `callback_mode` says, as for
+/// `rmq_producer_send_async` (a queue of another topic reaches the callback as
+/// `RMQ_RESULT_INVALID_ARGUMENT`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_producer_send_to_queue_async(
+    producer: *mut rmq_producer,
+    message: *const rmq_message,
+    queue: *const rmq_message_queue,
+    callback: rmq_delivery_cb,
+    userdata: *mut c_void,
+) -> rmq_result {
+    ffi_panic_boundary! {
+        outcome(unsafe {
+            send_to_async(producer, message, callback, userdata, || {
+                let queue = try_ref(queue, "queue")?;
+                Ok(QueueSelection::Queue(queue.inner.clone()))
+            })
+        })
+    }
+}
+
+/// `rmq_producer_send_with_sharding_key` in ASYNC mode, with a callback as
+/// `rmq_producer_send_to_queue_async`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_producer_send_with_sharding_key_async(
+    producer: *mut rmq_producer,
+    message: *const rmq_message,
+    sharding_key: *const c_char,
+    callback: rmq_delivery_cb,
+    userdata: *mut c_void,
+) -> rmq_result {
+    ffi_panic_boundary! {
+        outcome(unsafe {
+            send_to_async(producer, message, callback, userdata, || {
                 let key = try_str(sharding_key, "sharding_key")?;
                 Ok(QueueSelection::ShardingKey(key.to_owned()))
             })

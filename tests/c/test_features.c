@@ -145,6 +145,44 @@ static int java_send_with_sharding_key(const char *topic, const char *key, char 
   return queue_id;
 }
 
+/* An async send to a chosen queue: where it must land, and whether it did. */
+typedef struct {
+  sent_message *m;
+  char broker[64];
+  int queue_id;
+  int landed;
+} queued_delivery;
+
+static void on_queued_delivery(void *userdata, rmq_result rc, const rmq_send_result *r,
+                               const rmq_error *e) {
+  queued_delivery *d = userdata;
+  (void)e;
+  CHECK(rc == RMQ_RESULT_OK);
+  if (r) {
+    d->landed = strcmp(rmq_send_result_broker_name(r), d->broker) == 0 &&
+                rmq_send_result_queue_id(r) == d->queue_id;
+    record_in_queue(d->m, r);
+  }
+}
+
+/* Sends `m` async to `queue` (or by `key` when queue is NULL); checks it lands on broker/queue_id. */
+static void send_chosen_async(rmq_producer *p, const rmq_message_queue *queue, const char *key,
+                              const char *broker, int queue_id) {
+  queued_delivery d = {sent_text("Selected", "async, to a chosen queue"), "", queue_id, 0};
+  snprintf(d.broker, sizeof d.broker, "%s", broker);
+  rmq_message *message = to_message(d.m);
+  if (queue)
+    CHECK_RC(rmq_producer_send_to_queue_async(p, message, queue, on_queued_delivery, &d),
+             RMQ_RESULT_OK);
+  else
+    CHECK_RC(rmq_producer_send_with_sharding_key_async(p, message, key, on_queued_delivery, &d),
+             RMQ_RESULT_OK);
+  rmq_message_free(message);
+  CHECK_RC(rmq_producer_flush(p, 60000), RMQ_RESULT_OK);
+  CHECK(d.landed);
+  sent_free(d.m);
+}
+
 static void explicit_queue_selector_and_sharding_key_land_where_asked(void) {
   rmq_producer *p = producer_for("select", "thread");
   char topic[128];
@@ -180,6 +218,8 @@ static void explicit_queue_selector_and_sharding_key_land_where_asked(void) {
     rmq_message_free(message);
     sent_free(m);
   }
+
+  send_chosen_async(p, rmq_queue_list_get(queues, 3), NULL, "broker-a", 3);
 
   /* A selector: it sees the queues and the message, and picks the last queue. */
   selection s = {0, INT32_MIN, 0, 0, 0};
@@ -237,6 +277,7 @@ static void explicit_queue_selector_and_sharding_key_land_where_asked(void) {
                 rmq_send_result_broker_name(result), rmq_send_result_queue_id(result),
                 java_broker, java_queue);
       record_in_queue(m, result);
+      send_chosen_async(p, NULL, keys[i], java_broker, java_queue);
     }
     rmq_send_result_free(result);
     rmq_message_free(message);

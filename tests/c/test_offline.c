@@ -563,6 +563,13 @@ static void feature_api_null_arguments_are_reported(void) {
            RMQ_RESULT_INVALID_ARGUMENT);
   CHECK_RC(rmq_producer_send_with_sharding_key(producer, message, "k\xff", &result),
            RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_to_queue_async(producer, message, NULL, count_delivery, NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_with_sharding_key_async(producer, message, "k", NULL, NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_with_sharding_key_async(producer, message, NULL, count_delivery,
+                                                     NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
   CHECK_RC(rmq_batch_add(NULL, message), RMQ_RESULT_INVALID_ARGUMENT);
   CHECK_RC(rmq_producer_send_batch_sync(producer, NULL, &result), RMQ_RESULT_INVALID_ARGUMENT);
   CHECK_RC(rmq_producer_send_batch_async(producer, NULL, count_delivery, NULL),
@@ -666,6 +673,8 @@ static void feature_calls_are_checked_before_the_network(void) {
   CHECK_RC(rmq_producer_send_batch_async(producer, batch, count_delivery, NULL),
            RMQ_RESULT_ILLEGAL_STATE);
   CHECK_RC(rmq_producer_request_async(producer, message, 1000, on_reply, &calls),
+           RMQ_RESULT_ILLEGAL_STATE);
+  CHECK_RC(rmq_producer_send_with_sharding_key_async(producer, message, "k", count_delivery, NULL),
            RMQ_RESULT_ILLEGAL_STATE);
   CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
 
