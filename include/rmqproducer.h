@@ -20,8 +20,11 @@
  *   RMQ_RESULT_INTERNAL (or NULL / -1 / 0) with the panic's message as the last error.
  * - Threads: producers and messages may be used from several threads at once (messages read-only);
  *   a configuration is set up from one thread. The library runs its network I/O on its own
- *   threads. Where delivery callbacks run is chosen with the option callback_mode: see
- *   rmq_producer_send_async. A producer must be created after fork(), not before.
+ *   threads. Where delivery and reply callbacks run is chosen with the option callback_mode:
+ *   see rmq_producer_send_async. Queue selectors, send hooks and transaction check functions run
+ *   on library threads, local-transaction functions on the calling thread; each callback type
+ *   says so. Callbacks must return normally (no longjmp, no C++ exception). A producer must be
+ *   created after fork(), not before.
  *
  * Quick start:
  *   rmq_config *cfg = rmq_config_new();
@@ -159,6 +162,30 @@ typedef enum rmq_send_status {
 } rmq_send_status;
 
 /**
+ * How a local transaction ended (Java's `LocalTransactionState`), as the local-transaction and
+ * check functions return it (as an `int`).
+ */
+typedef enum rmq_transaction_state {
+  /**
+   * Make the message visible to consumers.
+   */
+  RMQ_TRANSACTION_STATE_COMMIT = 0,
+  /**
+   * Drop the message.
+   */
+  RMQ_TRANSACTION_STATE_ROLLBACK = 1,
+  /**
+   * Not known yet: the broker asks the producer's check function later.
+   */
+  RMQ_TRANSACTION_STATE_UNKNOWN = 2,
+} rmq_transaction_state;
+
+/**
+ * A batch of messages (opaque). Not thread-safe while it is being filled; sending only reads it.
+ */
+typedef struct rmq_batch rmq_batch;
+
+/**
  * Producer configuration (opaque). Not thread-safe: set it up from one thread.
  */
 typedef struct rmq_config rmq_config;
@@ -176,10 +203,25 @@ typedef struct rmq_error rmq_error;
 typedef struct rmq_message rmq_message;
 
 /**
+ * A queue of a topic on one broker (opaque): topic, broker name and queue id.
+ */
+typedef struct rmq_message_queue rmq_message_queue;
+
+/**
  * A producer (opaque). Thread-safe: any function may be called from several threads at once,
  * except `rmq_producer_free`, which must be the last call.
  */
 typedef struct rmq_producer rmq_producer;
+
+/**
+ * The writable queues of a topic (opaque), in Java's order: brokers by name, then queue id.
+ */
+typedef struct rmq_queue_list rmq_queue_list;
+
+/**
+ * One attempt to send to a broker (opaque), valid only during the hook it is handed to.
+ */
+typedef struct rmq_send_context rmq_send_context;
 
 /**
  * The result of a successful send (opaque). Results from `rmq_producer_send_sync` and
@@ -187,6 +229,11 @@ typedef struct rmq_producer rmq_producer;
  * callback is handed belongs to the library and is valid only during the callback.
  */
 typedef struct rmq_send_result rmq_send_result;
+
+/**
+ * A half message the broker asks about (opaque), valid only during the check function.
+ */
+typedef struct rmq_transaction_check rmq_transaction_check;
 
 /**
  * The callback of `rmq_producer_send_async`, called exactly once per accepted send with the
@@ -202,6 +249,67 @@ typedef void (*rmq_delivery_cb)(void *userdata,
                                 const struct rmq_send_result *send_result,
                                 const struct rmq_error *error);
 
+/**
+ * A send hook: called with its `userdata` and the attempt's context (valid only during the call).
+ *
+ * Hooks run on a library thread, around every attempt of every send mode, possibly on several
+ * threads at once; keep them quick (they hold up the send) and make `userdata` usable from there.
+ * Inside them, blocking calls of the library return `RMQ_RESULT_ILLEGAL_STATE`. A hook must
+ * return normally (no `longjmp`, no C++ exception); it cannot fail the send.
+ */
+typedef void (*rmq_send_hook_cb)(void *userdata, const struct rmq_send_context *ctx);
+
+/**
+ * A queue selector: returns the index (from 0) of the queue to send to among `queues`, the
+ * topic's writable queues in Java's order. `message` is the message being sent. Both are valid
+ * only during the call.
+ *
+ * It runs once per send, on a library thread, while the thread that called
+ * `rmq_producer_send_with_selector` waits; `userdata` must be usable from there. Inside it,
+ * blocking calls of the library return `RMQ_RESULT_ILLEGAL_STATE`. An index out of range
+ * (negative, or not below `rmq_queue_list_len(queues)`) fails the send with
+ * `RMQ_RESULT_INVALID_ARGUMENT`. It must return normally (no `longjmp`, no C++ exception).
+ */
+typedef int32_t (*rmq_queue_selector_cb)(void *userdata,
+                                         const struct rmq_queue_list *queues,
+                                         const struct rmq_message *message);
+
+/**
+ * The callback of `rmq_producer_request_async`, called exactly once per accepted request with its
+ * `userdata` and the outcome: on success `result` is `RMQ_RESULT_OK`, `reply` is set and `error`
+ * is NULL; on failure (`RMQ_RESULT_TIMEOUT` when no reply came in time) `reply` is NULL and
+ * `error` holds the details. Both are valid only during the call (keep the reply with
+ * `rmq_message_clone`). It must return normally (no `longjmp`, no C++ exception).
+ */
+typedef void (*rmq_reply_cb)(void *userdata,
+                             enum rmq_result result,
+                             const struct rmq_message *reply,
+                             const struct rmq_error *error);
+
+/**
+ * The check function of a transactional producer: answers the broker's question about a half
+ * message whose outcome is still unknown, returning an `rmq_transaction_state` (any other value
+ * counts as `RMQ_TRANSACTION_STATE_UNKNOWN`, and the broker asks again later).
+ *
+ * It runs on a library thread set aside for it (it may block, e.g. to look the transaction up),
+ * possibly on several at once for different messages, from `rmq_producer_start` until
+ * `rmq_producer_shutdown`; `userdata` must be usable from there and outlive the producer. It must
+ * return normally (no `longjmp`, no C++ exception).
+ */
+typedef int32_t (*rmq_transaction_check_cb)(void *userdata,
+                                            const struct rmq_transaction_check *check);
+
+/**
+ * The local-transaction function of `rmq_producer_send_in_transaction`: runs the application's
+ * transaction for `message`, whose half message the broker stored as `half_result`, and returns an
+ * `rmq_transaction_state` (any other value counts as `RMQ_TRANSACTION_STATE_UNKNOWN`). It runs
+ * once, on the thread that called `rmq_producer_send_in_transaction`; both pointers are valid only
+ * during the call. It must return normally (no `longjmp`, no C++ exception).
+ */
+typedef int32_t (*rmq_local_transaction_cb)(void *userdata,
+                                            const struct rmq_message *message,
+                                            const struct rmq_send_result *half_result);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -210,6 +318,54 @@ extern "C" {
  * The library's version, e.g. `"0.1.0"` (a static string; never free it).
  */
 const char *rmq_version(void);
+
+/**
+ * An empty batch. Free it with `rmq_batch_free`.
+ */
+struct rmq_batch *rmq_batch_new(void);
+
+/**
+ * Adds a copy of `message` to the end of the batch (free the message whenever you like). The
+ * batch's rules are checked when it is sent.
+ */
+enum rmq_result rmq_batch_add(struct rmq_batch *batch, const struct rmq_message *message);
+
+/**
+ * How many messages the batch holds; 0 for NULL.
+ */
+size_t rmq_batch_len(const struct rmq_batch *batch);
+
+/**
+ * Frees a batch; NULL is a no-op. A batch may be freed as soon as the send call that used it
+ * returns, even for `rmq_producer_send_batch_async`.
+ */
+void rmq_batch_free(struct rmq_batch *batch);
+
+/**
+ * SYNC send of a batch (one request, retried as `rmq_producer_send_sync`). The result has one
+ * message id per message: `rmq_send_result_msg_id_count` / `rmq_send_result_msg_id_at`; its
+ * queue and offset are the first message's (the others follow it in the same queue).
+ *
+ * Refused before any network traffic: an empty batch (`RMQ_RESULT_INVALID_ARGUMENT`), messages of
+ * different topics or with a delay (`RMQ_RESULT_INVALID_MESSAGE`), a batch larger than
+ * `max_message_size` once encoded (`RMQ_RESULT_MESSAGE_TOO_LARGE`), and any message that a
+ * single send would refuse.
+ */
+enum rmq_result rmq_producer_send_batch_sync(struct rmq_producer *producer,
+                                             const struct rmq_batch *batch,
+                                             struct rmq_send_result **out);
+
+/**
+ * ASYNC send of a batch: copies it and returns at once; `callback` is then called exactly once
+ * with `userdata` and the outcome, on the thread `callback_mode` says, as for
+ * `rmq_producer_send_async`. The batch's rules are checked before it returns (a refused batch
+ * returns its error and never calls back), except the size once encoded, which a batch too large
+ * reports to the callback as `RMQ_RESULT_MESSAGE_TOO_LARGE`.
+ */
+enum rmq_result rmq_producer_send_batch_async(struct rmq_producer *producer,
+                                              const struct rmq_batch *batch,
+                                              rmq_delivery_cb callback,
+                                              void *userdata);
 
 /**
  * A configuration with every option at its default. The group has no default: set `group`.
@@ -344,9 +500,95 @@ struct rmq_error *rmq_error_clone(const struct rmq_error *error);
 void rmq_error_free(struct rmq_error *error);
 
 /**
+ * The producer group; NULL for NULL.
+ */
+const char *rmq_send_context_group(const struct rmq_send_context *ctx);
+
+/**
+ * The topic, as the application names it; NULL for NULL.
+ */
+const char *rmq_send_context_topic(const struct rmq_send_context *ctx);
+
+/**
+ * The name of the broker the attempt goes to; NULL for NULL.
+ */
+const char *rmq_send_context_broker_name(const struct rmq_send_context *ctx);
+
+/**
+ * The address (`host:port`) the attempt goes to; NULL for NULL.
+ */
+const char *rmq_send_context_broker_addr(const struct rmq_send_context *ctx);
+
+/**
+ * The message id (`UNIQ_KEY`; for a batch, its messages' ids joined with commas); NULL for NULL.
+ */
+const char *rmq_send_context_msg_id(const struct rmq_send_context *ctx);
+
+/**
+ * The queue id the attempt goes to; -1 for NULL.
+ */
+int32_t rmq_send_context_queue_id(const struct rmq_send_context *ctx);
+
+/**
+ * 0 for the first attempt of a send, 1 for its first retry, ...; -1 for NULL.
+ */
+int64_t rmq_send_context_attempt(const struct rmq_send_context *ctx);
+
+/**
+ * Whether the attempt sends a batch; false for NULL.
+ */
+bool rmq_send_context_is_batch(const struct rmq_send_context *ctx);
+
+/**
+ * Whether the attempt is a oneway send; false for NULL.
+ */
+bool rmq_send_context_is_oneway(const struct rmq_send_context *ctx);
+
+/**
+ * After hook: how long the attempt took, in microseconds; -1 in a before hook (or for NULL).
+ */
+int64_t rmq_send_context_latency_us(const struct rmq_send_context *ctx);
+
+/**
+ * After hook: `RMQ_RESULT_OK` when the broker stored the message (or a oneway request was
+ * written), else the failure's code; `RMQ_RESULT_OK` in a before hook,
+ * `RMQ_RESULT_INVALID_ARGUMENT` for NULL.
+ */
+enum rmq_result rmq_send_context_result(const struct rmq_send_context *ctx);
+
+/**
+ * After hook: the broker's result when it stored the message, valid during the hook; NULL
+ * otherwise (a before hook, a oneway send, a failure, or NULL).
+ */
+const struct rmq_send_result *rmq_send_context_send_result(const struct rmq_send_context *ctx);
+
+/**
+ * After hook: the failure, valid during the hook; NULL when the attempt did not fail (or for
+ * NULL).
+ */
+const struct rmq_error *rmq_send_context_error(const struct rmq_send_context *ctx);
+
+/**
+ * Adds a send hook to the producer, called after the hooks added before it: `before` before each
+ * attempt to send to a broker, `after` once that attempt ended (either may be NULL, not both),
+ * each with `userdata` (which must outlive the producer). See `rmq_send_hook_cb` for the thread
+ * they run on. Hooks cannot be removed; they apply to sends started after this call.
+ */
+enum rmq_result rmq_producer_add_send_hook(struct rmq_producer *producer,
+                                           rmq_send_hook_cb before,
+                                           rmq_send_hook_cb after,
+                                           void *userdata);
+
+/**
  * An empty message (no topic, empty body). Free it with `rmq_message_free`.
  */
 struct rmq_message *rmq_message_new(void);
+
+/**
+ * A copy of `message` that the caller owns (e.g. to keep a reply beyond its callback); NULL for
+ * NULL. Free it with `rmq_message_free`.
+ */
+struct rmq_message *rmq_message_clone(const struct rmq_message *message);
 
 /**
  * Frees a message; NULL is a no-op. A message may be freed as soon as the send call that used it
@@ -395,6 +637,49 @@ enum rmq_result rmq_message_set_delay_level(struct rmq_message *message, int32_t
  * messages); 0 clears it.
  */
 enum rmq_result rmq_message_set_deliver_time_ms(struct rmq_message *message, int64_t epoch_ms);
+
+/**
+ * The topic (as the application names it, without namespace); NULL for NULL.
+ */
+const char *rmq_message_topic(const struct rmq_message *message);
+
+/**
+ * The tags, or NULL when there are none (or for NULL).
+ */
+const char *rmq_message_tags(const struct rmq_message *message);
+
+/**
+ * The keys separated by spaces, or NULL when there are none (or for NULL).
+ */
+const char *rmq_message_keys(const struct rmq_message *message);
+
+/**
+ * The body: returns its bytes (valid until the message is changed or freed) and writes its length
+ * to `*len`. NULL for a NULL message or a NULL `len`, and then `*len` is not written.
+ */
+const uint8_t *rmq_message_body(const struct rmq_message *message, size_t *len);
+
+/**
+ * The value of user property `name`, or NULL when the message has none of that name (or for a
+ * NULL argument or a `name` that is not UTF-8).
+ */
+const char *rmq_message_property(const struct rmq_message *message, const char *name);
+
+/**
+ * How many user properties the message has; 0 for NULL. With `rmq_message_property_name` and
+ * `rmq_message_property_value` they can be listed in order.
+ */
+size_t rmq_message_property_count(const struct rmq_message *message);
+
+/**
+ * The name of user property `index` (from 0); NULL when out of range (or for NULL).
+ */
+const char *rmq_message_property_name(const struct rmq_message *message, size_t index);
+
+/**
+ * The value of user property `index` (from 0); NULL when out of range (or for NULL).
+ */
+const char *rmq_message_property_value(const struct rmq_message *message, size_t index);
 
 /**
  * Creates a producer from a copy of `config` (which the caller still owns and frees) and writes
@@ -493,6 +778,144 @@ enum rmq_result rmq_producer_poll(struct rmq_producer *producer,
 size_t rmq_producer_in_flight(const struct rmq_producer *producer);
 
 /**
+ * Makes a queue (e.g. to send to the same queue again) and writes it to `*out`; free it with
+ * `rmq_message_queue_free`. A negative `queue_id` is `RMQ_RESULT_INVALID_ARGUMENT`.
+ */
+enum rmq_result rmq_message_queue_new(const char *topic,
+                                      const char *broker_name,
+                                      int32_t queue_id,
+                                      struct rmq_message_queue **out);
+
+/**
+ * A copy of `queue` that the caller owns (e.g. one taken from a list); NULL for NULL.
+ */
+struct rmq_message_queue *rmq_message_queue_clone(const struct rmq_message_queue *queue);
+
+/**
+ * The queue's topic; NULL for NULL.
+ */
+const char *rmq_message_queue_topic(const struct rmq_message_queue *queue);
+
+/**
+ * The name of the queue's broker (e.g. `"broker-a"`); NULL for NULL.
+ */
+const char *rmq_message_queue_broker_name(const struct rmq_message_queue *queue);
+
+/**
+ * The queue's id on its broker; -1 for NULL.
+ */
+int32_t rmq_message_queue_queue_id(const struct rmq_message_queue *queue);
+
+/**
+ * Frees a queue made by `rmq_message_queue_new` or `_clone`; NULL is a no-op. Never free a
+ * queue that belongs to a list.
+ */
+void rmq_message_queue_free(struct rmq_message_queue *queue);
+
+/**
+ * How many queues the list has; 0 for NULL.
+ */
+size_t rmq_queue_list_len(const struct rmq_queue_list *list);
+
+/**
+ * Queue `index` (from 0) of the list, valid as long as the list; NULL when out of range (or for
+ * NULL).
+ */
+const struct rmq_message_queue *rmq_queue_list_get(const struct rmq_queue_list *list, size_t index);
+
+/**
+ * Frees a list made by `rmq_producer_publish_queues`; NULL is a no-op. Never free the list a
+ * selector is handed.
+ */
+void rmq_queue_list_free(struct rmq_queue_list *list);
+
+/**
+ * Writes the writable queues of `topic` to `*out` (free the list with `rmq_queue_list_free`), in
+ * the order selectors see them. Asks the name server for the route when the producer has none
+ * yet (blocking, within `send_timeout_ms`). Needs a started producer.
+ */
+enum rmq_result rmq_producer_publish_queues(struct rmq_producer *producer,
+                                            const char *topic,
+                                            struct rmq_queue_list **out);
+
+/**
+ * SYNC send to exactly `queue` (one attempt, no retry on another broker); the queue's topic must
+ * be the message's (else `RMQ_RESULT_INVALID_ARGUMENT`). Writes the result to `*out` as
+ * `rmq_producer_send_sync` does.
+ */
+enum rmq_result rmq_producer_send_to_queue(struct rmq_producer *producer,
+                                           const struct rmq_message *message,
+                                           const struct rmq_message_queue *queue,
+                                           struct rmq_send_result **out);
+
+/**
+ * SYNC send to the queue Java's `SelectMessageQueueByHash` picks for `sharding_key` (one attempt):
+ * messages with one key keep their order in one queue, the same queue the Java client would use
+ * as long as the topic's queues stay the same.
+ */
+enum rmq_result rmq_producer_send_with_sharding_key(struct rmq_producer *producer,
+                                                    const struct rmq_message *message,
+                                                    const char *sharding_key,
+                                                    struct rmq_send_result **out);
+
+/**
+ * `rmq_producer_send_to_queue` in ASYNC mode: returns at once, and `callback` is called exactly
+ * once with `userdata` and the outcome, where `callback_mode` says, as for
+ * `rmq_producer_send_async` (a queue of another topic reaches the callback as
+ * `RMQ_RESULT_INVALID_ARGUMENT`).
+ */
+enum rmq_result rmq_producer_send_to_queue_async(struct rmq_producer *producer,
+                                                 const struct rmq_message *message,
+                                                 const struct rmq_message_queue *queue,
+                                                 rmq_delivery_cb callback,
+                                                 void *userdata);
+
+/**
+ * `rmq_producer_send_with_sharding_key` in ASYNC mode, with a callback as
+ * `rmq_producer_send_to_queue_async`.
+ */
+enum rmq_result rmq_producer_send_with_sharding_key_async(struct rmq_producer *producer,
+                                                          const struct rmq_message *message,
+                                                          const char *sharding_key,
+                                                          rmq_delivery_cb callback,
+                                                          void *userdata);
+
+/**
+ * SYNC send to the queue `selector` picks (see `rmq_queue_selector_cb`), called with `userdata`;
+ * one attempt. Writes the result to `*out` as `rmq_producer_send_sync` does.
+ */
+enum rmq_result rmq_producer_send_with_selector(struct rmq_producer *producer,
+                                                const struct rmq_message *message,
+                                                rmq_queue_selector_cb selector,
+                                                void *userdata,
+                                                struct rmq_send_result **out);
+
+/**
+ * Sends `message` as a request and blocks until its reply comes (written to `*out`; free it with
+ * `rmq_message_free`) or `timeout_ms` (> 0) passes: `RMQ_RESULT_TIMEOUT`. The reply's topic is the
+ * cluster's reply topic (`<cluster>_REPLY_TOPIC`); read it with the `rmq_message_*` getters. From
+ * inside a thread-mode delivery callback it returns `RMQ_RESULT_ILLEGAL_STATE`.
+ */
+enum rmq_result rmq_producer_request(struct rmq_producer *producer,
+                                     const struct rmq_message *message,
+                                     int32_t timeout_ms,
+                                     struct rmq_message **out);
+
+/**
+ * Sends `message` as a request and returns at once; `callback` is called exactly once with
+ * `userdata` and the reply, or `RMQ_RESULT_TIMEOUT` when none comes within `timeout_ms` (> 0). It
+ * runs where `callback_mode` says, as the callbacks of `rmq_producer_send_async` do, and
+ * `rmq_producer_flush` / `shutdown` wait for it too (a shutdown waits at most
+ * `shutdown_timeout_ms` for a request still unanswered). A refused request (NULL argument,
+ * invalid message or timeout, producer not started) returns its error and never calls back.
+ */
+enum rmq_result rmq_producer_request_async(struct rmq_producer *producer,
+                                           const struct rmq_message *message,
+                                           int32_t timeout_ms,
+                                           rmq_reply_cb callback,
+                                           void *userdata);
+
+/**
  * The store status; `RMQ_SEND_STATUS_UNKNOWN` for NULL.
  */
 enum rmq_send_status rmq_send_result_status(const struct rmq_send_result *result);
@@ -507,6 +930,24 @@ const char *rmq_send_status_name(int32_t status);
  * The message id the client generated (`UNIQ_KEY`), as Java's `getMsgId()`.
  */
 const char *rmq_send_result_msg_id(const struct rmq_send_result *result);
+
+/**
+ * How many messages the result is about: 1 for a single message, the batch's size for a batch;
+ * 0 for NULL.
+ */
+size_t rmq_send_result_msg_id_count(const struct rmq_send_result *result);
+
+/**
+ * The message id (`UNIQ_KEY`) of message `index` (from 0, in the batch's order); NULL when out
+ * of range (or for NULL). For a batch, `rmq_send_result_msg_id` joins them all with commas, as
+ * Java does.
+ */
+const char *rmq_send_result_msg_id_at(const struct rmq_send_result *result, size_t index);
+
+/**
+ * The offset message id of message `index`, as `rmq_send_result_msg_id_at`.
+ */
+const char *rmq_send_result_offset_msg_id_at(const struct rmq_send_result *result, size_t index);
 
 /**
  * The broker's offset message id (store host and commit log offset).
@@ -553,6 +994,65 @@ struct rmq_send_result *rmq_send_result_clone(const struct rmq_send_result *resu
  * Frees a result owned by the caller; NULL is a no-op. Never free the result a callback is handed.
  */
 void rmq_send_result_free(struct rmq_send_result *result);
+
+/**
+ * The message id (`UNIQ_KEY`) of the half message, as its send result reported it; NULL for NULL.
+ */
+const char *rmq_transaction_check_msg_id(const struct rmq_transaction_check *check);
+
+/**
+ * The transaction id, or NULL when the broker gave none (or for NULL).
+ */
+const char *rmq_transaction_check_transaction_id(const struct rmq_transaction_check *check);
+
+/**
+ * The half message as it was sent (topic without namespace, body, tags, keys, user properties),
+ * valid as long as `check`; NULL for NULL.
+ */
+const struct rmq_message *rmq_transaction_check_message(const struct rmq_transaction_check *check);
+
+/**
+ * When the half message was sent, in milliseconds since the Unix epoch; -1 for NULL.
+ */
+int64_t rmq_transaction_check_born_timestamp(const struct rmq_transaction_check *check);
+
+/**
+ * How many times the broker had asked about this message before; -1 for NULL.
+ */
+int64_t rmq_transaction_check_times(const struct rmq_transaction_check *check);
+
+/**
+ * Creates a transactional producer from a copy of `config`, as `rmq_producer_new` does, with
+ * `check` (called with `userdata`) answering the broker's checks. It is an ordinary
+ * `rmq_producer` besides: every send function and the lifecycle work on it, and it is freed with
+ * `rmq_producer_free`.
+ */
+enum rmq_result rmq_producer_new_transactional(const struct rmq_config *config,
+                                               rmq_transaction_check_cb check,
+                                               void *userdata,
+                                               struct rmq_producer **out,
+                                               char *errbuf,
+                                               size_t errlen);
+
+/**
+ * Sends `message` as a half message (SYNC, with retries; invisible to consumers), runs `local`
+ * with `userdata` on the calling thread, then commits or rolls back as it returned; when it
+ * returned unknown, the broker settles the message later through the check function. Writes the
+ * half message's send result to `*out_result` (free it with `rmq_send_result_free`) and what the
+ * local transaction returned to `*out_state` (`RMQ_TRANSACTION_STATE_ROLLBACK` when the half
+ * message was not stored with SEND_OK, and then `local` does not run).
+ *
+ * Needs a producer made by `rmq_producer_new_transactional` (else `RMQ_RESULT_ILLEGAL_STATE`); a
+ * delay level on the message is ignored, as in Java. From a library thread (inside a thread-mode
+ * delivery callback, a hook, a selector or a check function) it returns
+ * `RMQ_RESULT_ILLEGAL_STATE`.
+ */
+enum rmq_result rmq_producer_send_in_transaction(struct rmq_producer *producer,
+                                                 const struct rmq_message *message,
+                                                 rmq_local_transaction_cb local,
+                                                 void *userdata,
+                                                 struct rmq_send_result **out_result,
+                                                 enum rmq_transaction_state *out_state);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,6 +1,7 @@
-//! How the outcome of an async send reaches its C callback, exactly once.
+//! How the outcome of an async call (a send, a batch, a request) reaches its C callback, exactly
+//! once.
 //!
-//! Every accepted send is *pending* until its callback has returned. In thread mode the core's
+//! Every accepted call is *pending* until its callback has returned. In thread mode the core's
 //! completion runs the callback at once, on the library runtime thread it completes on; in poll
 //! mode it queues the outcome, and `rmq_producer_poll` (or flush, shutdown, free) runs the queued
 //! callbacks on the application's thread. No lock is held while a callback runs, so a callback may
@@ -70,8 +71,12 @@ impl Callback {
         Callback { function, userdata }
     }
 
-    fn invoke(self, outcome: &Result<SendResult, Error>) {
-        CALLBACK_DEPTH.with(|depth| depth.set(depth.get() + 1));
+    /// The callback as the function [`Deliveries::submit`] takes.
+    pub(crate) fn into_delivery(self) -> impl FnOnce(Outcome) + Send + 'static {
+        move |outcome| self.invoke(&outcome)
+    }
+
+    fn invoke(self, outcome: &Outcome) {
         match outcome {
             Ok(result) => {
                 let result = rmq_send_result::new(result);
@@ -85,17 +90,27 @@ impl Callback {
                 unsafe { (self.function)(self.userdata, code, std::ptr::null(), &error) };
             }
         }
-        CALLBACK_DEPTH.with(|depth| depth.set(depth.get() - 1));
     }
 }
 
-type Outcome = Result<SendResult, Error>;
+/// The outcome of an async send.
+pub(crate) type Outcome = Result<SendResult, Error>;
+
+/// A callback bound to its outcome, ready to run.
+type Ready = Box<dyn FnOnce() + Send>;
+
+/// Runs a callback, marking the thread as inside one meanwhile.
+fn run(ready: Ready) {
+    CALLBACK_DEPTH.with(|depth| depth.set(depth.get() + 1));
+    ready();
+    CALLBACK_DEPTH.with(|depth| depth.set(depth.get() - 1));
+}
 
 struct State {
-    /// Accepted sends whose callback has not returned yet.
+    /// Accepted calls whose callback has not returned yet.
     pending: usize,
-    /// Poll mode: outcomes waiting for their callback to be run.
-    queued: VecDeque<(Callback, Outcome)>,
+    /// Poll mode: callbacks with their outcome, waiting to be run.
+    queued: VecDeque<Ready>,
 }
 
 /// The delivery callbacks of one producer.
@@ -132,19 +147,19 @@ impl Deliveries {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands a send to the core: `start` receives the completion to call with the outcome. On
+    /// Hands a call to the core: `start` receives the completion to call with the outcome. On
     /// `Ok` the callback will run exactly once; on `Err` (or a panic, which is passed on) it never
     /// runs.
-    pub(crate) fn submit(
+    pub(crate) fn submit<T: Send + 'static>(
         self: &Arc<Self>,
-        callback: Callback,
-        start: impl FnOnce(Completion),
+        callback: impl FnOnce(Result<T, Error>) + Send + 'static,
+        start: impl FnOnce(Completion<T>),
     ) -> Result<(), Error> {
         self.lock().pending += 1;
         let handoff = Arc::new(Mutex::new(Handoff::Submitting));
         let completion = Completion {
             deliveries: Arc::clone(self),
-            callback: Some(callback),
+            callback: Some(Box::new(callback)),
             handoff: Arc::clone(&handoff),
         };
         let started = catch_unwind(AssertUnwindSafe(|| start(completion)));
@@ -167,14 +182,14 @@ impl Deliveries {
         }
     }
 
-    fn deliver(&self, callback: Callback, outcome: Outcome) {
+    fn deliver(&self, ready: Ready) {
         match self.mode {
             CallbackMode::Thread => {
-                callback.invoke(&outcome);
+                run(ready);
                 self.finished();
             }
             CallbackMode::Poll => {
-                self.lock().queued.push_back((callback, outcome));
+                self.lock().queued.push_back(ready);
                 self.changed.notify_all();
             }
         }
@@ -227,8 +242,8 @@ impl Deliveries {
     fn run_one_queued(&self) -> bool {
         let next = self.lock().queued.pop_front();
         match next {
-            Some((callback, outcome)) => {
-                callback.invoke(&outcome);
+            Some(ready) => {
+                run(ready);
                 self.finished();
                 true
             }
@@ -269,21 +284,24 @@ enum Handoff {
     Cancelled,
 }
 
-/// The one-shot completion the core calls with a send's outcome.
-pub(crate) struct Completion {
+/// The callback of one call, as the completion keeps it.
+type Delivery<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
+
+/// The one-shot completion the core calls with a call's outcome.
+pub(crate) struct Completion<T: Send + 'static> {
     deliveries: Arc<Deliveries>,
-    callback: Option<Callback>,
+    callback: Option<Delivery<T>>,
     handoff: Arc<Mutex<Handoff>>,
 }
 
-impl Completion {
-    pub(crate) fn complete(mut self, outcome: Outcome) {
+impl<T: Send + 'static> Completion<T> {
+    pub(crate) fn complete(mut self, outcome: Result<T, Error>) {
         if let Some(callback) = self.callback.take() {
             self.finish(callback, outcome);
         }
     }
 
-    fn finish(&self, callback: Callback, outcome: Outcome) {
+    fn finish(&self, callback: Delivery<T>, outcome: Result<T, Error>) {
         let cancelled = {
             let mut handoff = self.handoff.lock().unwrap_or_else(PoisonError::into_inner);
             if matches!(*handoff, Handoff::Submitting) {
@@ -293,12 +311,12 @@ impl Completion {
         };
         // A cancelled send is no longer pending (its submit released it): nothing to run.
         if !cancelled {
-            self.deliveries.deliver(callback, outcome);
+            self.deliveries.deliver(Box::new(move || callback(outcome)));
         }
     }
 }
 
-impl Drop for Completion {
+impl<T: Send + 'static> Drop for Completion<T> {
     /// A completion dropped without an outcome (a bug, or a panic in the core's task) still
     /// reports one, so that no callback is ever lost.
     fn drop(&mut self) {
@@ -336,8 +354,8 @@ mod tests {
         unsafe { &*calls.cast::<AtomicUsize>() }.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn counting(calls: &AtomicUsize) -> Callback {
-        Callback::new(count, std::ptr::from_ref(calls).cast_mut().cast())
+    fn counting(calls: &AtomicUsize) -> impl FnOnce(Outcome) + Send + 'static {
+        Callback::new(count, std::ptr::from_ref(calls).cast_mut().cast()).into_delivery()
     }
 
     #[test]
@@ -345,7 +363,9 @@ mod tests {
         let calls = AtomicUsize::new(0);
         let deliveries = Deliveries::new(CallbackMode::Thread);
         let caught = catch_unwind(AssertUnwindSafe(|| {
-            deliveries.submit(counting(&calls), |_completion| panic!("todo"))
+            deliveries.submit(counting(&calls), |_completion: Completion<SendResult>| {
+                panic!("todo")
+            })
         }));
         assert!(caught.is_err());
         assert_eq!(deliveries.pending(), 0);

@@ -1,7 +1,8 @@
 //! The C ABI of rmqproducer: `librmqproducer.so` / `librmqproducer.a` and the cbindgen-generated
 //! `include/rmqproducer.h`.
 //!
-//! One module per C "class" (config, message, producer, send result, error), plus the plumbing:
+//! One module per C "class" (config, message, producer, send result, error, queue, batch, send
+//! hook) or producer feature (request-reply, transactions), plus the plumbing:
 //! `panic` (the panic boundary every entry point's body runs in), `ffi` (pointer and string
 //! checks), `deliveries` (how async outcomes reach C callbacks, in thread or poll mode).
 //!
@@ -14,20 +15,30 @@
 #[macro_use]
 mod panic;
 
+mod batch;
 mod config;
 mod deliveries;
 mod error;
 mod ffi;
+mod hook;
 mod message;
 mod producer;
+mod queue;
+mod request;
 mod send_result;
+mod transaction;
 
+pub use batch::*;
 pub use config::*;
 pub use deliveries::rmq_delivery_cb;
 pub use error::*;
+pub use hook::*;
 pub use message::*;
 pub use producer::*;
+pub use queue::*;
+pub use request::*;
 pub use send_result::*;
+pub use transaction::*;
 
 /// The library's version, e.g. `"0.1.0"` (a static string; never free it).
 #[unsafe(no_mangle)]

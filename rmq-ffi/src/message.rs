@@ -1,18 +1,55 @@
-//! `rmq_message`: a message being built. Setters copy their arguments; the message is validated
-//! when it is sent (topic, non-empty body within `max_message_size`, user property names, delay
-//! level), so a bad value surfaces as `RMQ_RESULT_INVALID_MESSAGE` from the send call.
+//! `rmq_message`: a message being built, or one the library hands out (a reply, a checked half
+//! message). Setters copy their arguments; the message is validated when it is sent (topic,
+//! non-empty body within `max_message_size`, user property names, delay level), so a bad value
+//! surfaces as `RMQ_RESULT_INVALID_MESSAGE` from the send call. Getters read it back.
 
-use std::ffi::c_char;
+use std::ffi::{CString, c_char};
+use std::sync::OnceLock;
 
 use rmq_core::{Error, Message};
 
 use crate::error::{outcome, rmq_result};
-use crate::ffi::{try_bytes, try_mut, try_str};
+use crate::ffi::{check_out, to_c_string, try_bytes, try_mut, try_ref, try_str, write_out};
 
 /// A message (opaque). Sending reads it and never changes it, so one message may be sent many times
 /// and from several threads at once, as long as no thread changes it meanwhile.
 pub struct rmq_message {
     pub(crate) inner: Message,
+    /// The C strings the getters hand out, made on first use and dropped by every setter.
+    view: OnceLock<View>,
+}
+
+/// The string fields of a message as C strings.
+struct View {
+    topic: CString,
+    tags: Option<CString>,
+    keys: Option<CString>,
+    properties: Vec<(CString, CString)>,
+}
+
+impl rmq_message {
+    pub(crate) fn new(inner: Message) -> Self {
+        rmq_message {
+            inner,
+            view: OnceLock::new(),
+        }
+    }
+
+    fn view(&self) -> &View {
+        self.view.get_or_init(|| {
+            let m = &self.inner;
+            View {
+                topic: to_c_string(&m.topic),
+                tags: m.tags.as_deref().map(to_c_string),
+                keys: (!m.keys.is_empty()).then(|| to_c_string(&m.keys.join(" "))),
+                properties: m
+                    .properties
+                    .iter()
+                    .map(|(n, v)| (to_c_string(n), to_c_string(v)))
+                    .collect(),
+            }
+        })
+    }
 }
 
 /// Runs a setter on a checked message.
@@ -20,16 +57,27 @@ unsafe fn update(
     message: *mut rmq_message,
     set: impl FnOnce(&mut Message) -> Result<(), Error>,
 ) -> rmq_result {
-    outcome(unsafe { try_mut(message, "message") }.and_then(|m| set(&mut m.inner)))
+    outcome(unsafe { try_mut(message, "message") }.and_then(|m| {
+        m.view = OnceLock::new();
+        set(&mut m.inner)
+    }))
 }
 
 /// An empty message (no topic, empty body). Free it with `rmq_message_free`.
 #[unsafe(no_mangle)]
 pub extern "C" fn rmq_message_new() -> *mut rmq_message {
     ffi_panic_boundary! {
-        Box::into_raw(Box::new(rmq_message {
-            inner: Message::new("", Vec::new()),
-        }))
+        Box::into_raw(Box::new(rmq_message::new(Message::new("", Vec::new()))))
+    }
+}
+
+/// A copy of `message` that the caller owns (e.g. to keep a reply beyond its callback); NULL for
+/// NULL. Free it with `rmq_message_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_clone(message: *const rmq_message) -> *mut rmq_message {
+    ffi_panic_boundary! {
+        unsafe { try_ref(message, "message") }
+            .map_or(std::ptr::null_mut(), |m| Box::into_raw(Box::new(rmq_message::new(m.inner.clone()))))
     }
 }
 
@@ -166,5 +214,107 @@ pub unsafe extern "C" fn rmq_message_set_deliver_time_ms(
                 Ok(())
             })
         }
+    }
+}
+
+/// A string field of a message, or NULL for a NULL message.
+unsafe fn view_field(
+    message: *const rmq_message,
+    field: impl FnOnce(&View) -> Option<&CString>,
+) -> *const c_char {
+    unsafe { try_ref(message, "message") }
+        .ok()
+        .and_then(|m| field(m.view()))
+        .map_or(std::ptr::null(), |s| s.as_ptr())
+}
+
+// The getters' strings stay valid until the message is changed (by a setter) or freed.
+
+/// The topic (as the application names it, without namespace); NULL for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_topic(message: *const rmq_message) -> *const c_char {
+    ffi_panic_boundary! { unsafe { view_field(message, |v| Some(&v.topic)) } }
+}
+
+/// The tags, or NULL when there are none (or for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_tags(message: *const rmq_message) -> *const c_char {
+    ffi_panic_boundary! { unsafe { view_field(message, |v| v.tags.as_ref()) } }
+}
+
+/// The keys separated by spaces, or NULL when there are none (or for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_keys(message: *const rmq_message) -> *const c_char {
+    ffi_panic_boundary! { unsafe { view_field(message, |v| v.keys.as_ref()) } }
+}
+
+/// The body: returns its bytes (valid until the message is changed or freed) and writes its length
+/// to `*len`. NULL for a NULL message or a NULL `len`, and then `*len` is not written.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_body(
+    message: *const rmq_message,
+    len: *mut usize,
+) -> *const u8 {
+    ffi_panic_boundary! {
+        match unsafe { try_ref(message, "message") } {
+            Ok(m) if check_out(len).is_ok() => {
+                unsafe { write_out(len, m.inner.body.len()) };
+                m.inner.body.as_ptr()
+            }
+            _ => std::ptr::null(),
+        }
+    }
+}
+
+/// The value of user property `name`, or NULL when the message has none of that name (or for a
+/// NULL argument or a `name` that is not UTF-8).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_property(
+    message: *const rmq_message,
+    name: *const c_char,
+) -> *const c_char {
+    ffi_panic_boundary! {
+        let Ok(name) = (unsafe { try_str(name, "name") }) else {
+            return std::ptr::null();
+        };
+        unsafe {
+            view_field(message, |v| {
+                v.properties
+                    .iter()
+                    .find(|(n, _)| n.to_bytes() == name.as_bytes())
+                    .map(|(_, value)| value)
+            })
+        }
+    }
+}
+
+/// How many user properties the message has; 0 for NULL. With `rmq_message_property_name` and
+/// `rmq_message_property_value` they can be listed in order.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_property_count(message: *const rmq_message) -> usize {
+    ffi_panic_boundary! {
+        unsafe { try_ref(message, "message") }.map_or(0, |m| m.inner.properties.len())
+    }
+}
+
+/// The name of user property `index` (from 0); NULL when out of range (or for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_property_name(
+    message: *const rmq_message,
+    index: usize,
+) -> *const c_char {
+    ffi_panic_boundary! {
+        unsafe { view_field(message, |v| v.properties.get(index).map(|(n, _)| n)) }
+    }
+}
+
+/// The value of user property `index` (from 0); NULL when out of range (or for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_property_value(
+    message: *const rmq_message,
+    index: usize,
+) -> *const c_char {
+    ffi_panic_boundary! {
+        unsafe { view_field(message, |v| v.properties.get(index).map(|(_, value)| value)) }
     }
 }

@@ -4,7 +4,6 @@
 //! [`PanicDefault`] of its return type. Signatures stay literal so that cbindgen sees them.
 
 use std::any::Any;
-use std::ffi::c_char;
 
 use rmq_core::Error;
 
@@ -57,9 +56,15 @@ impl<T> PanicDefault for *mut T {
     }
 }
 
-impl PanicDefault for *const c_char {
+impl<T> PanicDefault for *const T {
     fn on_panic() -> Self {
         std::ptr::null()
+    }
+}
+
+impl PanicDefault for bool {
+    fn on_panic() -> Self {
+        false
     }
 }
 

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use rmq_core::producer::TransactionProducer;
 use rmq_core::protocol::message::validate;
 use rmq_core::{Error, Producer, runtime};
 
@@ -31,14 +32,32 @@ enum Lifecycle {
 /// A producer (opaque). Thread-safe: any function may be called from several threads at once,
 /// except `rmq_producer_free`, which must be the last call.
 pub struct rmq_producer {
-    core: Producer,
-    deliveries: Arc<Deliveries>,
-    max_message_size: usize,
+    pub(crate) core: Producer,
+    /// Set for a producer made by `rmq_producer_new_transactional`; `core` is its producer.
+    pub(crate) transaction: Option<TransactionProducer>,
+    pub(crate) deliveries: Arc<Deliveries>,
+    pub(crate) max_message_size: usize,
     shutdown_timeout: Duration,
     lifecycle: Mutex<Lifecycle>,
 }
 
 impl rmq_producer {
+    /// A producer over `core` (or, when `transaction` is set, over its producer) for `config`.
+    pub(crate) fn new(
+        config: &rmq_config,
+        core: Producer,
+        transaction: Option<TransactionProducer>,
+    ) -> Self {
+        rmq_producer {
+            core,
+            transaction,
+            deliveries: Deliveries::new(config.callback_mode),
+            max_message_size: config.core.max_message_size,
+            shutdown_timeout: config.core.shutdown_timeout,
+            lifecycle: Mutex::new(Lifecycle::Created),
+        }
+    }
+
     fn lifecycle(&self) -> Lifecycle {
         *self
             .lifecycle
@@ -54,7 +73,7 @@ impl rmq_producer {
     }
 
     /// Runs an operation of the core on the library runtime and waits for it.
-    fn block<T, F>(&self, operation: impl FnOnce(Producer) -> F) -> Result<T, Error>
+    pub(crate) fn block<T, F>(&self, operation: impl FnOnce(Producer) -> F) -> Result<T, Error>
     where
         F: Future<Output = Result<T, Error>> + Send + 'static,
         T: Send + 'static,
@@ -63,7 +82,10 @@ impl rmq_producer {
     }
 
     fn start(&self) -> Result<(), Error> {
-        self.block(|core| async move { core.start().await })?;
+        match self.transaction.clone() {
+            Some(transaction) => runtime::block_on(async move { transaction.start().await })??,
+            None => self.block(|core| async move { core.start().await })?,
+        }
         self.set_lifecycle(Lifecycle::Started);
         Ok(())
     }
@@ -72,7 +94,10 @@ impl rmq_producer {
     /// queued ones on this thread in poll mode).
     fn shutdown(&self) -> Result<(), Error> {
         refuse_inside_callback("rmq_producer_shutdown")?;
-        self.block(|core| async move { core.shutdown().await })?;
+        match self.transaction.clone() {
+            Some(transaction) => runtime::block_on(async move { transaction.shutdown().await })??,
+            None => self.block(|core| async move { core.shutdown().await })?,
+        }
         self.set_lifecycle(Lifecycle::ShutDown);
         // The core has given every send its outcome; the callbacks only have to run (and return).
         let grace = self.shutdown_timeout.max(Duration::from_secs(1));
@@ -90,26 +115,29 @@ impl rmq_producer {
         }
     }
 
+    /// `IllegalState` unless the producer is started. Async calls check it up front, because a
+    /// refused call returns its error and never calls back.
+    pub(crate) fn check_started(&self) -> Result<(), Error> {
+        match self.lifecycle() {
+            Lifecycle::Started => Ok(()),
+            Lifecycle::Created => Err(Error::illegal_state(
+                "the producer is not started; call rmq_producer_start first",
+            )),
+            Lifecycle::ShutDown => Err(Error::illegal_state("the producer has been shut down")),
+        }
+    }
+
     fn send_async(&self, message: &rmq_message, callback: Callback) -> Result<(), Error> {
         // Refused sends return their error and never call back, so check all that can be checked
         // before handing the send over.
-        match self.lifecycle() {
-            Lifecycle::Started => {}
-            Lifecycle::Created => {
-                return Err(Error::illegal_state(
-                    "the producer is not started; call rmq_producer_start first",
-                ));
-            }
-            Lifecycle::ShutDown => {
-                return Err(Error::illegal_state("the producer has been shut down"));
-            }
-        }
+        self.check_started()?;
         validate(&message.inner, self.max_message_size)?;
         let message = message.inner.clone();
-        self.deliveries.submit(callback, |completion| {
-            self.core
-                .send_with_callback(message, move |outcome| completion.complete(outcome))
-        })
+        self.deliveries
+            .submit(callback.into_delivery(), |completion| {
+                self.core
+                    .send_with_callback(message, move |outcome| completion.complete(outcome))
+            })
     }
 }
 
@@ -123,7 +151,7 @@ fn refuse_inside_callback(function: &str) -> Result<(), Error> {
 }
 
 /// A deadline `timeout_ms` from now; `None` (no deadline) for a negative timeout.
-fn deadline(timeout_ms: i32) -> Option<Instant> {
+pub(crate) fn deadline(timeout_ms: i32) -> Option<Instant> {
     u64::try_from(timeout_ms)
         .ok()
         .map(|ms| Instant::now() + Duration::from_millis(ms))
@@ -144,13 +172,7 @@ pub unsafe extern "C" fn rmq_producer_new(
         let result = (|| {
             let config = unsafe { try_ref(config, "config") }?;
             check_out(out)?;
-            let producer = rmq_producer {
-                core: Producer::new(config.core.clone())?,
-                deliveries: Deliveries::new(config.callback_mode),
-                max_message_size: config.core.max_message_size,
-                shutdown_timeout: config.core.shutdown_timeout,
-                lifecycle: Mutex::new(Lifecycle::Created),
-            };
+            let producer = rmq_producer::new(config, Producer::new(config.core.clone())?, None);
             unsafe { write_out(out, Box::into_raw(Box::new(producer))) };
             Ok(())
         })();
@@ -198,7 +220,13 @@ pub unsafe extern "C" fn rmq_producer_free(producer: *mut rmq_producer) {
             producer.deliveries.drain(Some(Instant::now()));
         } else if in_callback() {
             let core = producer.core.clone();
-            runtime::spawn(async move { core.shutdown().await });
+            let transaction = producer.transaction.clone();
+            runtime::spawn(async move {
+                match transaction {
+                    Some(transaction) => transaction.shutdown().await,
+                    None => core.shutdown().await,
+                }
+            });
         } else {
             // Errors have nowhere to go from here; the shutdown still delivered every outcome.
             let _ = producer.shutdown();

@@ -48,6 +48,9 @@ pub struct rmq_send_result {
     queue_offset: i64,
     transaction_id: Option<CString>,
     region_id: CString,
+    /// One id per message: one for a single message, one per message of a batch.
+    msg_ids: Vec<CString>,
+    offset_msg_ids: Vec<CString>,
 }
 
 impl rmq_send_result {
@@ -62,6 +65,12 @@ impl rmq_send_result {
             queue_offset: result.queue_offset,
             transaction_id: result.transaction_id.as_deref().map(to_c_string),
             region_id: to_c_string(&result.region_id),
+            msg_ids: result.msg_ids().into_iter().map(to_c_string).collect(),
+            offset_msg_ids: result
+                .offset_msg_ids()
+                .into_iter()
+                .map(to_c_string)
+                .collect(),
         }
     }
 
@@ -76,6 +85,8 @@ impl rmq_send_result {
             queue_offset: self.queue_offset,
             transaction_id: self.transaction_id.clone(),
             region_id: self.region_id.clone(),
+            msg_ids: self.msg_ids.clone(),
+            offset_msg_ids: self.offset_msg_ids.clone(),
         })
     }
 }
@@ -116,6 +127,45 @@ pub extern "C" fn rmq_send_status_name(status: i32) -> *const c_char {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rmq_send_result_msg_id(result: *const rmq_send_result) -> *const c_char {
     ffi_panic_boundary! { unsafe { string_field(result, |r| &r.msg_id) } }
+}
+
+/// How many messages the result is about: 1 for a single message, the batch's size for a batch;
+/// 0 for NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_send_result_msg_id_count(result: *const rmq_send_result) -> usize {
+    ffi_panic_boundary! {
+        unsafe { try_ref(result, "result") }.map_or(0, |r| r.msg_ids.len())
+    }
+}
+
+/// The message id (`UNIQ_KEY`) of message `index` (from 0, in the batch's order); NULL when out
+/// of range (or for NULL). For a batch, `rmq_send_result_msg_id` joins them all with commas, as
+/// Java does.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_send_result_msg_id_at(
+    result: *const rmq_send_result,
+    index: usize,
+) -> *const c_char {
+    ffi_panic_boundary! {
+        unsafe { try_ref(result, "result") }
+            .ok()
+            .and_then(|r| r.msg_ids.get(index))
+            .map_or(std::ptr::null(), |id| id.as_ptr())
+    }
+}
+
+/// The offset message id of message `index`, as `rmq_send_result_msg_id_at`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_send_result_offset_msg_id_at(
+    result: *const rmq_send_result,
+    index: usize,
+) -> *const c_char {
+    ffi_panic_boundary! {
+        unsafe { try_ref(result, "result") }
+            .ok()
+            .and_then(|r| r.offset_msg_ids.get(index))
+            .map_or(std::ptr::null(), |id| id.as_ptr())
+    }
 }
 
 /// The broker's offset message id (store host and commit log offset).

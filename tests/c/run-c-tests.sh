@@ -3,15 +3,16 @@
 #   1. compile tests/c with -Wall -Wextra -Werror -pedantic (C99), with and without ASan, and the
 #      header as C++11;
 #   2. test_offline under ASan (leak detection on);
-#   3. test_cluster under ASan against NAMESRV_ADDR, then
-#      readback.py compares the store, read by the Java tool, with what was sent;
-#   4. both programs once more under valgrind (no ASan), the cluster one with a fresh manifest;
+#   3. test_cluster and test_features under ASan against NAMESRV_ADDR, each followed by
+#      readback.py, which compares the store, read by the Java tool, with what was sent;
+#   4. every program once more under valgrind (no ASan), the cluster ones with fresh manifests;
 #   5. the installed copy (FFI_PREFIX): pkg-config compiles and links a program, shared and static.
 #   6. include/rmqproducer.h is what the pinned cbindgen generates (make ffi-header-check).
 # Every step is a check; the last line is "N passed, N failed".
 #
 # Environment: REPO, FFI_LIB_DIR (staged librmqproducer), FFI_PREFIX (an install of it), CC, CXX,
-# NAMESRV_ADDR (optional), RMQ_C_TEST_SKIP_VALGRIND=1 to leave out step 4.
+# NAMESRV_ADDR (optional), RMQ_PORT_BASE (the cluster's, for the Java tools), RMQ_SECURE_* (the
+# secure cluster; its test is skipped without them), RMQ_C_TEST_SKIP_VALGRIND=1 to leave out step 4.
 set -u
 
 repo=${REPO:?REPO is not set}
@@ -60,7 +61,7 @@ cflags=(-std=c99 -Wall -Wextra -Werror -pedantic -g -I"$repo/include")
 link=(-L"$lib_dir" -lrmqproducer -Wl,-rpath,"$lib_dir" -lpthread)
 asan=(-fsanitize=address -fno-omit-frame-pointer)
 
-for program in test_offline test_cluster; do
+for program in test_offline test_cluster test_features; do
   check "compile $program (ASan)" \
     "$cc" "${cflags[@]}" "${asan[@]}" "$here/$program.c" -o "$out/$program.asan" "${link[@]}"
   check "compile $program" \
@@ -73,7 +74,7 @@ check "header compiles as C++11" \
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1
 suite test_offline_asan "$out/test_offline.asan"
 
-valgrind=(valgrind --quiet --error-exitcode=99 --leak-check=full
+valgrind=(valgrind --quiet --error-exitcode=99 --leak-check=full --suppressions="$here/valgrind.supp"
   --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
 with_valgrind=1
 if [ "${RMQ_C_TEST_SKIP_VALGRIND:-}" = 1 ]; then
@@ -86,14 +87,18 @@ fi
 if [ -n "${NAMESRV_ADDR:-}" ]; then
   run="$(date +%s)$$"
   reader="$repo/tests/cluster/rmq-cluster"
-  RMQ_C_TEST_MANIFEST="$out/manifest-asan.jsonl" RMQ_C_TEST_RUN="${run}a" \
-    suite test_cluster_asan "$out/test_cluster.asan"
-  suite readback_asan python3 "$here/readback.py" "$out/manifest-asan.jsonl" "$reader"
-  if [ "$with_valgrind" = 1 ]; then
-    RMQ_C_TEST_MANIFEST="$out/manifest-valgrind.jsonl" RMQ_C_TEST_RUN="${run}v" \
-      suite test_cluster_valgrind "${valgrind[@]}" "$out/test_cluster"
-    suite readback_valgrind python3 "$here/readback.py" "$out/manifest-valgrind.jsonl" "$reader"
-  fi
+  export RMQ_CLUSTER="$reader"
+  for program in test_cluster test_features; do
+    RMQ_C_TEST_MANIFEST="$out/$program-asan.jsonl" RMQ_C_TEST_RUN="${run}a" \
+      suite "${program}_asan" "$out/$program.asan"
+    suite "readback_${program}_asan" python3 "$here/readback.py" "$out/$program-asan.jsonl" "$reader"
+    if [ "$with_valgrind" = 1 ]; then
+      RMQ_C_TEST_MANIFEST="$out/$program-valgrind.jsonl" RMQ_C_TEST_RUN="${run}v" \
+        suite "${program}_valgrind" "${valgrind[@]}" "$out/$program"
+      suite "readback_${program}_valgrind" python3 "$here/readback.py" \
+        "$out/$program-valgrind.jsonl" "$reader"
+    fi
+  done
 else
   fail "cluster tests: NAMESRV_ADDR is not set (make c-test starts a cluster when it is not)"
 fi

@@ -10,132 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <pthread.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include "harness.h"
-
-static const char *namesrv;
-static char run_name[64];
-static int scale = 1;
-static FILE *manifest;
-static pthread_mutex_t manifest_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_t main_thread;
-static int next_id;
-
-/* ------------------------------------------------------------------------------------------ */
-/* What was sent, as the manifest records it                                                  */
-
-typedef struct {
-  char topic[128];
-  char id[96]; /* the user property c_id that identifies the message in the store */
-  const char *tags;
-  const char *keys;
-  uint8_t *body;
-  size_t body_len;
-} sent_message;
-
-static void json_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(out, "\\%c", c);
-    else if (c < 0x20)
-      fprintf(out, "\\u%04x", c);
-    else
-      fputc(c, out);
-  }
-  fputc('"', out);
-}
-
-/* Records a message the store must hold; msg_id is NULL for a oneway send. */
-static void record_stored(const sent_message *m, const char *msg_id) {
-  pthread_mutex_lock(&manifest_lock);
-  fputs("{\"topic\":", manifest);
-  json_string(manifest, m->topic);
-  fputs(",\"id\":", manifest);
-  json_string(manifest, m->id);
-  fputs(",\"msgId\":", manifest);
-  if (msg_id) json_string(manifest, msg_id); else fputs("null", manifest);
-  fputs(",\"tags\":", manifest);
-  if (m->tags) json_string(manifest, m->tags); else fputs("null", manifest);
-  fputs(",\"keys\":", manifest);
-  if (m->keys) json_string(manifest, m->keys); else fputs("null", manifest);
-  fputs(",\"props\":{\"c_id\":", manifest);
-  json_string(manifest, m->id);
-  fputs(",\"lang\":\"C\",\"greeting\":\"h\xc3\xa9llo w\xc3\xb6rld\"},\"bodyHex\":\"", manifest);
-  for (size_t i = 0; i < m->body_len; i++) fprintf(manifest, "%02x", m->body[i]);
-  fputs("\"}\n", manifest);
-  fflush(manifest);
-  pthread_mutex_unlock(&manifest_lock);
-}
-
-/* A message with the usual tags, keys and properties; the body is copied. */
-static sent_message *sent_new(const char *topic_case, const uint8_t *body, size_t len) {
-  sent_message *m = calloc(1, sizeof *m);
-  snprintf(m->topic, sizeof m->topic, "CTest_%s_%s", topic_case, run_name);
-  pthread_mutex_lock(&manifest_lock);
-  snprintf(m->id, sizeof m->id, "%s-%d", run_name, next_id++);
-  pthread_mutex_unlock(&manifest_lock);
-  m->tags = "TagA";
-  m->keys = "order-1 user-7";
-  m->body = malloc(len ? len : 1);
-  memcpy(m->body, body, len);
-  m->body_len = len;
-  return m;
-}
-
-static sent_message *sent_text(const char *topic_case, const char *text) {
-  return sent_new(topic_case, (const uint8_t *)text, strlen(text));
-}
-
-static void sent_free(sent_message *m) {
-  free(m->body);
-  free(m);
-}
-
-static rmq_message *to_message(const sent_message *m) {
-  rmq_message *message = rmq_message_new();
-  CHECK_RC(rmq_message_set_topic(message, m->topic), RMQ_RESULT_OK);
-  CHECK_RC(rmq_message_set_tags(message, m->tags), RMQ_RESULT_OK);
-  CHECK_RC(rmq_message_set_keys(message, m->keys), RMQ_RESULT_OK);
-  CHECK_RC(rmq_message_set_property(message, "c_id", m->id), RMQ_RESULT_OK);
-  CHECK_RC(rmq_message_set_property(message, "lang", "C"), RMQ_RESULT_OK);
-  CHECK_RC(rmq_message_set_property(message, "greeting", "h\xc3\xa9llo w\xc3\xb6rld"),
-           RMQ_RESULT_OK);
-  CHECK_RC(rmq_message_set_body(message, m->body, m->body_len), RMQ_RESULT_OK);
-  return message;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Producers and callbacks                                                                    */
-
-static rmq_producer *producer_with(const char *group_case, const char *callback_mode,
-                                   const char *extra_key, const char *extra_value) {
-  rmq_config *config = rmq_config_new();
-  char group[128], err[256];
-  snprintf(group, sizeof group, "CTestGroup_%s_%s", group_case, run_name);
-  CHECK_RC(rmq_config_set(config, "group", group, err, sizeof err), RMQ_RESULT_OK);
-  CHECK_RC(rmq_config_set(config, "namesrv_addr", namesrv, err, sizeof err), RMQ_RESULT_OK);
-  CHECK_RC(rmq_config_set(config, "send_timeout_ms", "10000", err, sizeof err), RMQ_RESULT_OK);
-  CHECK_RC(rmq_config_set(config, "callback_mode", callback_mode, err, sizeof err), RMQ_RESULT_OK);
-  if (extra_key) {
-    CHECK_RC(rmq_config_set(config, extra_key, extra_value, err, sizeof err), RMQ_RESULT_OK);
-  }
-  rmq_producer *producer = NULL;
-  CHECK_RC(rmq_producer_new(config, &producer, err, sizeof err), RMQ_RESULT_OK);
-  rmq_config_free(config);
-  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
-  return producer;
-}
-
-static rmq_producer *producer_for(const char *group_case, const char *callback_mode) {
-  return producer_with(group_case, callback_mode, NULL, NULL);
-}
+#include "cluster_support.h"
 
 typedef struct {
   pthread_mutex_t lock;
@@ -563,25 +438,8 @@ static void broker_rejections_carry_response_code_and_remark(void) {
 }
 
 int main(void) {
-  namesrv = getenv("NAMESRV_ADDR");
-  const char *manifest_path = getenv("RMQ_C_TEST_MANIFEST");
-  if (!namesrv || !*namesrv || !manifest_path) {
-    fprintf(stderr, "test_cluster needs NAMESRV_ADDR and RMQ_C_TEST_MANIFEST\n");
-    return 2;
-  }
-  if (getenv("RMQ_C_TEST_SCALE")) scale = atoi(getenv("RMQ_C_TEST_SCALE"));
-  if (scale < 1) scale = 1;
-  if (getenv("RMQ_C_TEST_RUN"))
-    snprintf(run_name, sizeof run_name, "%s", getenv("RMQ_C_TEST_RUN"));
-  else
-    snprintf(run_name, sizeof run_name, "%ld", (long)time(NULL));
-  manifest = fopen(manifest_path, "w");
-  if (!manifest) {
-    perror(manifest_path);
-    return 2;
-  }
-  main_thread = pthread_self();
-  srand(7);
+  int setup = cluster_setup("test_cluster");
+  if (setup != 0) return setup;
 
   RUN(sync_sends_return_the_full_result);
   RUN(binary_bodies_are_stored_byte_exact);

@@ -497,6 +497,275 @@ static void sync_send_without_a_name_server_fails_in_time(void) {
   rmq_producer_free(producer);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The feature API (queues, batches, request-reply, transactions, hooks) before the network   */
+
+static int32_t pick_first(void *userdata, const rmq_queue_list *queues, const rmq_message *m) {
+  (void)userdata;
+  (void)queues;
+  (void)m;
+  return 0;
+}
+
+static int32_t commit_local(void *userdata, const rmq_message *m, const rmq_send_result *half) {
+  (void)userdata;
+  (void)m;
+  (void)half;
+  return RMQ_TRANSACTION_STATE_COMMIT;
+}
+
+static int32_t commit_check(void *userdata, const rmq_transaction_check *check) {
+  (void)userdata;
+  (void)check;
+  return RMQ_TRANSACTION_STATE_COMMIT;
+}
+
+static void on_reply(void *userdata, rmq_result result, const rmq_message *reply,
+                     const rmq_error *error) {
+  (void)result;
+  (void)reply;
+  (void)error;
+  (*(int *)userdata)++;
+}
+
+static void on_hook(void *userdata, const rmq_send_context *ctx) {
+  (void)ctx;
+  (*(int *)userdata)++;
+}
+
+static void feature_api_null_arguments_are_reported(void) {
+  rmq_message *message = message_for("TopicTest", "body");
+  rmq_send_result *result = NULL;
+  rmq_queue_list *list = NULL;
+  rmq_message_queue *queue = NULL;
+  rmq_message *reply = NULL;
+  rmq_transaction_state state = RMQ_TRANSACTION_STATE_UNKNOWN;
+  rmq_producer *producer = producer_for("feature_nulls", "thread");
+  char err[256];
+
+  CHECK_RC(rmq_message_queue_new(NULL, "broker-a", 0, &queue), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_queue_new("T", NULL, 0, &queue), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_queue_new("T", "broker-a", 0, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_queue_new("T", "broker-a", -1, &queue), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_queue_new("T\xff", "broker-a", 0, &queue), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(queue == NULL);
+  CHECK_RC(rmq_producer_publish_queues(NULL, "T", &list), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_publish_queues(producer, NULL, &list), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_publish_queues(producer, "T", NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(list == NULL);
+  CHECK_RC(rmq_producer_send_to_queue(producer, message, NULL, &result),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_with_selector(producer, message, NULL, NULL, &result),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_with_selector(producer, NULL, pick_first, NULL, &result),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_with_sharding_key(producer, message, NULL, &result),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_with_sharding_key(producer, message, "k\xff", &result),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_to_queue_async(producer, message, NULL, count_delivery, NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_with_sharding_key_async(producer, message, "k", NULL, NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_with_sharding_key_async(producer, message, NULL, count_delivery,
+                                                     NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_batch_add(NULL, message), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_batch_sync(producer, NULL, &result), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_batch_async(producer, NULL, count_delivery, NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_request(producer, NULL, 1000, &reply), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_request(producer, message, 1000, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_request_async(producer, message, 1000, NULL, NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_in_transaction(producer, message, NULL, NULL, &result, &state),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_send_in_transaction(producer, message, commit_local, NULL, &result, NULL),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_new_transactional(NULL, commit_check, NULL, &producer, err, sizeof err),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_add_send_hook(producer, NULL, NULL, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(result == NULL && reply == NULL && state == RMQ_TRANSACTION_STATE_UNKNOWN);
+
+  /* Getters of NULL objects. */
+  size_t len = 99;
+  CHECK(rmq_message_topic(NULL) == NULL && rmq_message_tags(NULL) == NULL);
+  CHECK(rmq_message_keys(NULL) == NULL && rmq_message_body(NULL, &len) == NULL && len == 99);
+  CHECK(rmq_message_body(message, NULL) == NULL);
+  CHECK(rmq_message_property(NULL, "a") == NULL && rmq_message_property(message, NULL) == NULL);
+  CHECK(rmq_message_property_count(NULL) == 0 && rmq_message_property_name(NULL, 0) == NULL);
+  CHECK(rmq_message_property_value(NULL, 0) == NULL && rmq_message_clone(NULL) == NULL);
+  CHECK(rmq_message_queue_topic(NULL) == NULL && rmq_message_queue_broker_name(NULL) == NULL);
+  CHECK(rmq_message_queue_queue_id(NULL) == -1 && rmq_message_queue_clone(NULL) == NULL);
+  CHECK(rmq_queue_list_len(NULL) == 0 && rmq_queue_list_get(NULL, 0) == NULL);
+  CHECK(rmq_batch_len(NULL) == 0);
+  CHECK(rmq_send_result_msg_id_count(NULL) == 0 && rmq_send_result_msg_id_at(NULL, 0) == NULL);
+  CHECK(rmq_send_result_offset_msg_id_at(NULL, 0) == NULL);
+  CHECK(rmq_transaction_check_msg_id(NULL) == NULL);
+  CHECK(rmq_transaction_check_transaction_id(NULL) == NULL);
+  CHECK(rmq_transaction_check_message(NULL) == NULL);
+  CHECK(rmq_transaction_check_born_timestamp(NULL) == -1 && rmq_transaction_check_times(NULL) == -1);
+  CHECK(rmq_send_context_topic(NULL) == NULL && rmq_send_context_group(NULL) == NULL);
+  CHECK(rmq_send_context_broker_name(NULL) == NULL && rmq_send_context_broker_addr(NULL) == NULL);
+  CHECK(rmq_send_context_msg_id(NULL) == NULL && rmq_send_context_queue_id(NULL) == -1);
+  CHECK(rmq_send_context_attempt(NULL) == -1 && rmq_send_context_latency_us(NULL) == -1);
+  CHECK(!rmq_send_context_is_batch(NULL) && !rmq_send_context_is_oneway(NULL));
+  CHECK(rmq_send_context_result(NULL) == RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(rmq_send_context_send_result(NULL) == NULL && rmq_send_context_error(NULL) == NULL);
+  rmq_message_queue_free(NULL);
+  rmq_queue_list_free(NULL);
+  rmq_batch_free(NULL);
+
+  rmq_producer_free(producer);
+  rmq_message_free(message);
+}
+
+static void messages_read_back_what_was_set(void) {
+  rmq_message *message = message_for("TopicTest", "x");
+  CHECK(rmq_message_tags(message) == NULL && rmq_message_keys(message) == NULL);
+  CHECK_RC(rmq_message_set_tags(message, "TagA"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_keys(message, "k1  k2"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_property(message, "a", "1"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_property(message, "b", "h\xc3\xa9"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_property(message, "a", "2"), RMQ_RESULT_OK);
+  const uint8_t bytes[] = {0, 1, 0, 255};
+  CHECK_RC(rmq_message_set_body(message, bytes, sizeof bytes), RMQ_RESULT_OK);
+  CHECK_STR(rmq_message_topic(message), "TopicTest");
+  CHECK_STR(rmq_message_tags(message), "TagA");
+  CHECK_STR(rmq_message_keys(message), "k1 k2");
+  CHECK(rmq_message_property_count(message) == 2);
+  CHECK_STR(rmq_message_property_name(message, 1), "b");
+  CHECK_STR(rmq_message_property_value(message, 1), "h\xc3\xa9");
+  CHECK(rmq_message_property_name(message, 2) == NULL);
+  CHECK_STR(rmq_message_property(message, "a"), "2");
+  CHECK(rmq_message_property(message, "c") == NULL);
+  size_t len = 0;
+  const uint8_t *body = rmq_message_body(message, &len);
+  CHECK(len == sizeof bytes && memcmp(body, bytes, len) == 0);
+  /* A setter drops what the getters handed out; a clone is independent. */
+  rmq_message *copy = rmq_message_clone(message);
+  CHECK_RC(rmq_message_set_topic(message, "Other"), RMQ_RESULT_OK);
+  CHECK_STR(rmq_message_topic(message), "Other");
+  CHECK_STR(rmq_message_topic(copy), "TopicTest");
+  rmq_message_free(message);
+  CHECK_STR(rmq_message_property(copy, "a"), "2");
+  rmq_message_free(copy);
+
+  rmq_message_queue *queue = NULL;
+  CHECK_RC(rmq_message_queue_new("TopicTest", "broker-b", 3, &queue), RMQ_RESULT_OK);
+  rmq_message_queue *kept = rmq_message_queue_clone(queue);
+  rmq_message_queue_free(queue);
+  CHECK_STR(rmq_message_queue_topic(kept), "TopicTest");
+  CHECK_STR(rmq_message_queue_broker_name(kept), "broker-b");
+  CHECK(rmq_message_queue_queue_id(kept) == 3);
+  rmq_message_queue_free(kept);
+}
+
+/* Batch rules, request timeouts, a plain producer's transaction, all before the network. */
+static void feature_calls_are_checked_before_the_network(void) {
+  rmq_producer *producer = producer_for("feature_rules", "thread");
+  rmq_message *message = message_for("TopicTest", "body");
+  rmq_message *reply = NULL;
+  rmq_send_result *result = NULL;
+  int calls = 0;
+  rmq_batch *batch = rmq_batch_new();
+  /* Not started yet. */
+  CHECK_RC(rmq_producer_send_batch_async(producer, batch, count_delivery, NULL),
+           RMQ_RESULT_ILLEGAL_STATE);
+  CHECK_RC(rmq_producer_request_async(producer, message, 1000, on_reply, &calls),
+           RMQ_RESULT_ILLEGAL_STATE);
+  CHECK_RC(rmq_producer_send_with_sharding_key_async(producer, message, "k", count_delivery, NULL),
+           RMQ_RESULT_ILLEGAL_STATE);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+
+  CHECK_RC(rmq_producer_send_batch_sync(producer, batch, &result), RMQ_RESULT_INVALID_ARGUMENT);
+  rmq_message *other = message_for("OtherTopic", "body");
+  CHECK_RC(rmq_batch_add(batch, message), RMQ_RESULT_OK);
+  CHECK_RC(rmq_batch_add(batch, other), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_send_batch_sync(producer, batch, &result), RMQ_RESULT_INVALID_MESSAGE);
+  CHECK_RC(rmq_producer_send_batch_async(producer, batch, count_delivery, NULL),
+           RMQ_RESULT_INVALID_MESSAGE);
+  rmq_batch_free(batch);
+  batch = rmq_batch_new();
+  CHECK_RC(rmq_message_set_deliver_time_ms(other, 1700000000000LL), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_topic(other, "TopicTest"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_batch_add(batch, other), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_send_batch_sync(producer, batch, &result), RMQ_RESULT_INVALID_MESSAGE);
+  rmq_batch_free(batch);
+  batch = rmq_batch_new();
+  rmq_message *empty = message_for("TopicTest", "");
+  CHECK_RC(rmq_batch_add(batch, empty), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_send_batch_async(producer, batch, count_delivery, NULL),
+           RMQ_RESULT_EMPTY_BODY);
+  CHECK(result == NULL);
+
+  CHECK_RC(rmq_producer_request(producer, message, 0, &reply), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_request(producer, message, -5, &reply), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_request_async(producer, empty, 1000, on_reply, &calls),
+           RMQ_RESULT_EMPTY_BODY);
+  CHECK(reply == NULL && calls == 0);
+
+  rmq_transaction_state state = RMQ_TRANSACTION_STATE_UNKNOWN;
+  CHECK_RC(rmq_producer_send_in_transaction(producer, message, commit_local, NULL, &result, &state),
+           RMQ_RESULT_ILLEGAL_STATE);
+
+  int hooked = 0;
+  CHECK_RC(rmq_producer_add_send_hook(producer, on_hook, on_hook, &hooked), RMQ_RESULT_OK);
+  CHECK(hooked == 0);
+
+  rmq_batch_free(batch);
+  rmq_message_free(empty);
+  rmq_message_free(other);
+  rmq_message_free(message);
+  rmq_producer_free(producer);
+  CHECK(calls == 0);
+}
+
+/* A transactional producer is an rmq_producer: the same lifecycle and sends. */
+static void transactional_producers_have_the_producer_lifecycle(void) {
+  rmq_config *config = config_for("feature_tx", "thread");
+  rmq_producer *producer = NULL;
+  char err[256];
+  CHECK_RC(rmq_producer_new_transactional(config, commit_check, NULL, &producer, err, sizeof err),
+           RMQ_RESULT_OK);
+  rmq_config_free(config);
+  rmq_message *message = message_for("TopicTest", "body");
+  rmq_send_result *result = NULL;
+  rmq_transaction_state state = RMQ_TRANSACTION_STATE_UNKNOWN;
+  CHECK_RC(rmq_producer_send_in_transaction(producer, message, commit_local, NULL, &result, &state),
+           RMQ_RESULT_ILLEGAL_STATE);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_ILLEGAL_STATE);
+  rmq_message *empty = message_for("TopicTest", "");
+  CHECK_RC(rmq_producer_send_in_transaction(producer, empty, commit_local, NULL, &result, &state),
+           RMQ_RESULT_EMPTY_BODY);
+  CHECK(result == NULL && state == RMQ_TRANSACTION_STATE_UNKNOWN);
+  CHECK_RC(rmq_producer_shutdown(producer), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_send_in_transaction(producer, message, commit_local, NULL, &result, &state),
+           RMQ_RESULT_ILLEGAL_STATE);
+  rmq_message_free(empty);
+  rmq_message_free(message);
+  rmq_producer_free(producer);
+}
+
+static void feature_options_refuse_bad_values(void) {
+  rmq_config *config = rmq_config_new();
+  char err[256];
+  static const char *const bad[][2] = {
+      {"compress_type", "gzip"},        {"backpressure", "drop"},
+      {"max_async_in_flight", "-1"},    {"max_async_in_flight_bytes", "lots"},
+      {"vip_channel_enabled", "maybe"}, {"tls", "sometimes"},
+      {"tls_verify", "2"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    CHECK_RC(rmq_config_set(config, bad[i][0], bad[i][1], err, sizeof err),
+             RMQ_RESULT_INVALID_ARGUMENT);
+    CHECK(strstr(err, bad[i][0]) != NULL);
+  }
+  rmq_config_free(config);
+}
+
 int main(void) {
   RUN(version_is_the_crate_version);
   RUN(result_codes_have_stable_names);
@@ -513,5 +782,10 @@ int main(void) {
   RUN(failed_async_sends_thread_mode);
   RUN(failed_async_sends_poll_mode);
   RUN(sync_send_without_a_name_server_fails_in_time);
+  RUN(feature_api_null_arguments_are_reported);
+  RUN(messages_read_back_what_was_set);
+  RUN(feature_calls_are_checked_before_the_network);
+  RUN(transactional_producers_have_the_producer_lifecycle);
+  RUN(feature_options_refuse_bad_values);
   return harness_finish("test_offline");
 }

@@ -1,0 +1,173 @@
+/*
+ * What the C cluster programs (test_cluster.c, test_features.c) share: the cluster's address, the
+ * manifest of messages expected in the store (JSON lines that readback.py compares with what the
+ * independent Java reader finds), messages with the usual tags, keys and properties, and
+ * producers on the cluster.
+ *
+ * Environment: NAMESRV_ADDR, RMQ_C_TEST_MANIFEST (where to write the manifest), RMQ_C_TEST_SCALE
+ * (default 1) scales the message counts, RMQ_C_TEST_RUN names the run (topics are
+ * CTest_<case>_<run>).
+ */
+#ifndef RMQ_TEST_CLUSTER_SUPPORT_H
+#define RMQ_TEST_CLUSTER_SUPPORT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+static const char *namesrv;
+static char run_name[64];
+static int scale = 1;
+static FILE *manifest;
+static pthread_mutex_t manifest_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t main_thread;
+static int next_id;
+
+/* ------------------------------------------------------------------------------------------ */
+/* What was sent, as the manifest records it                                                  */
+
+typedef struct {
+  char topic[128];
+  char id[96]; /* the user property c_id that identifies the message in the store */
+  const char *tags;
+  const char *keys;
+  uint8_t *body;
+  size_t body_len;
+} sent_message;
+
+static inline void json_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(out, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(out, "\\u%04x", c);
+    else
+      fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+/* Records a message the store must hold; msg_id is NULL for a oneway send. `extra` (or NULL) adds
+ * members to the manifest line, e.g. "\"queue\":[\"broker-a\",3]" (see readback.py). */
+static inline void record_stored_with(const sent_message *m, const char *msg_id,
+                                      const char *extra) {
+  pthread_mutex_lock(&manifest_lock);
+  fputs("{\"topic\":", manifest);
+  json_string(manifest, m->topic);
+  fputs(",\"id\":", manifest);
+  json_string(manifest, m->id);
+  fputs(",\"msgId\":", manifest);
+  if (msg_id) json_string(manifest, msg_id); else fputs("null", manifest);
+  fputs(",\"tags\":", manifest);
+  if (m->tags) json_string(manifest, m->tags); else fputs("null", manifest);
+  fputs(",\"keys\":", manifest);
+  if (m->keys) json_string(manifest, m->keys); else fputs("null", manifest);
+  fputs(",\"props\":{\"c_id\":", manifest);
+  json_string(manifest, m->id);
+  fputs(",\"lang\":\"C\",\"greeting\":\"h\xc3\xa9llo w\xc3\xb6rld\"},\"bodyHex\":\"", manifest);
+  for (size_t i = 0; i < m->body_len; i++) fprintf(manifest, "%02x", m->body[i]);
+  fputs("\"", manifest);
+  if (extra) fprintf(manifest, ",%s", extra);
+  fputs("}\n", manifest);
+  fflush(manifest);
+  pthread_mutex_unlock(&manifest_lock);
+}
+
+static inline void record_stored(const sent_message *m, const char *msg_id) {
+  record_stored_with(m, msg_id, NULL);
+}
+
+/* A message with the usual tags, keys and properties; the body is copied. */
+static inline sent_message *sent_new(const char *topic_case, const uint8_t *body, size_t len) {
+  sent_message *m = calloc(1, sizeof *m);
+  snprintf(m->topic, sizeof m->topic, "CTest_%s_%s", topic_case, run_name);
+  pthread_mutex_lock(&manifest_lock);
+  snprintf(m->id, sizeof m->id, "%s-%d", run_name, next_id++);
+  pthread_mutex_unlock(&manifest_lock);
+  m->tags = "TagA";
+  m->keys = "order-1 user-7";
+  m->body = malloc(len ? len : 1);
+  memcpy(m->body, body, len);
+  m->body_len = len;
+  return m;
+}
+
+static inline sent_message *sent_text(const char *topic_case, const char *text) {
+  return sent_new(topic_case, (const uint8_t *)text, strlen(text));
+}
+
+static inline void sent_free(sent_message *m) {
+  free(m->body);
+  free(m);
+}
+
+static inline rmq_message *to_message(const sent_message *m) {
+  rmq_message *message = rmq_message_new();
+  CHECK_RC(rmq_message_set_topic(message, m->topic), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_tags(message, m->tags), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_keys(message, m->keys), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_property(message, "c_id", m->id), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_property(message, "lang", "C"), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_property(message, "greeting", "h\xc3\xa9llo w\xc3\xb6rld"),
+           RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_body(message, m->body, m->body_len), RMQ_RESULT_OK);
+  return message;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Producers and callbacks                                                                    */
+
+static inline rmq_producer *producer_with(const char *group_case, const char *callback_mode,
+                                   const char *extra_key, const char *extra_value) {
+  rmq_config *config = rmq_config_new();
+  char group[128], err[256];
+  snprintf(group, sizeof group, "CTestGroup_%s_%s", group_case, run_name);
+  CHECK_RC(rmq_config_set(config, "group", group, err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "namesrv_addr", namesrv, err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "send_timeout_ms", "10000", err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "callback_mode", callback_mode, err, sizeof err), RMQ_RESULT_OK);
+  if (extra_key) {
+    CHECK_RC(rmq_config_set(config, extra_key, extra_value, err, sizeof err), RMQ_RESULT_OK);
+  }
+  rmq_producer *producer = NULL;
+  CHECK_RC(rmq_producer_new(config, &producer, err, sizeof err), RMQ_RESULT_OK);
+  rmq_config_free(config);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  return producer;
+}
+
+static inline rmq_producer *producer_for(const char *group_case, const char *callback_mode) {
+  return producer_with(group_case, callback_mode, NULL, NULL);
+}
+
+/* Reads the environment and opens the manifest; non-zero (the exit status) when it cannot. */
+static inline int cluster_setup(const char *program) {
+  namesrv = getenv("NAMESRV_ADDR");
+  const char *manifest_path = getenv("RMQ_C_TEST_MANIFEST");
+  if (!namesrv || !*namesrv || !manifest_path) {
+    fprintf(stderr, "%s needs NAMESRV_ADDR and RMQ_C_TEST_MANIFEST\n", program);
+    return 2;
+  }
+  if (getenv("RMQ_C_TEST_SCALE")) scale = atoi(getenv("RMQ_C_TEST_SCALE"));
+  if (scale < 1) scale = 1;
+  if (getenv("RMQ_C_TEST_RUN"))
+    snprintf(run_name, sizeof run_name, "%s", getenv("RMQ_C_TEST_RUN"));
+  else
+    snprintf(run_name, sizeof run_name, "%ld", (long)time(NULL));
+  manifest = fopen(manifest_path, "w");
+  if (!manifest) {
+    perror(manifest_path);
+    return 2;
+  }
+  main_thread = pthread_self();
+  srand(7);
+  return 0;
+}
+
+#endif /* RMQ_TEST_CLUSTER_SUPPORT_H */
