@@ -11,9 +11,15 @@ export RMQ_PORT_BASE="${RMQ_PORT_BASE:-19876}"
 export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCheckInterval=2000}"
 
 own_cluster=0
+own_secure=0
+stop_clusters() {
+  [ "$own_cluster" = 1 ] && "$cluster" down >/dev/null 2>&1
+  [ "$own_secure" = 1 ] && "$cluster" --port-base "$RMQ_SECURE_PORT_BASE" down >/dev/null 2>&1
+  true
+}
+trap stop_clusters EXIT
 if [ -z "${NAMESRV_ADDR:-}" ]; then
   own_cluster=1
-  trap '"$cluster" down >/dev/null 2>&1 || true' EXIT
   if ! addr_line="$("$cluster" up)"; then
     echo "run-all: the local cluster did not come up" >&2
     exit 1
@@ -21,6 +27,20 @@ if [ -z "${NAMESRV_ADDR:-}" ]; then
   export "${addr_line?}"
 fi
 echo "run-all: NAMESRV_ADDR=$NAMESRV_ADDR"
+
+# A second cluster whose brokers require TLS and ACL 2.0 signatures, for every language's
+# TLS and ACL tests (tests/cluster/README.md, "Secure cluster").
+export RMQ_SECURE_PORT_BASE="${RMQ_SECURE_PORT_BASE:-$((RMQ_PORT_BASE + 1000))}"
+if [ -z "${RMQ_SECURE_NAMESRV_ADDR:-}" ]; then
+  own_secure=1
+  if ! addr_line="$("$cluster" --port-base "$RMQ_SECURE_PORT_BASE" up --secure)"; then
+    echo "run-all: the secure cluster did not come up" >&2
+    exit 1
+  fi
+  export RMQ_SECURE_NAMESRV_ADDR="${addr_line#NAMESRV_ADDR=}"
+fi
+export RMQ_SECURE_ACCESS_KEY=rocketmq RMQ_SECURE_SECRET_KEY=12345678
+echo "run-all: RMQ_SECURE_NAMESRV_ADDR=$RMQ_SECURE_NAMESRV_ADDR"
 
 passed=()
 failed=()

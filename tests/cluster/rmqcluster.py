@@ -58,6 +58,25 @@ GET_BROKER_CLUSTER_INFO = 106
 TOPIC_NOT_EXIST = 17
 REMOTING_VERSION = 479  # MQVersion.V5_3_3: the NameServer answers with standard JSON.
 
+# A secure cluster (`up --secure`): brokers require TLS (a self-signed certificate: the servers'
+# test mode) and ACL 2.0 signatures by this user. The NameServer stays permissive (TLS or plain),
+# so the launcher's own health checks keep working.
+SECURE_ACCESS_KEY = "rocketmq"
+SECURE_SECRET_KEY = "12345678"
+SECURE_BROKER_JVM = ["-Dtls.server.mode=enforcing"]
+SECURE_BROKER_CONF = [
+    ("authenticationEnabled", "true"),
+    ("authenticationProvider",
+     "org.apache.rocketmq.auth.authentication.provider.DefaultAuthenticationProvider"),
+    ("authenticationMetadataProvider",
+     "org.apache.rocketmq.auth.authentication.provider.LocalAuthenticationMetadataProvider"),
+    ("initAuthenticationUser", json.dumps({"username": SECURE_ACCESS_KEY, "password": SECURE_SECRET_KEY})),
+    ("innerClientAuthenticationCredentials",
+     json.dumps({"accessKey": SECURE_ACCESS_KEY, "secretKey": SECURE_SECRET_KEY})),
+]
+# The Java tools of a secure cluster speak TLS (trusting any certificate, the client test mode).
+SECURE_TOOL_JVM = ["-Dtls.enable=true"]
+
 
 class ClusterError(Exception):
     """A failure to report as one line on stderr."""
@@ -379,7 +398,8 @@ class Member:
                 else "org.apache.rocketmq.namesrv.NamesrvStartup")
         self.conf_file.write_text(
             "".join(f"{k}={v}\n" for k, v in (self.broker_conf() if self.is_broker else self.namesrv_conf())))
-        cmd = ([java] + COMMON_JVM + (BROKER_JVM if self.is_broker else NAMESRV_JVM)
+        secure_jvm = SECURE_BROKER_JVM if self.is_broker and self.cluster.secure else []
+        cmd = ([java] + COMMON_JVM + (BROKER_JVM if self.is_broker else NAMESRV_JVM) + secure_jvm
                + [self.tag, f"-Duser.home={self.home}", f"-Drocketmq.home.dir={self.cluster.state_dir}",
                   f"-Drmq.logback.configurationFile={install.logback_config(kind)}",
                   "-cp", install.classpath(), main, "-c", str(self.conf_file)])
@@ -421,7 +441,8 @@ class Member:
             ("diskSpaceCleanForciblyRatio", 97),
             ("diskSpaceWarningLevelRatio", 98),
         ]
-        return conf + list(SMALL_STORE_CONF.items()) + extra_broker_conf()
+        secure = SECURE_BROKER_CONF if self.cluster.secure else []
+        return conf + list(SMALL_STORE_CONF.items()) + secure + extra_broker_conf()
 
     def output_since_start(self):
         try:
@@ -489,12 +510,18 @@ class Cluster:
         if not 1024 <= self.base <= 65535 - 202:
             raise ClusterError(f"port base {self.base} is out of range (1024..{65535 - 202})")
         self.state_dir = self.install.cache / "cluster" / str(self.base)
+        # Present while the cluster of this base is a secure one (kept across broker restarts).
+        self.secure_marker = self.state_dir / "secure"
         self.namesrv = Member(self, "namesrv", self.base)
         self.brokers = {name: Member(self, name, self.base + 100 * (i + 1)) for i, name in enumerate(BROKERS)}
 
     @property
     def namesrv_addr(self):
         return f"127.0.0.1:{self.base}"
+
+    @property
+    def secure(self):
+        return self.secure_marker.exists()
 
     def members(self):
         return [self.namesrv] + list(self.brokers.values())
@@ -537,15 +564,23 @@ class Cluster:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def up(self):
+    def up(self, secure=False):
         require_java()
         with self.lock():
+            cold = not any(m.running() for m in self.members())
+            if not cold and secure != self.secure:
+                have, want = ("secure", "plain") if self.secure else ("plain", "secure")
+                raise ClusterError(f"the cluster of port base {self.base} is running {have}; run `down` "
+                                   f"before starting it {want}")
             if self.healthy():
                 return self.namesrv_addr
             self.install.fetch()
-            cold = not any(m.running() for m in self.members())
             if cold:
                 self._wipe_state()
+                if secure:
+                    self.secure_marker.write_text(f"{SECURE_ACCESS_KEY}\n")
+                else:
+                    self.secure_marker.unlink(missing_ok=True)
             to_start = [m for m in self.members() if not m.running()]
             self._check_ports(to_start)
             started = []
@@ -711,7 +746,8 @@ class Cluster:
         if args and args[0] not in ("help", "-h", "--help") and "-n" not in args:
             self.require_namesrv()
             args += ["-n", self.namesrv_addr]
-        cmd = self._java_cmd([], "org.apache.rocketmq.tools.command.MQAdminStartup", args, logback="tools")
+        cmd = self._java_cmd(self._admin_secure_props(), "org.apache.rocketmq.tools.command.MQAdminStartup", args,
+                             logback="tools")
         return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else None,
                               stderr=subprocess.STDOUT if capture else None)
 
@@ -719,8 +755,22 @@ class Cluster:
         """Runs the Java reader/sender (java/RmqTool.java); its stdout is JSON lines."""
         self.install.fetch()
         self.require_namesrv()
-        cmd = self._java_cmd([f"-Drmq.tool.namesrv={self.namesrv_addr}"], "RmqTool", args, with_tool=True)
-        return subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode
+        props = [f"-Drmq.tool.namesrv={self.namesrv_addr}"] + (SECURE_TOOL_JVM if self.secure else [])
+        cmd = self._java_cmd(props, "RmqTool", args, with_tool=True)
+        env = dict(os.environ)
+        if self.secure:
+            env.update(RMQ_TOOL_ACCESS_KEY=SECURE_ACCESS_KEY, RMQ_TOOL_SECRET_KEY=SECURE_SECRET_KEY)
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, env=env).returncode
+
+    def _admin_secure_props(self):
+        """mqadmin signs with the credentials in <rocketmq.home.dir>/conf/tools.yml."""
+        if not self.secure:
+            return []
+        home = self.state_dir / "admin-home"
+        (home / "conf").mkdir(parents=True, exist_ok=True)
+        (home / "conf" / "tools.yml").write_text(
+            f"accessKey: {SECURE_ACCESS_KEY}\nsecretKey: {SECURE_SECRET_KEY}\n")
+        return SECURE_TOOL_JVM + [f"-Drocketmq.home.dir={home}"]
 
     # -- reporting -----------------------------------------------------------------------------
 
@@ -778,7 +828,9 @@ and broker-b (BASE+200). BASE comes from --port-base, else $RMQ_PORT_BASE, else 
 
 commands:
   fetch                      download the jars (mvn) and compile the Java tool into .cache/
-  up                         start the cluster (if not already healthy); prints NAMESRV_ADDR=...
+  up [--secure]              start the cluster (if not already healthy); prints NAMESRV_ADDR=...
+                             --secure: brokers require TLS and ACL 2.0 signatures (user
+                             rocketmq / 12345678); the tools below then sign and use TLS
   down                       stop every server of this base
   status                     show servers and registration (exit 0 only when all healthy)
   logs [NAME...] [--lines N] print the tail of the servers' logs
@@ -909,8 +961,9 @@ def run_command(command, args, base):
         return 0
     cluster = Cluster(base)
     if command == "up":
+        secure = _take_option(args, "--secure", default=False, flag=True)
         _exactly(args, [])
-        print(f"NAMESRV_ADDR={cluster.up()}", flush=True)
+        print(f"NAMESRV_ADDR={cluster.up(secure)}", flush=True)
         return 0
     if command == "down":
         _exactly(args, [])

@@ -293,3 +293,48 @@ def test_broker_failing_after_namesrv_started_stops_everything(bad_base, monkeyp
     assert "exited while starting" in message and "\n" not in message
     assert rmqcluster.member_processes(bad_base) == []
     assert not any(m.running() for m in cluster.members())
+
+
+@pytest.fixture(scope="session")
+def secure_cluster():
+    """The port base of a running secure cluster (`up --secure`): RMQ_SECURE_PORT_BASE when make test
+    started one, else one started here at RMQ_TEST_SECURE_PORT_BASE (default 20876) and stopped at the end."""
+    given = os.environ.get("RMQ_SECURE_PORT_BASE")
+    base = int(given or os.environ.get("RMQ_TEST_SECURE_PORT_BASE", "20876"))
+    already_up = rmqcluster.Cluster(base).healthy()
+    rc, _, err = run_cli("up", "--secure", base=base, check=False, timeout=400)
+    if rc != 0:
+        pytest.fail(f"rmq-cluster up --secure failed: {err.strip()}")
+    yield base
+    if not given and not already_up:
+        run_cli("down", base=base, check=False)
+
+
+def test_secure_cluster_tools_sign_and_speak_tls(secure_cluster):
+    topic = unique_topic("SecureTool")
+    _, out, _ = run_cli("send", topic, "over tls", "--keys", "secure-key", base=secure_cluster)
+    sent = json.loads(out.strip().splitlines()[-1])
+    assert sent["status"] == "SEND_OK"
+    _, out, _ = run_cli("read-topic", topic, "--expect", "1", base=secure_cluster)
+    (stored,) = json_lines(out)
+    assert stored["msgId"] == sent["msgId"]
+    assert base64.b64decode(stored["bodyBase64"]) == b"over tls"
+
+
+def test_secure_brokers_close_plain_connections(secure_cluster):
+    broker_port = secure_cluster + 100
+    with socket.create_connection(("127.0.0.1", broker_port), timeout=5) as sock:
+        sock.sendall(b"\x00\x00\x00\x10" + b"\x00" * 16)  # a remoting frame, not a TLS ClientHello
+        sock.settimeout(10)
+        try:
+            data = sock.recv(1)
+        except ConnectionResetError:
+            data = b""
+    assert data == b"", "a broker of the secure cluster answered plain TCP"
+
+
+def test_up_refuses_to_switch_a_running_cluster_to_the_other_mode(secure_cluster):
+    rc, _, err = run_cli("up", base=secure_cluster, check=False)
+    assert rc != 0
+    assert "running secure" in err and "down" in err
+    assert len(err.strip().splitlines()) == 1

@@ -38,7 +38,13 @@ fn launcher() -> PathBuf {
 
 /// Runs the launcher with the test cluster's port base; panics with its output on failure.
 pub fn cluster(args: &[&str]) -> String {
+    run_launcher(&[], args)
+}
+
+/// Runs the launcher with `base_args` (e.g. `--port-base N`) before `args`.
+fn run_launcher(base_args: &[&str], args: &[&str]) -> String {
     let output = Command::new(launcher())
+        .args(base_args)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher().display()));
@@ -79,6 +85,71 @@ pub fn namesrv() -> String {
     .clone()
 }
 
+/// The secure cluster (brokers require TLS and ACL 2.0 signatures, see tests/cluster/README.md):
+/// the one `make test` started (`RMQ_SECURE_*`), else the launcher's, brought up on first use
+/// at `RMQ_SECURE_PORT_BASE` or the plain cluster's base + 1000.
+pub struct SecureCluster {
+    pub namesrv: String,
+    pub port_base: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+pub fn secure_cluster() -> &'static SecureCluster {
+    static CLUSTER: OnceLock<SecureCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let port_base = env("RMQ_SECURE_PORT_BASE").unwrap_or_else(|| {
+            let plain: u32 = env("RMQ_PORT_BASE").map_or(19876, |b| b.parse().unwrap());
+            (plain + 1000).to_string()
+        });
+        let namesrv = env("RMQ_SECURE_NAMESRV_ADDR").unwrap_or_else(|| {
+            let out = run_launcher(&["--port-base", &port_base], &["up", "--secure"]);
+            out.lines()
+                .find_map(|l| l.strip_prefix("NAMESRV_ADDR="))
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    panic!("rmq-cluster up --secure printed no NAMESRV_ADDR:\n{out}")
+                })
+        });
+        SecureCluster {
+            namesrv,
+            port_base,
+            access_key: env("RMQ_SECURE_ACCESS_KEY").unwrap_or_else(|| "rocketmq".into()),
+            secret_key: env("RMQ_SECURE_SECRET_KEY").unwrap_or_else(|| "12345678".into()),
+        }
+    })
+}
+
+impl SecureCluster {
+    /// A producer on the secure cluster with exactly `options` (no TLS or credentials unless given).
+    pub fn producer(&self, group: &str, options: &[(&str, &str)]) -> Producer {
+        init_logging();
+        let mut config = ProducerConfig::new(group);
+        config.namesrv_addr = Some(self.namesrv.clone());
+        for (k, v) in options {
+            config.set(k, v).unwrap();
+        }
+        Producer::new(config).unwrap()
+    }
+
+    /// What the Java reader (signing, over TLS) finds in `topic` of the secure cluster.
+    pub fn read_topic(&self, topic: &str, expect: usize) -> Vec<Stored> {
+        let out = run_launcher(
+            &["--port-base", &self.port_base],
+            &[
+                "read-topic",
+                topic,
+                "--expect",
+                &expect.to_string(),
+                "--timeout-ms",
+                "60000",
+            ],
+        );
+        parse_reader_lines(&out)
+    }
+}
+
 /// A topic name no other test run uses.
 pub fn unique_topic(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), fastrand::u32(..))
@@ -99,6 +170,10 @@ pub fn read_topic(topic: &str, expect: usize) -> Vec<Stored> {
         "--timeout-ms",
         "60000",
     ]);
+    parse_reader_lines(&out)
+}
+
+fn parse_reader_lines(out: &str) -> Vec<Stored> {
     out.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
