@@ -95,12 +95,15 @@ test('commit, rollback, and unknown outcomes settled by the check function', asy
   await producer.shutdown()
   process.off('warning', onWarning)
 
-  // Rolled back (or still unknown): never in the topic.
-  const all = cluster('read-topic', topic)
-  for (const body of ['rollback', 'rejects then rollback', 'not a state']) {
-    assert.ok(!all.includes(ids[body]), `${body} is visible`)
-  }
-  assert.equal(all.split('\n').filter((l) => l.trim() !== '').length, committed.length)
+  // Rolled back (or still unknown): never in the topic. A check-back that crosses the commit
+  // may commit a message twice (as with Java): count distinct ids.
+  const visible = new Set(
+    cluster('read-topic', topic)
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l).msgId),
+  )
+  assert.deepEqual([...visible].sort(), committed.map((body) => ids[body]).sort())
   const reported = warnings.filter((w) => w.name === 'RmqCallbackError').map((w) => w.message).join('\n')
   assert.match(reported, /local transaction function threw: .*local bug/)
   assert.match(reported, /local transaction function returned a Promise that rejected: .*async local bug/)
