@@ -183,6 +183,8 @@ export declare class Producer {
    * comes within `timeoutMs`.
    */
   request(message: Message, timeoutMs: number): Promise<MessageView>
+  /** `request` with a Node-style callback, called once with `(err, null)` or `(null, reply)`. */
+  requestCallback(message: Message, timeoutMs: number, callback: (err: RmqError | null, reply: MessageView | null) => void): void
   /**
    * Adds a hook called around every send attempt of this producer (all send forms):
    * `before(ctx)` as the attempt starts, `after(ctx, outcome)` once it ended. Hooks run on

@@ -283,22 +283,25 @@ impl Producer {
         message: Unknown,
         timeout_ms: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::<MessageView>::promise(env)?;
-        let started = message_from_js(message)
-            .and_then(|message| Ok((message, millis_from_js(timeout_ms, "timeoutMs")?)));
-        match started {
-            Ok((message, timeout)) => {
-                let producer = self.inner.clone();
-                completion.complete_with(async move {
-                    producer
-                        .request(message, timeout)
-                        .await
-                        .map(MessageView::from)
-                });
-            }
-            Err(err) => completion.complete(Err(err)),
-        }
+        let (completion, promise) = Completion::promise(env)?;
+        self.request_to(message, timeout_ms, completion);
         Ok(promise)
+    }
+
+    /// `request` with a Node-style callback, called once with `(err, null)` or `(null, reply)`.
+    #[napi(
+        ts_args_type = "message: Message, timeoutMs: number, callback: (err: RmqError | null, reply: MessageView | null) => void"
+    )]
+    pub fn request_callback(
+        &self,
+        env: &Env,
+        message: Unknown,
+        timeout_ms: Unknown,
+        callback: Unknown,
+    ) -> napi::Result<()> {
+        let completion = Completion::callback(callback).map_err(|err| to_js_error(env, &err))?;
+        self.request_to(message, timeout_ms, completion);
+        Ok(())
     }
 
     /// Adds a hook called around every send attempt of this producer (all send forms):
@@ -337,6 +340,28 @@ impl Producer {
                 });
             Ok(())
         });
+    }
+
+    fn request_to(
+        &self,
+        message: Unknown,
+        timeout_ms: Unknown,
+        completion: Completion<MessageView>,
+    ) {
+        let started = message_from_js(message)
+            .and_then(|message| Ok((message, millis_from_js(timeout_ms, "timeoutMs")?)));
+        match started {
+            Ok((message, timeout)) => {
+                let producer = self.inner.clone();
+                completion.complete_with(async move {
+                    producer
+                        .request(message, timeout)
+                        .await
+                        .map(MessageView::from)
+                });
+            }
+            Err(err) => completion.complete(Err(err)),
+        }
     }
 
     fn send_batch_to(&self, messages: Unknown, completion: Completion<SendResult>) {
