@@ -17,6 +17,17 @@ export interface RmqError extends Error {
 }
 
 /**
+ * What `producer.addSendHook(hook)` takes: functions called on the JS thread around every send
+ * attempt. What they return is ignored; what they throw becomes a process warning.
+ */
+export interface SendHook {
+  /** As an attempt starts. */
+  before?(ctx: SendContext): void
+  /** Once the attempt ended. */
+  after?(ctx: SendContext, outcome: SendOutcome): void
+}
+
+/**
  * Options of `new Producer(options)`. Every key is a core option in camelCase; values are
  * checked by the core, and an unknown key is an `INVALID_ARGUMENT` error.
  */

@@ -17,6 +17,17 @@ export interface RmqError extends Error {
 }
 
 /**
+ * What `producer.addSendHook(hook)` takes: functions called on the JS thread around every send
+ * attempt. What they return is ignored; what they throw becomes a process warning.
+ */
+export interface SendHook {
+  /** As an attempt starts. */
+  before?(ctx: SendContext): void
+  /** Once the attempt ended. */
+  after?(ctx: SendContext, outcome: SendOutcome): void
+}
+
+/**
  * Options of `new Producer(options)`. Every key is a core option in camelCase; values are
  * checked by the core, and an unknown key is an `INVALID_ARGUMENT` error.
  */
@@ -135,10 +146,89 @@ export declare class Producer {
    * nothing tells whether the broker stored it.
    */
   sendOneway(message: Message): Promise<void>
+  /**
+   * The writable queues of `topic` in the order selectors see them (brokers by name, then
+   * queue id).
+   */
+  publishQueues(topic: string): Promise<MessageQueue[]>
+  /**
+   * Sends `message` to exactly `queue` (one of `publishQueues(topic)`): one attempt, no
+   * retry on another broker.
+   */
+  sendToQueue(message: Message, queue: MessageQueue): Promise<SendResult>
+  /**
+   * Sends `message` to the queue `selector` picks: it gets the topic's writable queues (as
+   * `publishQueues` lists them) and the message, and returns an index into the queues (or a
+   * Promise of one). One attempt, no retry on another broker. An index out of range, or a
+   * selector that throws, rejects with `INVALID_ARGUMENT`.
+   */
+  sendWithSelector(message: Message, selector: (queues: MessageQueue[], message: MessageView) => number | Promise<number>): Promise<SendResult>
+  /**
+   * Sends `message` to the queue the Java client's `SelectMessageQueueByHash` picks for
+   * `shardingKey`: messages with one key stay in order in one queue, the queue the Java
+   * client would use. One attempt, no retry on another broker.
+   */
+  sendWithShardingKey(message: Message, shardingKey: string): Promise<SendResult>
+  /**
+   * Sends `messages` as one batch (one request, retried as `send`); the result's `msgIds`
+   * has each message's id, in order. All messages need one topic and no delay, and the batch
+   * must fit `maxMessageSize`, else `INVALID_MESSAGE` / `MESSAGE_TOO_LARGE`.
+   */
+  sendBatch(messages: Message[]): Promise<SendResult>
+  /** `sendBatch` with a Node-style callback, as `sendCallback`. */
+  sendBatchCallback(messages: Message[], callback: (err: RmqError | null, result: SendResult | null) => void): void
+  /**
+   * Request-reply: sends `message` and resolves with the reply a consumer sends back (the
+   * Java client's `MessageUtil.createReplyMessage`), or rejects with `TIMEOUT` when none
+   * comes within `timeoutMs`.
+   */
+  request(message: Message, timeoutMs: number): Promise<MessageView>
+  /** `request` with a Node-style callback, called once with `(err, null)` or `(null, reply)`. */
+  requestCallback(message: Message, timeoutMs: number, callback: (err: RmqError | null, reply: MessageView | null) => void): void
+  /**
+   * Adds a hook called around every send attempt of this producer (all send forms):
+   * `before(ctx)` as the attempt starts, `after(ctx, outcome)` once it ended. Hooks run on
+   * the JS thread shortly after the attempt, so they never slow a send down; an exception
+   * in a hook is reported as a process warning (type `RmqCallbackError`).
+   */
+  addSendHook(hook: SendHook): void
+}
+
+/**
+ * A producer of transactional messages.
+ *
+ * `check` answers the broker's questions about half messages whose outcome stayed unknown.
+ * Ordinary sends of the same group go through `producer`.
+ */
+export declare class TransactionProducer {
+  /**
+   * Checks the options (as `new Producer`) and holds on to `check`; throws
+   * `INVALID_ARGUMENT` for bad options or a `check` that is not a function. The check
+   * function never keeps the process alive.
+   */
+  constructor(options: ProducerOptions, check: (check: TransactionCheck) => LocalTransactionState | Promise<LocalTransactionState>)
+  /**
+   * The underlying producer, for ordinary sends in the same group. Start and shut down
+   * through the transaction producer.
+   */
+  get producer(): Producer
+  /** Starts the producer and begins answering the broker's checks. */
+  start(): Promise<void>
+  /** Stops answering checks and shuts the producer down. */
+  shutdown(): Promise<void>
+  /**
+   * Sends `message` as a half message, the broker keeps it invisible; then calls
+   * `local(message, sendResult)` (on the JS thread; it may return a Promise) and commits or
+   * rolls back as it answers. `'UNKNOWN'` leaves the outcome to `check`.
+   */
+  sendInTransaction(message: Message, local: (message: MessageView, sendResult: SendResult) => LocalTransactionState | Promise<LocalTransactionState>): Promise<TransactionSendResult>
 }
 
 /** The `code` of every error this package raises; one per core `ErrorKind`. */
 export type ErrorCode = 'INVALID_ARGUMENT' | 'INVALID_MESSAGE' | 'ILLEGAL_STATE' | 'GROUP_ALREADY_EXISTS' | 'NO_NAME_SERVER' | 'NO_ROUTE' | 'CONNECT' | 'TIMEOUT' | 'NETWORK' | 'BROKER' | 'TOO_MANY_REQUESTS' | 'SHUTDOWN' | 'PROTOCOL' | 'INTERNAL' | 'INVALID_TOPIC' | 'RESERVED_TOPIC' | 'EMPTY_BODY' | 'MESSAGE_TOO_LARGE'
+
+/** How a local transaction ended. */
+export type LocalTransactionState = 'COMMIT' | 'ROLLBACK' | 'UNKNOWN'
 
 /** A message to send. Only `topic` and `body` are required. */
 export interface Message {
@@ -167,13 +257,64 @@ export interface MessageQueue {
   queueId: number
 }
 
+/**
+ * A message as rmqproducer hands it to JS: the reply to a request, or the message a queue
+ * selector, a local transaction or a transaction check is about.
+ */
+export interface MessageView {
+  topic: string
+  body: Buffer
+  tags?: string
+  keys: Array<string>
+  /** User properties. */
+  properties: Record<string, string>
+  flag: number
+  delayLevel?: number
+  deliverTimeMs?: number
+}
+
+/** One attempt to send to a broker, as a send hook sees it. */
+export interface SendContext {
+  group: string
+  /** The queue (topic as the user named it). */
+  queue: MessageQueue
+  /** The broker master's address. */
+  brokerAddr: string
+  /** The UNIQ_KEY (a batch: its messages' ids joined with ','). */
+  msgId: string
+  /** 0 for the first attempt of a send, 1 for its first retry, ... */
+  attempt: number
+  batch: boolean
+  oneway: boolean
+}
+
+/** How a send attempt ended, as a send hook sees it. */
+export interface SendOutcome {
+  /** How long the attempt took. */
+  latencyMs: number
+  /**
+   * `'STORED'` (the broker answered: `result`), `'WRITTEN'` (a oneway request went out) or
+   * `'FAILED'` (`error`).
+   */
+  kind: 'STORED' | 'WRITTEN' | 'FAILED'
+  result?: SendResult
+  error?: RmqError
+}
+
 /** What the broker said about a stored message. */
 export interface SendResult {
   status: SendStatus
-  /** The client-generated unique id (UNIQ_KEY). */
+  /** The client-generated unique id (UNIQ_KEY); for a batch, its messages' ids joined by ','. */
   msgId: string
+  /**
+   * The UNIQ_KEY of each message: one for a single message, one per message of a batch,
+   * in the batch's order.
+   */
+  msgIds: Array<string>
   /** The broker's id: store host and commit log offset. */
   offsetMsgId: string
+  /** The broker's id of each message, as `msgIds`. */
+  offsetMsgIds: Array<string>
   queue: MessageQueue
   queueOffset: number
   transactionId?: string
@@ -183,3 +324,26 @@ export interface SendResult {
 
 /** How the broker stored the message; anything but `SEND_OK` is stored with a caveat. */
 export type SendStatus = 'SEND_OK' | 'FLUSH_DISK_TIMEOUT' | 'FLUSH_SLAVE_TIMEOUT' | 'SLAVE_NOT_AVAILABLE'
+
+/** A half message whose outcome the broker asks about. */
+export interface TransactionCheck {
+  /** The message's id (the `msgId` its send reported). */
+  msgId: string
+  transactionId?: string
+  /** The message as sent. */
+  message: MessageView
+  bornTimestamp: number
+  /** How many times the broker has asked already. */
+  checkTimes: number
+}
+
+/** The outcome of `sendInTransaction`. */
+export interface TransactionSendResult {
+  /** The half message's send result. */
+  sendResult: SendResult
+  /**
+   * What the local transaction answered (`'ROLLBACK'` when the half message was not stored
+   * OK, `'UNKNOWN'` when the function failed).
+   */
+  localState: LocalTransactionState
+}

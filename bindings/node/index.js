@@ -836,5 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Producer = nativeBinding.Producer
+module.exports.TransactionProducer = nativeBinding.TransactionProducer
 module.exports.ErrorCode = nativeBinding.ErrorCode
+module.exports.LocalTransactionState = nativeBinding.LocalTransactionState
 module.exports.SendStatus = nativeBinding.SendStatus

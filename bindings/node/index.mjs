@@ -3,5 +3,5 @@
 // works without relying on Node's detection of CommonJS exports.
 import binding from './index.js'
 
-export const { Producer, ErrorCode, SendStatus } = binding
+export const { Producer, TransactionProducer, ErrorCode, SendStatus, LocalTransactionState } = binding
 export default binding

@@ -111,3 +111,44 @@ async fn commit_rollback_and_checked_outcomes() {
         by_msg_id(&read_topic(&topic, 2)).into_keys().collect();
     assert_eq!(visible.len(), 2, "{visible:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_async_local_transaction_is_awaited_before_the_outcome_is_sent() {
+    let topic = unique_topic("TxAsync");
+    create_topic(&topic, 4);
+    let mut config = ProducerConfig::new(unique_group("tx_async"));
+    config.namesrv_addr = Some(namesrv());
+    let producer = TransactionProducer::new(config, |_| LocalTransactionState::Rollback).unwrap();
+    producer.start().await.unwrap();
+
+    let committed = producer
+        .send_in_transaction_async(
+            Message::new(&topic, "awaited commit"),
+            |sent, half| async move {
+                assert_eq!(sent.body.as_ref(), b"awaited commit");
+                assert_eq!(half.status, SendStatus::SendOk);
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                LocalTransactionState::Commit
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(committed.local_state, LocalTransactionState::Commit);
+
+    let panicked = producer
+        .send_in_transaction_async(Message::new(&topic, "panics while awaited"), |_, _| async {
+            tokio::task::yield_now().await;
+            panic!("local transaction bug")
+        })
+        .await
+        .unwrap();
+    assert_eq!(panicked.local_state, LocalTransactionState::Unknown);
+
+    let stored = by_msg_id(&read_topic(&topic, 1));
+    let found = stored
+        .get(&committed.send_result.msg_id)
+        .expect("the committed message is not visible");
+    assert_eq!(found.body, b"awaited commit");
+    assert!(!stored.contains_key(&panicked.send_result.msg_id));
+    producer.shutdown().await.unwrap();
+}

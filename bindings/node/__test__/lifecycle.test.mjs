@@ -29,6 +29,25 @@ test('a script that sends and shuts down exits on its own, promptly', async () =
   assert.equal(readTopic(topic, 3).length, 3)
 })
 
+test('held callbacks (hooks, selectors, a check function) do not keep the process alive', async () => {
+  const topic = unique('NodeExitCallbacks')
+  const child = spawn(process.execPath, [new URL('./fixtures/callbacks-and-exit.mjs', import.meta.url).pathname, topic], {
+    env: { ...process.env, NAMESRV_ADDR: namesrv() },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let stdout = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30000)
+  const [code, signal] = await once(child, 'exit')
+  const exitedAt = Date.now()
+  clearTimeout(killer)
+
+  assert.equal(signal, null, 'the script had to be killed: something kept it alive')
+  assert.equal(code, 0)
+  const doneAt = Number(stdout.match(/done at (\d+)/)[1])
+  assert.ok(exitedAt - doneAt < 3000, `exited ${exitedAt - doneAt} ms after its last line`)
+})
+
 test('an exception thrown by a send callback becomes a warning, not a crash', async () => {
   const producer = new Producer({ group: unique('node_throw'), namesrv: namesrv() })
   await producer.start()

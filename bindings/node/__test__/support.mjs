@@ -2,10 +2,11 @@
 // Java reader reads messages back independently of our code) and a fake remoting server for
 // failures a healthy cluster cannot produce on demand.
 
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import net from 'node:net'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url))
@@ -15,6 +16,23 @@ const launcher = `${repoRoot}tests/cluster/rmq-cluster`
 /** Runs the launcher (with the caller's RMQ_PORT_BASE) and returns its standard output. */
 export function cluster(...args) {
   return execFileSync(launcher, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
+}
+
+/** The same against the cluster at port base `base` (the secure one, say). */
+export function clusterAt(base, ...args) {
+  const env = { ...process.env, RMQ_PORT_BASE: String(base) }
+  return execFileSync(launcher, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env })
+}
+
+/**
+ * Starts a long-running launcher command (a responder, say) and returns the child with its
+ * output lines as an async iterator.
+ */
+export function spawnCluster(...args) {
+  const child = spawn(launcher, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
+  return { child, lines, exited }
 }
 
 let cachedNamesrv
@@ -34,12 +52,30 @@ export function unique(prefix) {
   return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`
 }
 
+/** Creates `topic` with `queues` read and write queues on both brokers. */
+export function createTopic(topic, queues) {
+  namesrv()
+  cluster('create-topic', topic, '--queues', String(queues))
+}
+
+/** The error `promise` rejects with (fails the test if it resolves). */
+export async function rejection(promise) {
+  try {
+    await promise
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a rejection')
+}
+
 /**
  * Every message stored in `topic`, as the launcher's Java reader decodes it (`msgId`, `tags`,
- * `keys`, `userProperties`, `body` as a Buffer, ...), waiting until at least `expect` are there.
+ * `keys`, `userProperties`, `body` as a Buffer, ...), waiting until at least `expect` are there;
+ * `base` reads from the cluster at that port base instead of RMQ_PORT_BASE's.
  */
-export function readTopic(topic, expect) {
-  const out = cluster('read-topic', topic, '--expect', String(expect), '--timeout-ms', '60000')
+export function readTopic(topic, expect, { base } = {}) {
+  const args = ['read-topic', topic, '--expect', String(expect), '--timeout-ms', '60000']
+  const out = base === undefined ? cluster(...args) : clusterAt(base, ...args)
   return out
     .split('\n')
     .filter((line) => line.trim() !== '')

@@ -72,7 +72,10 @@ impl<T: ToNapiValue + Send + 'static> Completion<T> {
                 ThreadsafeFunctionCallMode::NonBlocking,
                 |returned, env| {
                     if let Err(thrown) = returned {
-                        report_callback_exception(&env, &thrown);
+                        report_callback_failure(
+                            &env,
+                            &format!("a sendCallback callback threw: {}", thrown.reason),
+                        );
                     }
                     Ok(())
                 },
@@ -124,13 +127,10 @@ impl<T: 'static> Drop for Completion<T> {
     }
 }
 
-/// Emits `process.emitWarning(message, 'RmqCallbackError')`, or writes to stderr if even that
-/// fails.
-fn report_callback_exception(env: &Env, thrown: &napi::Error) {
-    let message = format!(
-        "a sendCallback callback threw; rmqproducer caught it so the process goes on: {}",
-        thrown.reason
-    );
+/// Emits `process.emitWarning(message, 'RmqCallbackError')` for a JS callback that failed
+/// (`what` says which and how), or writes to stderr if even that fails.
+pub fn report_callback_failure(env: &Env, what: &str) {
+    let message = format!("{what}; rmqproducer caught it so the process goes on");
     let emit = || -> napi::Result<()> {
         let process: Object = env.get_global()?.get_named_property("process")?;
         let emit_warning: Function<FnArgs<(&str, &str)>, Unknown> =

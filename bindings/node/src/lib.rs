@@ -8,9 +8,17 @@
 //! outcome comes back to the JS thread through a [`completion::Completion`] (a Promise or a
 //! callback). A completion holds the event loop open only while its operation is pending, so a
 //! script that has shut its producers down exits by itself.
+//!
+//! [`transaction::TransactionProducer`] wraps `rmq_core::producer::TransactionProducer`. JS
+//! functions the library calls from its own threads (queue selectors, transaction functions,
+//! send hooks) go through a [`js_function::JsFunction`], which never blocks the JS thread nor
+//! keeps the event loop alive.
 
 mod completion;
 mod error;
+mod hook;
+mod js_function;
 mod message;
 mod options;
 mod producer;
+mod transaction;

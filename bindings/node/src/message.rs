@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use napi::ValueType;
-use napi::bindgen_prelude::{Either, Uint8Array, Unknown};
+use napi::bindgen_prelude::{Buffer, Either, JsValue, Uint8Array, Unknown};
 use napi_derive::napi;
 use rmq_core::Error;
 
@@ -86,22 +86,95 @@ impl From<rmq_core::SendStatus> for SendStatus {
     }
 }
 
-/// One queue of a topic on one broker.
+/// A message as rmqproducer hands it to JS: the reply to a request, or the message a queue
+/// selector, a local transaction or a transaction check is about.
 #[napi(object, object_from_js = false)]
+pub struct MessageView {
+    pub topic: String,
+    pub body: Buffer,
+    pub tags: Option<String>,
+    pub keys: Vec<String>,
+    /// User properties.
+    pub properties: BTreeMap<String, String>,
+    pub flag: i32,
+    pub delay_level: Option<i32>,
+    pub deliver_time_ms: Option<i64>,
+}
+
+impl From<rmq_core::Message> for MessageView {
+    fn from(message: rmq_core::Message) -> Self {
+        MessageView {
+            topic: message.topic,
+            body: Buffer::from(message.body.to_vec()),
+            tags: message.tags,
+            keys: message.keys,
+            properties: message.properties.into_iter().collect(),
+            flag: message.flag,
+            delay_level: message.delay_level,
+            deliver_time_ms: message.deliver_time_ms,
+        }
+    }
+}
+
+/// Converts a list of messages (a batch); anything malformed is `INVALID_ARGUMENT`.
+pub fn messages_from_js(value: Unknown) -> rmq_core::Result<Vec<rmq_core::Message>> {
+    let not_an_array = || Error::invalid_argument("the messages must be an array of messages");
+    if !value.is_array().map_err(|_| not_an_array())? {
+        return Err(not_an_array());
+    }
+    // SAFETY: the value was just checked to be an array; each element is checked below.
+    let elements: Vec<Unknown> = unsafe { value.cast() }.map_err(|_| not_an_array())?;
+    elements.into_iter().map(message_from_js).collect()
+}
+
+/// One queue of a topic on one broker.
+#[napi(object)]
 pub struct MessageQueue {
     pub topic: String,
     pub broker_name: String,
     pub queue_id: i32,
 }
 
+impl From<rmq_core::MessageQueue> for MessageQueue {
+    fn from(queue: rmq_core::MessageQueue) -> Self {
+        MessageQueue {
+            topic: queue.topic,
+            broker_name: queue.broker_name,
+            queue_id: queue.queue_id,
+        }
+    }
+}
+
+/// Converts the queue argument of `sendToQueue`; anything malformed is `INVALID_ARGUMENT`.
+pub fn queue_from_js(value: Unknown) -> rmq_core::Result<rmq_core::MessageQueue> {
+    let not_an_object =
+        || Error::invalid_argument("the queue must be an object { topic, brokerName, queueId }");
+    if value.get_type().map_err(|_| not_an_object())? != ValueType::Object {
+        return Err(not_an_object());
+    }
+    // SAFETY: the value was just checked to be an object; each field checks its own type.
+    let js: MessageQueue = unsafe { value.cast() }
+        .map_err(|e| Error::invalid_argument(format!("invalid queue: {}", e.reason)))?;
+    Ok(rmq_core::MessageQueue {
+        topic: js.topic,
+        broker_name: js.broker_name,
+        queue_id: js.queue_id,
+    })
+}
+
 /// What the broker said about a stored message.
 #[napi(object, object_from_js = false)]
 pub struct SendResult {
     pub status: SendStatus,
-    /// The client-generated unique id (UNIQ_KEY).
+    /// The client-generated unique id (UNIQ_KEY); for a batch, its messages' ids joined by ','.
     pub msg_id: String,
+    /// The UNIQ_KEY of each message: one for a single message, one per message of a batch,
+    /// in the batch's order.
+    pub msg_ids: Vec<String>,
     /// The broker's id: store host and commit log offset.
     pub offset_msg_id: String,
+    /// The broker's id of each message, as `msgIds`.
+    pub offset_msg_ids: Vec<String>,
     pub queue: MessageQueue,
     pub queue_offset: i64,
     pub transaction_id: Option<String>,
@@ -111,20 +184,17 @@ pub struct SendResult {
 
 impl From<rmq_core::SendResult> for SendResult {
     fn from(result: rmq_core::SendResult) -> Self {
-        let rmq_core::MessageQueue {
-            topic,
-            broker_name,
-            queue_id,
-        } = result.queue;
         SendResult {
             status: result.status.into(),
+            msg_ids: result.msg_ids().into_iter().map(str::to_string).collect(),
+            offset_msg_ids: result
+                .offset_msg_ids()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
             msg_id: result.msg_id,
             offset_msg_id: result.offset_msg_id,
-            queue: MessageQueue {
-                topic,
-                broker_name,
-                queue_id,
-            },
+            queue: result.queue.into(),
             queue_offset: result.queue_offset,
             transaction_id: result.transaction_id,
             region_id: result.region_id,

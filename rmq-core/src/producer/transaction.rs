@@ -2,10 +2,12 @@
 //! a local transaction run by the caller, then commit or rollback; when the outcome stays
 //! unknown, the broker asks again later and the producer's check function answers.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use crate::client::{ClientInstance, TransactionCheckHandler};
@@ -134,6 +136,22 @@ impl TransactionProducer {
     where
         F: FnOnce(&Message, &SendResult) -> LocalTransactionState,
     {
+        self.send_in_transaction_async(msg, |msg, half| std::future::ready(local(&msg, &half)))
+            .await
+    }
+
+    /// [`TransactionProducer::send_in_transaction`] with a local transaction that may wait
+    /// (for a database, or for a language runtime's own thread): the future `local` returns is
+    /// awaited on the calling task. A panic in `local` or in its future counts as Unknown.
+    pub async fn send_in_transaction_async<F, Fut>(
+        &self,
+        msg: Message,
+        local: F,
+    ) -> Result<TransactionSendResult>
+    where
+        F: FnOnce(Message, SendResult) -> Fut,
+        Fut: Future<Output = LocalTransactionState>,
+    {
         let inner = &self.producer.inner;
         let client = inner.client()?;
         let prepared = Arc::new(Prepared::half(&msg, &inner.config)?);
@@ -148,7 +166,11 @@ impl TransactionProducer {
             .await?
         };
         let (local_state, remark) = if send_result.status == SendStatus::SendOk {
-            match std::panic::catch_unwind(AssertUnwindSafe(|| local(&msg, &send_result))) {
+            let half = send_result.clone();
+            match AssertUnwindSafe(async move { local(msg, half).await })
+                .catch_unwind()
+                .await
+            {
                 Ok(state) => (state, None),
                 Err(panic) => (
                     LocalTransactionState::Unknown,
