@@ -361,7 +361,7 @@ impl Sender<'_> {
             .await
     }
 
-    /// ONEWAY mode: one attempt, returns once the request is written.
+    /// ONEWAY mode: one attempt, returns once the request is queued to the broker's connection.
     pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
         let deadline = Instant::now() + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
