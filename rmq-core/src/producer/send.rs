@@ -223,7 +223,7 @@ impl Prepared {
             batch: self.batch,
             broker_name: Some(queue.broker_name.clone()),
         };
-        header.to_command(self.body.clone())
+        header.into_command(self.body.clone())
     }
 }
 

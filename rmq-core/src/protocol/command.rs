@@ -1,7 +1,10 @@
 //! RemotingCommand frames: `length | serializeType<<24 | headerLen | header | body`, big-endian.
 //! Headers are JSON (fastjson layout) or the ROCKETMQ binary form; both decode, either encodes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde_json::Value;
@@ -45,7 +48,7 @@ pub enum LanguageCode {
     NodeJs = 13,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct RemotingCommand {
     pub code: i32,
     pub language: LanguageCode,
@@ -54,7 +57,43 @@ pub struct RemotingCommand {
     pub flag: i32,
     pub remark: Option<String>,
     pub ext_fields: BTreeMap<String, String>,
+    /// Ext fields written straight into the frame (see [`HeaderFields`]), besides
+    /// `ext_fields`. Decoded commands never have them.
+    pub typed_fields: Option<Arc<dyn HeaderFields>>,
     pub body: Bytes,
+}
+
+/// An ext-field value as it goes on the wire: numbers and flags travel as their text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Text(&'a str),
+    Int(i64),
+    Bool(bool),
+}
+
+impl FieldValue<'_> {
+    /// The value's text; a number is formatted into `buf` (20 bytes hold any i64).
+    fn text<'b>(&'b self, buf: &'b mut [u8; 20]) -> &'b str {
+        match *self {
+            FieldValue::Text(text) => text,
+            FieldValue::Bool(true) => "true",
+            FieldValue::Bool(false) => "false",
+            FieldValue::Int(n) => {
+                use std::io::Write;
+                let mut rest = &mut buf[..];
+                let _ = write!(rest, "{n}");
+                let len = 20 - rest.len();
+                std::str::from_utf8(&buf[..len]).expect("digits are ASCII")
+            }
+        }
+    }
+}
+
+/// A request header that writes its ext fields straight into the frame, so a hot request
+/// (a send, once per attempt) builds no map of strings.
+pub trait HeaderFields: Send + Sync {
+    /// Calls `field` with every ext field, keys in byte order (fastjson's order).
+    fn for_each_field(&self, field: &mut dyn FnMut(&str, FieldValue<'_>));
 }
 
 impl LanguageCode {
@@ -123,7 +162,57 @@ impl RemotingCommand {
             flag: 0,
             remark: None,
             ext_fields,
+            typed_fields: None,
             body: Bytes::new(),
+        }
+    }
+
+    /// A request whose ext fields are `fields`, written without a map.
+    pub fn typed_request(code: i32, fields: Arc<dyn HeaderFields>) -> Self {
+        RemotingCommand {
+            typed_fields: Some(fields),
+            ..RemotingCommand::request(code, BTreeMap::new())
+        }
+    }
+
+    /// Every ext field, typed ones included, as one map.
+    pub fn all_ext_fields(&self) -> Cow<'_, BTreeMap<String, String>> {
+        let Some(typed) = &self.typed_fields else {
+            return Cow::Borrowed(&self.ext_fields);
+        };
+        let mut all = BTreeMap::new();
+        let mut buf = [0u8; 20];
+        typed.for_each_field(&mut |key, value| {
+            all.insert(key.to_owned(), value.text(&mut buf).to_owned());
+        });
+        all.extend(self.ext_fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Cow::Owned(all)
+    }
+
+    /// Moves the typed ext fields into `ext_fields`, for code that edits or reads the map
+    /// (request signing).
+    pub fn materialize_ext_fields(&mut self) {
+        if self.typed_fields.is_some() {
+            self.ext_fields = self.all_ext_fields().into_owned();
+            self.typed_fields = None;
+        }
+    }
+
+    /// Calls `field` with every ext field in key order, without a map when only typed fields
+    /// are there.
+    fn for_each_ext_field(&self, field: &mut dyn FnMut(&str, FieldValue<'_>)) {
+        match &self.typed_fields {
+            Some(typed) if self.ext_fields.is_empty() => typed.for_each_field(field),
+            Some(_) => {
+                for (key, value) in self.all_ext_fields().iter() {
+                    field(key, FieldValue::Text(value));
+                }
+            }
+            None => {
+                for (key, value) in &self.ext_fields {
+                    field(key, FieldValue::Text(value));
+                }
+            }
         }
     }
 
@@ -151,22 +240,25 @@ impl RemotingCommand {
         self.flag |= FLAG_ONEWAY;
     }
 
-    /// Appends the whole frame (length prefix included) to `dst`.
+    /// Appends the whole frame (length prefix included) to `dst`, the header written in place.
     pub fn encode(&self, serialize: SerializeType, dst: &mut BytesMut) {
-        let header = match serialize {
-            SerializeType::Json => self.json_header(),
-            SerializeType::RocketMq => self.binary_header(),
-        };
-        let header_len = header.len();
+        let start = dst.len();
+        dst.reserve(8 + 512 + self.body.len());
+        // The length and header-length words, filled in once the header is written.
+        dst.put_u64(0);
+        match serialize {
+            SerializeType::Json => self.write_json_header(dst),
+            SerializeType::RocketMq => self.write_binary_header(dst),
+        }
+        let header_len = dst.len() - start - 8;
         // The 24-bit header length cannot overflow with the headers a producer builds
         // (properties are capped at 32767 bytes by validation).
         debug_assert!(header_len <= MAX_HEADER_LEN, "header of {header_len} bytes");
-        let length = 4 + header_len + self.body.len();
-        dst.reserve(4 + length);
-        dst.put_i32(length as i32);
-        dst.put_i32(((serialize as i32) << 24) | (header_len as i32 & MAX_HEADER_LEN as i32));
-        dst.put_slice(&header);
         dst.put_slice(&self.body);
+        let length = (dst.len() - start - 4) as i32;
+        let type_and_len = ((serialize as i32) << 24) | (header_len as i32 & MAX_HEADER_LEN as i32);
+        dst[start..start + 4].copy_from_slice(&length.to_be_bytes());
+        dst[start + 4..start + 8].copy_from_slice(&type_and_len.to_be_bytes());
     }
 
     /// Takes one whole frame off the front of `src` if one is there (`Ok(None)` when more bytes
@@ -216,38 +308,41 @@ impl RemotingCommand {
     }
 
     /// fastjson's layout: keys sorted, `remark` omitted when null, language by name.
-    fn json_header(&self) -> Vec<u8> {
-        let mut out = String::with_capacity(128);
-        out.push_str(&format!("{{\"code\":{},\"extFields\":{{", self.code));
-        for (i, (key, value)) in self.ext_fields.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+    fn write_json_header(&self, out: &mut BytesMut) {
+        use std::fmt::Write;
+        let _ = write!(out, "{{\"code\":{},\"extFields\":{{", self.code);
+        let mut first = true;
+        let mut buf = [0u8; 20];
+        self.for_each_ext_field(&mut |key, value| {
+            if !first {
+                out.put_u8(b',');
             }
-            push_json_string(&mut out, key);
-            out.push(':');
-            push_json_string(&mut out, value);
-        }
-        out.push_str(&format!(
+            first = false;
+            put_json_string(out, key);
+            out.put_u8(b':');
+            put_json_string(out, value.text(&mut buf));
+        });
+        let _ = write!(
+            out,
             "}},\"flag\":{},\"language\":\"{}\",\"opaque\":{}",
             self.flag,
             self.language.name(),
             self.opaque
-        ));
+        );
         if let Some(remark) = &self.remark {
-            out.push_str(",\"remark\":");
-            push_json_string(&mut out, remark);
+            out.put_slice(b",\"remark\":");
+            put_json_string(out, remark);
         }
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":{}}}",
             self.version
-        ));
-        out.into_bytes()
+        );
     }
 
     /// `RocketMQSerializable`: code and version are 16-bit, strings length-prefixed, an absent
     /// remark has length 0.
-    fn binary_header(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+    fn write_binary_header(&self, out: &mut BytesMut) {
         out.put_i16(self.code as i16);
         out.put_u8(self.language as u8);
         out.put_i16(self.version as i16);
@@ -256,19 +351,19 @@ impl RemotingCommand {
         let remark = self.remark.as_deref().unwrap_or("");
         out.put_i32(remark.len() as i32);
         out.put_slice(remark.as_bytes());
-        let ext_len: usize = self
-            .ext_fields
-            .iter()
-            .map(|(k, v)| 2 + k.len() + 4 + v.len())
-            .sum();
-        out.put_i32(ext_len as i32);
-        for (key, value) in &self.ext_fields {
+        // The ext map's length, filled in once its entries are written.
+        let ext_start = out.len();
+        out.put_i32(0);
+        let mut buf = [0u8; 20];
+        self.for_each_ext_field(&mut |key, value| {
+            let value = value.text(&mut buf);
             out.put_i16(key.len() as i16);
             out.put_slice(key.as_bytes());
             out.put_i32(value.len() as i32);
             out.put_slice(value.as_bytes());
-        }
-        out
+        });
+        let ext_len = (out.len() - ext_start - 4) as i32;
+        out[ext_start..ext_start + 4].copy_from_slice(&ext_len.to_be_bytes());
     }
 
     /// Tolerant like fastjson: unknown fields ignored, `extFields` may be missing or null, ext
@@ -329,6 +424,7 @@ impl RemotingCommand {
             flag: int("flag")?,
             remark,
             ext_fields,
+            typed_fields: None,
             body: Bytes::new(),
         })
     }
@@ -364,6 +460,7 @@ impl RemotingCommand {
             flag,
             remark,
             ext_fields,
+            typed_fields: None,
             body: Bytes::new(),
         })
     }
@@ -372,9 +469,66 @@ impl RemotingCommand {
 /// The header length field has 24 bits.
 const MAX_HEADER_LEN: usize = 0x00FF_FFFF;
 
-fn push_json_string(out: &mut String, s: &str) {
-    // Serialising a &str to JSON cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+impl PartialEq for RemotingCommand {
+    /// Typed and mapped ext fields compare by their wire text.
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.language == other.language
+            && self.version == other.version
+            && self.opaque == other.opaque
+            && self.flag == other.flag
+            && self.remark == other.remark
+            && self.body == other.body
+            && self.all_ext_fields() == other.all_ext_fields()
+    }
+}
+
+impl fmt::Debug for RemotingCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemotingCommand")
+            .field("code", &self.code)
+            .field("language", &self.language)
+            .field("version", &self.version)
+            .field("opaque", &self.opaque)
+            .field("flag", &self.flag)
+            .field("remark", &self.remark)
+            .field("ext_fields", &self.all_ext_fields())
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// A JSON string with serde_json's escapes: `"`, `\\`, the short forms of \b \f \n \r \t,
+/// `\u00xx` for the other control characters; everything else as is.
+fn put_json_string(out: &mut BytesMut, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.put_u8(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let short: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.put_slice(&bytes[start..i]);
+        if short.is_empty() {
+            out.put_slice(b"\\u00");
+            out.put_u8(HEX[usize::from(byte >> 4)]);
+            out.put_u8(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.put_slice(short);
+        }
+        start = i + 1;
+    }
+    out.put_slice(&bytes[start..]);
+    out.put_u8(b'"');
 }
 
 /// Bounds-checked big-endian reads from a binary header; running short is a `Protocol` error.
@@ -678,5 +832,48 @@ mod tests {
             let err = decode_one(&bytes).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Protocol, "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn json_strings_escape_as_serde_json() {
+        let mut every: String = (0u8..0x80).map(char::from).collect();
+        every.push_str("é€😀\u{2028}");
+        for text in [every.as_str(), "", "plain", "\"", "\\\u{1}"] {
+            let mut out = BytesMut::new();
+            put_json_string(&mut out, text);
+            assert_eq!(&out[..], serde_json::to_string(text).unwrap().as_bytes());
+        }
+    }
+
+    struct TwoFields;
+
+    impl HeaderFields for TwoFields {
+        fn for_each_field(&self, field: &mut dyn FnMut(&str, FieldValue<'_>)) {
+            field("b", FieldValue::Int(-42));
+            field("d", FieldValue::Bool(true));
+        }
+    }
+
+    #[test]
+    fn typed_fields_encode_merge_and_materialize_like_a_map() {
+        let mut typed = RemotingCommand::typed_request(310, Arc::new(TwoFields));
+        let map = RemotingCommand::request(310, ext(&[("b", "-42"), ("d", "true")]));
+        assert_eq!(typed, map);
+        for serialize in [SerializeType::Json, SerializeType::RocketMq] {
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            typed.encode(serialize, &mut a);
+            map.encode(serialize, &mut b);
+            assert_eq!(a, b);
+        }
+        // Map fields added beside typed ones are merged in key order.
+        typed.ext_fields.insert("a".into(), "1".into());
+        typed.ext_fields.insert("c".into(), "2".into());
+        let merged = ext(&[("a", "1"), ("b", "-42"), ("c", "2"), ("d", "true")]);
+        let mut dst = BytesMut::new();
+        typed.encode(SerializeType::Json, &mut dst);
+        assert_eq!(decode_one(&dst).unwrap().unwrap().ext_fields, merged);
+        typed.materialize_ext_fields();
+        assert!(typed.typed_fields.is_none());
+        assert_eq!(typed.ext_fields, merged);
     }
 }
