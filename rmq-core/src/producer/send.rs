@@ -513,7 +513,7 @@ fn send_result(
         response::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
         code => return Err(Error::broker(code, response.remark, addr)),
     };
-    let header = SendMessageResponseHeader::from_ext_fields(&response.ext_fields)
+    let header = SendMessageResponseHeader::from_ext_fields(response.ext_fields)
         .map_err(|e| e.with_addr(addr))?;
     Ok(SendResult {
         status,

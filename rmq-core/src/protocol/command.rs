@@ -7,6 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -301,7 +304,7 @@ impl RemotingCommand {
         let header = frame.split_to(header_len);
         let mut command = match serialize {
             SerializeType::Json => Self::from_json_header(&header)?,
-            SerializeType::RocketMq => Self::from_binary_header(header)?,
+            SerializeType::RocketMq => Self::from_binary_header(&header)?,
         };
         command.body = frame;
         Ok(Some(command))
@@ -367,70 +370,42 @@ impl RemotingCommand {
     }
 
     /// Tolerant like fastjson: unknown fields ignored, `extFields` may be missing or null, ext
-    /// values that are numbers or booleans become their text.
+    /// values that are numbers or booleans become their text. Read field by field into
+    /// [`JsonHeader`], no `serde_json::Value` tree in between.
     fn from_json_header(header: &[u8]) -> Result<Self> {
-        let value: Value = serde_json::from_slice(header)
+        let parsed: JsonHeader<'_> = serde_json::from_slice(header)
             .map_err(|e| Error::protocol(format!("JSON header does not parse: {e}")))?;
-        let Value::Object(fields) = value else {
-            return Err(Error::protocol("JSON header is not an object"));
+        let int = |name: &str, value: Option<i64>| -> Result<i32> {
+            let value = value.unwrap_or_default();
+            i32::try_from(value)
+                .map_err(|_| Error::protocol(format!("JSON header field {name} is {value}")))
         };
-        let int = |name: &str| -> Result<i32> {
-            match fields.get(name) {
-                None | Some(Value::Null) => Ok(0),
-                Some(v) => v
-                    .as_i64()
-                    .and_then(|n| i32::try_from(n).ok())
-                    .ok_or_else(|| Error::protocol(format!("JSON header field {name} is {v}"))),
-            }
-        };
-        let language = match fields.get("language") {
-            Some(Value::String(name)) => LanguageCode::from_name(name),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| u8::try_from(n).ok())
-                .and_then(LanguageCode::from_code),
+        let language = match parsed.language {
+            Some(JsonScalar::Str(name)) => LanguageCode::from_name(&name),
+            Some(JsonScalar::Other(text)) => text.parse().ok().and_then(LanguageCode::from_code),
             _ => None,
         }
         .unwrap_or(LanguageCode::Other);
-        let remark = match fields.get("remark") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
+        let remark = match parsed.remark {
+            None | Some(JsonScalar::Null) => None,
+            Some(JsonScalar::Str(text)) => Some(text.into_owned()),
+            Some(JsonScalar::Other(text)) => Some(text),
         };
-        let mut ext_fields = BTreeMap::new();
-        match fields.get("extFields") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(map)) => {
-                for (key, value) in map {
-                    let text = match value {
-                        Value::Null => continue,
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    ext_fields.insert(key.clone(), text);
-                }
-            }
-            Some(other) => {
-                return Err(Error::protocol(format!(
-                    "JSON header extFields is not an object: {other}"
-                )));
-            }
-        }
         Ok(RemotingCommand {
-            code: int("code")?,
+            code: int("code", parsed.code)?,
             language,
-            version: int("version")?,
-            opaque: int("opaque")?,
-            flag: int("flag")?,
+            version: int("version", parsed.version)?,
+            opaque: int("opaque", parsed.opaque)?,
+            flag: int("flag", parsed.flag)?,
             remark,
-            ext_fields,
+            ext_fields: parsed.ext_fields.map(|ext| ext.0).unwrap_or_default(),
             typed_fields: None,
             body: Bytes::new(),
         })
     }
 
-    fn from_binary_header(mut header: Bytes) -> Result<Self> {
-        let mut reader = BinaryReader(&mut header);
+    fn from_binary_header(header: &[u8]) -> Result<Self> {
+        let mut reader = BinaryReader(header);
         let code = reader.i16("code")? as i32;
         let language =
             LanguageCode::from_code(reader.u8("language")?).unwrap_or(LanguageCode::Other);
@@ -439,18 +414,18 @@ impl RemotingCommand {
         let flag = reader.i32("flag")?;
         let remark_len = reader.len_i32("remark length")?;
         let remark = reader.string(remark_len, "remark")?;
-        let remark = (!remark.is_empty()).then_some(remark);
+        let remark = (!remark.is_empty()).then(|| remark.to_owned());
         let ext_len = reader.len_i32("extFields length")?;
-        let mut ext = BinaryReader(&mut reader.take(ext_len, "extFields")?);
+        let mut ext = BinaryReader(reader.take(ext_len, "extFields")?);
         let mut ext_fields = BTreeMap::new();
-        while ext.0.has_remaining() {
+        while !ext.0.is_empty() {
             let key_len = ext.i16("ext key length")?;
             let key_len = usize::try_from(key_len)
                 .map_err(|_| Error::protocol(format!("negative ext key length {key_len}")))?;
             let key = ext.string(key_len, "ext key")?;
             let value_len = ext.len_i32("ext value length")?;
             let value = ext.string(value_len, "ext value")?;
-            ext_fields.insert(key, value);
+            ext_fields.insert(key.to_owned(), value.to_owned());
         }
         Ok(RemotingCommand {
             code,
@@ -463,6 +438,114 @@ impl RemotingCommand {
             typed_fields: None,
             body: Bytes::new(),
         })
+    }
+}
+
+/// A JSON header as received. Strings without escapes are borrowed from the frame.
+#[derive(Deserialize)]
+struct JsonHeader<'a> {
+    code: Option<i64>,
+    #[serde(borrow)]
+    language: Option<JsonScalar<'a>>,
+    version: Option<i64>,
+    opaque: Option<i64>,
+    flag: Option<i64>,
+    #[serde(borrow)]
+    remark: Option<JsonScalar<'a>>,
+    #[serde(rename = "extFields")]
+    ext_fields: Option<ExtFieldMap>,
+}
+
+/// A JSON value where text is expected: a string (borrowed when it can be), null, or
+/// anything else as its JSON text.
+enum JsonScalar<'a> {
+    Null,
+    Str(Cow<'a, str>),
+    Other(String),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonScalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = JsonScalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Null)
+    }
+    fn visit_borrowed_str<E>(self, text: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Str(Cow::Borrowed(text)))
+    }
+    fn visit_str<E>(self, text: &str) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Str(Cow::Owned(text.to_owned())))
+    }
+    fn visit_string<E>(self, text: String) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Str(Cow::Owned(text)))
+    }
+    fn visit_bool<E>(self, value: bool) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+    fn visit_i64<E>(self, value: i64) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+    fn visit_u64<E>(self, value: u64) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+    fn visit_f64<E>(self, value: f64) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Other(Value::from(value).to_string()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        let value = Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+        let value = Value::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+}
+
+/// `extFields` straight into the command's map; null values are left out.
+struct ExtFieldMap(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for ExtFieldMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_map(ExtFieldVisitor)
+    }
+}
+
+struct ExtFieldVisitor;
+
+impl<'de> Visitor<'de> for ExtFieldVisitor {
+    type Value = ExtFieldMap;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of ext fields")
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut fields = BTreeMap::new();
+        while let Some((key, value)) = map.next_entry::<Cow<'de, str>, JsonScalar<'de>>()? {
+            let text = match value {
+                JsonScalar::Null => continue,
+                JsonScalar::Str(text) => text.into_owned(),
+                JsonScalar::Other(text) => text,
+            };
+            fields.insert(key.into_owned(), text);
+        }
+        Ok(ExtFieldMap(fields))
     }
 }
 
@@ -532,42 +615,39 @@ fn put_json_string(out: &mut BytesMut, text: &str) {
 }
 
 /// Bounds-checked big-endian reads from a binary header; running short is a `Protocol` error.
-struct BinaryReader<'a>(&'a mut Bytes);
+struct BinaryReader<'a>(&'a [u8]);
 
-impl BinaryReader<'_> {
-    fn need(&self, n: usize, what: &str) -> Result<()> {
-        if self.0.remaining() < n {
+impl<'a> BinaryReader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if self.0.len() < n {
             return Err(Error::protocol(format!(
                 "binary header truncated reading {what}: need {n} bytes, {} left",
-                self.0.remaining()
+                self.0.len()
             )));
         }
-        Ok(())
+        let (taken, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(taken)
+    }
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
+        Ok(self.take(N, what)?.try_into().expect("took N bytes"))
     }
     fn u8(&mut self, what: &str) -> Result<u8> {
-        self.need(1, what)?;
-        Ok(self.0.get_u8())
+        Ok(self.array::<1>(what)?[0])
     }
     fn i16(&mut self, what: &str) -> Result<i16> {
-        self.need(2, what)?;
-        Ok(self.0.get_i16())
+        Ok(i16::from_be_bytes(self.array(what)?))
     }
     fn i32(&mut self, what: &str) -> Result<i32> {
-        self.need(4, what)?;
-        Ok(self.0.get_i32())
+        Ok(i32::from_be_bytes(self.array(what)?))
     }
     /// An i32 length that must be non-negative.
     fn len_i32(&mut self, what: &str) -> Result<usize> {
         let len = self.i32(what)?;
         usize::try_from(len).map_err(|_| Error::protocol(format!("negative {what} {len}")))
     }
-    fn take(&mut self, n: usize, what: &str) -> Result<Bytes> {
-        self.need(n, what)?;
-        Ok(self.0.split_to(n))
-    }
-    fn string(&mut self, n: usize, what: &str) -> Result<String> {
-        let bytes = self.take(n, what)?;
-        String::from_utf8(bytes.to_vec())
+    fn string(&mut self, n: usize, what: &str) -> Result<&'a str> {
+        std::str::from_utf8(self.take(n, what)?)
             .map_err(|_| Error::protocol(format!("binary header {what} is not UTF-8")))
     }
 }
@@ -875,5 +955,27 @@ mod tests {
         typed.materialize_ext_fields();
         assert!(typed.typed_fields.is_none());
         assert_eq!(typed.ext_fields, merged);
+    }
+
+    #[test]
+    fn json_decode_reads_escapes_numbers_and_nested_values() {
+        let header = br#"{"code":0,"language":12,"remark":{"x":[1]},"extFields":{"p":"a\u0001b\"c","f":1.5,"n":-7,"o":{"k":[true,null]},"\u00e9":"\u00fc"},"flag":1,"opaque":9,"version":479}"#;
+        let cmd = decode_one(&frame(0, header, b"")).unwrap().unwrap();
+        assert_eq!(cmd.language, LanguageCode::Rust);
+        assert_eq!(cmd.remark.as_deref(), Some(r#"{"x":[1]}"#));
+        assert_eq!(
+            cmd.ext_fields,
+            ext(&[
+                ("p", "a\u{1}b\"c"),
+                ("f", "1.5"),
+                ("n", "-7"),
+                ("o", r#"{"k":[true,null]}"#),
+                ("é", "ü"),
+            ])
+        );
+        assert_eq!((cmd.opaque, cmd.flag, cmd.version), (9, 1, 479));
+        // Out of i32 range is refused, like any other non-i32 number.
+        let err = decode_one(&frame(0, br#"{"code":4294967296}"#, b"")).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Protocol);
     }
 }

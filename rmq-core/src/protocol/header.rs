@@ -78,21 +78,24 @@ impl SendMessageRequestHeader {
 }
 
 impl SendMessageResponseHeader {
-    pub fn from_ext_fields(fields: &BTreeMap<String, String>) -> Result<Self> {
-        let required = |name: &str| {
-            fields.get(name).ok_or_else(|| {
+    /// Takes the fields out of a send response's ext fields (no copies).
+    pub fn from_ext_fields(mut fields: BTreeMap<String, String>) -> Result<Self> {
+        let mut required = |name: &str| {
+            fields.remove(name).ok_or_else(|| {
                 Error::protocol(format!("send response lacks the {name} header field"))
             })
         };
-        let optional = |name: &str| fields.get(name).cloned();
+        let msg_id = required("msgId")?;
+        let queue_id = parse_number(&required("queueId")?, "queueId")?;
+        let queue_offset = parse_number(&required("queueOffset")?, "queueOffset")?;
         Ok(SendMessageResponseHeader {
-            msg_id: required("msgId")?.clone(),
-            queue_id: parse_number(required("queueId")?, "queueId")?,
-            queue_offset: parse_number(required("queueOffset")?, "queueOffset")?,
-            transaction_id: optional("transactionId"),
-            batch_uniq_id: optional("batchUniqId"),
-            region_id: optional("MSG_REGION"),
-            trace_on: optional("TRACE_ON"),
+            msg_id,
+            queue_id,
+            queue_offset,
+            transaction_id: fields.remove("transactionId"),
+            batch_uniq_id: fields.remove("batchUniqId"),
+            region_id: fields.remove("MSG_REGION"),
+            trace_on: fields.remove("TRACE_ON"),
         })
     }
 }
@@ -246,7 +249,7 @@ mod tests {
 
     #[test]
     fn send_response_header_from_java_fields() {
-        let header = SendMessageResponseHeader::from_ext_fields(&fields(&[
+        let header = SendMessageResponseHeader::from_ext_fields(fields(&[
             ("msgId", "7F00000100002A9F0000000000000000"),
             ("queueId", "1"),
             ("queueOffset", "42"),
@@ -272,17 +275,17 @@ mod tests {
     #[test]
     fn send_response_header_missing_or_bad_fields() {
         let full = fields(&[("msgId", "X"), ("queueId", "1"), ("queueOffset", "2")]);
-        assert!(SendMessageResponseHeader::from_ext_fields(&full).is_ok());
+        assert!(SendMessageResponseHeader::from_ext_fields(full.clone()).is_ok());
         for missing in ["msgId", "queueId", "queueOffset"] {
             let mut partial = full.clone();
             partial.remove(missing);
-            let err = SendMessageResponseHeader::from_ext_fields(&partial).unwrap_err();
+            let err = SendMessageResponseHeader::from_ext_fields(partial).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Protocol);
             assert!(err.message().contains(missing), "{err}");
         }
         let mut bad = full.clone();
         bad.insert("queueOffset".into(), "many".into());
-        let err = SendMessageResponseHeader::from_ext_fields(&bad).unwrap_err();
+        let err = SendMessageResponseHeader::from_ext_fields(bad).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Protocol);
         assert!(err.message().contains("queueOffset"), "{err}");
     }
