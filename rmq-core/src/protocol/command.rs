@@ -27,8 +27,8 @@ pub const FLAG_ONEWAY: i32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SerializeType {
-    #[default]
     Json = 0,
+    #[default]
     RocketMq = 1,
 }
 
