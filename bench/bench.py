@@ -26,7 +26,8 @@ from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("BENCH_CACHE", REPO / ".cache" / "bench"))
-TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+#: Every bench cargo build shares this target folder (bench/build.sh), so shared crates build once.
+TARGET = Path(os.environ.get("BENCH_TARGET_DIR", CACHE / "target"))
 RMQ_CACHE = Path(os.environ.get("RMQ_CACHE_DIR", REPO / ".cache"))
 JAVA_LIB = RMQ_CACHE / "rocketmq-5.3.3" / "lib"
 LAUNCHER = REPO / "tests" / "cluster" / "rmq-cluster"
@@ -81,8 +82,9 @@ def clients() -> list[Client]:
     ours_node = Client(
         "ours-node", "ours via Node", True, ["node", str(REPO / "bench" / "node" / "bench_ours.js")]
     )
+    addon = REPO / "bindings" / "node" / "rmqproducer.linux-x64-gnu.node"
     ours_node.missing = status_note("ours-node") or (
-        None if (REPO / "bindings" / "node" / "index.js").exists() else "not yet (no Node addon)")
+        None if addon.exists() else f"not built (no {addon.name})")
     return [
         binary_client("ours-rust", "ours via Rust", True, TARGET / "release" / "bench-ours"),
         binary_client("ours-c", "ours via C", True, CACHE / "bin" / "bench-ours-c"),

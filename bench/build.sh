@@ -6,7 +6,10 @@ set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${BENCH_CACHE:-$REPO/.cache/bench}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+# One target folder for every cargo build below (the harness, rmq-ffi, the Python and Node
+# bindings, the rocketmq-client-rust peer): crates they share compile once. Under .cache, so a
+# developer's own target/ (debug builds, other profiles) is neither used nor disturbed.
+export CARGO_TARGET_DIR=${BENCH_TARGET_DIR:-$CACHE/target}
 RMQ_CACHE=${RMQ_CACHE_DIR:-$REPO/.cache}
 CARGO=${CARGO:-cargo}
 CPP_WHEEL=rocketmq==0.4.4
@@ -18,11 +21,11 @@ say() { echo "bench-build: $*" >&2; }
 
 # Runs a build step for one client; on failure records the log's last lines as the reason.
 step() {
-    local client=$1
+    local client=$1 started=$SECONDS
     shift
     rm -f "$STATUS/$client.txt"
     if "$@" >"$LOGS/$client.log" 2>&1; then
-        say "$client: built"
+        say "$client: built in $((SECONDS - started)) s"
         return 0
     fi
     {
@@ -110,4 +113,5 @@ step venv build_venv
 step rust-mxsm build_mxsm
 step ours-python build_ours_python
 step ours-node build_ours_node
+say "all built in $SECONDS s (target folder: $CARGO_TARGET_DIR)"
 exit 0

@@ -11,7 +11,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${BENCH_CACHE:-$REPO/.cache/bench}
-TARGET=${CARGO_TARGET_DIR:-$REPO/target}/release
+TARGET=${BENCH_TARGET_DIR:-$CACHE/target}/release
 OUT=$REPO/bench/results
 MODE=${1:-async}
 shift || true

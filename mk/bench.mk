@@ -4,6 +4,7 @@
 #                     broker, write bench/results/ (about 25 minutes on 2 cores)
 #   make bench-build  only build the clients
 #
+# Every cargo build of the bench shares .cache/bench/target (BENCH_TARGET_DIR moves it).
 # BENCH_ARGS passes options to bench/bench.py, e.g. BENCH_ARGS="--scale 0.05 --repeat 1" for a
 # smoke run, or BENCH_ARGS="--cases 2 --clients ours-rust,java".
 

@@ -223,7 +223,7 @@ impl Prepared {
             batch: self.batch,
             broker_name: Some(queue.broker_name.clone()),
         };
-        header.to_command(self.body.clone())
+        header.into_command(self.body.clone())
     }
 }
 
@@ -361,7 +361,7 @@ impl Sender<'_> {
             .await
     }
 
-    /// ONEWAY mode: one attempt, returns once the request is written.
+    /// ONEWAY mode: one attempt, returns once the request is queued to the broker's connection.
     pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
         let deadline = Instant::now() + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
@@ -513,7 +513,7 @@ fn send_result(
         response::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
         code => return Err(Error::broker(code, response.remark, addr)),
     };
-    let header = SendMessageResponseHeader::from_ext_fields(&response.ext_fields)
+    let header = SendMessageResponseHeader::from_ext_fields(response.ext_fields)
         .map_err(|e| e.with_addr(addr))?;
     Ok(SendResult {
         status,

@@ -40,6 +40,7 @@ impl Credentials {
     /// Adds AccessKey, SecurityToken and Signature to `cmd`'s ext fields. The signature covers
     /// every ext field, so nothing may be added to them afterwards.
     pub fn sign(&self, cmd: &mut RemotingCommand) {
+        cmd.materialize_ext_fields();
         cmd.ext_fields
             .insert(ACCESS_KEY.to_string(), self.access_key.clone());
         if let Some(token) = &self.security_token {
@@ -68,6 +69,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::protocol::header::SendMessageRequestHeader;
 
     fn command(body: &'static [u8]) -> RemotingCommand {
         let fields = BTreeMap::from([
@@ -104,5 +106,37 @@ mod tests {
         plain.sign(&mut cmd);
         assert_eq!(cmd.ext_fields["Signature"], "wOJlNIgSGdJrUZqhf3WQfcVOmNc=");
         assert!(!format!("{plain:?}").contains("SK1"));
+    }
+
+    #[test]
+    fn a_typed_send_header_signs_as_its_map() {
+        let header = SendMessageRequestHeader {
+            producer_group: "PG".into(),
+            topic: "T".into(),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            queue_id: 1,
+            sys_flag: 0,
+            born_timestamp: 1_700_000_000_000,
+            flag: 0,
+            properties: "UNIQ_KEY\u{1}X\u{2}".into(),
+            reconsume_times: 0,
+            unit_mode: false,
+            max_reconsume_times: None,
+            batch: false,
+            broker_name: Some("broker-a".into()),
+        };
+        let creds = Credentials {
+            access_key: "AK".into(),
+            secret_key: "SK".into(),
+            security_token: None,
+        };
+        let mut typed = header.into_command(Bytes::from_static(b"b"));
+        let mut mapped = RemotingCommand::request(typed.code, typed.all_ext_fields().into_owned())
+            .with_body(Bytes::from_static(b"b"));
+        creds.sign(&mut typed);
+        creds.sign(&mut mapped);
+        assert!(mapped.ext_fields.contains_key("Signature"));
+        assert_eq!(typed.ext_fields, mapped.ext_fields);
     }
 }

@@ -1,9 +1,15 @@
 //! RemotingCommand frames: `length | serializeType<<24 | headerLen | header | body`, big-endian.
 //! Headers are JSON (fastjson layout) or the ROCKETMQ binary form; both decode, either encodes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::Deserialize;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -21,8 +27,8 @@ pub const FLAG_ONEWAY: i32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SerializeType {
-    #[default]
     Json = 0,
+    #[default]
     RocketMq = 1,
 }
 
@@ -45,7 +51,7 @@ pub enum LanguageCode {
     NodeJs = 13,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct RemotingCommand {
     pub code: i32,
     pub language: LanguageCode,
@@ -54,7 +60,43 @@ pub struct RemotingCommand {
     pub flag: i32,
     pub remark: Option<String>,
     pub ext_fields: BTreeMap<String, String>,
+    /// Ext fields written straight into the frame (see [`HeaderFields`]), besides
+    /// `ext_fields`. Decoded commands never have them.
+    pub typed_fields: Option<Arc<dyn HeaderFields>>,
     pub body: Bytes,
+}
+
+/// An ext-field value as it goes on the wire: numbers and flags travel as their text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Text(&'a str),
+    Int(i64),
+    Bool(bool),
+}
+
+impl FieldValue<'_> {
+    /// The value's text; a number is formatted into `buf` (20 bytes hold any i64).
+    fn text<'b>(&'b self, buf: &'b mut [u8; 20]) -> &'b str {
+        match *self {
+            FieldValue::Text(text) => text,
+            FieldValue::Bool(true) => "true",
+            FieldValue::Bool(false) => "false",
+            FieldValue::Int(n) => {
+                use std::io::Write;
+                let mut rest = &mut buf[..];
+                let _ = write!(rest, "{n}");
+                let len = 20 - rest.len();
+                std::str::from_utf8(&buf[..len]).expect("digits are ASCII")
+            }
+        }
+    }
+}
+
+/// A request header that writes its ext fields straight into the frame, so a hot request
+/// (a send, once per attempt) builds no map of strings.
+pub trait HeaderFields: Send + Sync {
+    /// Calls `field` with every ext field, keys in byte order (fastjson's order).
+    fn for_each_field(&self, field: &mut dyn FnMut(&str, FieldValue<'_>));
 }
 
 impl LanguageCode {
@@ -123,7 +165,57 @@ impl RemotingCommand {
             flag: 0,
             remark: None,
             ext_fields,
+            typed_fields: None,
             body: Bytes::new(),
+        }
+    }
+
+    /// A request whose ext fields are `fields`, written without a map.
+    pub fn typed_request(code: i32, fields: Arc<dyn HeaderFields>) -> Self {
+        RemotingCommand {
+            typed_fields: Some(fields),
+            ..RemotingCommand::request(code, BTreeMap::new())
+        }
+    }
+
+    /// Every ext field, typed ones included, as one map.
+    pub fn all_ext_fields(&self) -> Cow<'_, BTreeMap<String, String>> {
+        let Some(typed) = &self.typed_fields else {
+            return Cow::Borrowed(&self.ext_fields);
+        };
+        let mut all = BTreeMap::new();
+        let mut buf = [0u8; 20];
+        typed.for_each_field(&mut |key, value| {
+            all.insert(key.to_owned(), value.text(&mut buf).to_owned());
+        });
+        all.extend(self.ext_fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Cow::Owned(all)
+    }
+
+    /// Moves the typed ext fields into `ext_fields`, for code that edits or reads the map
+    /// (request signing).
+    pub fn materialize_ext_fields(&mut self) {
+        if self.typed_fields.is_some() {
+            self.ext_fields = self.all_ext_fields().into_owned();
+            self.typed_fields = None;
+        }
+    }
+
+    /// Calls `field` with every ext field in key order, without a map when only typed fields
+    /// are there.
+    fn for_each_ext_field(&self, field: &mut dyn FnMut(&str, FieldValue<'_>)) {
+        match &self.typed_fields {
+            Some(typed) if self.ext_fields.is_empty() => typed.for_each_field(field),
+            Some(_) => {
+                for (key, value) in self.all_ext_fields().iter() {
+                    field(key, FieldValue::Text(value));
+                }
+            }
+            None => {
+                for (key, value) in &self.ext_fields {
+                    field(key, FieldValue::Text(value));
+                }
+            }
         }
     }
 
@@ -151,22 +243,25 @@ impl RemotingCommand {
         self.flag |= FLAG_ONEWAY;
     }
 
-    /// Appends the whole frame (length prefix included) to `dst`.
+    /// Appends the whole frame (length prefix included) to `dst`, the header written in place.
     pub fn encode(&self, serialize: SerializeType, dst: &mut BytesMut) {
-        let header = match serialize {
-            SerializeType::Json => self.json_header(),
-            SerializeType::RocketMq => self.binary_header(),
-        };
-        let header_len = header.len();
+        let start = dst.len();
+        dst.reserve(8 + 512 + self.body.len());
+        // The length and header-length words, filled in once the header is written.
+        dst.put_u64(0);
+        match serialize {
+            SerializeType::Json => self.write_json_header(dst),
+            SerializeType::RocketMq => self.write_binary_header(dst),
+        }
+        let header_len = dst.len() - start - 8;
         // The 24-bit header length cannot overflow with the headers a producer builds
         // (properties are capped at 32767 bytes by validation).
         debug_assert!(header_len <= MAX_HEADER_LEN, "header of {header_len} bytes");
-        let length = 4 + header_len + self.body.len();
-        dst.reserve(4 + length);
-        dst.put_i32(length as i32);
-        dst.put_i32(((serialize as i32) << 24) | (header_len as i32 & MAX_HEADER_LEN as i32));
-        dst.put_slice(&header);
         dst.put_slice(&self.body);
+        let length = (dst.len() - start - 4) as i32;
+        let type_and_len = ((serialize as i32) << 24) | (header_len as i32 & MAX_HEADER_LEN as i32);
+        dst[start..start + 4].copy_from_slice(&length.to_be_bytes());
+        dst[start + 4..start + 8].copy_from_slice(&type_and_len.to_be_bytes());
     }
 
     /// Takes one whole frame off the front of `src` if one is there (`Ok(None)` when more bytes
@@ -209,45 +304,48 @@ impl RemotingCommand {
         let header = frame.split_to(header_len);
         let mut command = match serialize {
             SerializeType::Json => Self::from_json_header(&header)?,
-            SerializeType::RocketMq => Self::from_binary_header(header)?,
+            SerializeType::RocketMq => Self::from_binary_header(&header)?,
         };
         command.body = frame;
         Ok(Some(command))
     }
 
     /// fastjson's layout: keys sorted, `remark` omitted when null, language by name.
-    fn json_header(&self) -> Vec<u8> {
-        let mut out = String::with_capacity(128);
-        out.push_str(&format!("{{\"code\":{},\"extFields\":{{", self.code));
-        for (i, (key, value)) in self.ext_fields.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
+    fn write_json_header(&self, out: &mut BytesMut) {
+        use std::fmt::Write;
+        let _ = write!(out, "{{\"code\":{},\"extFields\":{{", self.code);
+        let mut first = true;
+        let mut buf = [0u8; 20];
+        self.for_each_ext_field(&mut |key, value| {
+            if !first {
+                out.put_u8(b',');
             }
-            push_json_string(&mut out, key);
-            out.push(':');
-            push_json_string(&mut out, value);
-        }
-        out.push_str(&format!(
+            first = false;
+            put_json_string(out, key);
+            out.put_u8(b':');
+            put_json_string(out, value.text(&mut buf));
+        });
+        let _ = write!(
+            out,
             "}},\"flag\":{},\"language\":\"{}\",\"opaque\":{}",
             self.flag,
             self.language.name(),
             self.opaque
-        ));
+        );
         if let Some(remark) = &self.remark {
-            out.push_str(",\"remark\":");
-            push_json_string(&mut out, remark);
+            out.put_slice(b",\"remark\":");
+            put_json_string(out, remark);
         }
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":{}}}",
             self.version
-        ));
-        out.into_bytes()
+        );
     }
 
     /// `RocketMQSerializable`: code and version are 16-bit, strings length-prefixed, an absent
     /// remark has length 0.
-    fn binary_header(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+    fn write_binary_header(&self, out: &mut BytesMut) {
         out.put_i16(self.code as i16);
         out.put_u8(self.language as u8);
         out.put_i16(self.version as i16);
@@ -256,85 +354,58 @@ impl RemotingCommand {
         let remark = self.remark.as_deref().unwrap_or("");
         out.put_i32(remark.len() as i32);
         out.put_slice(remark.as_bytes());
-        let ext_len: usize = self
-            .ext_fields
-            .iter()
-            .map(|(k, v)| 2 + k.len() + 4 + v.len())
-            .sum();
-        out.put_i32(ext_len as i32);
-        for (key, value) in &self.ext_fields {
+        // The ext map's length, filled in once its entries are written.
+        let ext_start = out.len();
+        out.put_i32(0);
+        let mut buf = [0u8; 20];
+        self.for_each_ext_field(&mut |key, value| {
+            let value = value.text(&mut buf);
             out.put_i16(key.len() as i16);
             out.put_slice(key.as_bytes());
             out.put_i32(value.len() as i32);
             out.put_slice(value.as_bytes());
-        }
-        out
+        });
+        let ext_len = (out.len() - ext_start - 4) as i32;
+        out[ext_start..ext_start + 4].copy_from_slice(&ext_len.to_be_bytes());
     }
 
     /// Tolerant like fastjson: unknown fields ignored, `extFields` may be missing or null, ext
-    /// values that are numbers or booleans become their text.
+    /// values that are numbers or booleans become their text. Read field by field into
+    /// [`JsonHeader`], no `serde_json::Value` tree in between.
     fn from_json_header(header: &[u8]) -> Result<Self> {
-        let value: Value = serde_json::from_slice(header)
+        let parsed: JsonHeader<'_> = serde_json::from_slice(header)
             .map_err(|e| Error::protocol(format!("JSON header does not parse: {e}")))?;
-        let Value::Object(fields) = value else {
-            return Err(Error::protocol("JSON header is not an object"));
+        let int = |name: &str, value: Option<i64>| -> Result<i32> {
+            let value = value.unwrap_or_default();
+            i32::try_from(value)
+                .map_err(|_| Error::protocol(format!("JSON header field {name} is {value}")))
         };
-        let int = |name: &str| -> Result<i32> {
-            match fields.get(name) {
-                None | Some(Value::Null) => Ok(0),
-                Some(v) => v
-                    .as_i64()
-                    .and_then(|n| i32::try_from(n).ok())
-                    .ok_or_else(|| Error::protocol(format!("JSON header field {name} is {v}"))),
-            }
-        };
-        let language = match fields.get("language") {
-            Some(Value::String(name)) => LanguageCode::from_name(name),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| u8::try_from(n).ok())
-                .and_then(LanguageCode::from_code),
+        let language = match parsed.language {
+            Some(JsonScalar::Str(name)) => LanguageCode::from_name(&name),
+            Some(JsonScalar::Other(text)) => text.parse().ok().and_then(LanguageCode::from_code),
             _ => None,
         }
         .unwrap_or(LanguageCode::Other);
-        let remark = match fields.get("remark") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
+        let remark = match parsed.remark {
+            None | Some(JsonScalar::Null) => None,
+            Some(JsonScalar::Str(text)) => Some(text.into_owned()),
+            Some(JsonScalar::Other(text)) => Some(text),
         };
-        let mut ext_fields = BTreeMap::new();
-        match fields.get("extFields") {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(map)) => {
-                for (key, value) in map {
-                    let text = match value {
-                        Value::Null => continue,
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    ext_fields.insert(key.clone(), text);
-                }
-            }
-            Some(other) => {
-                return Err(Error::protocol(format!(
-                    "JSON header extFields is not an object: {other}"
-                )));
-            }
-        }
         Ok(RemotingCommand {
-            code: int("code")?,
+            code: int("code", parsed.code)?,
             language,
-            version: int("version")?,
-            opaque: int("opaque")?,
-            flag: int("flag")?,
+            version: int("version", parsed.version)?,
+            opaque: int("opaque", parsed.opaque)?,
+            flag: int("flag", parsed.flag)?,
             remark,
-            ext_fields,
+            ext_fields: parsed.ext_fields.map(|ext| ext.0).unwrap_or_default(),
+            typed_fields: None,
             body: Bytes::new(),
         })
     }
 
-    fn from_binary_header(mut header: Bytes) -> Result<Self> {
-        let mut reader = BinaryReader(&mut header);
+    fn from_binary_header(header: &[u8]) -> Result<Self> {
+        let mut reader = BinaryReader(header);
         let code = reader.i16("code")? as i32;
         let language =
             LanguageCode::from_code(reader.u8("language")?).unwrap_or(LanguageCode::Other);
@@ -343,18 +414,18 @@ impl RemotingCommand {
         let flag = reader.i32("flag")?;
         let remark_len = reader.len_i32("remark length")?;
         let remark = reader.string(remark_len, "remark")?;
-        let remark = (!remark.is_empty()).then_some(remark);
+        let remark = (!remark.is_empty()).then(|| remark.to_owned());
         let ext_len = reader.len_i32("extFields length")?;
-        let mut ext = BinaryReader(&mut reader.take(ext_len, "extFields")?);
+        let mut ext = BinaryReader(reader.take(ext_len, "extFields")?);
         let mut ext_fields = BTreeMap::new();
-        while ext.0.has_remaining() {
+        while !ext.0.is_empty() {
             let key_len = ext.i16("ext key length")?;
             let key_len = usize::try_from(key_len)
                 .map_err(|_| Error::protocol(format!("negative ext key length {key_len}")))?;
             let key = ext.string(key_len, "ext key")?;
             let value_len = ext.len_i32("ext value length")?;
             let value = ext.string(value_len, "ext value")?;
-            ext_fields.insert(key, value);
+            ext_fields.insert(key.to_owned(), value.to_owned());
         }
         Ok(RemotingCommand {
             code,
@@ -364,56 +435,219 @@ impl RemotingCommand {
             flag,
             remark,
             ext_fields,
+            typed_fields: None,
             body: Bytes::new(),
         })
+    }
+}
+
+/// A JSON header as received. Strings without escapes are borrowed from the frame.
+#[derive(Deserialize)]
+struct JsonHeader<'a> {
+    code: Option<i64>,
+    #[serde(borrow)]
+    language: Option<JsonScalar<'a>>,
+    version: Option<i64>,
+    opaque: Option<i64>,
+    flag: Option<i64>,
+    #[serde(borrow)]
+    remark: Option<JsonScalar<'a>>,
+    #[serde(rename = "extFields")]
+    ext_fields: Option<ExtFieldMap>,
+}
+
+/// A JSON value where text is expected: a string (borrowed when it can be), null, or
+/// anything else as its JSON text.
+enum JsonScalar<'a> {
+    Null,
+    Str(Cow<'a, str>),
+    Other(String),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonScalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = JsonScalar<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Null)
+    }
+    fn visit_borrowed_str<E>(self, text: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Str(Cow::Borrowed(text)))
+    }
+    fn visit_str<E>(self, text: &str) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Str(Cow::Owned(text.to_owned())))
+    }
+    fn visit_string<E>(self, text: String) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Str(Cow::Owned(text)))
+    }
+    fn visit_bool<E>(self, value: bool) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+    fn visit_i64<E>(self, value: i64) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+    fn visit_u64<E>(self, value: u64) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+    fn visit_f64<E>(self, value: f64) -> std::result::Result<Self::Value, E> {
+        Ok(JsonScalar::Other(Value::from(value).to_string()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        let value = Value::deserialize(SeqAccessDeserializer::new(seq))?;
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+        let value = Value::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(JsonScalar::Other(value.to_string()))
+    }
+}
+
+/// `extFields` straight into the command's map; null values are left out.
+struct ExtFieldMap(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for ExtFieldMap {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_map(ExtFieldVisitor)
+    }
+}
+
+struct ExtFieldVisitor;
+
+impl<'de> Visitor<'de> for ExtFieldVisitor {
+    type Value = ExtFieldMap;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of ext fields")
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut fields = BTreeMap::new();
+        while let Some((key, value)) = map.next_entry::<Cow<'de, str>, JsonScalar<'de>>()? {
+            let text = match value {
+                JsonScalar::Null => continue,
+                JsonScalar::Str(text) => text.into_owned(),
+                JsonScalar::Other(text) => text,
+            };
+            fields.insert(key.into_owned(), text);
+        }
+        Ok(ExtFieldMap(fields))
     }
 }
 
 /// The header length field has 24 bits.
 const MAX_HEADER_LEN: usize = 0x00FF_FFFF;
 
-fn push_json_string(out: &mut String, s: &str) {
-    // Serialising a &str to JSON cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+impl PartialEq for RemotingCommand {
+    /// Typed and mapped ext fields compare by their wire text.
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.language == other.language
+            && self.version == other.version
+            && self.opaque == other.opaque
+            && self.flag == other.flag
+            && self.remark == other.remark
+            && self.body == other.body
+            && self.all_ext_fields() == other.all_ext_fields()
+    }
+}
+
+impl fmt::Debug for RemotingCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemotingCommand")
+            .field("code", &self.code)
+            .field("language", &self.language)
+            .field("version", &self.version)
+            .field("opaque", &self.opaque)
+            .field("flag", &self.flag)
+            .field("remark", &self.remark)
+            .field("ext_fields", &self.all_ext_fields())
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// A JSON string with serde_json's escapes: `"`, `\\`, the short forms of \b \f \n \r \t,
+/// `\u00xx` for the other control characters; everything else as is.
+fn put_json_string(out: &mut BytesMut, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.put_u8(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let short: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.put_slice(&bytes[start..i]);
+        if short.is_empty() {
+            out.put_slice(b"\\u00");
+            out.put_u8(HEX[usize::from(byte >> 4)]);
+            out.put_u8(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.put_slice(short);
+        }
+        start = i + 1;
+    }
+    out.put_slice(&bytes[start..]);
+    out.put_u8(b'"');
 }
 
 /// Bounds-checked big-endian reads from a binary header; running short is a `Protocol` error.
-struct BinaryReader<'a>(&'a mut Bytes);
+struct BinaryReader<'a>(&'a [u8]);
 
-impl BinaryReader<'_> {
-    fn need(&self, n: usize, what: &str) -> Result<()> {
-        if self.0.remaining() < n {
+impl<'a> BinaryReader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if self.0.len() < n {
             return Err(Error::protocol(format!(
                 "binary header truncated reading {what}: need {n} bytes, {} left",
-                self.0.remaining()
+                self.0.len()
             )));
         }
-        Ok(())
+        let (taken, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(taken)
+    }
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
+        Ok(self.take(N, what)?.try_into().expect("took N bytes"))
     }
     fn u8(&mut self, what: &str) -> Result<u8> {
-        self.need(1, what)?;
-        Ok(self.0.get_u8())
+        Ok(self.array::<1>(what)?[0])
     }
     fn i16(&mut self, what: &str) -> Result<i16> {
-        self.need(2, what)?;
-        Ok(self.0.get_i16())
+        Ok(i16::from_be_bytes(self.array(what)?))
     }
     fn i32(&mut self, what: &str) -> Result<i32> {
-        self.need(4, what)?;
-        Ok(self.0.get_i32())
+        Ok(i32::from_be_bytes(self.array(what)?))
     }
     /// An i32 length that must be non-negative.
     fn len_i32(&mut self, what: &str) -> Result<usize> {
         let len = self.i32(what)?;
         usize::try_from(len).map_err(|_| Error::protocol(format!("negative {what} {len}")))
     }
-    fn take(&mut self, n: usize, what: &str) -> Result<Bytes> {
-        self.need(n, what)?;
-        Ok(self.0.split_to(n))
-    }
-    fn string(&mut self, n: usize, what: &str) -> Result<String> {
-        let bytes = self.take(n, what)?;
-        String::from_utf8(bytes.to_vec())
+    fn string(&mut self, n: usize, what: &str) -> Result<&'a str> {
+        std::str::from_utf8(self.take(n, what)?)
             .map_err(|_| Error::protocol(format!("binary header {what} is not UTF-8")))
     }
 }
@@ -678,5 +912,70 @@ mod tests {
             let err = decode_one(&bytes).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Protocol, "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn json_strings_escape_as_serde_json() {
+        let mut every: String = (0u8..0x80).map(char::from).collect();
+        every.push_str("é€😀\u{2028}");
+        for text in [every.as_str(), "", "plain", "\"", "\\\u{1}"] {
+            let mut out = BytesMut::new();
+            put_json_string(&mut out, text);
+            assert_eq!(&out[..], serde_json::to_string(text).unwrap().as_bytes());
+        }
+    }
+
+    struct TwoFields;
+
+    impl HeaderFields for TwoFields {
+        fn for_each_field(&self, field: &mut dyn FnMut(&str, FieldValue<'_>)) {
+            field("b", FieldValue::Int(-42));
+            field("d", FieldValue::Bool(true));
+        }
+    }
+
+    #[test]
+    fn typed_fields_encode_merge_and_materialize_like_a_map() {
+        let mut typed = RemotingCommand::typed_request(310, Arc::new(TwoFields));
+        let map = RemotingCommand::request(310, ext(&[("b", "-42"), ("d", "true")]));
+        assert_eq!(typed, map);
+        for serialize in [SerializeType::Json, SerializeType::RocketMq] {
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            typed.encode(serialize, &mut a);
+            map.encode(serialize, &mut b);
+            assert_eq!(a, b);
+        }
+        // Map fields added beside typed ones are merged in key order.
+        typed.ext_fields.insert("a".into(), "1".into());
+        typed.ext_fields.insert("c".into(), "2".into());
+        let merged = ext(&[("a", "1"), ("b", "-42"), ("c", "2"), ("d", "true")]);
+        let mut dst = BytesMut::new();
+        typed.encode(SerializeType::Json, &mut dst);
+        assert_eq!(decode_one(&dst).unwrap().unwrap().ext_fields, merged);
+        typed.materialize_ext_fields();
+        assert!(typed.typed_fields.is_none());
+        assert_eq!(typed.ext_fields, merged);
+    }
+
+    #[test]
+    fn json_decode_reads_escapes_numbers_and_nested_values() {
+        let header = br#"{"code":0,"language":12,"remark":{"x":[1]},"extFields":{"p":"a\u0001b\"c","f":1.5,"n":-7,"o":{"k":[true,null]},"\u00e9":"\u00fc"},"flag":1,"opaque":9,"version":479}"#;
+        let cmd = decode_one(&frame(0, header, b"")).unwrap().unwrap();
+        assert_eq!(cmd.language, LanguageCode::Rust);
+        assert_eq!(cmd.remark.as_deref(), Some(r#"{"x":[1]}"#));
+        assert_eq!(
+            cmd.ext_fields,
+            ext(&[
+                ("p", "a\u{1}b\"c"),
+                ("f", "1.5"),
+                ("n", "-7"),
+                ("o", r#"{"k":[true,null]}"#),
+                ("é", "ü"),
+            ])
+        );
+        assert_eq!((cmd.opaque, cmd.flag, cmd.version), (9, 1, 479));
+        // Out of i32 range is refused, like any other non-i32 number.
+        let err = decode_one(&frame(0, br#"{"code":4294967296}"#, b"")).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Protocol);
     }
 }

@@ -1,10 +1,12 @@
-//! The request and response headers a producer uses, as ext-field maps.
+//! The request and response headers a producer uses: the send header writes its ext fields
+//! into the frame itself, the others are ext-field maps.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::protocol::codes::request;
-use crate::protocol::command::RemotingCommand;
+use crate::protocol::command::{FieldValue, HeaderFields, RemotingCommand};
 
 /// `SendMessageRequestHeaderV2`: single-letter ext fields `a`..`n`.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,60 +40,62 @@ pub struct SendMessageResponseHeader {
     pub trace_on: Option<String>,
 }
 
-impl SendMessageRequestHeader {
-    pub fn to_ext_fields(&self) -> BTreeMap<String, String> {
-        let mut fields = BTreeMap::new();
-        let mut put = |key: &str, value: String| {
-            fields.insert(key.to_owned(), value);
-        };
-        put("a", self.producer_group.clone());
-        put("b", self.topic.clone());
-        put("c", self.default_topic.clone());
-        put("d", self.default_topic_queue_nums.to_string());
-        put("e", self.queue_id.to_string());
-        put("f", self.sys_flag.to_string());
-        put("g", self.born_timestamp.to_string());
-        put("h", self.flag.to_string());
-        put("i", self.properties.clone());
-        put("j", self.reconsume_times.to_string());
-        put("k", self.unit_mode.to_string());
+impl HeaderFields for SendMessageRequestHeader {
+    fn for_each_field(&self, field: &mut dyn FnMut(&str, FieldValue<'_>)) {
+        use FieldValue::{Bool, Int, Text};
+        field("a", Text(&self.producer_group));
+        field("b", Text(&self.topic));
+        field("c", Text(&self.default_topic));
+        field("d", Int(self.default_topic_queue_nums.into()));
+        field("e", Int(self.queue_id.into()));
+        field("f", Int(self.sys_flag.into()));
+        field("g", Int(self.born_timestamp));
+        field("h", Int(self.flag.into()));
+        field("i", Text(&self.properties));
+        field("j", Int(self.reconsume_times.into()));
+        field("k", Bool(self.unit_mode));
         if let Some(max) = self.max_reconsume_times {
-            put("l", max.to_string());
+            field("l", Int(max.into()));
         }
-        put("m", self.batch.to_string());
+        field("m", Bool(self.batch));
         if let Some(broker_name) = &self.broker_name {
-            put("n", broker_name.clone());
+            field("n", Text(broker_name));
         }
-        fields
     }
+}
 
-    /// A SEND_MESSAGE_V2 request (SEND_BATCH_MESSAGE when `batch`).
-    pub fn to_command(&self, body: bytes::Bytes) -> RemotingCommand {
+impl SendMessageRequestHeader {
+    /// A SEND_MESSAGE_V2 request (SEND_BATCH_MESSAGE when `batch`), its header written
+    /// straight into the frame.
+    pub fn into_command(self, body: bytes::Bytes) -> RemotingCommand {
         let code = if self.batch {
             request::SEND_BATCH_MESSAGE
         } else {
             request::SEND_MESSAGE_V2
         };
-        RemotingCommand::request(code, self.to_ext_fields()).with_body(body)
+        RemotingCommand::typed_request(code, Arc::new(self)).with_body(body)
     }
 }
 
 impl SendMessageResponseHeader {
-    pub fn from_ext_fields(fields: &BTreeMap<String, String>) -> Result<Self> {
-        let required = |name: &str| {
-            fields.get(name).ok_or_else(|| {
+    /// Takes the fields out of a send response's ext fields (no copies).
+    pub fn from_ext_fields(mut fields: BTreeMap<String, String>) -> Result<Self> {
+        let mut required = |name: &str| {
+            fields.remove(name).ok_or_else(|| {
                 Error::protocol(format!("send response lacks the {name} header field"))
             })
         };
-        let optional = |name: &str| fields.get(name).cloned();
+        let msg_id = required("msgId")?;
+        let queue_id = parse_number(&required("queueId")?, "queueId")?;
+        let queue_offset = parse_number(&required("queueOffset")?, "queueOffset")?;
         Ok(SendMessageResponseHeader {
-            msg_id: required("msgId")?.clone(),
-            queue_id: parse_number(required("queueId")?, "queueId")?,
-            queue_offset: parse_number(required("queueOffset")?, "queueOffset")?,
-            transaction_id: optional("transactionId"),
-            batch_uniq_id: optional("batchUniqId"),
-            region_id: optional("MSG_REGION"),
-            trace_on: optional("TRACE_ON"),
+            msg_id,
+            queue_id,
+            queue_offset,
+            transaction_id: fields.remove("transactionId"),
+            batch_uniq_id: fields.remove("batchUniqId"),
+            region_id: fields.remove("MSG_REGION"),
+            trace_on: fields.remove("TRACE_ON"),
         })
     }
 }
@@ -156,57 +160,96 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn send_header_uses_short_keys() {
-        assert_eq!(
-            header().to_ext_fields(),
-            fields(&[
-                ("a", "PG"),
-                ("b", "TopicTest"),
-                ("c", "TBW102"),
-                ("d", "4"),
-                ("e", "3"),
-                ("f", "0"),
-                ("g", "1700000000123"),
-                ("h", "0"),
-                ("i", "WAIT\u{1}true\u{2}"),
-                ("j", "0"),
-                ("k", "false"),
-                ("m", "false"),
-                ("n", "broker-a"),
-            ])
-        );
-        let mut retry = header();
-        retry.max_reconsume_times = Some(16);
-        retry.broker_name = None;
-        let ext = retry.to_ext_fields();
-        assert_eq!(ext["l"], "16");
-        assert!(!ext.contains_key("n"));
+    /// The send header as the map it used to be built into: the reference encoding.
+    fn as_map_command(
+        header: &SendMessageRequestHeader,
+        pairs: &[(&str, &str)],
+    ) -> RemotingCommand {
+        let code = if header.batch { 320 } else { 310 };
+        RemotingCommand::request(code, fields(pairs)).with_body(Bytes::from_static(b"hello"))
+    }
+
+    fn encoded(cmd: &RemotingCommand, serialize: SerializeType) -> BytesMut {
+        let mut dst = BytesMut::new();
+        cmd.encode(serialize, &mut dst);
+        dst
     }
 
     #[test]
-    fn send_header_command_codes_and_bytes() {
-        let cmd = header().to_command(Bytes::from_static(b"hello"));
+    fn send_header_encodes_as_its_ext_field_map_did() {
+        let expected = [
+            ("a", "PG"),
+            ("b", "TopicTest"),
+            ("c", "TBW102"),
+            ("d", "4"),
+            ("e", "3"),
+            ("f", "0"),
+            ("g", "1700000000123"),
+            ("h", "0"),
+            ("i", "WAIT\u{1}true\u{2}"),
+            ("j", "0"),
+            ("k", "false"),
+            ("m", "false"),
+            ("n", "broker-a"),
+        ];
+        let cmd = header().into_command(Bytes::from_static(b"hello"));
         assert_eq!(cmd.code, 310);
         assert_eq!(cmd.language, LanguageCode::Rust);
         assert_eq!(cmd.version, CLIENT_VERSION);
-        assert_eq!(&cmd.body[..], b"hello");
-        let mut dst = BytesMut::new();
-        cmd.encode(SerializeType::Json, &mut dst);
+        assert_eq!(*cmd.all_ext_fields(), fields(&expected));
+        let reference = as_map_command(&header(), &expected);
+        for serialize in [SerializeType::Json, SerializeType::RocketMq] {
+            assert_eq!(encoded(&cmd, serialize), encoded(&reference, serialize));
+        }
+        let json = encoded(&cmd, SerializeType::Json);
         let header_json = br#"{"code":310,"extFields":{"a":"PG","b":"TopicTest","c":"TBW102","d":"4","e":"3","f":"0","g":"1700000000123","h":"0","i":"WAIT\u0001true\u0002","j":"0","k":"false","m":"false","n":"broker-a"},"flag":0,"language":"RUST","opaque":0,"serializeTypeCurrentRPC":"JSON","version":479}"#;
-        assert_eq!(&dst[8..8 + header_json.len()], &header_json[..]);
-        assert_eq!(&dst[8 + header_json.len()..], b"hello");
+        assert_eq!(&json[8..8 + header_json.len()], &header_json[..]);
+        assert_eq!(&json[8 + header_json.len()..], b"hello");
+    }
 
-        let mut batch = header();
-        batch.batch = true;
-        let cmd = batch.to_command(Bytes::new());
+    #[test]
+    fn batch_retry_and_odd_values_encode_as_the_map_did() {
+        let mut odd = header();
+        odd.batch = true;
+        odd.max_reconsume_times = Some(16);
+        odd.broker_name = None;
+        odd.queue_id = -1;
+        odd.born_timestamp = i64::MIN;
+        odd.unit_mode = true;
+        odd.producer_group = "grüppe \"q\" \\ \t\n".into();
+        odd.properties = "KEYS\u{1}a b\u{2}x\u{1}\u{7f}é\u{1f}\u{2}".into();
+        let min = i64::MIN.to_string();
+        let expected = [
+            ("a", odd.producer_group.as_str()),
+            ("b", "TopicTest"),
+            ("c", "TBW102"),
+            ("d", "4"),
+            ("e", "-1"),
+            ("f", "0"),
+            ("g", min.as_str()),
+            ("h", "0"),
+            ("i", odd.properties.as_str()),
+            ("j", "0"),
+            ("k", "true"),
+            ("l", "16"),
+            ("m", "true"),
+        ];
+        let reference = as_map_command(&odd, &expected);
+        let cmd = odd.clone().into_command(Bytes::from_static(b"hello"));
         assert_eq!(cmd.code, 320);
-        assert_eq!(cmd.ext_fields["m"], "true");
+        for serialize in [SerializeType::Json, SerializeType::RocketMq] {
+            let bytes = encoded(&cmd, serialize);
+            assert_eq!(bytes, encoded(&reference, serialize));
+            let back = RemotingCommand::decode_frame(&mut bytes.clone(), 1 << 20)
+                .unwrap()
+                .unwrap();
+            assert_eq!(back.ext_fields, fields(&expected));
+        }
     }
 
     #[test]
     fn send_response_header_from_java_fields() {
-        let header = SendMessageResponseHeader::from_ext_fields(&fields(&[
+        let header = SendMessageResponseHeader::from_ext_fields(fields(&[
             ("msgId", "7F00000100002A9F0000000000000000"),
             ("queueId", "1"),
             ("queueOffset", "42"),
@@ -232,17 +275,17 @@ mod tests {
     #[test]
     fn send_response_header_missing_or_bad_fields() {
         let full = fields(&[("msgId", "X"), ("queueId", "1"), ("queueOffset", "2")]);
-        assert!(SendMessageResponseHeader::from_ext_fields(&full).is_ok());
+        assert!(SendMessageResponseHeader::from_ext_fields(full.clone()).is_ok());
         for missing in ["msgId", "queueId", "queueOffset"] {
             let mut partial = full.clone();
             partial.remove(missing);
-            let err = SendMessageResponseHeader::from_ext_fields(&partial).unwrap_err();
+            let err = SendMessageResponseHeader::from_ext_fields(partial).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Protocol);
             assert!(err.message().contains(missing), "{err}");
         }
         let mut bad = full.clone();
         bad.insert("queueOffset".into(), "many".into());
-        let err = SendMessageResponseHeader::from_ext_fields(&bad).unwrap_err();
+        let err = SendMessageResponseHeader::from_ext_fields(bad).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Protocol);
         assert!(err.message().contains("queueOffset"), "{err}");
     }

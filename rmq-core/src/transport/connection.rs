@@ -36,6 +36,8 @@ fn clock_nanos() -> u64 {
 
 /// How often expired pending requests are swept (Java's `scanResponseTable` runs every second).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a closing connection keeps writing the frames still queued to it.
+const FLUSH_ON_CLOSE: Duration = Duration::from_secs(1);
 /// Frames waiting for the writer; beyond this, `request` waits (the in-flight bound usually
 /// applies first).
 const WRITE_QUEUE: usize = 4096;
@@ -43,12 +45,6 @@ const WRITE_QUEUE: usize = 4096;
 struct Pending {
     reply: oneshot::Sender<Result<RemotingCommand>>,
     deadline: Instant,
-}
-
-struct Outgoing {
-    frame: Bytes,
-    /// Told once the frame is written (oneway requests wait for it).
-    written: Option<oneshot::Sender<Result<()>>>,
 }
 
 struct Shared {
@@ -96,7 +92,7 @@ impl Shared {
 #[derive(Clone)]
 pub struct Connection {
     shared: Arc<Shared>,
-    writer: mpsc::Sender<Outgoing>,
+    writer: mpsc::Sender<Bytes>,
     serialize: SerializeType,
     _guard: Arc<DropGuard>,
 }
@@ -251,7 +247,7 @@ impl Connection {
             return Err(self.closed_error());
         }
         let sent_at = clock_nanos();
-        if let Err(e) = self.enqueue(cmd, None, deadline).await {
+        if let Err(e) = self.enqueue(cmd, deadline).await {
             self.shared.pending.lock().remove(&opaque);
             return Err(e);
         }
@@ -289,36 +285,22 @@ impl Connection {
         }
     }
 
-    /// Sends `cmd` marked oneway; returns once it is written to the socket.
+    /// Sends `cmd` marked oneway; returns once it is queued to the writer, as Java's
+    /// `invokeOneway` returns once `writeAndFlush` is issued. A later write failure closes the
+    /// connection (and is logged); queued frames are still flushed when the connection closes.
     pub async fn oneway(&self, mut cmd: RemotingCommand, deadline: Instant) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(self.closed_error());
+        }
         cmd.mark_oneway();
         cmd.opaque = NEXT_OPAQUE.fetch_add(1, Ordering::Relaxed);
-        let (written, done) = oneshot::channel();
-        self.enqueue(&cmd, Some(written), deadline).await?;
-        match tokio::time::timeout_at(deadline, done).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(self.closed_error()),
-            Err(_) => Err(Error::new(
-                ErrorKind::Timeout,
-                format!("oneway request to {} not written in time", self.shared.addr),
-            )
-            .with_addr(self.shared.addr.clone())),
-        }
+        self.enqueue(&cmd, deadline).await
     }
 
-    async fn enqueue(
-        &self,
-        cmd: &RemotingCommand,
-        written: Option<oneshot::Sender<Result<()>>>,
-        deadline: Instant,
-    ) -> Result<()> {
+    async fn enqueue(&self, cmd: &RemotingCommand, deadline: Instant) -> Result<()> {
         let mut frame = BytesMut::new();
         cmd.encode(self.serialize, &mut frame);
-        let outgoing = Outgoing {
-            frame: frame.freeze(),
-            written,
-        };
-        match tokio::time::timeout_at(deadline, self.writer.send(outgoing)).await {
+        match tokio::time::timeout_at(deadline, self.writer.send(frame.freeze())).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => Err(Error::new(
@@ -341,9 +323,8 @@ impl Connection {
     }
 }
 
-async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Receiver<Outgoing>) {
+async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Receiver<Bytes>) {
     let mut batch = Vec::new();
-    let mut notify = Vec::new();
     let mut closed = shared.closed_signal.subscribe();
     loop {
         let first = tokio::select! {
@@ -353,42 +334,61 @@ async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Re
             },
             _ = closed.wait_for(|closed| *closed) => break,
         };
-        // Coalesce whatever else is queued into one write.
-        let mut next = Some(first);
-        while let Some(out) = next {
-            batch.extend_from_slice(&out.frame);
-            notify.extend(out.written);
-            next = if batch.len() < 256 * 1024 {
-                queue.try_recv().ok()
-            } else {
-                None
-            };
-        }
-        let result = socket.write_all(&batch).await;
-        batch.clear();
-        let failed = result.is_err();
-        for tx in notify.drain(..) {
-            let _ = tx.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(Error::new(
-                    ErrorKind::Network,
-                    format!("write to {}: {e}", shared.addr),
-                )
-                .with_addr(shared.addr.clone())),
-            });
-        }
-        if failed {
+        coalesce(first, &mut queue, &mut batch);
+        if write_batch(&shared, &mut socket, &mut batch).await.is_err() {
             shared.close("write failed");
-            break;
+            let _ = socket.shutdown().await;
+            return;
         }
     }
+    // Oneway requests returned once queued: flush what is still queued, within a bound.
+    queue.close();
+    if let Ok(first) = queue.try_recv() {
+        let flush = async {
+            let mut next = Some(first);
+            while let Some(frame) = next {
+                coalesce(frame, &mut queue, &mut batch);
+                if write_batch(&shared, &mut socket, &mut batch).await.is_err() {
+                    return;
+                }
+                next = queue.try_recv().ok();
+            }
+        };
+        let _ = tokio::time::timeout(FLUSH_ON_CLOSE, flush).await;
+    }
     let _ = socket.shutdown().await;
+}
+
+/// Appends `first` and whatever else is queued (up to 256 KiB) to `batch`, for one write.
+fn coalesce(first: Bytes, queue: &mut mpsc::Receiver<Bytes>, batch: &mut Vec<u8>) {
+    let mut next = Some(first);
+    while let Some(frame) = next {
+        batch.extend_from_slice(&frame);
+        next = if batch.len() < 256 * 1024 {
+            queue.try_recv().ok()
+        } else {
+            None
+        };
+    }
+}
+
+async fn write_batch(
+    shared: &Shared,
+    socket: &mut Writer,
+    batch: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let result = socket.write_all(batch).await;
+    batch.clear();
+    if let Err(e) = &result {
+        tracing::warn!(addr = %shared.addr, error = %e, "write failed; closing");
+    }
+    result
 }
 
 async fn read_loop(
     shared: Arc<Shared>,
     mut socket: Reader,
-    writer: mpsc::WeakSender<Outgoing>,
+    writer: mpsc::WeakSender<Bytes>,
     serialize: SerializeType,
     max_frame_len: usize,
     handlers: ServerHandlers,
@@ -446,7 +446,7 @@ fn complete(shared: &Shared, cmd: RemotingCommand) {
 /// no answer either way.
 fn answer_server_request(
     shared: &Shared,
-    writer: &mpsc::WeakSender<Outgoing>,
+    writer: &mpsc::WeakSender<Bytes>,
     serialize: SerializeType,
     handlers: &ServerHandlers,
     cmd: RemotingCommand,
@@ -476,10 +476,7 @@ fn answer_server_request(
     answer.opaque = opaque;
     let mut frame = BytesMut::new();
     answer.encode(serialize, &mut frame);
-    let _ = writer.try_send(Outgoing {
-        frame: frame.freeze(),
-        written: None,
-    });
+    let _ = writer.try_send(frame.freeze());
 }
 
 /// Drops pending entries whose deadline passed or whose caller went away, so a map entry

@@ -112,7 +112,7 @@ impl Transport {
         conn.request_until(&mut cmd, silence_limit, deadline).await
     }
 
-    /// Sends a oneway request; returns once it is written.
+    /// Sends a oneway request; returns once it is queued to the connection's writer.
     pub async fn invoke_oneway(
         &self,
         addr: &str,

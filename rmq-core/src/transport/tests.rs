@@ -299,7 +299,7 @@ async fn server_requests_are_answered_as_not_supported() {
 }
 
 #[tokio::test]
-async fn oneway_returns_once_written_and_gets_no_answer() {
+async fn oneway_returns_once_queued_and_gets_no_answer() {
     let mut server = FakeServer::start(Behaviour::Echo).await;
     let transport = transport(16);
     transport
@@ -312,6 +312,27 @@ async fn oneway_returns_once_written_and_gets_no_answer() {
         .unwrap();
     assert!(seen.is_oneway());
     assert_eq!(seen.body.as_ref(), b"fire");
+}
+
+#[tokio::test]
+async fn oneways_queued_before_a_close_are_still_written() {
+    let mut server = FakeServer::start(Behaviour::Echo).await;
+    let transport = transport(16);
+    for i in 0..200u32 {
+        let cmd = RemotingCommand::request(310, BTreeMap::new()).with_body(i.to_string().into());
+        transport
+            .invoke_oneway(&server.addr, cmd, soon(1000))
+            .await
+            .unwrap();
+    }
+    transport.close_all();
+    for i in 0..200u32 {
+        let seen = tokio::time::timeout(Duration::from_secs(2), server.oneways.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.body.as_ref(), i.to_string().as_bytes());
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! `ceiling-broker [--port N]` prints `NAMESRV_ADDR=127.0.0.1:PORT` once listening, then serves
 //! until killed. Routes for any topic point at this same port (8 queues); SEND_MESSAGE(_V2) gets
 //! SUCCESS with a made-up offset; oneway requests get nothing; any other request gets SUCCESS.
-//! Nothing is stored.
+//! Nothing is stored. Answers have JSON headers whatever the request's serialize type, as the
+//! 5.3.3 NameServer and broker do (they read binary ROCKETMQ headers but answer in JSON).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -81,14 +82,6 @@ fn answer(request: &RemotingCommand, addr: &str, port: u16) -> Option<RemotingCo
     Some(reply)
 }
 
-/// The serialize type of the frame at the front of `buf` (byte 4), to answer in kind.
-fn serialize_type(buf: &[u8]) -> SerializeType {
-    match buf.get(4) {
-        Some(1) => SerializeType::RocketMq,
-        _ => SerializeType::Json,
-    }
-}
-
 /// Reads whatever arrived, answers every whole frame in it, and writes the answers in one go.
 async fn serve(mut stream: TcpStream, addr: String, port: u16) {
     let _ = stream.set_nodelay(true);
@@ -100,11 +93,10 @@ async fn serve(mut stream: TcpStream, addr: String, port: u16) {
             Ok(_) => {}
         }
         loop {
-            let serialize = serialize_type(&input);
             match RemotingCommand::decode_frame(&mut input, DEFAULT_MAX_FRAME_LEN) {
                 Ok(Some(request)) => {
                     if let Some(reply) = answer(&request, &addr, port) {
-                        reply.encode(serialize, &mut output);
+                        reply.encode(SerializeType::Json, &mut output);
                     }
                 }
                 Ok(None) => break,
