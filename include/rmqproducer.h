@@ -392,7 +392,7 @@ struct rmq_config *rmq_config_new(void);
  * - `heartbeat_interval_ms`: heartbeat period (30000)
  * - `poll_namesrv_interval_ms`: route refresh period (30000)
  * - `client_api_timeout_ms`: timeout of name server and heartbeat requests (3000)
- * - `serialize_type`: request header encoding, `json` or `rocketmq` (json)
+ * - `serialize_type`: request header encoding, `json` or `rocketmq` (rocketmq: the binary encoding; servers answer in JSON either way)
  * - `max_in_flight_per_connection`: bound on requests in flight per connection (65535)
  * - `shutdown_timeout_ms`: how long shutdown waits for in-flight async sends (3000)
  * - `compress_type`: body compression, `zlib`, `lz4` or `zstd` (zlib)
@@ -748,7 +748,7 @@ enum rmq_result rmq_producer_send_async(struct rmq_producer *producer,
                                         void *userdata);
 
 /**
- * ONEWAY send: blocks until the request is written to the broker's connection; no response, no
+ * ONEWAY send: blocks until the request is queued on the broker's connection; no response, no
  * retry, no result. From inside a thread-mode delivery callback it returns
  * `RMQ_RESULT_ILLEGAL_STATE`.
  */

@@ -64,7 +64,7 @@ export interface ProducerOptions {
   pollNamesrvIntervalMs?: number
   /** Timeout of name server and heartbeat requests (3000). */
   clientApiTimeoutMs?: number
-  /** Request header encoding (json). */
+  /** Request header encoding (rocketmq, the binary one; servers answer in JSON either way). */
   serializeType?: 'json' | 'rocketmq'
   /** Bound on requests in flight per connection (65535). */
   maxInFlightPerConnection?: number

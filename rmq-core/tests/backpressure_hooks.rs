@@ -182,10 +182,11 @@ async fn hooks_see_every_attempt_of_every_mode() {
     ids.extend(batch.msg_ids().into_iter().map(str::to_string));
     producer.shutdown().await.unwrap();
 
-    assert_eq!(counting.before.load(Ordering::SeqCst), 16);
+    // 16 sends; a busy broker may fail an attempt, which is retried: one more before/after pair.
+    let failed = counting.failed.load(Ordering::SeqCst);
+    assert_eq!(counting.before.load(Ordering::SeqCst), 16 + failed);
     assert_eq!(counting.stored.load(Ordering::SeqCst), 11);
     assert_eq!(counting.written.load(Ordering::SeqCst), 5);
-    assert_eq!(counting.failed.load(Ordering::SeqCst), 0);
     let seen = counting.seen.lock();
     assert!(
         seen.iter()

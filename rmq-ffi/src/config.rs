@@ -95,7 +95,7 @@ pub extern "C" fn rmq_config_new() -> *mut rmq_config {
 /// - `heartbeat_interval_ms`: heartbeat period (30000)
 /// - `poll_namesrv_interval_ms`: route refresh period (30000)
 /// - `client_api_timeout_ms`: timeout of name server and heartbeat requests (3000)
-/// - `serialize_type`: request header encoding, `json` or `rocketmq` (json)
+/// - `serialize_type`: request header encoding, `json` or `rocketmq` (rocketmq: the binary encoding; servers answer in JSON either way)
 /// - `max_in_flight_per_connection`: bound on requests in flight per connection (65535)
 /// - `shutdown_timeout_ms`: how long shutdown waits for in-flight async sends (3000)
 /// - `compress_type`: body compression, `zlib`, `lz4` or `zstd` (zlib)

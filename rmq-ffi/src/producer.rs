@@ -288,7 +288,7 @@ pub unsafe extern "C" fn rmq_producer_send_async(
     }
 }
 
-/// ONEWAY send: blocks until the request is written to the broker's connection; no response, no
+/// ONEWAY send: blocks until the request is queued on the broker's connection; no response, no
 /// retry, no result. From inside a thread-mode delivery callback it returns
 /// `RMQ_RESULT_ILLEGAL_STATE`.
 #[unsafe(no_mangle)]

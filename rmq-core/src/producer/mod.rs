@@ -527,7 +527,8 @@ impl Producer {
         });
     }
 
-    /// ONEWAY mode: written to the socket, no response, no retry.
+    /// ONEWAY mode: returns once the request is queued on the broker connection (as Java does);
+    /// no response, no retry. Errors known before that (validation, route, connect) are returned.
     pub async fn send_oneway(&self, msg: Message) -> Result<()> {
         let client = self.inner.client()?;
         let prepared = Prepared::new(&msg, &self.inner.config)?;
