@@ -124,29 +124,12 @@ pub fn secure_cluster() -> &'static SecureCluster {
 impl SecureCluster {
     /// A producer on the secure cluster with exactly `options` (no TLS or credentials unless given).
     pub fn producer(&self, group: &str, options: &[(&str, &str)]) -> Producer {
-        init_logging();
-        let mut config = ProducerConfig::new(group);
-        config.namesrv_addr = Some(self.namesrv.clone());
-        for (k, v) in options {
-            config.set(k, v).unwrap();
-        }
-        Producer::new(config).unwrap()
+        producer_on(&self.namesrv, group, options)
     }
 
     /// What the Java reader (signing, over TLS) finds in `topic` of the secure cluster.
     pub fn read_topic(&self, topic: &str, expect: usize) -> Vec<Stored> {
-        let out = run_launcher(
-            &["--port-base", &self.port_base],
-            &[
-                "read-topic",
-                topic,
-                "--expect",
-                &expect.to_string(),
-                "--timeout-ms",
-                "60000",
-            ],
-        );
-        parse_reader_lines(&out)
+        read_topic_at(&["--port-base", &self.port_base], topic, expect)
     }
 }
 
@@ -162,19 +145,21 @@ pub fn create_topic(topic: &str, queues: u32) {
 
 /// Everything stored in `topic`, waiting until at least `expect` messages are there.
 pub fn read_topic(topic: &str, expect: usize) -> Vec<Stored> {
-    let out = cluster(&[
+    read_topic_at(&[], topic, expect)
+}
+
+fn read_topic_at(base_args: &[&str], topic: &str, expect: usize) -> Vec<Stored> {
+    let expect = expect.to_string();
+    let args = [
         "read-topic",
         topic,
         "--expect",
-        &expect.to_string(),
+        &expect,
         "--timeout-ms",
         "60000",
-    ]);
-    parse_reader_lines(&out)
-}
-
-fn parse_reader_lines(out: &str) -> Vec<Stored> {
-    out.lines()
+    ];
+    run_launcher(base_args, &args)
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             parse_stored(
@@ -243,9 +228,13 @@ pub fn init_logging() {
 
 /// A producer on the test cluster with `options` set, not started.
 pub fn producer(group: &str, options: &[(&str, &str)]) -> Producer {
+    producer_on(&namesrv(), group, options)
+}
+
+fn producer_on(namesrv: &str, group: &str, options: &[(&str, &str)]) -> Producer {
     init_logging();
     let mut config = ProducerConfig::new(group);
-    config.namesrv_addr = Some(namesrv());
+    config.namesrv_addr = Some(namesrv.to_string());
     for (k, v) in options {
         config.set(k, v).unwrap();
     }
