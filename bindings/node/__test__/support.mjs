@@ -106,6 +106,8 @@ function response(request, code, body, remark) {
   return frame(header, body)
 }
 
+const ROCKETMQ_SERIALIZE_TYPE = 1
+
 /** Splits the bytes of one connection into request headers, calling `onRequest` for each. */
 function readRequests(socket, onRequest) {
   let pending = Buffer.alloc(0)
@@ -114,7 +116,13 @@ function readRequests(socket, onRequest) {
     while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
       const length = pending.readInt32BE(0)
       const headerLength = pending.readInt32BE(4) & 0xffffff
-      const header = JSON.parse(pending.subarray(8, 8 + headerLength).toString('utf8'))
+      const raw = pending.subarray(8, 8 + headerLength)
+      // A binary (ROCKETMQ) header, the client's default: code i16, language u8, version i16,
+      // opaque i32, ... Servers answer in JSON either way.
+      const header =
+        pending[4] === ROCKETMQ_SERIALIZE_TYPE
+          ? { code: raw.readInt16BE(0), opaque: raw.readInt32BE(5) }
+          : JSON.parse(raw.toString('utf8'))
       pending = pending.subarray(4 + length)
       onRequest(header)
     }

@@ -201,13 +201,17 @@ def _hang_up(client: socket.socket) -> None:
     client.close()
 
 
+ROCKETMQ_SERIALIZE_TYPE = 1
+
+
 def _frame(header: bytes, body: bytes = b"") -> bytes:
     """A remoting frame: total length, JSON header length, header, body."""
     return (4 + len(header) + len(body)).to_bytes(4, "big") + len(header).to_bytes(4, "big") + header + body
 
 
 def _read_frame(client: socket.socket) -> dict[str, Any]:
-    """The JSON header of the next request frame."""
+    """The header of the next request frame: the JSON object, or code and opaque of a binary
+    (ROCKETMQ) one, the client's default. Servers answer in JSON either way."""
     data = b""
     while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
         chunk = client.recv(65536)
@@ -215,7 +219,12 @@ def _read_frame(client: socket.socket) -> dict[str, Any]:
             raise OSError("closed")
         data += chunk
     header_len = int.from_bytes(data[4:8], "big") & 0xFFFFFF
-    header: dict[str, Any] = json.loads(data[8 : 8 + header_len])
+    raw = data[8 : 8 + header_len]
+    if data[4] == ROCKETMQ_SERIALIZE_TYPE:
+        # code i16, language u8, version i16, opaque i32, ...
+        return {"code": int.from_bytes(raw[0:2], "big", signed=True),
+                "opaque": int.from_bytes(raw[5:9], "big", signed=True)}
+    header: dict[str, Any] = json.loads(raw)
     return header
 
 
