@@ -103,15 +103,16 @@ describe('choosing the queue', () => {
     const notANumber = await rejection(producer.sendWithSelector(message, () => 'first'))
     assert.equal(notANumber.code, 'INVALID_ARGUMENT')
 
-    for (const promise of [
-      producer.sendWithSelector(message, 'not a function'),
-      producer.sendToQueue(message, { ...queues[0], topic: 'OtherTopic' }),
-      producer.sendToQueue(message, { brokerName: 'broker-a' }),
-      producer.sendToQueue(message, null),
-      producer.sendWithShardingKey(message, 42),
-      producer.publishQueues(undefined),
+    // One at a time: a Promise made before the previous one is awaited may reject unhandled.
+    for (const send of [
+      () => producer.sendWithSelector(message, 'not a function'),
+      () => producer.sendToQueue(message, { ...queues[0], topic: 'OtherTopic' }),
+      () => producer.sendToQueue(message, { brokerName: 'broker-a' }),
+      () => producer.sendToQueue(message, null),
+      () => producer.sendWithShardingKey(message, 42),
+      () => producer.publishQueues(undefined),
     ]) {
-      assert.equal((await rejection(promise)).code, 'INVALID_ARGUMENT')
+      assert.equal((await rejection(send())).code, 'INVALID_ARGUMENT')
     }
     assert.equal((await rejection(producer.publishQueues('bad topic!'))).code, 'INVALID_TOPIC')
   })
