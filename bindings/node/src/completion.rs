@@ -15,7 +15,7 @@ use napi::threadsafe_function::{
 use napi::{Env, ValueType};
 use rmq_core::{Error, runtime};
 
-use crate::error::{panic_error, to_js_error};
+use crate::error::to_js_error;
 
 type Outcome<T> = rmq_core::Result<T>;
 
@@ -39,6 +39,16 @@ impl<T: ToNapiValue + Send + 'static> Completion<T> {
             }))
         };
         Ok((Completion::new(deliver), promise))
+    }
+
+    /// A Promise settled by `operation`, run on the library runtime.
+    pub fn promise_with<F>(env: &Env, operation: F) -> napi::Result<Object<'_>>
+    where
+        F: Future<Output = Outcome<T>> + Send + 'static,
+    {
+        let (completion, promise) = Completion::promise(env)?;
+        completion.complete_with(operation);
+        Ok(promise)
     }
 
     /// A completion that calls `callback(err, result)` on the JS thread; `INVALID_ARGUMENT` if
@@ -104,16 +114,7 @@ impl<T: Send + 'static> Completion<T> {
     where
         F: Future<Output = Outcome<T>> + Send + 'static,
     {
-        let task = runtime::spawn(operation);
-        runtime::spawn(async move {
-            let outcome = task.await.unwrap_or_else(|failed| {
-                Err(match failed.try_into_panic() {
-                    Ok(payload) => panic_error(payload.as_ref()),
-                    Err(failed) => Error::internal(format!("an rmqproducer task ended: {failed}")),
-                })
-            });
-            self.complete(outcome);
-        });
+        runtime::spawn(async move { self.complete(runtime::on_runtime(operation).await) });
     }
 }
 

@@ -53,20 +53,16 @@ impl Producer {
     /// `GROUP_ALREADY_EXISTS`, `NO_NAME_SERVER`, `ILLEGAL_STATE`, ...
     #[napi(ts_return_type = "Promise<void>")]
     pub fn start<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
         let producer = self.inner.clone();
-        completion.complete_with(async move { producer.start().await });
-        Ok(promise)
+        Completion::promise_with(env, async move { producer.start().await })
     }
 
     /// Waits for sends in flight (up to `shutdownTimeoutMs`), fails the rest with `SHUTDOWN`,
     /// and releases everything the producer holds.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
         let producer = self.inner.clone();
-        completion.complete_with(async move { producer.shutdown().await });
-        Ok(promise)
+        Completion::promise_with(env, async move { producer.shutdown().await })
     }
 
     /// Sends `message` and resolves with where the broker stored it. Retries on another broker

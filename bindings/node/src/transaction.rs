@@ -142,19 +142,15 @@ impl TransactionProducer {
     /// Starts the producer and begins answering the broker's checks.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn start<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
         let producer = self.inner.clone();
-        completion.complete_with(async move { producer.start().await });
-        Ok(promise)
+        Completion::promise_with(env, async move { producer.start().await })
     }
 
     /// Stops answering checks and shuts the producer down.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
         let producer = self.inner.clone();
-        completion.complete_with(async move { producer.shutdown().await });
-        Ok(promise)
+        Completion::promise_with(env, async move { producer.shutdown().await })
     }
 
     /// Sends `message` as a half message, the broker keeps it invisible; then calls
