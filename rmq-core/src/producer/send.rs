@@ -416,7 +416,7 @@ impl Sender<'_> {
             from_transaction_check: false,
             msg_id: half.msg_id.clone(),
             transaction_id: half.transaction_id.clone(),
-            broker_name: half.queue.broker_name.clone(),
+            broker_name: Some(half.queue.broker_name.clone()),
         };
         self.client
             .transport()

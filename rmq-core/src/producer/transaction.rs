@@ -203,55 +203,98 @@ impl TransactionProducer {
     }
 }
 
-/// Answers checks for one group: runs the checker on a blocking thread, then END_TRANSACTION
-/// (oneway, `fromTransactionCheck`) to the broker that asked.
+/// Checks waiting for the check function beyond this many are dropped with a warning; the
+/// broker checks an unsettled half message again later (Java: one check thread, 2,000 queued).
+const CHECK_QUEUE: usize = 2000;
+
+/// A check of a half message as the broker sent it: the broker's address, the header, the
+/// half message.
+type CheckRequest = (String, CheckTransactionStateRequestHeader, StoredMessage);
+
+/// Answers checks for one group: one thread of its own runs the checker (it may block) on the
+/// checks in arrival order, at most [`CHECK_QUEUE`] waiting; each answer is an
+/// END_TRANSACTION (oneway, `fromTransactionCheck`) to the broker that asked. The thread ends
+/// once the handler is dropped and the queue is drained.
 fn check_handler(
     client: std::sync::Weak<ClientInstance>,
     config: ProducerConfig,
     checker: TransactionChecker,
 ) -> TransactionCheckHandler {
+    let (queue, checks) = std::sync::mpsc::sync_channel::<CheckRequest>(CHECK_QUEUE);
+    let spawned = std::thread::Builder::new()
+        .name("rmq-tx-check".into())
+        .spawn(move || {
+            for (addr, header, stored) in checks {
+                answer_check(&client, &config, &checker, addr, header, stored);
+            }
+        });
+    if let Err(e) = &spawned {
+        // The sender below then reports every check as dropped; the broker keeps asking.
+        tracing::error!(error = %e, "the transaction check thread could not start");
+    }
     Arc::new(
         move |addr: String, header: CheckTransactionStateRequestHeader, stored: StoredMessage| {
-            let (client, config, checker) = (client.clone(), config.clone(), checker.clone());
-            runtime::spawn(async move {
-                let check = transaction_check(&stored, &header, config.namespace.as_deref());
-                let asked = check.clone();
-                let state = tokio::task::spawn_blocking(move || {
-                    std::panic::catch_unwind(AssertUnwindSafe(|| checker(&asked)))
-                })
-                .await;
-                let state = match state {
-                    Ok(Ok(state)) => state,
-                    _ => {
-                        tracing::error!(msg_id = %check.msg_id, "the transaction check function panicked; answering Unknown");
-                        LocalTransactionState::Unknown
-                    }
+            if let Err(e) = queue.try_send((addr, header, stored)) {
+                let (addr, _, stored) = match e {
+                    std::sync::mpsc::TrySendError::Full(check)
+                    | std::sync::mpsc::TrySendError::Disconnected(check) => check,
                 };
-                let Some(client) = client.upgrade() else {
-                    return;
-                };
-                let end = EndTransactionRequestHeader {
-                    topic: stored.topic.clone(),
-                    producer_group: config.group.clone(),
-                    tran_state_table_offset: header.tran_state_table_offset,
-                    commit_log_offset: header.commit_log_offset,
-                    commit_or_rollback: state.wire_type(),
-                    from_transaction_check: true,
-                    msg_id: check.msg_id.clone(),
-                    transaction_id: header.transaction_id.clone(),
-                    broker_name: header.broker_name.clone().unwrap_or_default(),
-                };
-                let deadline = Instant::now() + Duration::from_secs(3);
-                if let Err(e) = client
-                    .transport()
-                    .invoke_oneway(&addr, end.to_command(None), deadline)
-                    .await
-                {
-                    tracing::warn!(addr, msg_id = %check.msg_id, error = %e, "answer to a transaction check not sent");
-                }
-            });
+                tracing::warn!(addr, topic = %stored.topic, queued = CHECK_QUEUE, "transaction check dropped: the check function is behind; the broker will check again");
+            }
         },
     )
+}
+
+/// Runs the checker on one check (a panic counts as Unknown) and sends its answer.
+fn answer_check(
+    client: &std::sync::Weak<ClientInstance>,
+    config: &ProducerConfig,
+    checker: &TransactionChecker,
+    addr: String,
+    header: CheckTransactionStateRequestHeader,
+    stored: StoredMessage,
+) {
+    let check = transaction_check(&stored, &header, config.namespace.as_deref());
+    let state = std::panic::catch_unwind(AssertUnwindSafe(|| checker(&check))).unwrap_or_else(|_| {
+        tracing::error!(msg_id = %check.msg_id, "the transaction check function panicked; answering Unknown");
+        LocalTransactionState::Unknown
+    });
+    let Some(client) = client.upgrade() else {
+        return;
+    };
+    let end = check_answer(&config.group, &stored, &header, &check, state);
+    runtime::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        if let Err(e) = client
+            .transport()
+            .invoke_oneway(&addr, end.to_command(None), deadline)
+            .await
+        {
+            tracing::warn!(addr, msg_id = %end.msg_id, error = %e, "answer to a transaction check not sent");
+        }
+    });
+}
+
+/// The END_TRANSACTION that answers `header` with `state`; `bname` only when the broker sent
+/// one (4.x brokers send none, and would read an empty value as null).
+fn check_answer(
+    group: &str,
+    stored: &StoredMessage,
+    header: &CheckTransactionStateRequestHeader,
+    check: &TransactionCheck,
+    state: LocalTransactionState,
+) -> EndTransactionRequestHeader {
+    EndTransactionRequestHeader {
+        topic: stored.topic.clone(),
+        producer_group: group.to_string(),
+        tran_state_table_offset: header.tran_state_table_offset,
+        commit_log_offset: header.commit_log_offset,
+        commit_or_rollback: state.wire_type(),
+        from_transaction_check: true,
+        msg_id: check.msg_id.clone(),
+        transaction_id: header.transaction_id.clone(),
+        broker_name: header.broker_name.clone(),
+    }
 }
 
 /// The half message of a check as the user sent it.
@@ -283,6 +326,114 @@ const CHECK_TIMES: &str = "TRANSACTION_CHECK_TIMES";
 mod tests {
     use super::*;
     use crate::protocol::message;
+
+    fn stored_half() -> StoredMessage {
+        StoredMessage {
+            topic: "Orders".into(),
+            queue_id: 0,
+            flag: 0,
+            queue_offset: 0,
+            commit_log_offset: 0,
+            sys_flag: 4,
+            born_timestamp: 1,
+            born_host: "127.0.0.1:1".parse().unwrap(),
+            store_timestamp: 2,
+            store_host: "127.0.0.1:2".parse().unwrap(),
+            body: "b".into(),
+            properties: message::decode_properties(
+                "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}G\u{2}UNIQ_KEY\u{1}ID9\u{2}",
+            ),
+        }
+    }
+
+    /// A 4.9.x broker's check names no broker: the answer must carry no `bname` at all (a
+    /// zero-length value is read as null by a 4.x broker and breaks its ACL 1.0 signature).
+    #[test]
+    fn the_answer_to_a_check_without_bname_carries_none_on_the_wire() {
+        let stored = stored_half();
+        let mut header = CheckTransactionStateRequestHeader {
+            tran_state_table_offset: 7,
+            commit_log_offset: 99,
+            msg_id: Some("ID9".into()),
+            transaction_id: Some("TX".into()),
+            offset_msg_id: None,
+            broker_name: None,
+        };
+        let encoded = |header: &CheckTransactionStateRequestHeader| {
+            let check = transaction_check(&stored, header, None);
+            let end = check_answer("G", &stored, header, &check, LocalTransactionState::Commit);
+            let mut frame = bytes::BytesMut::new();
+            end.to_command(None).encode(
+                crate::protocol::command::SerializeType::RocketMq,
+                &mut frame,
+            );
+            frame
+        };
+        let contains =
+            |frame: &[u8], needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
+        let frame = encoded(&header);
+        assert!(!contains(&frame, b"bname"), "bname on the wire: {frame:?}");
+        assert!(contains(&frame, b"commitOrRollback"));
+        header.broker_name = Some("broker-a".into());
+        assert!(contains(&encoded(&header), b"bname"));
+    }
+
+    /// Checks run one at a time on the check thread; beyond the queue they are dropped (the
+    /// broker checks again) instead of taking a thread each.
+    #[test]
+    fn checks_run_one_at_a_time_and_the_excess_is_dropped() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(parking_lot::Mutex::new(Some(gate)));
+        let checker: TransactionChecker = {
+            let (running, most, ran, gate) =
+                (running.clone(), most.clone(), ran.clone(), gate.clone());
+            Arc::new(move |_| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // Every check waits until the test has sent them all.
+                if let Some(gate) = gate.lock().as_ref() {
+                    let _ = gate.recv();
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+                ran.fetch_add(1, Ordering::SeqCst);
+                LocalTransactionState::Commit
+            })
+        };
+        let handler = check_handler(std::sync::Weak::new(), ProducerConfig::new("G"), checker);
+        let header = CheckTransactionStateRequestHeader {
+            tran_state_table_offset: 0,
+            commit_log_offset: 0,
+            msg_id: None,
+            transaction_id: None,
+            offset_msg_id: None,
+            broker_name: None,
+        };
+        let sent = CHECK_QUEUE + 500;
+        for _ in 0..sent {
+            handler("127.0.0.1:1".into(), header.clone(), stored_half());
+        }
+        drop(release);
+        *gate.lock() = None;
+        drop(handler);
+        let begin = std::time::Instant::now();
+        while ran.load(Ordering::SeqCst) < CHECK_QUEUE
+            && begin.elapsed() < std::time::Duration::from_secs(30)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let ran = ran.load(Ordering::SeqCst);
+        assert_eq!(most.load(Ordering::SeqCst), 1, "checks ran concurrently");
+        // One check running plus a full queue; the rest were dropped.
+        assert!(
+            (CHECK_QUEUE..=CHECK_QUEUE + 1).contains(&ran),
+            "{ran} of {sent} checks ran"
+        );
+    }
 
     #[test]
     fn checked_message_gets_back_its_user_view() {

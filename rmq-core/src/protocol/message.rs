@@ -253,8 +253,8 @@ pub fn local_ip() -> IpAddr {
 /// as uppercase hex.
 ///
 /// The random i32 stands in for Java's class loader hash, so two generators (or processes with
-/// a recycled pid) differ. The month starts at 00:00 UTC (Java uses the local time zone; the
-/// broker never interprets the field). Time and counter advance together as one 48-bit
+/// a recycled pid) differ. The month starts on day 1 at 00:00 local time, as Java's
+/// `MessageClientIDSetter` (4.9.x tools look messages up by that time). Time and counter advance together as one 48-bit
 /// sequence: ids of one generator strictly increase, and more than 65536 ids in one millisecond
 /// borrow the next millisecond instead of repeating.
 #[derive(Debug)]
@@ -263,6 +263,8 @@ pub struct UniqIdGenerator {
     prefix: String,
     /// Epoch milliseconds << 16 | counter of the last id.
     last: AtomicU64,
+    /// The current local month as [start, next start) in epoch ms.
+    month: parking_lot::Mutex<(u64, u64)>,
 }
 
 impl UniqIdGenerator {
@@ -280,6 +282,7 @@ impl UniqIdGenerator {
         UniqIdGenerator {
             prefix: to_hex(&fixed),
             last: AtomicU64::new(0),
+            month: parking_lot::Mutex::new((0, 0)),
         }
     }
 
@@ -300,11 +303,22 @@ impl UniqIdGenerator {
             .unwrap_or_else(|last| last);
         let current = advance(previous);
         let ms = current >> 16;
-        let since_month_start = (ms - month_start_ms(ms)) as u32;
+        let since_month_start = ms.saturating_sub(self.month_start(ms)) as u32;
         format!(
             "{}{since_month_start:08X}{:04X}",
             self.prefix, current as u16
         )
+    }
+
+    /// The start of the local month of `ms`, recomputed only when a month ends.
+    fn month_start(&self, ms: u64) -> u64 {
+        let mut month = self.month.lock();
+        if !(month.0..month.1).contains(&ms) {
+            *month = month_window(ms, &chrono::Local)
+                .or_else(|| month_window(ms, &chrono::Utc))
+                .unwrap_or((ms, ms + 1));
+        }
+        month.0
     }
 }
 
@@ -320,22 +334,23 @@ fn epoch_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Midnight UTC of the first day of the month containing `ms` (epoch milliseconds).
-fn month_start_ms(ms: u64) -> u64 {
-    const DAY_MS: u64 = 86_400_000;
-    let days = ms / DAY_MS;
-    (days + 1 - day_of_month(days)) * DAY_MS
-}
-
-/// Day of the month (1..=31) of `days` since 1970-01-01, by the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn day_of_month(days: u64) -> u64 {
-    let z = days + 719_468;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    doy - (153 * mp + 2) / 5 + 1
+/// The month containing `ms` (epoch ms) in time zone `tz`, as [day 1 00:00, next day 1
+/// 00:00) in epoch ms. A midnight skipped by a daylight-saving change counts from 01:00.
+fn month_window<Tz: chrono::TimeZone>(ms: u64, tz: &Tz) -> Option<(u64, u64)> {
+    use chrono::{Datelike, Months, NaiveDate, TimeDelta};
+    let local = tz.timestamp_millis_opt(ms as i64).single()?.naive_local();
+    let first = NaiveDate::from_ymd_opt(local.year(), local.month(), 1)?.and_hms_opt(0, 0, 0)?;
+    let next = first.checked_add_months(Months::new(1))?;
+    let epoch_ms = |naive: chrono::NaiveDateTime| {
+        tz.from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(naive + TimeDelta::hours(1)))
+                    .earliest()
+            })
+            .map(|t| t.timestamp_millis().max(0) as u64)
+    };
+    Some((epoch_ms(first)?, epoch_ms(next)?))
 }
 
 /// 32 random bits from the standard library's randomly keyed hasher (no extra dependency).
@@ -615,18 +630,36 @@ mod tests {
     }
 
     #[test]
-    fn month_start_in_utc() {
-        const DAY: u64 = 86_400_000;
+    fn month_window_in_utc() {
+        let start = |ms| month_window(ms, &chrono::Utc).unwrap().0;
         // 1970-01-01, 2024-02-29 12:34:56.789 (leap day), 2024-03-01 00:00, 2023-12-31 23:59:59.999
-        assert_eq!(month_start_ms(0), 0);
-        assert_eq!(month_start_ms(1_709_210_096_789), 1_706_745_600_000);
-        assert_eq!(month_start_ms(1_709_251_200_000), 1_709_251_200_000);
+        assert_eq!(start(0), 0);
+        assert_eq!(start(1_709_210_096_789), 1_706_745_600_000);
+        assert_eq!(start(1_709_251_200_000), 1_709_251_200_000);
+        assert_eq!(start(1_704_067_199_999), 1_701_388_800_000);
         assert_eq!(
-            month_start_ms(1_704_067_199_999),
-            1_704_067_199_999 / DAY * DAY - 30 * DAY
+            month_window(1_709_210_096_789, &chrono::Utc),
+            Some((1_706_745_600_000, 1_709_251_200_000))
         );
-        assert_eq!(day_of_month(11_016), 29); // 2000-02-29
-        assert_eq!(day_of_month(11_017), 1); // 2000-03-01
+    }
+
+    /// Java counts from day 1, 00:00 in the local time zone: at 2026-12-01 03:00 UTC it is
+    /// already December in UTC+8, whose month began at 2026-11-30 16:00 UTC; in UTC-5 it is
+    /// still November.
+    #[test]
+    fn month_window_follows_the_local_time_zone_as_java() {
+        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let new_york = chrono::FixedOffset::west_opt(5 * 3600).unwrap();
+        let now = 1_796_094_000_000; // 2026-12-01T03:00:00Z
+        assert_eq!(
+            month_window(now, &shanghai),
+            Some((1_796_054_400_000, 1_798_732_800_000))
+        );
+        assert_eq!(month_window(now, &new_york).unwrap().0, 1_793_509_200_000);
+        assert_eq!(
+            month_window(now, &chrono::Utc).unwrap().0,
+            1_796_083_200_000
+        );
     }
 
     fn id_parts(id: &str, ip_hex_len: usize) -> (&str, &str, &str, u32, u16) {
@@ -657,7 +690,7 @@ mod tests {
         let (ip, pid, _random, time, _counter) = id_parts(&id, 8);
         assert_eq!(ip, "0A0102FE");
         assert_eq!(pid, format!("{:04X}", std::process::id() as u16));
-        let expected = before - month_start_ms(before);
+        let expected = before - month_window(before, &chrono::Local).unwrap().0;
         assert!(
             (time as u64).abs_diff(expected) < 5_000,
             "{time} vs {expected}"
@@ -695,7 +728,8 @@ mod tests {
         }
         // The first 65536 ids share the millisecond; later ones borrow the following ones.
         let (.., time, counter) = id_parts(&generator.id_at(now), 8);
-        assert_eq!(time as u64, now - month_start_ms(now) + 1_000_000 / 65_536);
+        let month_start = month_window(now, &chrono::Local).unwrap().0;
+        assert_eq!(time as u64, now - month_start + 1_000_000 / 65_536);
         assert_eq!(counter as usize, 1_000_000 % 65_536);
     }
 

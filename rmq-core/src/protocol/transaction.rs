@@ -27,7 +27,8 @@ pub struct EndTransactionRequestHeader {
     /// The half message's UNIQ_KEY.
     pub msg_id: String,
     pub transaction_id: Option<String>,
-    pub broker_name: String,
+    /// `bname`: absent when unknown (a 4.x broker's check names no broker).
+    pub broker_name: Option<String>,
 }
 
 impl EndTransactionRequestHeader {
@@ -53,7 +54,9 @@ impl EndTransactionRequestHeader {
         if let Some(id) = &self.transaction_id {
             put("transactionId", id.clone());
         }
-        put("bname", self.broker_name.clone());
+        if let Some(name) = &self.broker_name {
+            put("bname", name.clone());
+        }
         let mut cmd = RemotingCommand::request(request::END_TRANSACTION, fields);
         cmd.remark = remark;
         cmd
@@ -110,7 +113,7 @@ mod tests {
             from_transaction_check: false,
             msg_id: "ID".into(),
             transaction_id: Some("TX".into()),
-            broker_name: "broker-a".into(),
+            broker_name: Some("broker-a".into()),
         };
         let cmd = header.to_command(Some("why".into()));
         assert_eq!(cmd.code, 37);
