@@ -856,13 +856,16 @@ commands:
   reply-responder TOPIC [--count N] [--timeout-ms N]
                              answer N request messages on TOPIC with the Java client
                              (reply body "reply:" + request body); prints {"ready":true}, then a line per reply
+  id-time UNIQ_KEY           print the time the Java client reads in a UNIQ_KEY (epoch ms, local time zone)
 
 environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args),
              RMQ_BROKER_CONF (extra broker settings, key=value;key=value),
              RMQ_TOOL_ACCESS_KEY / RMQ_TOOL_SECRET_KEY (credentials of the Java tools)
 """
 
-TOOL_COMMANDS = ("read-topic", "read-key", "read-id", "send", "producers", "reply-responder")
+TOOL_COMMANDS = (
+    "read-topic", "read-key", "read-id", "send", "producers", "reply-responder", "id-time",
+)
 
 
 def extra_broker_conf():

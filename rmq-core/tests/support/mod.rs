@@ -32,7 +32,7 @@ pub struct Stored {
     pub properties: BTreeMap<String, String>,
 }
 
-fn launcher() -> PathBuf {
+pub fn launcher() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/cluster/rmq-cluster")
 }
 

@@ -35,6 +35,7 @@ import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
 import org.apache.rocketmq.common.compression.CompressorFactory;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageClientExt;
+import org.apache.rocketmq.common.message.MessageClientIDSetter;
 import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
@@ -50,7 +51,7 @@ public final class RmqTool {
     private static final String USAGE = "usage: rmq-cluster read-topic TOPIC [--timeout-ms N] [--expect N]"
         + " | read-key TOPIC UNIQ_KEY [--timeout-ms N] | read-id OFFSET_MSG_ID [--topic T]"
         + " | send TOPIC BODY [--body-base64] [--tags T] [--keys K1,K2] [--prop k=v]... [--sharding-key K] [--group G] [--count N] [--linger-ms N]"
-        + " | producers GROUP | reply-responder TOPIC [--count N] [--timeout-ms N]";
+        + " | producers GROUP | reply-responder TOPIC [--count N] [--timeout-ms N] | id-time UNIQ_KEY";
 
     /** Exit code for "the thing asked for does not exist" (message, topic), distinct from other failures. */
     private static final int EXIT_NOT_FOUND = 2;
@@ -72,6 +73,7 @@ public final class RmqTool {
         POSITIONALS.put("send", 2);
         POSITIONALS.put("producers", 1);
         POSITIONALS.put("reply-responder", 1);
+        POSITIONALS.put("id-time", 1);
         OPTIONS.put("read-topic", Arrays.asList("--timeout-ms", "--expect"));
         OPTIONS.put("read-key", Arrays.asList("--timeout-ms"));
         OPTIONS.put("read-id", Arrays.asList("--topic"));
@@ -79,6 +81,7 @@ public final class RmqTool {
             "--group", "--count", "--linger-ms"));
         OPTIONS.put("producers", Arrays.asList());
         OPTIONS.put("reply-responder", Arrays.asList("--count", "--timeout-ms"));
+        OPTIONS.put("id-time", Arrays.asList());
     }
 
     private static final int PULL_BATCH = 32;
@@ -150,6 +153,10 @@ public final class RmqTool {
             case "reply-responder":
                 replyResponder(namesrv, a.positional(0, "TOPIC"), a.longOption("--count", 1),
                     a.longOption("--timeout-ms", 60000));
+                break;
+            case "id-time":
+                // The time the Java client reads in a UNIQ_KEY (local time zone), in epoch ms.
+                System.out.println(MessageClientIDSetter.getNearlyTimeFromID(a.positional(0, "UNIQ_KEY")).getTime());
                 break;
             default:
                 throw new IllegalStateException("no handler for " + args[0]);
