@@ -292,7 +292,8 @@ typedef void (*rmq_reply_cb)(void *userdata,
  * counts as `RMQ_TRANSACTION_STATE_UNKNOWN`, and the broker asks again later).
  *
  * It runs on a library thread set aside for it (it may block, e.g. to look the transaction up),
- * possibly on several at once for different messages, from `rmq_producer_start` until
+ * one check at a time in the order the broker asked (up to 2,000 wait; beyond that a check is
+ * dropped with a warning and the broker asks again later), from `rmq_producer_start` until
  * `rmq_producer_shutdown`; `userdata` must be usable from there and outlive the producer. It must
  * return normally (no `longjmp`, no C++ exception).
  */

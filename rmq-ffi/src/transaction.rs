@@ -122,7 +122,8 @@ pub unsafe extern "C" fn rmq_transaction_check_times(check: *const rmq_transacti
 /// counts as `RMQ_TRANSACTION_STATE_UNKNOWN`, and the broker asks again later).
 ///
 /// It runs on a library thread set aside for it (it may block, e.g. to look the transaction up),
-/// possibly on several at once for different messages, from `rmq_producer_start` until
+/// one check at a time in the order the broker asked (up to 2,000 wait; beyond that a check is
+/// dropped with a warning and the broker asks again later), from `rmq_producer_start` until
 /// `rmq_producer_shutdown`; `userdata` must be usable from there and outlive the producer. It must
 /// return normally (no `longjmp`, no C++ exception).
 pub type rmq_transaction_check_cb =
@@ -141,14 +142,14 @@ pub type rmq_local_transaction_cb = Option<
     ) -> i32,
 >;
 
-/// The check function with its userdata, shared by the library threads that answer checks.
+/// The check function with its userdata, called from the producer's check thread.
 struct Checker {
     function: unsafe extern "C" fn(*mut c_void, *const rmq_transaction_check) -> i32,
     userdata: *mut c_void,
 }
 
-// SAFETY: the header documents that the check function runs on library threads, possibly several
-// at once; the application vouches that this is sound for its userdata.
+// SAFETY: the header documents that the check function runs on a library thread; the application
+// vouches that this is sound for its userdata.
 unsafe impl Send for Checker {}
 unsafe impl Sync for Checker {}
 

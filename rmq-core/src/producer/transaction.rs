@@ -74,7 +74,8 @@ pub struct TransactionSendResult {
     pub local_state: LocalTransactionState,
 }
 
-/// The function that answers the broker's checks; runs on a blocking-safe thread.
+/// The function that answers the broker's checks; runs on the producer's check thread, one check
+/// at a time (it may block).
 pub type TransactionChecker = Arc<dyn Fn(&TransactionCheck) -> LocalTransactionState + Send + Sync>;
 
 /// A producer of transactional messages. Ordinary sends go through [`TransactionProducer::producer`].
