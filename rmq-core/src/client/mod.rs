@@ -539,6 +539,12 @@ impl ClientInstance {
         }
     }
 
+    /// A request a broker answers at once on its heartbeat executor, apart from the send
+    /// executor: an answer to it while a send is unanswered tells a slow broker from a hung one.
+    pub fn liveness_probe(&self) -> RemotingCommand {
+        self.heartbeat_data().to_command()
+    }
+
     async fn heartbeat(&self, addr: &str) {
         let cmd = self.heartbeat_data().to_command();
         let deadline = Instant::now() + self.api_timeout;

@@ -23,13 +23,19 @@ use crate::protocol::message::{self, Message, UniqIdGenerator, sys_flag};
 use crate::protocol::namespace;
 use crate::protocol::route::{self, MessageQueue};
 use crate::protocol::transaction::EndTransactionRequestHeader;
+use crate::transport::HangCheck;
 
 static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
 
-/// A broker that sends nothing at all for an attempt's share of the budget (but never less than
-/// this) is given up on, so that a hung broker does not eat every retry's time (Java's users'
-/// complaint); a broker that is merely slow is waited for until the whole budget is spent.
-const MIN_SILENCE_LIMIT: Duration = Duration::from_millis(1000);
+/// An attempt unanswered for its share of the budget (but never less than this) makes its broker
+/// suspect: the connection is probed. A broker that answers the probe is slow and is waited for
+/// until the send's deadline, as Java waits, so that it is never sent a message it is still
+/// storing; one that answers nothing is hung, and the attempt moves on to another broker, so
+/// that a hung broker does not eat every retry's time (Java's users' complaint).
+const MIN_SUSPECT_AFTER: Duration = Duration::from_millis(1000);
+/// How long a suspect broker gets to answer the probe: a heartbeat, which the broker answers on
+/// its heartbeat executor, not on the send executor the unanswered attempt may be waiting for.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Broker response codes after which a send is tried again on another broker (Java's
 /// `retryResponseCodes`, 5.3.x).
@@ -286,11 +292,11 @@ impl Sender<'_> {
                 break;
             }
             let queue = self.fault.select(&info, last_broker.as_deref());
-            let silence_limit = silence_limit(now, deadline, attempts - attempt);
+            let suspect_at = suspect_at(now, deadline, attempts - attempt);
             brokers_tried.push(queue.broker_name.clone());
             let begin = Instant::now();
             let outcome = self
-                .attempt(&info, prepared, &queue, attempt, silence_limit, deadline)
+                .attempt(&info, prepared, &queue, attempt, Some(suspect_at), deadline)
                 .await;
             let latency = begin.elapsed();
             match outcome {
@@ -356,8 +362,8 @@ impl Sender<'_> {
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queues = user_queues(&info.queues, &prepared.user_topic);
         let queue = route.pick(&prepared.user_topic, &queues)?;
-        // One attempt: it may use the whole budget, even on a silent broker.
-        self.attempt(&info, prepared, &queue, 0, deadline, deadline)
+        // One attempt, with nowhere else to go: it waits until the deadline, even on a hung broker.
+        self.attempt(&info, prepared, &queue, 0, None, deadline)
             .await
     }
 
@@ -440,7 +446,7 @@ impl Sender<'_> {
         prepared: &Prepared,
         queue: &MessageQueue,
         attempt: u32,
-        silence_limit: Instant,
+        suspect_at: Option<Instant>,
         deadline: Instant,
     ) -> Result<SendResult> {
         let addr = &self.broker_addr(info, queue)?;
@@ -449,10 +455,16 @@ impl Sender<'_> {
         let ctx = prepared.hook_context(self.config, &user_queue, addr, attempt, false);
         self.hooks.before(&ctx);
         let begin = Instant::now();
+        let probe = || self.client.liveness_probe();
+        let hang_check = suspect_at.map(|suspect_at| HangCheck {
+            suspect_at,
+            probe_timeout: PROBE_TIMEOUT,
+            probe: &probe,
+        });
         let response = self
             .client
             .transport()
-            .invoke_until(addr, cmd, Some(silence_limit), deadline)
+            .invoke_until(addr, cmd, hang_check, deadline)
             .await;
         let result = match response {
             Ok(response) => send_result(response, queue, prepared, addr),
@@ -491,12 +503,12 @@ fn master_addr<'a>(info: &'a TopicPublishInfo, queue: &MessageQueue) -> Result<&
     })
 }
 
-/// How long one attempt waits on a broker that sends nothing: an even share of what is left,
-/// but at least [`MIN_SILENCE_LIMIT`] (or all that is left).
-fn silence_limit(now: Instant, deadline: Instant, attempts_left: u32) -> Instant {
+/// When an unanswered attempt makes its broker suspect: after an even share of what is left,
+/// but at least [`MIN_SUSPECT_AFTER`] (or all that is left: the last attempt is never probed).
+fn suspect_at(now: Instant, deadline: Instant, attempts_left: u32) -> Instant {
     let remaining = deadline - now;
     let share = remaining / attempts_left.max(1);
-    (now + share.max(MIN_SILENCE_LIMIT.min(remaining))).min(deadline)
+    (now + share.max(MIN_SUSPECT_AFTER.min(remaining))).min(deadline)
 }
 
 /// `MQClientAPIImpl.processSendResponse`.
@@ -580,16 +592,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn silence_limits_share_the_budget_but_get_a_floor() {
+    fn suspicion_comes_after_a_share_of_the_budget_with_a_floor() {
         let now = Instant::now();
         let deadline = now + Duration::from_millis(3000);
         assert_eq!(
-            silence_limit(now, deadline, 3),
+            suspect_at(now, deadline, 3),
             now + Duration::from_millis(1000)
         );
-        assert_eq!(silence_limit(now, deadline, 1), deadline);
+        assert_eq!(suspect_at(now, deadline, 1), deadline);
         let short = now + Duration::from_millis(300);
-        assert_eq!(silence_limit(now, short, 3), short);
+        assert_eq!(suspect_at(now, short, 3), short);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -30,8 +30,9 @@ static NEXT_OPAQUE: AtomicI32 = AtomicI32::new(1);
 static CLOCK_ORIGIN: once_cell::sync::Lazy<std::time::Instant> =
     once_cell::sync::Lazy::new(std::time::Instant::now);
 
+/// Nanoseconds since [`CLOCK_ORIGIN`], never 0 (which stands for "never").
 fn clock_nanos() -> u64 {
-    CLOCK_ORIGIN.elapsed().as_nanos() as u64
+    CLOCK_ORIGIN.elapsed().as_nanos() as u64 + 1
 }
 
 /// How often expired pending requests are swept (Java's `scanResponseTable` runs every second).
@@ -47,6 +48,25 @@ struct Pending {
     deadline: Instant,
 }
 
+/// A request written to the connection, waiting for its response.
+struct Awaiting<'a> {
+    opaque: i32,
+    response: oneshot::Receiver<Result<RemotingCommand>>,
+    _permit: SemaphorePermit<'a>,
+}
+
+/// How [`Connection::request_until`] tells a slow peer from a hung one.
+#[derive(Clone, Copy)]
+pub struct HangCheck<'a> {
+    /// From this instant on, a missing response makes the peer suspect.
+    pub suspect_at: Instant,
+    /// How long a suspect peer gets to answer the probe.
+    pub probe_timeout: Duration,
+    /// Makes the probe: a cheap request the peer answers on another worker than the request
+    /// being checked, so that a slow answer to that request does not delay it.
+    pub probe: &'a (dyn Fn() -> RemotingCommand + Sync),
+}
+
 struct Shared {
     addr: String,
     pending: Mutex<HashMap<i32, Pending>>,
@@ -54,7 +74,8 @@ struct Shared {
     /// Set when the peer announced GO_AWAY: finish what is pending, start nothing new here.
     draining: AtomicBool,
     in_flight: Semaphore,
-    /// When the last frame arrived ([`clock_nanos`]): tells a slow peer from a hung one.
+    /// When the last frame arrived ([`clock_nanos`]; 0: none yet): a peer heard from lately is
+    /// not hung.
     last_frame: AtomicU64,
     /// Flips to true once, on close; the reader and writer tasks stop on it.
     closed_signal: watch::Sender<bool>,
@@ -163,7 +184,7 @@ impl Connection {
             closed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             in_flight: Semaphore::new(config.max_in_flight),
-            last_frame: AtomicU64::new(clock_nanos()),
+            last_frame: AtomicU64::new(0),
             closed_signal: watch::Sender::new(false),
         });
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
@@ -206,23 +227,85 @@ impl Connection {
         mut cmd: RemotingCommand,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
-        self.request_until(&mut cmd, None, deadline).await
+        let awaiting = self.start_request(&mut cmd, deadline).await?;
+        self.await_response(awaiting, cmd.code, deadline).await
     }
 
-    /// Like [`Connection::request`], but gives up already at `silence_limit` when nothing at all
-    /// has arrived on the connection since the request went out: the peer looks hung rather than
-    /// slow, and waiting longer would only eat the time of a retry elsewhere. A peer that keeps
-    /// answering other requests is waited for until `deadline`, so a busy broker is not sent
-    /// the same message twice.
+    /// Like [`Connection::request`], but tells a slow peer from a hung one: when the response
+    /// is still missing at `hang_check.suspect_at` and nothing arrived on the connection lately,
+    /// the connection is probed with `hang_check.probe`. A peer that answers the probe (or
+    /// sends anything else) is slow, and is waited for until `deadline`, so that a broker still
+    /// storing a message is not sent it again elsewhere; one that answers nothing within the
+    /// probe timeout is hung, and the request fails with TIMEOUT at once.
     /// `cmd` is borrowed (and given a fresh opaque), so a caller can send it again without a copy.
     pub async fn request_until(
         &self,
         cmd: &mut RemotingCommand,
-        silence_limit: Option<Instant>,
+        hang_check: Option<HangCheck<'_>>,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
+        let mut awaiting = self.start_request(cmd, deadline).await?;
+        let Some(check) = hang_check.filter(|check| check.suspect_at < deadline) else {
+            return self.await_response(awaiting, cmd.code, deadline).await;
+        };
+        if let Ok(answer) = tokio::time::timeout_at(check.suspect_at, &mut awaiting.response).await
+        {
+            return answer.unwrap_or_else(|_| Err(self.closed_error()));
+        }
+        if !self.heard_from_within(check.probe_timeout) {
+            let probe_sent = clock_nanos();
+            let probe_deadline = (Instant::now() + check.probe_timeout).min(deadline);
+            tokio::select! {
+                answer = &mut awaiting.response => {
+                    return answer.unwrap_or_else(|_| Err(self.closed_error()));
+                }
+                probed = self.request((check.probe)(), probe_deadline) => {
+                    // A closed connection fails the request itself, with NETWORK, just below.
+                    let silent = matches!(&probed, Err(e) if e.kind() != ErrorKind::Network)
+                        && self.shared.last_frame.load(Ordering::Acquire) < probe_sent;
+                    if silent {
+                        return Err(self.hung(awaiting.opaque, cmd.code, check.probe_timeout));
+                    }
+                }
+            }
+        }
+        self.await_response(awaiting, cmd.code, deadline).await
+    }
+
+    /// Whether a frame arrived on the connection within the last `window`.
+    fn heard_from_within(&self, window: Duration) -> bool {
+        let last = self.shared.last_frame.load(Ordering::Acquire);
+        last != 0 && clock_nanos().saturating_sub(last) < window.as_nanos() as u64
+    }
+
+    /// Gives up the request `opaque` on a peer that answered neither it nor a probe.
+    ///
+    /// The connection stays open: closing it would fail every other request pending on it with
+    /// NETWORK at once, and their callers would send those messages again elsewhere, even when
+    /// the probe only lost a race with a busy heartbeat executor of a live broker. Each of those
+    /// requests reaches its own verdict instead; the caller keeps new work away from the peer
+    /// (the producer's fault strategy), and a peer that wakes up finds its connection usable.
+    fn hung(&self, opaque: i32, code: i32, probe_timeout: Duration) -> Error {
+        self.shared.pending.lock().remove(&opaque);
         let addr = &self.shared.addr;
-        let _permit = match tokio::time::timeout_at(deadline, self.shared.in_flight.acquire()).await
+        Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{addr} looks hung: no response to request code {code}, and nothing in answer to a probe within {} ms",
+                probe_timeout.as_millis()
+            ),
+        )
+        .with_addr(addr.clone())
+    }
+
+    /// Takes an in-flight permit, registers `cmd` under a fresh opaque and queues it.
+    async fn start_request(
+        &self,
+        cmd: &mut RemotingCommand,
+        deadline: Instant,
+    ) -> Result<Awaiting<'_>> {
+        let addr = &self.shared.addr;
+        let permit = match tokio::time::timeout_at(deadline, self.shared.in_flight.acquire()).await
         {
             Ok(Ok(permit)) => permit,
             Ok(Err(_)) => return Err(self.closed_error()),
@@ -246,39 +329,33 @@ impl Connection {
             self.shared.pending.lock().remove(&opaque);
             return Err(self.closed_error());
         }
-        let sent_at = clock_nanos();
         if let Err(e) = self.enqueue(cmd, deadline).await {
             self.shared.pending.lock().remove(&opaque);
             return Err(e);
         }
-        tokio::pin!(response);
-        if let Some(limit) = silence_limit.filter(|limit| *limit < deadline) {
-            if let Ok(answer) = tokio::time::timeout_at(limit, &mut response).await {
-                return answer.unwrap_or_else(|_| Err(self.closed_error()));
-            }
-            if self.shared.last_frame.load(Ordering::Acquire) < sent_at {
-                self.shared.pending.lock().remove(&opaque);
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "{addr} sent nothing since request code {} went out",
-                        cmd.code
-                    ),
-                )
-                .with_addr(addr.clone()));
-            }
-        }
-        match tokio::time::timeout_at(deadline, response).await {
+        Ok(Awaiting {
+            opaque,
+            response,
+            _permit: permit,
+        })
+    }
+
+    /// Waits for the response of a started request until `deadline`.
+    async fn await_response(
+        &self,
+        awaiting: Awaiting<'_>,
+        code: i32,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
+        match tokio::time::timeout_at(deadline, awaiting.response).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => {
-                self.shared.pending.lock().remove(&opaque);
+                self.shared.pending.lock().remove(&awaiting.opaque);
+                let addr = &self.shared.addr;
                 Err(Error::new(
                     ErrorKind::Timeout,
-                    format!(
-                        "no response from {addr} to request code {} in time",
-                        cmd.code
-                    ),
+                    format!("no response from {addr} to request code {code} in time"),
                 )
                 .with_addr(addr.clone()))
             }

@@ -7,7 +7,7 @@ mod pool;
 mod server_requests;
 mod tls;
 
-pub use connection::Connection;
+pub use connection::{Connection, HangCheck};
 pub use pool::{Transport, TransportConfig};
 pub use server_requests::{ServerHandlers, ServerRequestHandler};
 pub use tls::Tls;

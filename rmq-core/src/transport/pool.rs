@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::protocol::acl::Credentials;
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
-use crate::transport::connection::Connection;
+use crate::transport::connection::{Connection, HangCheck};
 use crate::transport::server_requests::{ServerHandlers, ServerRequestHandler};
 use crate::transport::tls::Tls;
 
@@ -90,26 +90,39 @@ impl Transport {
         self.invoke_until(addr, cmd, None, deadline).await
     }
 
-    /// [`Transport::invoke`] that gives up at `silence_limit` on a peer that sends nothing
-    /// (see [`Connection::request_until`]).
+    /// [`Transport::invoke`] that gives up early on a peer that looks hung rather than slow
+    /// (see [`Connection::request_until`]); the probe is signed like any request.
     pub async fn invoke_until(
         &self,
         addr: &str,
         mut cmd: RemotingCommand,
-        silence_limit: Option<Instant>,
+        hang_check: Option<HangCheck<'_>>,
         deadline: Instant,
     ) -> Result<RemotingCommand> {
         self.sign(&mut cmd);
+        let signed_probe;
+        let hang_check = match hang_check {
+            Some(check) => {
+                signed_probe = move || {
+                    let mut probe = (check.probe)();
+                    self.sign(&mut probe);
+                    probe
+                };
+                Some(HangCheck {
+                    probe: &signed_probe,
+                    ..check
+                })
+            }
+            None => None,
+        };
         let conn = self.connection(addr, deadline).await?;
-        let response = conn
-            .request_until(&mut cmd, silence_limit, deadline)
-            .await?;
+        let response = conn.request_until(&mut cmd, hang_check, deadline).await?;
         if response.code != response::GO_AWAY {
             return Ok(response);
         }
         tracing::debug!(addr, "GO_AWAY: sending again on a new connection");
         let conn = self.connection(addr, deadline).await?;
-        conn.request_until(&mut cmd, silence_limit, deadline).await
+        conn.request_until(&mut cmd, hang_check, deadline).await
     }
 
     /// Sends a oneway request; returns once it is queued to the connection's writer.

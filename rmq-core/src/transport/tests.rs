@@ -12,9 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Transport, TransportConfig};
+use super::{HangCheck, Transport, TransportConfig};
 use crate::error::ErrorKind;
-use crate::protocol::codes::response;
+use crate::protocol::codes::{request, response};
 use crate::protocol::command::{DEFAULT_MAX_FRAME_LEN, RemotingCommand, SerializeType};
 
 /// What the fake server does with each request it reads.
@@ -28,13 +28,16 @@ enum Behaviour {
     Hangup,
     /// Answer the first request with GO_AWAY, every later one with SUCCESS.
     GoAwayOnce,
-    /// Answer each request with SUCCESS after this many milliseconds, one after the other.
-    Slow(u64),
+    /// Answer HEART_BEAT at once and every other request with SUCCESS after this many
+    /// milliseconds, each on its own (a broker whose send executor is slow).
+    SlowSends(u64),
 }
 
 struct FakeServer {
     addr: String,
     connections: Arc<AtomicUsize>,
+    /// The code of every request the server read, in order.
+    codes: Arc<parking_lot::Mutex<Vec<i32>>>,
     /// Oneway requests the server read.
     oneways: mpsc::UnboundedReceiver<RemotingCommand>,
 }
@@ -44,43 +47,61 @@ impl FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let connections = Arc::new(AtomicUsize::new(0));
+        let codes = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let (seen, oneways) = mpsc::unbounded_channel();
         let count = connections.clone();
         let went_away = Arc::new(AtomicBool::new(false));
+        let record = codes.clone();
         tokio::spawn(async move {
             loop {
                 let (socket, _) = listener.accept().await.unwrap();
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(socket, behaviour, seen.clone(), went_away.clone()));
+                let seen = seen.clone();
+                let went_away = went_away.clone();
+                tokio::spawn(serve(socket, behaviour, seen, went_away, record.clone()));
             }
         });
         FakeServer {
             addr,
             connections,
+            codes,
             oneways,
         }
     }
 }
 
 async fn serve(
-    mut socket: TcpStream,
+    socket: TcpStream,
     behaviour: Behaviour,
     oneways: mpsc::UnboundedSender<RemotingCommand>,
     went_away: Arc<AtomicBool>,
+    codes: Arc<parking_lot::Mutex<Vec<i32>>>,
 ) {
+    let (mut reader, writer) = socket.into_split();
+    let writer = Arc::new(tokio::sync::Mutex::new(writer));
     let mut buf = BytesMut::new();
     loop {
         while let Ok(Some(cmd)) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN) {
+            codes.lock().push(cmd.code);
             if cmd.is_oneway() {
                 let _ = oneways.send(cmd);
                 continue;
             }
             let code = match behaviour {
                 Behaviour::Echo => response::SUCCESS,
-                Behaviour::Slow(ms) => {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                    response::SUCCESS
+                Behaviour::SlowSends(ms) if cmd.code != request::HEART_BEAT => {
+                    let writer = writer.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        let mut frame = BytesMut::new();
+                        RemotingCommand::response(response::SUCCESS, cmd.opaque, None)
+                            .with_body(cmd.body.clone())
+                            .encode(SerializeType::Json, &mut frame);
+                        let _ = writer.lock().await.write_all(&frame).await;
+                    });
+                    continue;
                 }
+                Behaviour::SlowSends(_) => response::SUCCESS,
                 Behaviour::Silent => continue,
                 Behaviour::Hangup => return,
                 Behaviour::GoAwayOnce if !went_away.swap(true, Ordering::SeqCst) => {
@@ -92,11 +113,11 @@ async fn serve(
             RemotingCommand::response(code, cmd.opaque, None)
                 .with_body(cmd.body.clone())
                 .encode(SerializeType::Json, &mut frame);
-            if socket.write_all(&frame).await.is_err() {
+            if writer.lock().await.write_all(&frame).await.is_err() {
                 return;
             }
         }
-        match socket.read_buf(&mut buf).await {
+        match reader.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -378,33 +399,102 @@ async fn registered_handlers_answer_server_requests() {
     assert_eq!(seen.lock().as_slice(), &[(addr, 9999)]);
 }
 
+fn heartbeat() -> RemotingCommand {
+    RemotingCommand::request(request::HEART_BEAT, BTreeMap::new())
+}
+
+fn hang_check(
+    suspect_after_ms: u64,
+    probe: &(dyn Fn() -> RemotingCommand + Sync),
+) -> HangCheck<'_> {
+    HangCheck {
+        suspect_at: soon(suspect_after_ms),
+        probe_timeout: Duration::from_millis(500),
+        probe,
+    }
+}
+
 #[tokio::test]
-async fn a_slow_peer_that_keeps_answering_is_waited_for_but_a_silent_one_is_not() {
+async fn a_slow_peer_that_answers_the_probe_is_waited_for_and_sent_the_request_once() {
+    let server = FakeServer::start(Behaviour::SlowSends(1500)).await;
+    let transport = transport(16);
+    let begin = Instant::now();
+    // Suspect after 300 ms; the probe is answered at once, so the request is waited for.
+    let answer = transport
+        .invoke_until(
+            &server.addr,
+            request(b"a"),
+            Some(hang_check(300, &heartbeat)),
+            soon(10_000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.body.as_ref(), b"a");
     // Wide margins: the machine running the tests may be slow.
-    let server = FakeServer::start(Behaviour::Slow(1500)).await;
-    let transport = Arc::new(transport(16));
+    let waited = begin.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1400) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(
+        server.codes.lock().as_slice(),
+        &[310, request::HEART_BEAT],
+        "one request, one probe"
+    );
+}
+
+#[tokio::test]
+async fn a_peer_that_answers_neither_the_request_nor_the_probe_is_given_up_on() {
+    let server = FakeServer::start(Behaviour::Silent).await;
+    let transport = transport(16);
     let conn = transport
         .connection(&server.addr, soon(1000))
         .await
         .unwrap();
-    let first = {
-        let conn = conn.clone();
-        tokio::spawn(async move { conn.request(request(b"a"), soon(10_000)).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // The first answer (at ~1.5 s) arrives before this one's silence limit (~2.1 s): the peer
-    // is alive, so this request is waited for past the limit, until its answer (~3 s).
-    let second = conn
-        .request_until(&mut request(b"b"), Some(soon(2000)), soon(10_000))
-        .await;
-    assert_eq!(second.unwrap().body.as_ref(), b"b");
-    assert_eq!(first.await.unwrap().unwrap().body.as_ref(), b"a");
-
-    // Nothing else in flight: nothing arrives before the silence limit.
+    let begin = Instant::now();
     let e = conn
-        .request_until(&mut request(b"c"), Some(soon(300)), soon(10_000))
+        .request_until(
+            &mut request(b"c"),
+            Some(hang_check(300, &heartbeat)),
+            soon(10_000),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
-    assert!(e.message().contains("sent nothing"), "{e}");
+    assert!(e.message().contains("looks hung"), "{e}");
+    // Suspect at 300 ms + 500 ms of probe: far before the 10 s deadline.
+    assert!(
+        begin.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        begin.elapsed()
+    );
+    // Other requests on the connection are not failed by the verdict.
+    assert!(conn.is_usable());
+    assert_eq!(
+        conn.pending_len(),
+        0,
+        "neither the request nor the probe is left pending"
+    );
+}
+
+#[tokio::test]
+async fn a_prompt_answer_sends_no_probe() {
+    let server = FakeServer::start(Behaviour::Echo).await;
+    let transport = transport(16);
+    for _ in 0..10 {
+        transport
+            .invoke_until(
+                &server.addr,
+                request(b"x"),
+                Some(hang_check(1000, &heartbeat)),
+                soon(5000),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(
+        !server.codes.lock().contains(&request::HEART_BEAT),
+        "{:?}",
+        server.codes.lock()
+    );
 }

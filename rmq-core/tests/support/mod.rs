@@ -276,3 +276,62 @@ pub fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
 }
+
+/// A send hook that counts the attempts of each send by message id: every stored copy beyond
+/// the first must be explained by one of them.
+#[derive(Default)]
+pub struct SendAttempts(parking_lot::Mutex<BTreeMap<String, usize>>);
+
+impl rmq_core::producer::SendHook for SendAttempts {
+    fn before_send(&self, ctx: &rmq_core::producer::SendContext<'_>) {
+        *self.0.lock().entry(ctx.msg_id.to_string()).or_insert(0) += 1;
+    }
+}
+
+impl SendAttempts {
+    pub fn of(&self, msg_id: &str) -> usize {
+        self.0.lock().get(msg_id).copied().unwrap_or(0)
+    }
+}
+
+/// What a fault test reports about the store of a topic that only it sent to, every send
+/// acknowledged: copies per message id are printed, and no message may be missing, stored more
+/// often than it was attempted, or stored without having been acknowledged.
+pub fn check_copies(acknowledged: &[String], stored: &[Stored], attempts: &SendAttempts) {
+    let mut copies: BTreeMap<&str, usize> = BTreeMap::new();
+    for message in stored {
+        *copies.entry(message.msg_id.as_str()).or_insert(0) += 1;
+    }
+    let mut histogram: BTreeMap<usize, usize> = BTreeMap::new();
+    for id in acknowledged {
+        *histogram
+            .entry(copies.get(id.as_str()).copied().unwrap_or(0))
+            .or_insert(0) += 1;
+    }
+    println!(
+        "{} acknowledged, {} stored; acknowledged ids by stored copies: {histogram:?}",
+        acknowledged.len(),
+        stored.len()
+    );
+    for id in acknowledged {
+        let n = copies.get(id.as_str()).copied().unwrap_or(0);
+        if n > 1 {
+            println!("  {id}: {n} copies after {} attempt(s)", attempts.of(id));
+        }
+    }
+    for id in acknowledged {
+        let n = copies.get(id.as_str()).copied().unwrap_or(0);
+        assert!(n > 0, "{id} was acknowledged but is not stored");
+        assert!(
+            n <= attempts.of(id),
+            "{id} is stored {n} times but was attempted {} time(s)",
+            attempts.of(id)
+        );
+    }
+    let known: std::collections::BTreeSet<&str> = acknowledged.iter().map(String::as_str).collect();
+    let unknown: Vec<&&str> = copies.keys().filter(|id| !known.contains(**id)).collect();
+    assert!(
+        unknown.is_empty(),
+        "stored but never acknowledged: {unknown:?}"
+    );
+}
