@@ -80,6 +80,13 @@ impl Security {
     }
 }
 
+#[derive(Default)]
+struct RouteTable {
+    by_topic: HashMap<String, Arc<TopicPublishInfo>>,
+    /// broker name → (broker id → address), from every cached route.
+    brokers: HashMap<String, BTreeMap<i64, String>>,
+}
+
 pub struct ClientInstance {
     client_id: String,
     registry_key: String,
@@ -93,9 +100,9 @@ pub struct ClientInstance {
     transaction_checkers: Mutex<HashMap<String, TransactionCheckHandler>>,
     /// Request-reply: the replies awaited, by CORRELATION_ID.
     awaited_replies: Mutex<HashMap<String, oneshot::Sender<StoredMessage>>>,
-    routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
-    /// broker name → (broker id → address), from every cached route.
-    brokers: RwLock<HashMap<String, BTreeMap<i64, String>>>,
+    /// The cached routes and the brokers they name, under one lock: a cleanup must not drop a
+    /// broker that a route stored meanwhile names.
+    routes: RwLock<RouteTable>,
     /// Serialises name server lookups so a burst of sends to a new topic asks once.
     route_update: tokio::sync::Mutex<()>,
     last_refresh_request: Mutex<HashMap<String, Instant>>,
@@ -177,8 +184,7 @@ impl ClientInstance {
             producer_groups: Mutex::new(HashSet::new()),
             transaction_checkers: Mutex::new(HashMap::new()),
             awaited_replies: Mutex::new(HashMap::new()),
-            routes: RwLock::new(HashMap::new()),
-            brokers: RwLock::new(HashMap::new()),
+            routes: RwLock::new(RouteTable::default()),
             route_update: tokio::sync::Mutex::new(()),
             last_refresh_request: Mutex::new(HashMap::new()),
             background: Mutex::new(None),
@@ -227,8 +233,9 @@ impl ClientInstance {
             last
         };
         let addrs: Vec<String> = self
-            .brokers
+            .routes
             .read()
+            .brokers
             .values()
             .flat_map(|ids| ids.values().cloned())
             .collect();
@@ -397,6 +404,7 @@ impl ClientInstance {
     fn cached_publish_info(&self, topic: &str) -> Option<Arc<TopicPublishInfo>> {
         self.routes
             .read()
+            .by_topic
             .get(topic)
             .filter(|info| !info.queues.is_empty())
             .cloned()
@@ -412,7 +420,7 @@ impl ClientInstance {
         let Some(route) = self.fetch_route(topic, deadline).await? else {
             return Ok(None);
         };
-        if let Some(current) = self.routes.read().get(topic) {
+        if let Some(current) = self.routes.read().by_topic.get(topic) {
             if !current.from_default_topic && current.route == route {
                 return Ok(Some(current.clone()));
             }
@@ -441,14 +449,14 @@ impl ClientInstance {
     }
 
     fn store_route(&self, topic: &str, info: Arc<TopicPublishInfo>) {
-        {
-            let mut brokers = self.brokers.write();
-            for broker in &info.route.broker_datas {
-                brokers.insert(broker.broker_name.clone(), broker.broker_addrs.clone());
-            }
-        }
         tracing::debug!(topic, queues = info.queues.len(), "route updated");
-        self.routes.write().insert(topic.to_string(), info);
+        let mut routes = self.routes.write();
+        for broker in &info.route.broker_datas {
+            routes
+                .brokers
+                .insert(broker.broker_name.clone(), broker.broker_addrs.clone());
+        }
+        routes.by_topic.insert(topic.to_string(), info);
     }
 
     /// After a send failed in a way that suggests a stale route: refresh it now, not at the
@@ -477,7 +485,7 @@ impl ClientInstance {
     }
 
     async fn refresh_all_routes(&self) {
-        let topics: Vec<String> = self.routes.read().keys().cloned().collect();
+        let topics: Vec<String> = self.routes.read().by_topic.keys().cloned().collect();
         for topic in topics {
             let deadline = Instant::now() + self.api_timeout;
             let _guard = self.route_update.lock().await;
@@ -490,9 +498,9 @@ impl ClientInstance {
 
     /// Drops brokers that no cached route mentions any more, and their connections.
     fn clean_offline_brokers(&self) {
-        let live: HashSet<String> = self
-            .routes
-            .read()
+        let mut routes = self.routes.write();
+        let live: HashSet<String> = routes
+            .by_topic
             .values()
             .flat_map(|info| {
                 info.route
@@ -502,7 +510,7 @@ impl ClientInstance {
             })
             .collect();
         let mut gone = Vec::new();
-        self.brokers.write().retain(|name, ids| {
+        routes.brokers.retain(|name, ids| {
             ids.retain(|_, addr| {
                 let keep = live.contains(addr);
                 if !keep {
@@ -516,14 +524,16 @@ impl ClientInstance {
             }
             keep
         });
+        drop(routes);
         for addr in gone {
             self.transport.close(&addr);
         }
     }
 
     fn master_addrs(&self) -> Vec<String> {
-        self.brokers
+        self.routes
             .read()
+            .brokers
             .values()
             .filter_map(|ids| ids.get(&0).cloned())
             .collect()
@@ -589,5 +599,62 @@ async fn background_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::protocol::route::{BrokerData, MASTER_ID};
+
+    fn route_naming(broker: &str, addr: &str) -> TopicRouteData {
+        TopicRouteData {
+            broker_datas: vec![BrokerData {
+                cluster: "c".into(),
+                broker_name: broker.into(),
+                broker_addrs: BTreeMap::from([(MASTER_ID, addr.to_string())]),
+            }],
+            ..TopicRouteData::default()
+        }
+    }
+
+    #[test]
+    fn a_cleanup_never_drops_a_broker_of_a_route_stored_meanwhile() {
+        let mut config = ProducerConfig::new("cleanup_race");
+        config.namesrv_addr = Some("127.0.0.1:1".into());
+        let instance = ClientInstance::start(
+            "test@cleanup".into(),
+            "cleanup".into(),
+            "127.0.0.1:1",
+            &config,
+        )
+        .unwrap();
+        let stored = AtomicBool::new(false);
+        const TOPICS: usize = 5_000;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stored.load(Ordering::Acquire) {
+                    instance.clean_offline_brokers();
+                }
+            });
+            for i in 0..TOPICS {
+                let route = route_naming(&format!("b{i}"), &format!("127.0.0.1:{}", 1 + i));
+                let info = Arc::new(TopicPublishInfo::new(&format!("t{i}"), route, false));
+                instance.store_route(&format!("t{i}"), info);
+            }
+            stored.store(true, Ordering::Release);
+        });
+        let masters: HashSet<String> = instance.master_addrs().into_iter().collect();
+        let dropped: Vec<usize> = (0..TOPICS)
+            .filter(|i| !masters.contains(&format!("127.0.0.1:{}", 1 + i)))
+            .collect();
+        assert!(
+            dropped.is_empty(),
+            "{} brokers named by cached routes were dropped, e.g. b{}",
+            dropped.len(),
+            dropped[0]
+        );
     }
 }
