@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use once_cell::sync::Lazy;
 use parking_lot::{Mutex, RwLock};
@@ -52,6 +53,8 @@ pub type TransactionCheckHandler =
 
 /// A failed send may ask for a route refresh; at most this often per topic.
 const ROUTE_REFRESH_THROTTLE: Duration = Duration::from_secs(1);
+/// Periodic route lookups in flight at once.
+const ROUTE_REFRESH_CONCURRENCY: usize = 8;
 
 /// The settings a client instance's connections are made with; producers sharing an instance
 /// must agree on them.
@@ -103,10 +106,11 @@ pub struct ClientInstance {
     /// The cached routes and the brokers they name, under one lock: a cleanup must not drop a
     /// broker that a route stored meanwhile names.
     routes: RwLock<RouteTable>,
-    /// Serialises name server lookups so a burst of sends to a new topic asks once.
-    route_update: tokio::sync::Mutex<()>,
+    /// One lock per topic: serialises the name server lookups of a topic, so that a burst of
+    /// sends to a new topic asks once, while lookups of different topics run side by side.
+    route_lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     last_refresh_request: Mutex<HashMap<String, Instant>>,
-    background: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl ClientInstance {
@@ -163,7 +167,7 @@ impl ClientInstance {
         namesrv_list: &str,
         config: &ProducerConfig,
     ) -> Result<Arc<ClientInstance>> {
-        let namesrv = NameServers::parse(namesrv_list)?;
+        let namesrv = NameServers::parse(namesrv_list, &client_id)?;
         let (transport, connected) = Transport::new(TransportConfig {
             serialize: config.serialize_type,
             connect_timeout: config.client_api_timeout,
@@ -185,9 +189,9 @@ impl ClientInstance {
             transaction_checkers: Mutex::new(HashMap::new()),
             awaited_replies: Mutex::new(HashMap::new()),
             routes: RwLock::new(RouteTable::default()),
-            route_update: tokio::sync::Mutex::new(()),
+            route_lookups: Mutex::new(HashMap::new()),
             last_refresh_request: Mutex::new(HashMap::new()),
-            background: Mutex::new(None),
+            background: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&instance);
         instance.transport.register_server_handler(
@@ -208,13 +212,17 @@ impl ClientInstance {
                 Some(instance.on_reply_push(addr, cmd))
             }),
         );
-        let task = crate::runtime::spawn(background_loop(
+        // Two tasks, so that route lookups stuck on a name server never delay a heartbeat.
+        let heartbeats = crate::runtime::spawn(heartbeat_loop(
             Arc::downgrade(&instance),
             connected,
-            config.poll_namesrv_interval,
             config.heartbeat_interval,
         ));
-        *instance.background.lock() = Some(task);
+        let refreshes = crate::runtime::spawn(route_refresh_loop(
+            Arc::downgrade(&instance),
+            config.poll_namesrv_interval,
+        ));
+        *instance.background.lock() = vec![heartbeats, refreshes];
         tracing::info!(client_id = %instance.client_id, namesrv = ?instance.namesrv.addrs(), "client instance started");
         Ok(instance)
     }
@@ -252,7 +260,7 @@ impl ClientInstance {
         });
         join_all(requests).await;
         if last {
-            if let Some(task) = self.background.lock().take() {
+            for task in self.background.lock().drain(..) {
                 task.abort();
             }
             self.transport.close_all();
@@ -335,8 +343,9 @@ impl ClientInstance {
     }
 
     /// Makes sure every master of `info`'s route has heard from this client, so that any of
-    /// them can push a reply to it (Java heartbeats all brokers before a request).
-    pub async fn heartbeat_route_masters(&self, info: &TopicPublishInfo) {
+    /// them can push a reply to it (Java heartbeats all brokers before a request). Gives up on
+    /// a broker at `deadline`.
+    pub async fn heartbeat_route_masters(&self, info: &TopicPublishInfo, deadline: Instant) {
         let fresh: Vec<String> = info
             .route
             .broker_datas
@@ -348,7 +357,7 @@ impl ClientInstance {
             })
             .filter(|addr| !self.transport.is_connected(addr))
             .collect();
-        join_all(fresh.iter().map(|addr| self.heartbeat(addr))).await;
+        join_all(fresh.iter().map(|addr| self.heartbeat(addr, deadline))).await;
     }
 
     pub fn client_id(&self) -> &str {
@@ -369,7 +378,7 @@ impl ClientInstance {
         if let Some(info) = self.cached_publish_info(topic) {
             return Ok(info);
         }
-        let _guard = self.route_update.lock().await;
+        let _guard = self.lock_route_lookup(topic, deadline).await?;
         if let Some(info) = self.cached_publish_info(topic) {
             return Ok(info);
         }
@@ -476,24 +485,54 @@ impl ClientInstance {
         let this = self.clone();
         let topic = topic.to_string();
         crate::runtime::spawn(async move {
-            let deadline = Instant::now() + this.api_timeout;
-            let _guard = this.route_update.lock().await;
-            if let Err(e) = this.update_route(&topic, deadline).await {
+            if let Err(e) = this.refresh_route(&topic).await {
                 tracing::debug!(topic, error = %e, "route refresh failed");
             }
         });
     }
 
+    /// Waits (until `deadline`) for the lookups of `topic` already under way.
+    async fn lock_route_lookup(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = self
+            .route_lookups
+            .lock()
+            .entry(topic.to_string())
+            .or_default()
+            .clone();
+        tokio::time::timeout_at(deadline, lock.lock_owned())
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the route lookup of topic '{topic}' was still under way at the deadline"
+                    ),
+                )
+            })
+    }
+
+    async fn refresh_route(&self, topic: &str) -> Result<Option<Arc<TopicPublishInfo>>> {
+        let deadline = Instant::now() + self.api_timeout;
+        let _guard = self.lock_route_lookup(topic, deadline).await?;
+        self.update_route(topic, deadline).await
+    }
+
+    /// Asks for every cached route, a few topics at a time: each lookup is bounded by the API
+    /// timeout, so many topics on a hung name server cost a few timeouts, not one per topic.
     async fn refresh_all_routes(&self) {
         let topics: Vec<String> = self.routes.read().by_topic.keys().cloned().collect();
-        for topic in topics {
-            let deadline = Instant::now() + self.api_timeout;
-            let _guard = self.route_update.lock().await;
-            if let Err(e) = self.update_route(&topic, deadline).await {
-                // A name server that is down leaves the cached routes in use.
-                tracing::debug!(topic, error = %e, "periodic route refresh failed");
-            }
-        }
+        futures_util::stream::iter(topics)
+            .for_each_concurrent(ROUTE_REFRESH_CONCURRENCY, |topic| async move {
+                if let Err(e) = self.refresh_route(&topic).await {
+                    // A name server that is down leaves the cached routes in use.
+                    tracing::debug!(topic, error = %e, "periodic route refresh failed");
+                }
+            })
+            .await;
     }
 
     /// Drops brokers that no cached route mentions any more, and their connections.
@@ -549,9 +588,9 @@ impl ClientInstance {
         }
     }
 
-    async fn heartbeat(&self, addr: &str) {
+    async fn heartbeat(&self, addr: &str, deadline: Instant) {
         let cmd = self.heartbeat_data().to_command();
-        let deadline = Instant::now() + self.api_timeout;
+        let deadline = deadline.min(Instant::now() + self.api_timeout);
         match self.transport.invoke(addr, cmd, deadline).await {
             Ok(r) if r.code == response::SUCCESS => tracing::trace!(addr, "heartbeat"),
             Ok(r) => tracing::warn!(addr, code = r.code, remark = ?r.remark, "heartbeat refused"),
@@ -563,29 +602,23 @@ impl ClientInstance {
     /// new group is known to the brokers before its first send).
     pub async fn heartbeat_all(&self) {
         let addrs = self.master_addrs();
-        join_all(addrs.iter().map(|addr| self.heartbeat(addr))).await;
+        let deadline = Instant::now() + self.api_timeout;
+        join_all(addrs.iter().map(|addr| self.heartbeat(addr, deadline))).await;
     }
 }
 
-/// Route refresh, broker cleanup and heartbeats; a heartbeat goes at once to every master the
-/// transport newly connects to (the broker must know the producer before it is asked anything).
-async fn background_loop(
+/// Broker cleanup and heartbeats; a heartbeat goes at once to every master the transport newly
+/// connects to (the broker must know the producer before it is asked anything).
+async fn heartbeat_loop(
     instance: Weak<ClientInstance>,
     mut connected: mpsc::UnboundedReceiver<String>,
-    poll_interval: Duration,
     heartbeat_interval: Duration,
 ) {
-    let mut poll = tokio::time::interval_at(Instant::now() + poll_interval, poll_interval);
     let mut heartbeat =
         tokio::time::interval_at(Instant::now() + heartbeat_interval, heartbeat_interval);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = poll.tick() => {
-                let Some(instance) = instance.upgrade() else { return };
-                instance.refresh_all_routes().await;
-            }
             _ = heartbeat.tick() => {
                 let Some(instance) = instance.upgrade() else { return };
                 instance.clean_offline_brokers();
@@ -595,10 +628,26 @@ async fn background_loop(
                 let Some(addr) = addr else { return };
                 let Some(instance) = instance.upgrade() else { return };
                 if instance.master_addrs().contains(&addr) {
-                    tokio::spawn(async move { instance.heartbeat(&addr).await });
+                    tokio::spawn(async move {
+                        let deadline = Instant::now() + instance.api_timeout;
+                        instance.heartbeat(&addr, deadline).await
+                    });
                 }
             }
         }
+    }
+}
+
+/// Refreshes every cached route each `poll_interval`.
+async fn route_refresh_loop(instance: Weak<ClientInstance>, poll_interval: Duration) {
+    let mut poll = tokio::time::interval_at(Instant::now() + poll_interval, poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        poll.tick().await;
+        let Some(instance) = instance.upgrade() else {
+            return;
+        };
+        instance.refresh_all_routes().await;
     }
 }
 
