@@ -83,6 +83,28 @@ impl Security {
     }
 }
 
+/// The lookup lock of one topic, held; the last holder removes the lock from the table, so
+/// that topics looked up once (a mistyped name) do not stay in it.
+struct RouteLookup<'a> {
+    lookups: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    topic: &'a str,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for RouteLookup<'_> {
+    fn drop(&mut self) {
+        let mut lookups = self.lookups.lock();
+        // The table and this guard hold the lock; any other holder is a caller waiting for it.
+        if lookups
+            .get(self.topic)
+            .is_some_and(|lock| Arc::strong_count(lock) == 2)
+        {
+            lookups.remove(self.topic);
+        }
+        drop(self.guard.take());
+    }
+}
+
 #[derive(Default)]
 struct RouteTable {
     by_topic: HashMap<String, Arc<TopicPublishInfo>>,
@@ -492,11 +514,11 @@ impl ClientInstance {
     }
 
     /// Waits (until `deadline`) for the lookups of `topic` already under way.
-    async fn lock_route_lookup(
-        &self,
-        topic: &str,
+    async fn lock_route_lookup<'a>(
+        &'a self,
+        topic: &'a str,
         deadline: Instant,
-    ) -> Result<tokio::sync::OwnedMutexGuard<()>> {
+    ) -> Result<RouteLookup<'a>> {
         let lock = self
             .route_lookups
             .lock()
@@ -505,6 +527,11 @@ impl ClientInstance {
             .clone();
         tokio::time::timeout_at(deadline, lock.lock_owned())
             .await
+            .map(|guard| RouteLookup {
+                lookups: &self.route_lookups,
+                topic,
+                guard: Some(guard),
+            })
             .map_err(|_| {
                 Error::new(
                     ErrorKind::Timeout,
@@ -669,17 +696,35 @@ mod tests {
         }
     }
 
+    fn instance(name: &str) -> Arc<ClientInstance> {
+        let mut config = ProducerConfig::new(name);
+        config.namesrv_addr = Some("127.0.0.1:1".into());
+        ClientInstance::start(format!("test@{name}"), name.into(), "127.0.0.1:1", &config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_route_lookup_lock_is_waited_for_until_the_deadline_and_then_forgotten() {
+        let instance = instance("lookup_locks");
+        let soon = |ms| Instant::now() + Duration::from_millis(ms);
+        let first = instance.lock_route_lookup("t", soon(1000)).await.unwrap();
+        let e = instance
+            .lock_route_lookup("t", soon(50))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        let (second, ()) = tokio::join!(instance.lock_route_lookup("t", soon(1000)), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(first);
+        });
+        assert!(instance.route_lookups.lock().contains_key("t"));
+        drop(second);
+        assert!(instance.route_lookups.lock().is_empty());
+    }
+
     #[test]
     fn a_cleanup_never_drops_a_broker_of_a_route_stored_meanwhile() {
-        let mut config = ProducerConfig::new("cleanup_race");
-        config.namesrv_addr = Some("127.0.0.1:1".into());
-        let instance = ClientInstance::start(
-            "test@cleanup".into(),
-            "cleanup".into(),
-            "127.0.0.1:1",
-            &config,
-        )
-        .unwrap();
+        let instance = instance("cleanup_race");
         let stored = AtomicBool::new(false);
         const TOPICS: usize = 5_000;
         std::thread::scope(|scope| {

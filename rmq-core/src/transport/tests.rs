@@ -459,3 +459,35 @@ async fn a_close_never_writes_the_requests_it_failed_but_flushes_queued_oneways(
     );
     assert_eq!(oneways, 64 + 5);
 }
+
+#[tokio::test]
+async fn a_close_cuts_a_request_frame_stuck_in_a_write_instead_of_finishing_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
+    let transport = transport(16);
+    let conn = transport.connection(&addr, soon(1000)).await.unwrap();
+    // The server reads nothing yet: the writer is stuck inside this 8 MiB request.
+    let mut socket: TcpStream = accept.await.unwrap();
+    let big = bytes::Bytes::from(vec![b'r'; 8 * 1024 * 1024]);
+    let stuck = {
+        let conn = conn.clone();
+        let cmd = RemotingCommand::request(310, BTreeMap::new()).with_body(big);
+        tokio::spawn(async move { conn.request(cmd, soon(30_000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    conn.close("closed by the test");
+    assert_eq!(stuck.await.unwrap().unwrap_err().kind(), ErrorKind::Network);
+
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut received))
+        .await
+        .expect("the client did not close the socket")
+        .unwrap();
+    let mut buf = BytesMut::from(received.as_slice());
+    let frame = RemotingCommand::decode_frame(&mut buf, usize::MAX).unwrap();
+    assert!(
+        frame.is_none(),
+        "the request failed by the close reached the server whole"
+    );
+}
