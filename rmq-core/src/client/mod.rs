@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use futures_util::future::join_all;
 use once_cell::sync::Lazy;
 use parking_lot::{Mutex, RwLock};
@@ -52,6 +53,8 @@ pub type TransactionCheckHandler =
 
 /// A failed send may ask for a route refresh; at most this often per topic.
 const ROUTE_REFRESH_THROTTLE: Duration = Duration::from_secs(1);
+/// Periodic route lookups in flight at once.
+const ROUTE_REFRESH_CONCURRENCY: usize = 8;
 
 /// The settings a client instance's connections are made with; producers sharing an instance
 /// must agree on them.
@@ -80,6 +83,35 @@ impl Security {
     }
 }
 
+/// The lookup lock of one topic, held; the last holder removes the lock from the table, so
+/// that topics looked up once (a mistyped name) do not stay in it.
+struct RouteLookup<'a> {
+    lookups: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    topic: &'a str,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for RouteLookup<'_> {
+    fn drop(&mut self) {
+        let mut lookups = self.lookups.lock();
+        // The table and this guard hold the lock; any other holder is a caller waiting for it.
+        if lookups
+            .get(self.topic)
+            .is_some_and(|lock| Arc::strong_count(lock) == 2)
+        {
+            lookups.remove(self.topic);
+        }
+        drop(self.guard.take());
+    }
+}
+
+#[derive(Default)]
+struct RouteTable {
+    by_topic: HashMap<String, Arc<TopicPublishInfo>>,
+    /// broker name → (broker id → address), from every cached route.
+    brokers: HashMap<String, BTreeMap<i64, String>>,
+}
+
 pub struct ClientInstance {
     client_id: String,
     registry_key: String,
@@ -93,13 +125,14 @@ pub struct ClientInstance {
     transaction_checkers: Mutex<HashMap<String, TransactionCheckHandler>>,
     /// Request-reply: the replies awaited, by CORRELATION_ID.
     awaited_replies: Mutex<HashMap<String, oneshot::Sender<StoredMessage>>>,
-    routes: RwLock<HashMap<String, Arc<TopicPublishInfo>>>,
-    /// broker name → (broker id → address), from every cached route.
-    brokers: RwLock<HashMap<String, BTreeMap<i64, String>>>,
-    /// Serialises name server lookups so a burst of sends to a new topic asks once.
-    route_update: tokio::sync::Mutex<()>,
+    /// The cached routes and the brokers they name, under one lock: a cleanup must not drop a
+    /// broker that a route stored meanwhile names.
+    routes: RwLock<RouteTable>,
+    /// One lock per topic: serialises the name server lookups of a topic, so that a burst of
+    /// sends to a new topic asks once, while lookups of different topics run side by side.
+    route_lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     last_refresh_request: Mutex<HashMap<String, Instant>>,
-    background: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl ClientInstance {
@@ -156,7 +189,7 @@ impl ClientInstance {
         namesrv_list: &str,
         config: &ProducerConfig,
     ) -> Result<Arc<ClientInstance>> {
-        let namesrv = NameServers::parse(namesrv_list)?;
+        let namesrv = NameServers::parse(namesrv_list, &client_id)?;
         let (transport, connected) = Transport::new(TransportConfig {
             serialize: config.serialize_type,
             connect_timeout: config.client_api_timeout,
@@ -177,11 +210,10 @@ impl ClientInstance {
             producer_groups: Mutex::new(HashSet::new()),
             transaction_checkers: Mutex::new(HashMap::new()),
             awaited_replies: Mutex::new(HashMap::new()),
-            routes: RwLock::new(HashMap::new()),
-            brokers: RwLock::new(HashMap::new()),
-            route_update: tokio::sync::Mutex::new(()),
+            routes: RwLock::new(RouteTable::default()),
+            route_lookups: Mutex::new(HashMap::new()),
             last_refresh_request: Mutex::new(HashMap::new()),
-            background: Mutex::new(None),
+            background: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&instance);
         instance.transport.register_server_handler(
@@ -202,13 +234,17 @@ impl ClientInstance {
                 Some(instance.on_reply_push(addr, cmd))
             }),
         );
-        let task = crate::runtime::spawn(background_loop(
+        // Two tasks, so that route lookups stuck on a name server never delay a heartbeat.
+        let heartbeats = crate::runtime::spawn(heartbeat_loop(
             Arc::downgrade(&instance),
             connected,
-            config.poll_namesrv_interval,
             config.heartbeat_interval,
         ));
-        *instance.background.lock() = Some(task);
+        let refreshes = crate::runtime::spawn(route_refresh_loop(
+            Arc::downgrade(&instance),
+            config.poll_namesrv_interval,
+        ));
+        *instance.background.lock() = vec![heartbeats, refreshes];
         tracing::info!(client_id = %instance.client_id, namesrv = ?instance.namesrv.addrs(), "client instance started");
         Ok(instance)
     }
@@ -227,8 +263,9 @@ impl ClientInstance {
             last
         };
         let addrs: Vec<String> = self
-            .brokers
+            .routes
             .read()
+            .brokers
             .values()
             .flat_map(|ids| ids.values().cloned())
             .collect();
@@ -245,7 +282,7 @@ impl ClientInstance {
         });
         join_all(requests).await;
         if last {
-            if let Some(task) = self.background.lock().take() {
+            for task in self.background.lock().drain(..) {
                 task.abort();
             }
             self.transport.close_all();
@@ -328,8 +365,9 @@ impl ClientInstance {
     }
 
     /// Makes sure every master of `info`'s route has heard from this client, so that any of
-    /// them can push a reply to it (Java heartbeats all brokers before a request).
-    pub async fn heartbeat_route_masters(&self, info: &TopicPublishInfo) {
+    /// them can push a reply to it (Java heartbeats all brokers before a request). Gives up on
+    /// a broker at `deadline`.
+    pub async fn heartbeat_route_masters(&self, info: &TopicPublishInfo, deadline: Instant) {
         let fresh: Vec<String> = info
             .route
             .broker_datas
@@ -341,7 +379,7 @@ impl ClientInstance {
             })
             .filter(|addr| !self.transport.is_connected(addr))
             .collect();
-        join_all(fresh.iter().map(|addr| self.heartbeat(addr))).await;
+        join_all(fresh.iter().map(|addr| self.heartbeat(addr, deadline))).await;
     }
 
     pub fn client_id(&self) -> &str {
@@ -362,7 +400,7 @@ impl ClientInstance {
         if let Some(info) = self.cached_publish_info(topic) {
             return Ok(info);
         }
-        let _guard = self.route_update.lock().await;
+        let _guard = self.lock_route_lookup(topic, deadline).await?;
         if let Some(info) = self.cached_publish_info(topic) {
             return Ok(info);
         }
@@ -397,6 +435,7 @@ impl ClientInstance {
     fn cached_publish_info(&self, topic: &str) -> Option<Arc<TopicPublishInfo>> {
         self.routes
             .read()
+            .by_topic
             .get(topic)
             .filter(|info| !info.queues.is_empty())
             .cloned()
@@ -412,7 +451,7 @@ impl ClientInstance {
         let Some(route) = self.fetch_route(topic, deadline).await? else {
             return Ok(None);
         };
-        if let Some(current) = self.routes.read().get(topic) {
+        if let Some(current) = self.routes.read().by_topic.get(topic) {
             if !current.from_default_topic && current.route == route {
                 return Ok(Some(current.clone()));
             }
@@ -441,14 +480,14 @@ impl ClientInstance {
     }
 
     fn store_route(&self, topic: &str, info: Arc<TopicPublishInfo>) {
-        {
-            let mut brokers = self.brokers.write();
-            for broker in &info.route.broker_datas {
-                brokers.insert(broker.broker_name.clone(), broker.broker_addrs.clone());
-            }
-        }
         tracing::debug!(topic, queues = info.queues.len(), "route updated");
-        self.routes.write().insert(topic.to_string(), info);
+        let mut routes = self.routes.write();
+        for broker in &info.route.broker_datas {
+            routes
+                .brokers
+                .insert(broker.broker_name.clone(), broker.broker_addrs.clone());
+        }
+        routes.by_topic.insert(topic.to_string(), info);
     }
 
     /// After a send failed in a way that suggests a stale route: refresh it now, not at the
@@ -468,31 +507,66 @@ impl ClientInstance {
         let this = self.clone();
         let topic = topic.to_string();
         crate::runtime::spawn(async move {
-            let deadline = Instant::now() + this.api_timeout;
-            let _guard = this.route_update.lock().await;
-            if let Err(e) = this.update_route(&topic, deadline).await {
+            if let Err(e) = this.refresh_route(&topic).await {
                 tracing::debug!(topic, error = %e, "route refresh failed");
             }
         });
     }
 
+    /// Waits (until `deadline`) for the lookups of `topic` already under way.
+    async fn lock_route_lookup<'a>(
+        &'a self,
+        topic: &'a str,
+        deadline: Instant,
+    ) -> Result<RouteLookup<'a>> {
+        let lock = self
+            .route_lookups
+            .lock()
+            .entry(topic.to_string())
+            .or_default()
+            .clone();
+        tokio::time::timeout_at(deadline, lock.lock_owned())
+            .await
+            .map(|guard| RouteLookup {
+                lookups: &self.route_lookups,
+                topic,
+                guard: Some(guard),
+            })
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the route lookup of topic '{topic}' was still under way at the deadline"
+                    ),
+                )
+            })
+    }
+
+    async fn refresh_route(&self, topic: &str) -> Result<Option<Arc<TopicPublishInfo>>> {
+        let deadline = Instant::now() + self.api_timeout;
+        let _guard = self.lock_route_lookup(topic, deadline).await?;
+        self.update_route(topic, deadline).await
+    }
+
+    /// Asks for every cached route, a few topics at a time: each lookup is bounded by the API
+    /// timeout, so many topics on a hung name server cost a few timeouts, not one per topic.
     async fn refresh_all_routes(&self) {
-        let topics: Vec<String> = self.routes.read().keys().cloned().collect();
-        for topic in topics {
-            let deadline = Instant::now() + self.api_timeout;
-            let _guard = self.route_update.lock().await;
-            if let Err(e) = self.update_route(&topic, deadline).await {
-                // A name server that is down leaves the cached routes in use.
-                tracing::debug!(topic, error = %e, "periodic route refresh failed");
-            }
-        }
+        let topics: Vec<String> = self.routes.read().by_topic.keys().cloned().collect();
+        futures_util::stream::iter(topics)
+            .for_each_concurrent(ROUTE_REFRESH_CONCURRENCY, |topic| async move {
+                if let Err(e) = self.refresh_route(&topic).await {
+                    // A name server that is down leaves the cached routes in use.
+                    tracing::debug!(topic, error = %e, "periodic route refresh failed");
+                }
+            })
+            .await;
     }
 
     /// Drops brokers that no cached route mentions any more, and their connections.
     fn clean_offline_brokers(&self) {
-        let live: HashSet<String> = self
-            .routes
-            .read()
+        let mut routes = self.routes.write();
+        let live: HashSet<String> = routes
+            .by_topic
             .values()
             .flat_map(|info| {
                 info.route
@@ -502,7 +576,7 @@ impl ClientInstance {
             })
             .collect();
         let mut gone = Vec::new();
-        self.brokers.write().retain(|name, ids| {
+        routes.brokers.retain(|name, ids| {
             ids.retain(|_, addr| {
                 let keep = live.contains(addr);
                 if !keep {
@@ -516,14 +590,16 @@ impl ClientInstance {
             }
             keep
         });
+        drop(routes);
         for addr in gone {
             self.transport.close(&addr);
         }
     }
 
     fn master_addrs(&self) -> Vec<String> {
-        self.brokers
+        self.routes
             .read()
+            .brokers
             .values()
             .filter_map(|ids| ids.get(&0).cloned())
             .collect()
@@ -545,9 +621,9 @@ impl ClientInstance {
         self.heartbeat_data().to_command()
     }
 
-    async fn heartbeat(&self, addr: &str) {
+    async fn heartbeat(&self, addr: &str, deadline: Instant) {
         let cmd = self.heartbeat_data().to_command();
-        let deadline = Instant::now() + self.api_timeout;
+        let deadline = deadline.min(Instant::now() + self.api_timeout);
         match self.transport.invoke(addr, cmd, deadline).await {
             Ok(r) if r.code == response::SUCCESS => tracing::trace!(addr, "heartbeat"),
             Ok(r) => tracing::warn!(addr, code = r.code, remark = ?r.remark, "heartbeat refused"),
@@ -559,29 +635,23 @@ impl ClientInstance {
     /// new group is known to the brokers before its first send).
     pub async fn heartbeat_all(&self) {
         let addrs = self.master_addrs();
-        join_all(addrs.iter().map(|addr| self.heartbeat(addr))).await;
+        let deadline = Instant::now() + self.api_timeout;
+        join_all(addrs.iter().map(|addr| self.heartbeat(addr, deadline))).await;
     }
 }
 
-/// Route refresh, broker cleanup and heartbeats; a heartbeat goes at once to every master the
-/// transport newly connects to (the broker must know the producer before it is asked anything).
-async fn background_loop(
+/// Broker cleanup and heartbeats; a heartbeat goes at once to every master the transport newly
+/// connects to (the broker must know the producer before it is asked anything).
+async fn heartbeat_loop(
     instance: Weak<ClientInstance>,
     mut connected: mpsc::UnboundedReceiver<String>,
-    poll_interval: Duration,
     heartbeat_interval: Duration,
 ) {
-    let mut poll = tokio::time::interval_at(Instant::now() + poll_interval, poll_interval);
     let mut heartbeat =
         tokio::time::interval_at(Instant::now() + heartbeat_interval, heartbeat_interval);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = poll.tick() => {
-                let Some(instance) = instance.upgrade() else { return };
-                instance.refresh_all_routes().await;
-            }
             _ = heartbeat.tick() => {
                 let Some(instance) = instance.upgrade() else { return };
                 instance.clean_offline_brokers();
@@ -591,9 +661,100 @@ async fn background_loop(
                 let Some(addr) = addr else { return };
                 let Some(instance) = instance.upgrade() else { return };
                 if instance.master_addrs().contains(&addr) {
-                    tokio::spawn(async move { instance.heartbeat(&addr).await });
+                    tokio::spawn(async move {
+                        let deadline = Instant::now() + instance.api_timeout;
+                        instance.heartbeat(&addr, deadline).await
+                    });
                 }
             }
         }
+    }
+}
+
+/// Refreshes every cached route each `poll_interval`.
+async fn route_refresh_loop(instance: Weak<ClientInstance>, poll_interval: Duration) {
+    let mut poll = tokio::time::interval_at(Instant::now() + poll_interval, poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        poll.tick().await;
+        let Some(instance) = instance.upgrade() else {
+            return;
+        };
+        instance.refresh_all_routes().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::protocol::route::{BrokerData, MASTER_ID};
+
+    fn route_naming(broker: &str, addr: &str) -> TopicRouteData {
+        TopicRouteData {
+            broker_datas: vec![BrokerData {
+                cluster: "c".into(),
+                broker_name: broker.into(),
+                broker_addrs: BTreeMap::from([(MASTER_ID, addr.to_string())]),
+            }],
+            ..TopicRouteData::default()
+        }
+    }
+
+    fn instance(name: &str) -> Arc<ClientInstance> {
+        let mut config = ProducerConfig::new(name);
+        config.namesrv_addr = Some("127.0.0.1:1".into());
+        ClientInstance::start(format!("test@{name}"), name.into(), "127.0.0.1:1", &config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_route_lookup_lock_is_waited_for_until_the_deadline_and_then_forgotten() {
+        let instance = instance("lookup_locks");
+        let soon = |ms| Instant::now() + Duration::from_millis(ms);
+        let first = instance.lock_route_lookup("t", soon(1000)).await.unwrap();
+        let e = instance
+            .lock_route_lookup("t", soon(50))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        let (second, ()) = tokio::join!(instance.lock_route_lookup("t", soon(1000)), async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(first);
+        });
+        assert!(instance.route_lookups.lock().contains_key("t"));
+        drop(second);
+        assert!(instance.route_lookups.lock().is_empty());
+    }
+
+    #[test]
+    fn a_cleanup_never_drops_a_broker_of_a_route_stored_meanwhile() {
+        let instance = instance("cleanup_race");
+        let stored = AtomicBool::new(false);
+        const TOPICS: usize = 5_000;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stored.load(Ordering::Acquire) {
+                    instance.clean_offline_brokers();
+                }
+            });
+            for i in 0..TOPICS {
+                let route = route_naming(&format!("b{i}"), &format!("127.0.0.1:{}", 1 + i));
+                let info = Arc::new(TopicPublishInfo::new(&format!("t{i}"), route, false));
+                instance.store_route(&format!("t{i}"), info);
+            }
+            stored.store(true, Ordering::Release);
+        });
+        let masters: HashSet<String> = instance.master_addrs().into_iter().collect();
+        let dropped: Vec<usize> = (0..TOPICS)
+            .filter(|i| !masters.contains(&format!("127.0.0.1:{}", 1 + i)))
+            .collect();
+        assert!(
+            dropped.is_empty(),
+            "{} brokers named by cached routes were dropped, e.g. b{}",
+            dropped.len(),
+            dropped[0]
+        );
     }
 }

@@ -577,7 +577,7 @@ impl Producer {
         runtime::on_runtime(async move {
             let deadline = Instant::now() + timeout;
             let info = client.publish_info(prepared.wire_topic(), deadline).await?;
-            client.heartbeat_route_masters(&info).await;
+            client.heartbeat_route_masters(&info, deadline).await;
             let reply = client.await_reply(&correlation_id);
             let sent = inner
                 .sender(&client)

@@ -113,7 +113,7 @@ impl Shared {
 #[derive(Clone)]
 pub struct Connection {
     shared: Arc<Shared>,
-    writer: mpsc::Sender<Bytes>,
+    writer: mpsc::Sender<Outgoing>,
     serialize: SerializeType,
     _guard: Arc<DropGuard>,
 }
@@ -329,7 +329,7 @@ impl Connection {
             self.shared.pending.lock().remove(&opaque);
             return Err(self.closed_error());
         }
-        if let Err(e) = self.enqueue(cmd, deadline).await {
+        if let Err(e) = self.enqueue(cmd, Some(opaque), deadline).await {
             self.shared.pending.lock().remove(&opaque);
             return Err(e);
         }
@@ -364,20 +364,30 @@ impl Connection {
 
     /// Sends `cmd` marked oneway; returns once it is queued to the writer, as Java's
     /// `invokeOneway` returns once `writeAndFlush` is issued. A later write failure closes the
-    /// connection (and is logged); queued frames are still flushed when the connection closes.
+    /// connection (and is logged); queued oneway frames are still flushed when the connection closes.
     pub async fn oneway(&self, mut cmd: RemotingCommand, deadline: Instant) -> Result<()> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
         cmd.mark_oneway();
         cmd.opaque = NEXT_OPAQUE.fetch_add(1, Ordering::Relaxed);
-        self.enqueue(&cmd, deadline).await
+        self.enqueue(&cmd, None, deadline).await
     }
 
-    async fn enqueue(&self, cmd: &RemotingCommand, deadline: Instant) -> Result<()> {
+    /// Queues `cmd` for the writer; `awaited` is its opaque when its caller waits for an answer.
+    async fn enqueue(
+        &self,
+        cmd: &RemotingCommand,
+        awaited: Option<i32>,
+        deadline: Instant,
+    ) -> Result<()> {
         let mut frame = BytesMut::new();
         cmd.encode(self.serialize, &mut frame);
-        match tokio::time::timeout_at(deadline, self.writer.send(frame.freeze())).await {
+        let outgoing = Outgoing {
+            frame: frame.freeze(),
+            awaited,
+        };
+        match tokio::time::timeout_at(deadline, self.writer.send(outgoing)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => Err(Error::new(
@@ -400,9 +410,83 @@ impl Connection {
     }
 }
 
-async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Receiver<Bytes>) {
-    let mut batch = Vec::new();
+/// A frame for the writer. `awaited`: the opaque of a request whose caller waits for the
+/// answer; such a frame is written only while its caller still waits (is in `pending`), so a
+/// request reported failed or timed out never reaches the peer afterwards.
+struct Outgoing {
+    frame: Bytes,
+    awaited: Option<i32>,
+}
+
+/// Frames taken from the queue for one write, and their bytes in one buffer.
+#[derive(Default)]
+struct Batch {
+    frames: Vec<Outgoing>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    /// Takes `first` and whatever else is queued (up to 256 KiB), drops the requests whose
+    /// callers were answered already (one lock of `pending` per batch), and joins the rest.
+    fn fill(&mut self, first: Outgoing, queue: &mut mpsc::Receiver<Outgoing>, shared: &Shared) {
+        let mut len = 0;
+        let mut next = Some(first);
+        while let Some(outgoing) = next {
+            len += outgoing.frame.len();
+            self.frames.push(outgoing);
+            next = if len < 256 * 1024 {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        self.keep_unanswered(shared);
+    }
+
+    fn keep_unanswered(&mut self, shared: &Shared) {
+        if self.frames.iter().any(|f| f.awaited.is_some()) {
+            let pending = shared.pending.lock();
+            self.frames
+                .retain(|f| f.awaited.is_none_or(|opaque| pending.contains_key(&opaque)));
+        }
+        self.bytes.clear();
+        for outgoing in &self.frames {
+            self.bytes.extend_from_slice(&outgoing.frame);
+        }
+    }
+
+    /// After a close cut the write of this batch at `written` bytes: keeps what may still go
+    /// out, the rest of a oneway frame cut in the middle and the oneway frames after it.
+    /// `false` when a request frame was cut: finishing it would send a request whose caller
+    /// was already failed, and nothing written after a partial frame would make sense.
+    fn keep_unwritten(&mut self, written: usize, shared: &Shared) -> bool {
+        let mut start = 0;
+        let mut rest = Vec::new();
+        for outgoing in self.frames.drain(..) {
+            let end = start + outgoing.frame.len();
+            if start >= written {
+                rest.push(outgoing);
+            } else if end > written {
+                if outgoing.awaited.is_some() {
+                    return false;
+                }
+                rest.push(Outgoing {
+                    frame: outgoing.frame.slice(written - start..),
+                    awaited: None,
+                });
+            }
+            start = end;
+        }
+        self.frames = rest;
+        self.keep_unanswered(shared);
+        true
+    }
+}
+
+async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Receiver<Outgoing>) {
+    let mut batch = Batch::default();
     let mut closed = shared.closed_signal.subscribe();
+    let mut cut_batch = false;
     loop {
         let first = tokio::select! {
             next = queue.recv() => match next {
@@ -411,61 +495,92 @@ async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Re
             },
             _ = closed.wait_for(|closed| *closed) => break,
         };
-        coalesce(first, &mut queue, &mut batch);
-        if write_batch(&shared, &mut socket, &mut batch).await.is_err() {
-            shared.close("write failed");
-            let _ = socket.shutdown().await;
-            return;
-        }
-    }
-    // Oneway requests returned once queued: flush what is still queued, within a bound.
-    queue.close();
-    if let Ok(first) = queue.try_recv() {
-        let flush = async {
-            let mut next = Some(first);
-            while let Some(frame) = next {
-                coalesce(frame, &mut queue, &mut batch);
-                if write_batch(&shared, &mut socket, &mut batch).await.is_err() {
+        batch.fill(first, &mut queue, &shared);
+        match write_until_closed(&shared, &mut socket, &batch.bytes, &mut closed).await {
+            Ok(written) if written == batch.bytes.len() => batch.frames.clear(),
+            Ok(written) => {
+                if !batch.keep_unwritten(written, &shared) {
+                    let _ = socket.shutdown().await;
                     return;
                 }
-                next = queue.try_recv().ok();
+                cut_batch = true;
+                break;
             }
-        };
-        let _ = tokio::time::timeout(FLUSH_ON_CLOSE, flush).await;
+            Err(_) => {
+                shared.close("write failed");
+                let _ = socket.shutdown().await;
+                return;
+            }
+        }
     }
+    // Oneway requests returned once queued: flush them, within a bound. The close failed every
+    // pending request, so no request frame goes out any more.
+    queue.close();
+    let flush = async {
+        if cut_batch
+            && write_batch(&shared, &mut socket, &batch.bytes)
+                .await
+                .is_err()
+        {
+            return;
+        }
+        while let Ok(first) = queue.try_recv() {
+            batch.frames.clear();
+            batch.fill(first, &mut queue, &shared);
+            if write_batch(&shared, &mut socket, &batch.bytes)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(FLUSH_ON_CLOSE, flush).await;
     let _ = socket.shutdown().await;
 }
 
-/// Appends `first` and whatever else is queued (up to 256 KiB) to `batch`, for one write.
-fn coalesce(first: Bytes, queue: &mut mpsc::Receiver<Bytes>, batch: &mut Vec<u8>) {
-    let mut next = Some(first);
-    while let Some(frame) = next {
-        batch.extend_from_slice(&frame);
-        next = if batch.len() < 256 * 1024 {
-            queue.try_recv().ok()
-        } else {
-            None
-        };
-    }
-}
-
-async fn write_batch(
+/// Writes `bytes` until done or until the connection closes (a peer that does not read would
+/// otherwise keep requests queued in this write, to be sent after their callers were failed).
+/// Returns how much was written.
+async fn write_until_closed(
     shared: &Shared,
     socket: &mut Writer,
-    batch: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    let result = socket.write_all(batch).await;
-    batch.clear();
-    if let Err(e) = &result {
-        tracing::warn!(addr = %shared.addr, error = %e, "write failed; closing");
+    bytes: &[u8],
+    closed: &mut watch::Receiver<bool>,
+) -> std::io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        // `write` is cancel safe: when the close wins, nothing of this call was written.
+        let result = tokio::select! {
+            biased;
+            _ = closed.wait_for(|closed| *closed) => return Ok(written),
+            result = socket.write(&bytes[written..]) => result,
+        };
+        match result {
+            Ok(0) => return Err(write_failed(shared, std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) => return Err(write_failed(shared, e)),
+        }
     }
-    result
+    Ok(written)
+}
+
+async fn write_batch(shared: &Shared, socket: &mut Writer, bytes: &[u8]) -> std::io::Result<()> {
+    socket
+        .write_all(bytes)
+        .await
+        .map_err(|e| write_failed(shared, e))
+}
+
+fn write_failed(shared: &Shared, e: std::io::Error) -> std::io::Error {
+    tracing::warn!(addr = %shared.addr, error = %e, "write failed; closing");
+    e
 }
 
 async fn read_loop(
     shared: Arc<Shared>,
     mut socket: Reader,
-    writer: mpsc::WeakSender<Bytes>,
+    writer: mpsc::WeakSender<Outgoing>,
     serialize: SerializeType,
     max_frame_len: usize,
     handlers: ServerHandlers,
@@ -523,7 +638,7 @@ fn complete(shared: &Shared, cmd: RemotingCommand) {
 /// no answer either way.
 fn answer_server_request(
     shared: &Shared,
-    writer: &mpsc::WeakSender<Bytes>,
+    writer: &mpsc::WeakSender<Outgoing>,
     serialize: SerializeType,
     handlers: &ServerHandlers,
     cmd: RemotingCommand,
@@ -553,7 +668,10 @@ fn answer_server_request(
     answer.opaque = opaque;
     let mut frame = BytesMut::new();
     answer.encode(serialize, &mut frame);
-    let _ = writer.try_send(frame.freeze());
+    let _ = writer.try_send(Outgoing {
+        frame: frame.freeze(),
+        awaited: None,
+    });
 }
 
 /// Drops pending entries whose deadline passed or whose caller went away, so a map entry

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::acl::Credentials;
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
@@ -53,7 +53,8 @@ impl Transport {
         (transport, events)
     }
 
-    /// The live connection to `addr`, connecting first if there is none.
+    /// The live connection to `addr`, connecting first if there is none. Waits for another
+    /// caller's connect to `addr` only until `deadline`.
     pub async fn connection(&self, addr: &str, deadline: Instant) -> Result<Connection> {
         let slot = self
             .slots
@@ -61,7 +62,13 @@ impl Transport {
             .entry(addr.to_string())
             .or_default()
             .clone();
-        let mut slot = slot.lock().await;
+        let Ok(mut slot) = tokio::time::timeout_at(deadline, slot.lock()).await else {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                format!("connect to {addr}: still connecting at the deadline"),
+            )
+            .with_addr(addr));
+        };
         if let Some(conn) = slot.as_ref().filter(|c| c.is_usable()) {
             return Ok(conn.clone());
         }
@@ -123,6 +130,26 @@ impl Transport {
         tracing::debug!(addr, "GO_AWAY: sending again on a new connection");
         let conn = self.connection(addr, deadline).await?;
         conn.request_until(&mut cmd, hang_check, deadline).await
+    }
+
+    /// [`Transport::invoke`] for name servers: a request that times out closes its connection,
+    /// so that the next request connects again or moves on rather than queueing behind a peer
+    /// that stopped answering (Java's `clientCloseSocketIfTimeout`). Not for brokers: a broker
+    /// connection carries other sends, which the close would fail (and their retries duplicate).
+    pub async fn invoke_closing_on_timeout(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        deadline: Instant,
+    ) -> Result<RemotingCommand> {
+        let result = self.invoke(addr, cmd, deadline).await;
+        if result
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::Timeout)
+        {
+            self.close(addr);
+        }
+        result
     }
 
     /// Sends a oneway request; returns once it is queued to the connection's writer.

@@ -498,3 +498,86 @@ async fn a_prompt_answer_sends_no_probe() {
         server.codes.lock()
     );
 }
+
+#[tokio::test]
+async fn a_close_never_writes_the_requests_it_failed_but_flushes_queued_oneways() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
+    let transport = transport(64);
+    let conn = transport.connection(&addr, soon(1000)).await.unwrap();
+    // The server reads nothing yet: 16 MiB of oneways fill the socket and stay queued.
+    let mut socket: TcpStream = accept.await.unwrap();
+    let big = bytes::Bytes::from(vec![b'o'; 256 * 1024]);
+    for _ in 0..64 {
+        let cmd = RemotingCommand::request(310, BTreeMap::new()).with_body(big.clone());
+        conn.oneway(cmd, soon(5000)).await.unwrap();
+    }
+    let requests: Vec<_> = (0..5)
+        .map(|_| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.request(request(b"request"), soon(30_000)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        conn.oneway(request(b"after"), soon(5000)).await.unwrap();
+    }
+    conn.close("closed by the test");
+    for task in requests {
+        assert_eq!(task.await.unwrap().unwrap_err().kind(), ErrorKind::Network);
+    }
+
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut received))
+        .await
+        .expect("the client did not close the socket")
+        .unwrap();
+    let mut buf = BytesMut::from(received.as_slice());
+    let (mut oneways, mut requests_seen) = (0, 0);
+    while let Some(cmd) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN).unwrap() {
+        if cmd.is_oneway() {
+            oneways += 1;
+        } else {
+            requests_seen += 1;
+        }
+    }
+    assert!(buf.is_empty(), "{} bytes of a cut frame", buf.len());
+    assert_eq!(
+        requests_seen, 0,
+        "requests failed by the close reached the server"
+    );
+    assert_eq!(oneways, 64 + 5);
+}
+
+#[tokio::test]
+async fn a_close_cuts_a_request_frame_stuck_in_a_write_instead_of_finishing_it() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
+    let transport = transport(16);
+    let conn = transport.connection(&addr, soon(1000)).await.unwrap();
+    // The server reads nothing yet: the writer is stuck inside this 8 MiB request.
+    let mut socket: TcpStream = accept.await.unwrap();
+    let big = bytes::Bytes::from(vec![b'r'; 8 * 1024 * 1024]);
+    let stuck = {
+        let conn = conn.clone();
+        let cmd = RemotingCommand::request(310, BTreeMap::new()).with_body(big);
+        tokio::spawn(async move { conn.request(cmd, soon(30_000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    conn.close("closed by the test");
+    assert_eq!(stuck.await.unwrap().unwrap_err().kind(), ErrorKind::Network);
+
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut received))
+        .await
+        .expect("the client did not close the socket")
+        .unwrap();
+    let mut buf = BytesMut::from(received.as_slice());
+    let frame = RemotingCommand::decode_frame(&mut buf, usize::MAX).unwrap();
+    assert!(
+        frame.is_none(),
+        "the request failed by the close reached the server whole"
+    );
+}

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod fake;
+
 use base64::Engine;
 use rmq_core::{Producer, ProducerConfig};
 use serde_json::Value;

@@ -1,0 +1,185 @@
+//! In-process fakes for the faults a real cluster cannot show on demand: a name server that
+//! stops answering, a silent peer, a black-holed address; and a broker that answers every
+//! request SUCCESS, to count the heartbeats it gets.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use rmq_core::protocol::command::{DEFAULT_MAX_FRAME_LEN, RemotingCommand, SerializeType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
+const HEART_BEAT: i32 = 34;
+const SUCCESS: i32 = 0;
+
+/// Serves every connection with `answer` (None: no answer) until the peer closes.
+async fn serve<F>(listener: TcpListener, accepted: Arc<AtomicUsize>, answer: F)
+where
+    F: Fn(&RemotingCommand) -> Option<RemotingCommand> + Clone + Send + 'static,
+{
+    while let Ok((mut socket, _)) = listener.accept().await {
+        accepted.fetch_add(1, Ordering::SeqCst);
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let mut buf = BytesMut::new();
+            loop {
+                while let Ok(Some(cmd)) =
+                    RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN)
+                {
+                    if cmd.is_oneway() || cmd.is_response() {
+                        continue;
+                    }
+                    if let Some(mut response) = answer(&cmd) {
+                        response.opaque = cmd.opaque;
+                        let mut frame = BytesMut::new();
+                        response.encode(SerializeType::Json, &mut frame);
+                        if socket.write_all(&frame).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                match socket.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+    }
+}
+
+async fn listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    (listener, addr)
+}
+
+/// A peer that accepts connections and reads, but never answers (a frozen host).
+pub struct SilentServer {
+    pub addr: String,
+    pub accepted: Arc<AtomicUsize>,
+}
+
+impl SilentServer {
+    pub async fn start() -> SilentServer {
+        let (listener, addr) = listener().await;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(serve(listener, accepted.clone(), |_| None));
+        SilentServer { addr, accepted }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// A name server whose every route names one broker (4 writable queues); `hang` makes it stop
+/// answering, its connections staying open.
+pub struct FakeNameServer {
+    pub addr: String,
+    hung: Arc<AtomicBool>,
+    lookups: Arc<AtomicUsize>,
+}
+
+impl FakeNameServer {
+    pub async fn start(broker_addr: &str) -> FakeNameServer {
+        let (listener, addr) = listener().await;
+        let hung = Arc::new(AtomicBool::new(false));
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let route = Bytes::from(format!(
+            r#"{{"brokerDatas":[{{"brokerAddrs":{{"0":"{broker_addr}"}},"brokerName":"fake-broker","cluster":"FakeCluster"}}],"queueDatas":[{{"brokerName":"fake-broker","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}}]}}"#
+        ));
+        let (is_hung, counted) = (hung.clone(), lookups.clone());
+        let answer = move |cmd: &RemotingCommand| {
+            if is_hung.load(Ordering::SeqCst) {
+                return None;
+            }
+            if cmd.code == GET_ROUTEINFO_BY_TOPIC {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            Some(RemotingCommand::response(SUCCESS, 0, None).with_body(route.clone()))
+        };
+        tokio::spawn(serve(listener, Arc::new(AtomicUsize::new(0)), answer));
+        FakeNameServer {
+            addr,
+            hung,
+            lookups,
+        }
+    }
+
+    pub fn hang(&self) {
+        self.hung.store(true, Ordering::SeqCst);
+    }
+
+    /// Route lookups answered so far.
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+}
+
+/// A broker that answers every request SUCCESS and notes when each heartbeat came.
+pub struct FakeBroker {
+    pub addr: String,
+    heartbeats: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl FakeBroker {
+    pub async fn start() -> FakeBroker {
+        let (listener, addr) = listener().await;
+        let heartbeats = Arc::new(Mutex::new(Vec::new()));
+        let seen = heartbeats.clone();
+        let answer = move |cmd: &RemotingCommand| {
+            if cmd.code == HEART_BEAT {
+                seen.lock().push(Instant::now());
+            }
+            Some(RemotingCommand::response(SUCCESS, 0, None))
+        };
+        tokio::spawn(serve(listener, Arc::new(AtomicUsize::new(0)), answer));
+        FakeBroker { addr, heartbeats }
+    }
+
+    pub fn heartbeats(&self) -> Vec<Instant> {
+        self.heartbeats.lock().clone()
+    }
+}
+
+/// An address where a connect never completes: a listener with a backlog of 0 whose accept
+/// queue is filled by connections it never accepts, so the kernel drops further SYNs.
+pub struct BlackHole {
+    pub addr: String,
+    _listener: TcpListener,
+    _fillers: Vec<TcpStream>,
+}
+
+impl BlackHole {
+    pub async fn start() -> BlackHole {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(&addr)).await
+            {
+                Ok(Ok(stream)) => fillers.push(stream),
+                Ok(Err(e)) => panic!("connect to the black hole failed: {e}"),
+                Err(_) => break,
+            }
+        }
+        let probe =
+            tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(&addr)).await;
+        assert!(
+            probe.is_err(),
+            "a connect to {addr} completed: not a black hole"
+        );
+        BlackHole {
+            addr,
+            _listener: listener,
+            _fillers: fillers,
+        }
+    }
+}
