@@ -328,11 +328,11 @@ mod tests {
     use super::*;
     use crate::protocol::message;
 
-    fn stored_half() -> StoredMessage {
+    fn stored_half(topic: &str, flag: i32, properties: &str) -> StoredMessage {
         StoredMessage {
-            topic: "Orders".into(),
+            topic: topic.into(),
             queue_id: 0,
-            flag: 0,
+            flag,
             queue_offset: 0,
             commit_log_offset: 0,
             sys_flag: 4,
@@ -341,17 +341,17 @@ mod tests {
             store_timestamp: 2,
             store_host: "127.0.0.1:2".parse().unwrap(),
             body: "b".into(),
-            properties: message::decode_properties(
-                "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}G\u{2}UNIQ_KEY\u{1}ID9\u{2}",
-            ),
+            properties: message::decode_properties(properties),
         }
     }
+
+    const HALF_PROPERTIES: &str = "TRAN_MSG\u{1}true\u{2}PGROUP\u{1}G\u{2}UNIQ_KEY\u{1}ID9\u{2}";
 
     /// A 4.9.x broker's check names no broker: the answer must carry no `bname` at all (a
     /// zero-length value is read as null by a 4.x broker and breaks its ACL 1.0 signature).
     #[test]
     fn the_answer_to_a_check_without_bname_carries_none_on_the_wire() {
-        let stored = stored_half();
+        let stored = stored_half("Orders", 0, HALF_PROPERTIES);
         let mut header = CheckTransactionStateRequestHeader {
             tran_state_table_offset: 7,
             commit_log_offset: 99,
@@ -415,7 +415,11 @@ mod tests {
         };
         let sent = CHECK_QUEUE + 500;
         for _ in 0..sent {
-            handler("127.0.0.1:1".into(), header.clone(), stored_half());
+            handler(
+                "127.0.0.1:1".into(),
+                header.clone(),
+                stored_half("Orders", 0, HALF_PROPERTIES),
+            );
         }
         drop(release);
         *gate.lock() = None;
@@ -438,22 +442,11 @@ mod tests {
 
     #[test]
     fn checked_message_gets_back_its_user_view() {
-        let stored = StoredMessage {
-            topic: "ns1%Orders".into(),
-            queue_id: 0,
-            flag: 3,
-            queue_offset: 0,
-            commit_log_offset: 0,
-            sys_flag: 4,
-            born_timestamp: 1,
-            born_host: "127.0.0.1:1".parse().unwrap(),
-            store_timestamp: 2,
-            store_host: "127.0.0.1:2".parse().unwrap(),
-            body: "b".into(),
-            properties: message::decode_properties(
-                "color\u{1}red\u{2}TAGS\u{1}T\u{2}KEYS\u{1}k1 k2\u{2}WAIT\u{1}true\u{2}TRAN_MSG\u{1}true\u{2}PGROUP\u{1}G\u{2}UNIQ_KEY\u{1}ID9\u{2}TRANSACTION_CHECK_TIMES\u{1}2\u{2}__transactionId__\u{1}X\u{2}",
-            ),
-        };
+        let stored = stored_half(
+            "ns1%Orders",
+            3,
+            "color\u{1}red\u{2}TAGS\u{1}T\u{2}KEYS\u{1}k1 k2\u{2}WAIT\u{1}true\u{2}TRAN_MSG\u{1}true\u{2}PGROUP\u{1}G\u{2}UNIQ_KEY\u{1}ID9\u{2}TRANSACTION_CHECK_TIMES\u{1}2\u{2}__transactionId__\u{1}X\u{2}",
+        );
         let header = CheckTransactionStateRequestHeader {
             tran_state_table_offset: 0,
             commit_log_offset: 0,

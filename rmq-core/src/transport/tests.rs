@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::connection::Connection;
 use super::{HangCheck, Transport, TransportConfig};
 use crate::error::ErrorKind;
 use crate::protocol::codes::{request, response};
@@ -499,15 +500,21 @@ async fn a_prompt_answer_sends_no_probe() {
     );
 }
 
-#[tokio::test]
-async fn a_close_never_writes_the_requests_it_failed_but_flushes_queued_oneways() {
+/// A connection to a server that reads nothing until the test reads from the returned socket.
+async fn unread_connection(max_in_flight: usize) -> (Transport, Connection, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
-    let transport = transport(64);
+    let transport = transport(max_in_flight);
     let conn = transport.connection(&addr, soon(1000)).await.unwrap();
+    let socket = accept.await.unwrap();
+    (transport, conn, socket)
+}
+
+#[tokio::test]
+async fn a_close_never_writes_the_requests_it_failed_but_flushes_queued_oneways() {
+    let (_transport, conn, mut socket) = unread_connection(64).await;
     // The server reads nothing yet: 16 MiB of oneways fill the socket and stay queued.
-    let mut socket: TcpStream = accept.await.unwrap();
     let big = bytes::Bytes::from(vec![b'o'; 256 * 1024]);
     for _ in 0..64 {
         let cmd = RemotingCommand::request(310, BTreeMap::new()).with_body(big.clone());
@@ -552,13 +559,8 @@ async fn a_close_never_writes_the_requests_it_failed_but_flushes_queued_oneways(
 
 #[tokio::test]
 async fn a_close_cuts_a_request_frame_stuck_in_a_write_instead_of_finishing_it() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let accept = tokio::spawn(async move { listener.accept().await.unwrap().0 });
-    let transport = transport(16);
-    let conn = transport.connection(&addr, soon(1000)).await.unwrap();
+    let (_transport, conn, mut socket) = unread_connection(16).await;
     // The server reads nothing yet: the writer is stuck inside this 8 MiB request.
-    let mut socket: TcpStream = accept.await.unwrap();
     let big = bytes::Bytes::from(vec![b'r'; 8 * 1024 * 1024]);
     let stuck = {
         let conn = conn.clone();
