@@ -46,7 +46,7 @@ impl TopicPublishInfo {
         Error::new(
             ErrorKind::NoRoute,
             format!(
-                "no queue of topic '{}' is writable: its brokers [{}] are read-only (drained) or have no master up",
+                "no queue of topic '{}' is writable: on its brokers [{}] the topic or the broker is read-only (drained), or no master is up",
                 self.topic,
                 brokers.join(", ")
             ),
