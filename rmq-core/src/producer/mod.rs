@@ -13,13 +13,12 @@ mod send;
 mod transaction;
 
 use std::future::Future;
-
-use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
@@ -384,7 +383,8 @@ impl Producer {
     }
 
     /// ASYNC mode with a callback, run exactly once on a library runtime thread (also when the
-    /// send is refused at once). A panic in the callback is caught and logged.
+    /// send is refused at once, and with `Internal` should the send itself panic). A panic in
+    /// the callback is caught and logged.
     pub fn send_with_callback<F>(&self, msg: Message, callback: F)
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
