@@ -72,9 +72,9 @@ export interface ProducerOptions {
   shutdownTimeoutMs?: number
   /** Algorithm for bodies of at least `compressThreshold` bytes (zlib). */
   compressType?: 'zlib' | 'lz4' | 'zstd'
-  /** Bound on sends in flight, 0 for none (0). */
+  /** Bound on sends in flight, 0 for none (10000). */
   maxAsyncInFlight?: number
-  /** Bound on body bytes of sends in flight, 0 for none (0). */
+  /** Bound on body bytes of sends in flight, 0 for none (134217728 = 128 MiB). */
   maxAsyncInFlightBytes?: number
   /** When a bound is reached: wait (within `sendTimeoutMs`) or fail at once (block). */
   backpressure?: 'block' | 'fail'

@@ -99,8 +99,10 @@ pub extern "C" fn rmq_config_new() -> *mut rmq_config {
 /// - `max_in_flight_per_connection`: bound on requests in flight per connection (65535)
 /// - `shutdown_timeout_ms`: how long shutdown waits for in-flight async sends (3000)
 /// - `compress_type`: body compression, `zlib`, `lz4` or `zstd` (zlib)
-/// - `max_async_in_flight`: bound on async sends in flight, 0 for none (0)
-/// - `max_async_in_flight_bytes`: bound on body bytes of async sends in flight, 0 for none (0)
+/// - `max_async_in_flight`: bound on async sends in flight, 0 for none (10000); beyond it a
+///   send waits or fails with `RMQ_ERR_TOO_MANY_REQUESTS`, as `backpressure` says
+/// - `max_async_in_flight_bytes`: bound on body bytes of async sends in flight, 0 for none
+///   (134217728 = 128 MiB)
 /// - `backpressure`: when an async bound is reached, `block` (within the send timeout) or `fail`
 ///   (block)
 /// - `namespace`: topics become `<namespace>%<topic>` (none)

@@ -1022,6 +1022,218 @@ static void compression_types_read_back_decompressed(void) {
   free(body);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* 9. A route with no writable queue                                                          */
+
+typedef struct {
+  pthread_mutex_t lock;
+  int calls;
+  rmq_result rc;
+  double called_ms;
+  char message[512];
+} drained_tally;
+
+static void drained_record(drained_tally *t, rmq_result rc, const char *message) {
+  pthread_mutex_lock(&t->lock);
+  t->calls++;
+  t->rc = rc;
+  t->called_ms = now_ms();
+  snprintf(t->message, sizeof t->message, "%s", message ? message : "");
+  pthread_mutex_unlock(&t->lock);
+}
+
+static void on_drained_delivery(void *userdata, rmq_result rc, const rmq_send_result *r,
+                                const rmq_error *e) {
+  (void)r;
+  drained_record(userdata, rc, rmq_error_message(e));
+}
+
+static void on_drained_reply(void *userdata, rmq_result rc, const rmq_message *reply,
+                             const rmq_error *e) {
+  (void)reply;
+  drained_record(userdata, rc, rmq_error_message(e));
+}
+
+static int32_t drained_selector(void *userdata, const rmq_queue_list *queues,
+                                const rmq_message *message) {
+  (void)userdata;
+  (void)message;
+  return (int32_t)rmq_queue_list_len(queues) - 1;
+}
+
+static int32_t drained_local(void *userdata, const rmq_message *message,
+                             const rmq_send_result *half) {
+  (void)message;
+  (void)half;
+  (*(int *)userdata)++;
+  return RMQ_TRANSACTION_STATE_COMMIT;
+}
+
+static int32_t drained_check(void *userdata, const rmq_transaction_check *check) {
+  (void)userdata;
+  (void)check;
+  return RMQ_TRANSACTION_STATE_ROLLBACK;
+}
+
+/* The route shows the topic read only on every broker (perm 4, no write bit). */
+static int route_is_read_only(const char *topic) {
+  char args[256];
+  snprintf(args, sizeof args, "route '%s'", topic);
+  char *route = launcher_output(args);
+  int read_only = route && strstr(route, "\"perm\": 4") && !strstr(route, "\"perm\": 6") &&
+                  !strstr(route, "\"perm\": 2") && !strstr(route, "\"perm\": 7");
+  free(route);
+  return read_only;
+}
+
+/* Checks that a form failed at once with NO_ROUTE naming the topic and the missing write. */
+static void check_no_route(const char *form, rmq_result rc, const char *message,
+                           const char *topic, double took) {
+  fprintf(stderr, "  %-34s rc=%d %.1f ms %s\n", form, (int)rc, took, message);
+  CHECK(rc == RMQ_RESULT_NO_ROUTE);
+  CHECK(strstr(message, topic) != NULL);
+  CHECK(strstr(message, "writable") != NULL);
+  CHECK(took < 5000); /* at once, nowhere near the 10 s send timeout */
+}
+
+static void check_last_error_no_route(const char *form, rmq_result rc, const char *topic,
+                                      double began) {
+  char message[512];
+  rmq_last_error_message(message, sizeof message);
+  check_no_route(form, rc, message, topic, now_ms() - began);
+}
+
+/* Waits for the one call of a callback form, and checks there is no second. */
+static void check_drained_callback(const char *form, drained_tally *t, const char *topic,
+                                   double began) {
+  for (int i = 0; i < 200; i++) {
+    pthread_mutex_lock(&t->lock);
+    int calls = t->calls;
+    pthread_mutex_unlock(&t->lock);
+    if (calls) break;
+    sleep_ms(25);
+  }
+  sleep_ms(100);
+  pthread_mutex_lock(&t->lock);
+  CHECK(t->calls == 1);
+  if (t->calls == 0) fprintf(stderr, "  %s: the callback was never called\n", form);
+  int calls = t->calls;
+  rmq_result rc = t->rc;
+  double took = t->called_ms - began;
+  char message[512];
+  snprintf(message, sizeof message, "%s", t->message);
+  pthread_mutex_unlock(&t->lock);
+  if (calls) check_no_route(form, rc, message, topic, took);
+}
+
+static void drained_topic_fails_every_form_with_no_route(void) {
+  /* A topic drained on every broker (updateTopic -p 4, read only): the route has no writable
+   * queue, and every send form fails at once with NO_ROUTE, each callback exactly once. */
+  char topic[128], args[512];
+  snprintf(topic, sizeof topic, "CTest_Drained_%s", run_name);
+  create_topic(topic, 4);
+  snprintf(args, sizeof args, "admin updateTopic -t '%s' -c DefaultCluster -r 4 -w 4 -p 4", topic);
+  free(launcher_output(args));
+  int read_only = 0;
+  for (int i = 0; i < 100 && !(read_only = route_is_read_only(topic)); i++) sleep_ms(300);
+  CHECK(read_only);
+
+  rmq_producer *p = producer_for("drained", "thread");
+  rmq_message *message = rmq_message_new();
+  CHECK_RC(rmq_message_set_topic(message, topic), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_body(message, (const uint8_t *)"drained", 7), RMQ_RESULT_OK);
+  rmq_batch *batch = rmq_batch_new();
+  CHECK_RC(rmq_batch_add(batch, message), RMQ_RESULT_OK);
+  CHECK_RC(rmq_batch_add(batch, message), RMQ_RESULT_OK);
+  rmq_message_queue *queue = NULL;
+  CHECK_RC(rmq_message_queue_new(topic, "broker-a", 0, &queue), RMQ_RESULT_OK);
+  rmq_send_result *result = NULL;
+  rmq_queue_list *queues = NULL;
+  rmq_message *reply = NULL;
+  double began;
+
+  began = now_ms();
+  check_last_error_no_route("send_sync", rmq_producer_send_sync(p, message, &result), topic,
+                            began);
+  began = now_ms();
+  check_last_error_no_route("send_oneway", rmq_producer_send_oneway(p, message), topic, began);
+  began = now_ms();
+  check_last_error_no_route("send_batch_sync", rmq_producer_send_batch_sync(p, batch, &result),
+                            topic, began);
+  began = now_ms();
+  check_last_error_no_route("publish_queues", rmq_producer_publish_queues(p, topic, &queues),
+                            topic, began);
+  began = now_ms();
+  check_last_error_no_route("send_to_queue",
+                            rmq_producer_send_to_queue(p, message, queue, &result), topic, began);
+  began = now_ms();
+  check_last_error_no_route("send_with_sharding_key",
+                            rmq_producer_send_with_sharding_key(p, message, "order-1", &result),
+                            topic, began);
+  began = now_ms();
+  check_last_error_no_route(
+      "send_with_selector",
+      rmq_producer_send_with_selector(p, message, drained_selector, NULL, &result), topic, began);
+  began = now_ms();
+  check_last_error_no_route("request", rmq_producer_request(p, message, 10000, &reply), topic,
+                            began);
+  CHECK(result == NULL && queues == NULL && reply == NULL);
+
+  drained_tally tallies[5];
+  for (int i = 0; i < 5; i++) {
+    memset(&tallies[i], 0, sizeof tallies[i]);
+    pthread_mutex_init(&tallies[i].lock, NULL);
+  }
+  began = now_ms();
+  CHECK_RC(rmq_producer_send_async(p, message, on_drained_delivery, &tallies[0]), RMQ_RESULT_OK);
+  check_drained_callback("send_async", &tallies[0], topic, began);
+  began = now_ms();
+  CHECK_RC(rmq_producer_send_batch_async(p, batch, on_drained_delivery, &tallies[1]),
+           RMQ_RESULT_OK);
+  check_drained_callback("send_batch_async", &tallies[1], topic, began);
+  began = now_ms();
+  CHECK_RC(rmq_producer_send_to_queue_async(p, message, queue, on_drained_delivery, &tallies[2]),
+           RMQ_RESULT_OK);
+  check_drained_callback("send_to_queue_async", &tallies[2], topic, began);
+  began = now_ms();
+  CHECK_RC(rmq_producer_send_with_sharding_key_async(p, message, "order-1", on_drained_delivery,
+                                                     &tallies[3]),
+           RMQ_RESULT_OK);
+  check_drained_callback("send_with_sharding_key_async", &tallies[3], topic, began);
+  began = now_ms();
+  CHECK_RC(rmq_producer_request_async(p, message, 10000, on_drained_reply, &tallies[4]),
+           RMQ_RESULT_OK);
+  check_drained_callback("request_async", &tallies[4], topic, began);
+  CHECK_RC(rmq_producer_flush(p, 10000), RMQ_RESULT_OK);
+  rmq_producer_free(p);
+  for (int i = 0; i < 5; i++) pthread_mutex_destroy(&tallies[i].lock);
+
+  rmq_config *config = rmq_config_new();
+  char group[128], err[256];
+  snprintf(group, sizeof group, "CTestGroup_drained_tx_%s", run_name);
+  CHECK_RC(rmq_config_set(config, "group", group, err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "namesrv_addr", namesrv, err, sizeof err), RMQ_RESULT_OK);
+  rmq_producer *tx_producer = NULL;
+  CHECK_RC(rmq_producer_new_transactional(config, drained_check, NULL, &tx_producer, err,
+                                          sizeof err),
+           RMQ_RESULT_OK);
+  rmq_config_free(config);
+  CHECK_RC(rmq_producer_start(tx_producer), RMQ_RESULT_OK);
+  int local_calls = 0;
+  rmq_transaction_state state = RMQ_TRANSACTION_STATE_UNKNOWN;
+  began = now_ms();
+  check_last_error_no_route("send_in_transaction",
+                            rmq_producer_send_in_transaction(tx_producer, message, drained_local,
+                                                             &local_calls, &result, &state),
+                            topic, began);
+  CHECK(local_calls == 0 && result == NULL);
+  rmq_producer_free(tx_producer);
+
+  rmq_message_queue_free(queue);
+  rmq_batch_free(batch);
+  rmq_message_free(message);
+}
+
 int main(void) {
   int setup = cluster_setup("test_features");
   if (setup != 0) return setup;
@@ -1042,6 +1254,7 @@ int main(void) {
   RUN(acl_and_tls_against_the_secure_cluster);
   RUN(async_backpressure_fails_or_blocks_when_full);
   RUN(compression_types_read_back_decompressed);
+  RUN(drained_topic_fails_every_form_with_no_route);
   fclose(manifest);
   return harness_finish("test_features");
 }

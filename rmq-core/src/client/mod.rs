@@ -390,9 +390,25 @@ impl ClientInstance {
         &self.transport
     }
 
-    /// The publish info of `topic`: cached, else from the name server, else derived from the
-    /// create-topic-key route so that the broker creates the topic on the first send.
+    /// The publish info of `topic`, with at least one writable queue: cached, else from the
+    /// name server, else derived from the create-topic-key route so that the broker creates
+    /// the topic on the first send. A route without a writable queue (drained brokers, no
+    /// master) is `NoRoute`.
     pub async fn publish_info(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<Arc<TopicPublishInfo>> {
+        let info = self.route_info(topic, deadline).await?;
+        if info.queues.is_empty() {
+            return Err(info.no_writable_queue());
+        }
+        Ok(info)
+    }
+
+    /// The route of `topic` as [`ClientInstance::publish_info`], but possibly without a
+    /// writable queue: enough to reach the broker that stored a message (END_TRANSACTION).
+    pub async fn route_info(
         &self,
         topic: &str,
         deadline: Instant,
@@ -423,7 +439,7 @@ impl ClientInstance {
             return Err(Error::new(
                 ErrorKind::NoRoute,
                 format!(
-                    "no writable queue for topic '{topic}' through '{}'",
+                    "no queue of topic '{topic}' is writable: the topic does not exist yet, and the brokers of '{}' that would create it are read-only (drained) or have no master up",
                     self.create_topic_key
                 ),
             ));

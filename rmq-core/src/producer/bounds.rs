@@ -150,6 +150,45 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_default_config_is_bounded() {
+        let mut config = ProducerConfig::new("g");
+        config.set("backpressure", "fail").unwrap();
+        let b = AsyncBounds::new(&config);
+        let held: Vec<AsyncPermit> = (0..10_000)
+            .map(|i| {
+                b.try_acquire(10)
+                    .unwrap_or_else(|| panic!("send {i} refused"))
+            })
+            .collect();
+        assert!(b.try_acquire(10).is_none(), "send 10,001 was let in");
+        let err = b.full();
+        assert_eq!(err.kind(), ErrorKind::TooManyRequests);
+        assert!(
+            err.message().contains("max_async_in_flight = 10000"),
+            "{err}"
+        );
+        drop(held);
+
+        // 128 MiB of bodies fill the byte bound.
+        let body = 4 << 20;
+        let held: Vec<AsyncPermit> = (0..32).map(|_| b.try_acquire(body).unwrap()).collect();
+        assert!(b.try_acquire(1).is_none(), "a byte past 128 MiB was let in");
+        assert!(
+            b.full()
+                .message()
+                .contains("max_async_in_flight_bytes = 134217728")
+        );
+        drop(held);
+
+        // 0 stays an explicit "unbounded".
+        let unbounded = bounds("0", "0");
+        let held: Vec<AsyncPermit> = (0..20_000)
+            .map(|_| unbounded.try_acquire(1 << 20).unwrap())
+            .collect();
+        assert_eq!(held.len(), 20_000);
+    }
+
     #[tokio::test]
     async fn acquire_waits_then_times_out() {
         let b = bounds("1", "0");

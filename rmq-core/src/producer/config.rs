@@ -50,9 +50,10 @@ pub struct ProducerConfig {
     pub shutdown_timeout: Duration,
     /// Algorithm for bodies of at least `compress_threshold` bytes.
     pub compress_type: CompressionType,
-    /// Bound on async sends in flight (0: no bound).
+    /// Bound on async sends in flight ([`DEFAULT_MAX_ASYNC_IN_FLIGHT`]; 0: no bound).
     pub max_async_in_flight: usize,
-    /// Bound on the body bytes of async sends in flight (0: no bound).
+    /// Bound on the body bytes of async sends in flight
+    /// ([`DEFAULT_MAX_ASYNC_IN_FLIGHT_BYTES`]; 0: no bound).
     pub max_async_in_flight_bytes: usize,
     /// What an async send does when a bound is reached.
     pub backpressure: Backpressure,
@@ -83,6 +84,16 @@ impl std::fmt::Debug for Secret {
         f.write_str("<redacted>")
     }
 }
+
+/// Default bound on async sends in flight. Unbounded, a callback loop against a stalled broker
+/// keeps every body until its deadline. Java bounds async sends too (65,535 permits, a
+/// 50,000-task queue; 1,024 with 5.x backpressure on); 10,000 never throttles a healthy
+/// cluster (10,000 sends in flight at 10 ms a send is 1 M sends/s) and caps a stalled one.
+pub const DEFAULT_MAX_ASYNC_IN_FLIGHT: usize = 10_000;
+
+/// Default bound on the body bytes of async sends in flight: the memory a stalled broker can
+/// pin, near Java 5.x's 100 MiB, and 32 maximum-size (4 MiB) messages.
+pub const DEFAULT_MAX_ASYNC_IN_FLIGHT_BYTES: usize = 128 << 20;
 
 /// What an async send does when `max_async_in_flight` or `max_async_in_flight_bytes` is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,11 +161,11 @@ pub const OPTION_KEYS: &[(&str, &str)] = &[
     ),
     (
         "max_async_in_flight",
-        "bound on async sends in flight, 0 for none (0)",
+        "bound on async sends in flight, 0 for none (10000)",
     ),
     (
         "max_async_in_flight_bytes",
-        "bound on body bytes of async sends in flight, 0 for none (0)",
+        "bound on body bytes of async sends in flight, 0 for none (134217728 = 128 MiB)",
     ),
     (
         "backpressure",
@@ -243,8 +254,8 @@ impl ProducerConfig {
             max_in_flight_per_connection: 65535,
             shutdown_timeout: Duration::from_millis(3000),
             compress_type: CompressionType::Zlib,
-            max_async_in_flight: 0,
-            max_async_in_flight_bytes: 0,
+            max_async_in_flight: DEFAULT_MAX_ASYNC_IN_FLIGHT,
+            max_async_in_flight_bytes: DEFAULT_MAX_ASYNC_IN_FLIGHT_BYTES,
             backpressure: Backpressure::Block,
             namespace: None,
             vip_channel_enabled: false,

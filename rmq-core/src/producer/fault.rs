@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::client::TopicPublishInfo;
+use crate::error::Result;
 use crate::protocol::route::MessageQueue;
 
 /// Latency thresholds (ms) and the isolation each one earns (ms), as Java 5.1.4+.
@@ -68,19 +69,28 @@ impl FaultStrategy {
     /// `last_broker` (the one the previous attempt failed on), then any available broker, then
     /// any other broker, then anything. Within a preference the round robin runs over the
     /// queues that qualify, so skipping a broker spreads its share evenly over the others.
-    pub fn select(&self, info: &TopicPublishInfo, last_broker: Option<&str>) -> MessageQueue {
+    /// `NoRoute` when the route has no writable queue.
+    pub fn select(
+        &self,
+        info: &TopicPublishInfo,
+        last_broker: Option<&str>,
+    ) -> Result<MessageQueue> {
         let queues = &info.queues;
         let turn = info.next_index();
         let isolated = self.isolated_brokers();
         let available = |q: &MessageQueue| !isolated.contains(&q.broker_name);
         let not_last = |q: &MessageQueue| last_broker != Some(q.broker_name.as_str());
-        let preferences: [&dyn Fn(&MessageQueue) -> bool; 3] =
-            [&|q| available(q) && not_last(q), &available, &not_last];
+        let preferences: [&dyn Fn(&MessageQueue) -> bool; 4] = [
+            &|q| available(q) && not_last(q),
+            &available,
+            &not_last,
+            &|_| true,
+        ];
         preferences
             .iter()
             .find_map(|qualifies| nth_qualifying(queues, turn, qualifies))
-            .unwrap_or(&queues[turn % queues.len()])
-            .clone()
+            .cloned()
+            .ok_or_else(|| info.no_writable_queue())
     }
 }
 
@@ -108,6 +118,10 @@ mod tests {
     use crate::protocol::route::{BrokerData, QueueData, TopicRouteData};
 
     fn two_broker_info() -> TopicPublishInfo {
+        two_broker_info_with_perm(6)
+    }
+
+    fn two_broker_info_with_perm(perm: i32) -> TopicPublishInfo {
         let broker = |name: &str, port| BrokerData {
             cluster: "c".into(),
             broker_name: name.into(),
@@ -117,7 +131,7 @@ mod tests {
             broker_name: name.into(),
             read_queue_nums: 4,
             write_queue_nums: 4,
-            perm: 6,
+            perm,
             topic_sys_flag: 0,
         };
         let route = TopicRouteData {
@@ -144,8 +158,9 @@ mod tests {
     fn round_robin_spans_every_queue() {
         let info = two_broker_info();
         let strategy = FaultStrategy::new(true);
-        let picked: std::collections::HashSet<_> =
-            (0..8).map(|_| strategy.select(&info, None)).collect();
+        let picked: std::collections::HashSet<_> = (0..8)
+            .map(|_| strategy.select(&info, None).unwrap())
+            .collect();
         assert_eq!(picked.len(), 8);
     }
 
@@ -156,7 +171,10 @@ mod tests {
             let strategy = FaultStrategy::new(enabled);
             for _ in 0..16 {
                 assert_eq!(
-                    strategy.select(&info, Some("broker-b")).broker_name,
+                    strategy
+                        .select(&info, Some("broker-b"))
+                        .unwrap()
+                        .broker_name,
                     "broker-a"
                 );
             }
@@ -169,11 +187,14 @@ mod tests {
         let strategy = FaultStrategy::new(true);
         strategy.update("broker-b", Duration::from_millis(5), true);
         for _ in 0..16 {
-            assert_eq!(strategy.select(&info, None).broker_name, "broker-a");
+            assert_eq!(
+                strategy.select(&info, None).unwrap().broker_name,
+                "broker-a"
+            );
         }
         tokio::time::advance(Duration::from_millis(10_001)).await;
         let brokers: std::collections::HashSet<_> = (0..16)
-            .map(|_| strategy.select(&info, None).broker_name)
+            .map(|_| strategy.select(&info, None).unwrap().broker_name)
             .collect();
         assert!(brokers.contains("broker-b"));
     }
@@ -186,7 +207,7 @@ mod tests {
         let mut per_queue = std::collections::HashMap::new();
         for _ in 0..400 {
             *per_queue
-                .entry(strategy.select(&info, None).queue_id)
+                .entry(strategy.select(&info, None).unwrap().queue_id)
                 .or_insert(0) += 1;
         }
         assert_eq!(per_queue.len(), 4);
@@ -200,8 +221,29 @@ mod tests {
         strategy.update("broker-a", Duration::ZERO, true);
         strategy.update("broker-b", Duration::ZERO, true);
         assert_eq!(
-            strategy.select(&info, Some("broker-a")).broker_name,
+            strategy
+                .select(&info, Some("broker-a"))
+                .unwrap()
+                .broker_name,
             "broker-b"
         );
+    }
+
+    #[test]
+    fn a_route_without_writable_queue_selects_nothing() {
+        // Both brokers drained (brokerPermission = 4, read only).
+        let info = two_broker_info_with_perm(4);
+        assert!(info.queues.is_empty());
+        for enabled in [true, false] {
+            let strategy = FaultStrategy::new(enabled);
+            for last in [None, Some("broker-a")] {
+                let err = strategy.select(&info, last).unwrap_err();
+                assert_eq!(err.kind(), crate::error::ErrorKind::NoRoute);
+                assert!(
+                    err.message().contains("'T'") && err.message().contains("writable"),
+                    "{err}"
+                );
+            }
+        }
     }
 }

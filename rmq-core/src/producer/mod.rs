@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
@@ -36,7 +37,7 @@ use crate::protocol::message::{self, Message};
 use crate::protocol::namespace;
 use crate::protocol::route::MessageQueue;
 use crate::runtime;
-use bounds::AsyncBounds;
+use bounds::{AsyncBounds, AsyncPermit};
 use fault::FaultStrategy;
 use hook::Hooks;
 use select::Route;
@@ -144,21 +145,83 @@ fn async_result() -> (
     (done, result)
 }
 
-/// Counts one async send in flight for as long as it lives.
-struct InFlight(Arc<Inner>);
+/// Counts one async send in flight for as long as it lives, and holds its room under the
+/// async bounds. The count drops before the room is given back (fields drop after `drop`), so
+/// a caller that gets the room never sees the finished send still counted: with a bound of N,
+/// at most N sends are ever counted.
+struct InFlight {
+    inner: Arc<Inner>,
+    permit: Option<AsyncPermit>,
+}
 
 impl InFlight {
-    fn new(inner: &Arc<Inner>) -> Self {
+    fn new(inner: &Arc<Inner>, permit: Option<AsyncPermit>) -> Self {
         inner.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(inner.clone())
+        InFlight {
+            inner: inner.clone(),
+            permit,
+        }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
+        if self.inner.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.idle.notify_waiters();
         }
+    }
+}
+
+/// The callback of an async send, called exactly once: with the send's result, or with
+/// `Internal` if it is dropped uncalled (its task panicked or was dropped).
+struct Completion<F: FnOnce(Result<SendResult>)> {
+    callback: Option<F>,
+}
+
+impl<F: FnOnce(Result<SendResult>)> Completion<F> {
+    fn new(callback: F) -> Self {
+        Completion {
+            callback: Some(callback),
+        }
+    }
+
+    fn complete(mut self, result: Result<SendResult>) {
+        if let Some(callback) = self.callback.take() {
+            call_contained(callback, result);
+        }
+    }
+}
+
+impl<F: FnOnce(Result<SendResult>)> Drop for Completion<F> {
+    fn drop(&mut self) {
+        if let Some(callback) = self.callback.take() {
+            call_contained(
+                callback,
+                Err(Error::internal(
+                    "the async send ended without a result (an internal panic; see the log)",
+                )),
+            );
+        }
+    }
+}
+
+/// Runs a user callback; a panic in it is logged, never propagated into the library.
+fn call_contained<F: FnOnce(Result<SendResult>)>(callback: F, result: Result<SendResult>) {
+    if std::panic::catch_unwind(AssertUnwindSafe(|| callback(result))).is_err() {
+        tracing::error!("a send callback panicked; the panic was contained");
+    }
+}
+
+/// Stops awaiting a request's reply however the request ends (answered, failed, timed out,
+/// cancelled, panicked), so that no entry is left behind.
+struct AwaitedReply<'a> {
+    client: &'a ClientInstance,
+    correlation_id: &'a str,
+}
+
+impl Drop for AwaitedReply<'_> {
+    fn drop(&mut self) {
+        self.client.forget_reply(self.correlation_id);
     }
 }
 
@@ -320,7 +383,8 @@ impl Producer {
     }
 
     /// ASYNC mode with a callback, run exactly once on a library runtime thread (also when the
-    /// send is refused at once). A panic in the callback is caught and logged.
+    /// send is refused at once, and with `Internal` should the send itself panic). A panic in
+    /// the callback is caught and logged.
     pub fn send_with_callback<F>(&self, msg: Message, callback: F)
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
@@ -452,14 +516,10 @@ impl Producer {
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        let finish = move |result: Result<SendResult>| {
-            if std::panic::catch_unwind(AssertUnwindSafe(|| callback(result))).is_err() {
-                tracing::error!("a send callback panicked; the panic was contained");
-            }
-        };
+        let completion = Completion::new(callback);
         if let Err(e) = runtime::check_fork() {
             // No runtime thread to run the callback on in a forked child.
-            finish(Err(e));
+            completion.complete(Err(e));
             return;
         }
         let started = self
@@ -469,7 +529,7 @@ impl Producer {
         let (client, prepared) = match started {
             Ok(started) => started,
             Err(e) => {
-                runtime::spawn(async move { finish(Err(e)) });
+                runtime::spawn(async move { completion.complete(Err(e)) });
                 return;
             }
         };
@@ -492,29 +552,35 @@ impl Producer {
         let permit = match room {
             Ok(permit) => permit,
             Err(e) => {
-                runtime::spawn(async move { finish(Err(e)) });
+                runtime::spawn(async move { completion.complete(Err(e)) });
                 return;
             }
         };
-        let in_flight = InFlight::new(&self.inner);
+        let mut in_flight = InFlight::new(&self.inner, permit);
         let inner = self.inner.clone();
         runtime::spawn(async move {
             let mut abort = inner.abort.subscribe();
             let sender = inner.sender(&client);
             let send = async {
-                // Held for the send only: released before the callback runs, so that the
-                // callback may send again at once.
-                let _permit = match permit {
-                    Some(permit) => permit,
-                    None => {
-                        let deadline = Instant::now() + inner.config.send_timeout;
-                        inner.bounds.acquire(prepared.body_len(), deadline).await?
-                    }
-                };
+                #[cfg(test)]
+                tests::panic_point(prepared.user_topic());
+                if in_flight.permit.is_none() {
+                    let deadline = Instant::now() + inner.config.send_timeout;
+                    in_flight.permit =
+                        Some(inner.bounds.acquire(prepared.body_len(), deadline).await?);
+                }
                 sender
                     .send_routed(&prepared, route, inner.config.retry_times_async)
                     .await
             };
+            let send = AssertUnwindSafe(send).catch_unwind().map(|outcome| {
+                outcome.unwrap_or_else(|panic| {
+                    Err(Error::internal(format!(
+                        "internal panic in an async send: {}",
+                        runtime::panic_message(panic)
+                    )))
+                })
+            });
             let result = tokio::select! {
                 result = send => result,
                 _ = abort.wait_for(|aborted| *aborted) => Err(Error::new(
@@ -522,8 +588,10 @@ impl Producer {
                     format!("the producer shut down before the send to '{}' completed", prepared.user_topic()),
                 )),
             };
+            // The count and the room are released before the callback runs, so that the
+            // callback may send again at once.
             drop(in_flight);
-            finish(result);
+            completion.complete(result);
         });
     }
 
@@ -579,30 +647,24 @@ impl Producer {
             let info = client.publish_info(prepared.wire_topic(), deadline).await?;
             client.heartbeat_route_masters(&info, deadline).await;
             let reply = client.await_reply(&correlation_id);
-            let sent = inner
+            let _awaited = AwaitedReply {
+                client: &client,
+                correlation_id: &correlation_id,
+            };
+            inner
                 .sender(&client)
                 .send(&prepared, inner.config.retry_times_async)
-                .await;
-            let outcome = match sent {
-                Ok(_) => tokio::time::timeout_at(deadline, reply).await,
-                Err(e) => {
-                    client.forget_reply(&correlation_id);
-                    return Err(e);
-                }
-            };
-            match outcome {
+                .await?;
+            match tokio::time::timeout_at(deadline, reply).await {
                 Ok(Ok(reply)) => Ok(reply.to_message(inner.config.namespace.as_deref())),
-                _ => {
-                    client.forget_reply(&correlation_id);
-                    Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "no reply to the request to topic '{}' within {} ms",
-                            prepared.user_topic(),
-                            timeout.as_millis()
-                        ),
-                    ))
-                }
+                _ => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no reply to the request to topic '{}' within {} ms",
+                        prepared.user_topic(),
+                        timeout.as_millis()
+                    ),
+                )),
             }
         })
         .await
@@ -618,5 +680,100 @@ impl Producer {
     /// The client id of the instance this producer runs in, once started.
     pub fn client_id(&self) -> Option<String> {
         self.inner.client().ok().map(|c| c.client_id().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// Sends to this topic panic inside their async task: a stand-in for any bug there.
+    const PANIC_TOPIC: &str = "PanicInsideTheSendTask";
+
+    pub(super) fn panic_point(topic: &str) {
+        if topic == PANIC_TOPIC {
+            panic!("injected panic inside a send task");
+        }
+    }
+
+    fn started_producer(group: &str, options: &[(&str, &str)]) -> Producer {
+        let mut config = ProducerConfig::new(group);
+        // Never contacted: these tests end before any route lookup.
+        config.set("namesrv_addr", "127.0.0.1:9").unwrap();
+        for (key, value) in options {
+            config.set(key, value).unwrap();
+        }
+        let producer = Producer::new(config).unwrap();
+        let p = producer.clone();
+        runtime::block_on(async move { p.start().await })
+            .unwrap()
+            .unwrap();
+        producer
+    }
+
+    fn shut_down(producer: Producer) {
+        runtime::block_on(async move { producer.shutdown().await })
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_panic_inside_a_send_task_completes_its_callback_once_with_internal() {
+        let producer = started_producer("PanicInsideSendTask", &[]);
+        let (tx, rx) = mpsc::channel();
+        producer.send_with_callback(Message::new(PANIC_TOPIC, "x"), move |result| {
+            tx.send(result).unwrap();
+        });
+        let result = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the callback was never called");
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(err.message().contains("injected panic"), "{err}");
+        // The callback is gone (its sender dropped) without a second call.
+        assert!(rx.recv().is_err());
+
+        let future = producer.send_async(Message::new(PANIC_TOPIC, "y"));
+        let err = runtime::block_on(future).unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(producer.in_flight(), 0);
+        shut_down(producer);
+    }
+
+    #[test]
+    fn a_completion_dropped_uncalled_calls_back_with_internal() {
+        let (tx, rx) = mpsc::channel();
+        drop(Completion::new(move |result: Result<SendResult>| {
+            tx.send(result).unwrap();
+        }));
+        let err = rx.try_recv().unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert!(rx.recv().is_err());
+    }
+
+    #[test]
+    fn room_is_given_back_only_after_the_in_flight_count_drops() {
+        let producer = started_producer("InFlightOrder", &[("max_async_in_flight", "1")]);
+        let inner = &producer.inner;
+        let permit = inner.bounds.try_acquire(1).unwrap();
+        let in_flight = InFlight::new(inner, Some(permit));
+        let waiter = {
+            let inner = inner.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let waiting = inner.clone();
+                runtime::block_on(async move { waiting.bounds.acquire(1, deadline).await })
+                    .unwrap()
+                    .unwrap();
+                // The moment the room is free, the finished send is no longer counted.
+                inner.in_flight.load(Ordering::Acquire)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        drop(in_flight);
+        assert_eq!(waiter.join().unwrap(), 0);
+        shut_down(producer);
     }
 }

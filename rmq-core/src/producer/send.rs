@@ -291,7 +291,7 @@ impl Sender<'_> {
             if now >= deadline {
                 break;
             }
-            let queue = self.fault.select(&info, last_broker.as_deref());
+            let queue = self.fault.select(&info, last_broker.as_deref())?;
             let suspect_at = suspect_at(now, deadline, attempts - attempt);
             brokers_tried.push(queue.broker_name.clone());
             let begin = Instant::now();
@@ -371,7 +371,7 @@ impl Sender<'_> {
     pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
         let deadline = Instant::now() + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
-        let queue = self.fault.select(&info, None);
+        let queue = self.fault.select(&info, None)?;
         let addr = &self.broker_addr(&info, &queue)?;
         let cmd = prepared.command(self.config, &queue);
         let user_queue = prepared.user_queue(&queue);
@@ -410,7 +410,8 @@ impl Sender<'_> {
         remark: Option<String>,
     ) -> Result<()> {
         let deadline = Instant::now() + self.config.send_timeout;
-        let info = self.client.publish_info(&prepared.topic, deadline).await?;
+        // The broker that stored the half message ends it, writable or not (drained).
+        let info = self.client.route_info(&prepared.topic, deadline).await?;
         let addr = &self.broker_addr(&info, &half.queue)?;
         let (_, commit_log_offset) = message::decode_offset_msg_id(&half.offset_msg_id)?;
         let header = EndTransactionRequestHeader {

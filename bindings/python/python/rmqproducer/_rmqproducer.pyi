@@ -51,7 +51,9 @@ class _ProducerOptions(TypedDict, total=False):
     shutdown_timeout_ms: int
     compress_type: str
     max_async_in_flight: int
+    """Bound on async sends in flight, 0 for none (10000)."""
     max_async_in_flight_bytes: int
+    """Bound on body bytes of async sends in flight, 0 for none (134217728 = 128 MiB)."""
     backpressure: str
     namespace: str
     vip_channel_enabled: bool
