@@ -50,6 +50,11 @@ BROKER_JVM = ["-Xms512m", "-Xmx512m", "-Xmn256m", "-XX:MaxDirectMemorySize=256m"
 # master-slave runs four brokers: smaller heaps (the store's mapped files are outside the heap).
 GROUP_BROKER_JVM = ["-Xms256m", "-Xmx384m", "-Xmn128m", "-XX:MaxDirectMemorySize=192m", "-XX:+UseG1GC"]
 TOOL_JVM = ["-Xms64m", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+# 4.9's store cleans mapped buffers through DirectByteBuffer.attachment()/cleaner by reflection, which a
+# JDK 17 refuses unless java.nio and jdk.internal.ref are opened (a restarted broker then fails to load
+# its store).
+JVM_4X_OPENS = ["--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+                "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED"]
 COMMON_JVM = ["-server", "-XX:-OmitStackTraceInFastThrow", "-Djava.net.preferIPv4Stack=true"]
 
 # Mapped-file sizes far below the defaults (1 GiB commit log, ~420 MB index, 100 MiB timer log).
@@ -515,7 +520,8 @@ class Member:
             conf = self.cluster.state_dir / "conf"
             conf.mkdir(parents=True, exist_ok=True)
             shutil.copy(install.conf_dir / f"logback_{kind}.xml", conf / f"logback_{kind}.xml")
-        cmd = ([java] + COMMON_JVM + heap + secure_jvm
+        opens = JVM_4X_OPENS if install.major == 4 else []
+        cmd = ([java] + COMMON_JVM + opens + heap + secure_jvm
                + [self.tag, f"-Duser.home={self.home}", f"-Drocketmq.home.dir={self.cluster.state_dir}",
                   f"-Drmq.logback.configurationFile={install.logback_config(kind)}",
                   "-cp", install.classpath(), main, "-c", str(self.conf_file)])
@@ -969,6 +975,9 @@ class Cluster:
                 + [f"-Duser.home={tool_home}",
                    f"-Drmq.logback.configurationFile={self.install.logback_config(logback)}",
                    "-Drocketmq.log.level=warn"]
+                # A 4.9 client logs through plain logback, which prints to stdout unless configured.
+                + ([f"-Dlogback.configurationFile={self.install.conf_dir / 'logback_tools.xml'}"]
+                   if self.install.major == 4 else [])
                 + jvm_props + ["-cp", self.install.classpath(with_tool=with_tool), main] + list(args))
 
     def run_java_admin(self, args, capture=False):
