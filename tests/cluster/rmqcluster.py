@@ -70,6 +70,8 @@ SMALL_STORE_CONF = {
 # Remoting protocol (JSON serialisation) used to ask the NameServer without starting a JVM.
 GET_ROUTEINFO_BY_TOPIC = 105
 GET_BROKER_CLUSTER_INFO = 106
+GET_BROKER_CONFIG = 26
+GET_BROKER_RUNTIME_INFO = 28
 TOPIC_NOT_EXIST = 17
 REMOTING_VERSION = 479  # MQVersion.V5_3_3: the NameServer answers with standard JSON.
 
@@ -385,6 +387,24 @@ def topic_route(namesrv, topic):
     if code != 0:
         raise ClusterError(f"NameServer {namesrv} refused the route of {topic}: {remark}")
     return tolerant_json(body)
+
+
+def broker_info(addr):
+    """What a broker says about itself: its role, id and flush mode (its configuration), its version
+    and commit-log max offset (its runtime info). The max offset of a slave equal to its master's
+    proves replication."""
+    code, remark, body = remoting_call(addr, GET_BROKER_CONFIG)
+    if code != 0:
+        raise ClusterError(f"broker {addr} refused its configuration: {remark}")
+    config = dict(line.split("=", 1) for line in body.decode(errors="replace").splitlines() if "=" in line)
+    code, remark, body = remoting_call(addr, GET_BROKER_RUNTIME_INFO)
+    if code != 0:
+        raise ClusterError(f"broker {addr} refused its runtime info: {remark}")
+    runtime = tolerant_json(body).get("table") or {}
+    return {"brokerName": config.get("brokerName"), "brokerId": int(config.get("brokerId", -1)),
+            "brokerRole": config.get("brokerRole"), "flushDiskType": config.get("flushDiskType"),
+            "version": runtime.get("brokerVersionDesc"),
+            "commitLogMaxOffset": int(runtime.get("commitLogMaxOffset", -1))}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1095,6 +1115,8 @@ commands:
   create-topic TOPIC [--queues N] [--order]
                              create a topic on both brokers, wait for its route
   route TOPIC                print the NameServer route of a topic as JSON
+  broker-info [NAME...]      one JSON line per running broker: name, addr, brokerName, brokerId,
+                             brokerRole, flushDiskType, version, commitLogMaxOffset, haConnected
   admin ARGS...              run mqadmin (-n is added unless given)
   read-topic TOPIC [--timeout-ms N] [--expect N]
                              print every stored message of the topic as JSON lines
@@ -1253,6 +1275,16 @@ def run_command(command, args, base):
     if command == "route":
         (topic,) = _exactly(args, ["TOPIC"])
         print(json.dumps(cluster.route(topic), sort_keys=True))
+        return 0
+    if command == "broker-info":
+        members = [cluster.broker(name) for name in args] or cluster.broker_members()
+        for member in members:
+            if not member.running():
+                raise ClusterError(f"{member.name} is not running")
+            info = {"name": member.name, "addr": member.addr, **broker_info(member.addr)}
+            if member.is_slave:
+                info["haConnected"] = cluster.ha_connected(member)
+            print(json.dumps(info), flush=True)
         return 0
     if command == "admin":
         return cluster.run_java_admin(args).returncode
