@@ -71,6 +71,7 @@ SMALL_STORE_CONF = {
 GET_ROUTEINFO_BY_TOPIC = 105
 GET_BROKER_CLUSTER_INFO = 106
 GET_BROKER_CONFIG = 26
+GET_ALL_TOPIC_CONFIG = 21
 GET_BROKER_RUNTIME_INFO = 28
 TOPIC_NOT_EXIST = 17
 REMOTING_VERSION = 479  # MQVersion.V5_3_3: the NameServer answers with standard JSON.
@@ -407,6 +408,15 @@ def broker_info(addr):
             "commitLogMaxOffset": int(runtime.get("commitLogMaxOffset", -1))}
 
 
+def broker_topics(addr):
+    """The topics a broker has a configuration for. A slave copies its master's every 10 s and
+    refuses pulls of a topic it has not copied yet (code 17, topic not exist)."""
+    code, remark, body = remoting_call(addr, GET_ALL_TOPIC_CONFIG)
+    if code != 0:
+        raise ClusterError(f"broker {addr} refused its topic configuration: {remark}")
+    return set(tolerant_json(body).get("topicConfigTable") or {})
+
+
 # ------------------------------------------------------------------------------------------------
 # Processes
 
@@ -588,6 +598,11 @@ class Member:
         # and then stops taking the address from the NameServer, so it never connects ("connect to
         # master null"). Without it the slave takes the master's HA address (brokerIP2:listenPort+1)
         # from each registration reply.
+        if self.is_slave:
+            # A 5.x slave rejects every pull ("[REJECTREQUEST]system busy", code 2) unless this is
+            # on, so its copy could not be read while its master is down. Set on slaves only: on a
+            # master it would also send lagging consumers to the slave.
+            conf.append(("slaveReadEnable", "true"))
         if deployment.master_role == "SYNC_MASTER" and self.cluster.install.major >= 5:
             # A 5.x SYNC_MASTER waits for inSyncReplicas - 1 slaves; with the default 1 it never waits.
             conf += [("totalReplicas", 2), ("inSyncReplicas", 2)]
