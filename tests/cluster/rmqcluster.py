@@ -842,6 +842,7 @@ class Cluster:
             if self.healthy():
                 return self.namesrv_addr
             if cold:
+                self._wipe_state()  # also the folders of a previous deployment's other servers
                 self._use(deployment, self.install)
             self.install.fetch()
             if cold:
@@ -900,6 +901,10 @@ class Cluster:
                 with contextlib.suppress(ClusterError):
                     broker.kill()
                 raise
+            # A restarted master's group is whole again once its slave has reconnected to it.
+            slave = self.slaves.get(broker.group)
+            if not broker.is_slave and slave is not None and slave.running():
+                self._wait(slave, "reconnected to its master's HA port", lambda: self.ha_connected(slave))
 
     def stop_broker(self, name):
         with self.lock():
