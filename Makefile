@@ -7,7 +7,7 @@ CLUSTER := $(REPO)/tests/cluster/rmq-cluster
 # The launcher's cluster for tests and the quickstart; another base runs beside it.
 export RMQ_PORT_BASE ?= 19876
 
-.PHONY: all quickstart test lint rust-test cluster-up cluster-down
+.PHONY: all quickstart test test-topologies lint rust-test cluster-up cluster-down
 
 all: ffi
 
@@ -18,6 +18,12 @@ quickstart:
 # Every test, against one local cluster started for the whole run and stopped at the end.
 test:
 	@bash $(REPO)/tests/run-all.sh
+
+# The launcher's deployments beyond today's cluster (master-slave 5.3.3, masters and master-slave
+# 4.9.7), each brought up and down in turn on its own base (~5 min on 2 cores; not part of `make test`).
+RMQ_TOPOLOGY_PORT_BASE ?= $(shell echo $$(($(RMQ_PORT_BASE) + 2000)))
+test-topologies:
+	RMQ_TOPOLOGY_PORT_BASE=$(RMQ_TOPOLOGY_PORT_BASE) python3 -m pytest -q -m topology --durations=10 $(REPO)/tests/cluster/test_topologies.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,4 +1,6 @@
-"""A local Apache RocketMQ 5.3.3 cluster (one NameServer, masters broker-a and broker-b) for tests.
+"""A local Apache RocketMQ cluster for tests: one NameServer and the groups broker-a and broker-b,
+each a lone master (topology `masters`, the default) or a master with a slave (`master-slave`), on
+RocketMQ 5.3.3 (the default) or another version such as 4.9.7.
 
 The jars come from Maven Central (through `mvn`) into the ignored `.cache/` folder at the repository
 root; every server runs as a detached JVM whose pid, configuration, store and logs live in
@@ -23,7 +25,13 @@ import time
 import zipfile
 from pathlib import Path
 
-ROCKETMQ_VERSION = "5.3.3"
+ROCKETMQ_VERSION = "5.3.3"  # the default version
+# rocketmq-example (the benchmark tools) per major version: the nearest release on Maven Central,
+# taken without dependencies (see pom.xml).
+EXAMPLE_VERSIONS = {4: "4.7.0", 5: "5.5.0"}
+TOPOLOGIES = ("masters", "master-slave")
+SLAVE_SUFFIX = "-s"  # broker-a's slave is broker-a-s
+SLAVE_PORT_OFFSET = 50  # broker-a-s listens at broker-a's port + 50
 CLUSTER_NAME = "DefaultCluster"
 BROKERS = ("broker-a", "broker-b")
 DEFAULT_PORT_BASE = 19876
@@ -39,7 +47,14 @@ TOOL_SOURCE_DIR = HERE / "java"
 # JVM sizes for a small shared machine (the stock scripts ask for 4 GB and 8 GB).
 NAMESRV_JVM = ["-Xms128m", "-Xmx256m", "-XX:+UseG1GC"]
 BROKER_JVM = ["-Xms512m", "-Xmx512m", "-Xmn256m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseG1GC"]
+# master-slave runs four brokers: smaller heaps (the store's mapped files are outside the heap).
+GROUP_BROKER_JVM = ["-Xms256m", "-Xmx384m", "-Xmn128m", "-XX:MaxDirectMemorySize=192m", "-XX:+UseG1GC"]
 TOOL_JVM = ["-Xms64m", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+# 4.9's store cleans mapped buffers through DirectByteBuffer.attachment()/cleaner by reflection, which a
+# JDK 17 refuses unless java.nio and jdk.internal.ref are opened (a restarted broker then fails to load
+# its store).
+JVM_4X_OPENS = ["--add-opens=java.base/java.nio=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+                "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED"]
 COMMON_JVM = ["-server", "-XX:-OmitStackTraceInFastThrow", "-Djava.net.preferIPv4Stack=true"]
 
 # Mapped-file sizes far below the defaults (1 GiB commit log, ~420 MB index, 100 MiB timer log).
@@ -55,6 +70,9 @@ SMALL_STORE_CONF = {
 # Remoting protocol (JSON serialisation) used to ask the NameServer without starting a JVM.
 GET_ROUTEINFO_BY_TOPIC = 105
 GET_BROKER_CLUSTER_INFO = 106
+GET_BROKER_CONFIG = 26
+GET_ALL_TOPIC_CONFIG = 21
+GET_BROKER_RUNTIME_INFO = 28
 TOPIC_NOT_EXIST = 17
 REMOTING_VERSION = 479  # MQVersion.V5_3_3: the NameServer answers with standard JSON.
 
@@ -78,6 +96,34 @@ SECURE_BROKER_CONF = [
 SECURE_TOOL_JVM = ["-Dtls.enable=true"]
 
 
+# 4.9 servers and mqadmin configure logback from <rocketmq.home.dir>/conf/logback_<kind>.xml, a file
+# of the binary distribution, not of the jars: the launcher writes this small one instead.
+LOGBACK_4X = """<?xml version="1.0" encoding="UTF-8"?>
+<configuration>
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>${{user.home}}/logs/rocketmqlogs/{log}.log</file>
+    <encoder><pattern>%d{{yyyy-MM-dd HH:mm:ss.SSS}} %-5p [%t] %c{{0}} - %m%n</pattern></encoder>
+  </appender>
+  <root level="{level}"><appender-ref ref="FILE"/></root>
+</configuration>
+"""
+LOGBACK_4X_KINDS = {"namesrv": ("namesrv", "INFO"), "broker": ("broker", "INFO"), "tools": ("tools", "WARN")}
+
+
+def progress(message, end="\n"):
+    """One step of a long operation (a first download), on stderr: stdout stays machine-readable."""
+    print(f"rmq-cluster: {message}", end=end, file=sys.stderr, flush=True)
+
+
+def parse_version(version):
+    """(major, version) for a RocketMQ release number such as 5.3.3 or 4.9.7."""
+    match = re.fullmatch(r"([45])\.\d+\.\d+", version or "")
+    if not match:
+        raise ClusterError(f"unsupported RocketMQ version '{version}' (expected 4.x.y or 5.x.y, e.g. 4.9.7)",
+                           exit_code=64)
+    return int(match.group(1)), version
+
+
 class ClusterError(Exception):
     """A failure to report as one line on stderr."""
 
@@ -91,18 +137,22 @@ class ClusterError(Exception):
 
 
 class Install:
-    """Where the jars, the Maven repository and the compiled tool live (RMQ_CACHE_DIR overrides)."""
+    """Where the jars of one RocketMQ version, the Maven repository and the compiled tool live
+    (RMQ_CACHE_DIR overrides the folder)."""
 
-    def __init__(self, cache_dir=None):
+    def __init__(self, cache_dir=None, version=ROCKETMQ_VERSION):
         cache = cache_dir or os.environ.get("RMQ_CACHE_DIR") or str(REPO_ROOT / ".cache")
+        self.major, self.version = parse_version(version)
         self.cache = Path(cache).resolve()
         self.m2 = self.cache / "m2"
-        self.home = self.cache / f"rocketmq-{ROCKETMQ_VERSION}"
+        self.home = self.cache / f"rocketmq-{self.version}"
         self.lib = self.home / "lib"
         self.marker = self.home / "fetched.ok"
         self.tool_classes = self.home / "tool-classes"
         self.logback_dir = self.home / "logback"
         self.mvn_log = self.home / "mvn.log"
+        # 4.9 reads its logback files from <rocketmq.home.dir>/conf (mqadmin is pointed here).
+        self.conf_dir = self.home / "conf"
 
     def classpath(self, with_tool=False):
         parts = [str(self.tool_classes)] if with_tool else []
@@ -126,7 +176,17 @@ class Install:
                 self._compile_tool()
 
     def _pom_digest(self):
-        return hashlib.sha256(POM.read_bytes()).hexdigest()
+        digest = hashlib.sha256(POM.read_bytes())
+        if self.version != ROCKETMQ_VERSION:
+            # The default version's marker stays the pom's own digest, so existing caches stay valid.
+            digest.update(f"\nrocketmq.version={self.version}\n".encode())
+        return digest.hexdigest()
+
+    def version_args(self):
+        if self.version == ROCKETMQ_VERSION:
+            return []
+        return [f"-Drocketmq.version={self.version}",
+                f"-Drocketmq.example.version={EXAMPLE_VERSIONS[self.major]}"]
 
     def _jars_complete(self):
         try:
@@ -138,36 +198,57 @@ class Install:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise ClusterError("mvn (Apache Maven) not found on PATH: it is needed once to download the "
-                               f"RocketMQ {ROCKETMQ_VERSION} jars (e.g. apt-get install maven)")
+                               f"RocketMQ {self.version} jars (e.g. apt-get install maven)")
         require_java()
         # A half download (no marker) is redone from a clean lib/ so no stale jar remains.
         with contextlib.suppress(FileNotFoundError):
             self.marker.unlink()
         shutil.rmtree(self.lib, ignore_errors=True)
         self.home.mkdir(parents=True, exist_ok=True)
-        cmd = [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(POM), f"-Dmaven.repo.local={self.m2}",
-               "dependency:copy-dependencies", f"-DoutputDirectory={self.lib}"]
+        cmd = [mvn, "-B", "-Dstyle.color=never", "-f", str(POM), f"-Dmaven.repo.local={self.m2}",
+               "dependency:copy-dependencies", f"-DoutputDirectory={self.lib}"] + self.version_args()
         cmd += shlex.split(os.environ.get("RMQ_MAVEN_ARGS", ""))
+        progress(f"fetching the RocketMQ {self.version} jars with mvn into {self.lib} "
+                 f"(once; log: {self.mvn_log})")
+        progress("downloading (a dot per file from Maven Central) ", end="")
+        downloaded = 0
         with open(self.mvn_log, "wb") as log:
-            rc = subprocess.call(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 cwd=str(HERE))
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    cwd=str(HERE))
+            for line in proc.stdout:
+                log.write(line)
+                if line.startswith(b"[INFO] Downloaded from"):
+                    downloaded += 1
+                    print(".", end="", file=sys.stderr, flush=True)
+            rc = proc.wait()
+        print(f" {downloaded} file(s)", file=sys.stderr, flush=True)
         if rc != 0:
-            raise ClusterError(f"download of the RocketMQ {ROCKETMQ_VERSION} jars with mvn failed "
+            raise ClusterError(f"download of the RocketMQ {self.version} jars with mvn failed "
                                f"(exit {rc}): {first_maven_error(self.mvn_log)} (full log: {self.mvn_log})")
-        self._extract_logback_configs()
+        self._write_logback_configs()
         self.marker.write_text(self._pom_digest() + "\n")
+        progress(f"RocketMQ {self.version}: {len(list(self.lib.glob('*.jar')))} jars ready")
 
-    def _extract_logback_configs(self):
+    def _write_logback_configs(self):
+        if self.major == 4:
+            self.conf_dir.mkdir(parents=True, exist_ok=True)
+            for kind, (log, level) in LOGBACK_4X_KINDS.items():
+                (self.conf_dir / f"logback_{kind}.xml").write_text(LOGBACK_4X.format(log=log, level=level))
+            return
         self.logback_dir.mkdir(parents=True, exist_ok=True)
         for kind in ("namesrv", "broker", "tools", "client"):
-            jar = self.lib / f"rocketmq-{kind}-{ROCKETMQ_VERSION}.jar"
+            jar = self.lib / f"rocketmq-{kind}-{self.version}.jar"
             name = f"rmq.{kind}.logback.xml"
             with zipfile.ZipFile(jar) as zf:
                 self.logback_config(kind).write_bytes(zf.read(name))
 
+    def tool_sources(self):
+        """RmqTool.java and the shim of this major version (java/v4 or java/v5)."""
+        return sorted(TOOL_SOURCE_DIR.glob("*.java")) + sorted((TOOL_SOURCE_DIR / f"v{self.major}").glob("*.java"))
+
     def _tool_stale(self):
         stamp = self.tool_classes / ".compiled"
-        newest = max(p.stat().st_mtime for p in TOOL_SOURCE_DIR.glob("*.java"))
+        newest = max(p.stat().st_mtime for p in self.tool_sources())
         return not stamp.exists() or stamp.stat().st_mtime < newest
 
     def _compile_tool(self):
@@ -180,7 +261,8 @@ class Install:
         fresh = self.home / "tool-classes.new"
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
-        sources = sorted(str(p) for p in TOOL_SOURCE_DIR.glob("*.java"))
+        progress(f"compiling the Java reader/sender against the RocketMQ {self.version} client")
+        sources = [str(p) for p in self.tool_sources()]
         proc = subprocess.run([javac, "-nowarn", "-encoding", "UTF-8", "-cp", self.classpath(),
                                "-d", str(fresh)] + sources,
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -308,6 +390,33 @@ def topic_route(namesrv, topic):
     return tolerant_json(body)
 
 
+def broker_info(addr):
+    """What a broker says about itself: its role, id and flush mode (its configuration), its version
+    and commit-log max offset (its runtime info). The max offset of a slave equal to its master's
+    proves replication."""
+    code, remark, body = remoting_call(addr, GET_BROKER_CONFIG)
+    if code != 0:
+        raise ClusterError(f"broker {addr} refused its configuration: {remark}")
+    config = dict(line.split("=", 1) for line in body.decode(errors="replace").splitlines() if "=" in line)
+    code, remark, body = remoting_call(addr, GET_BROKER_RUNTIME_INFO)
+    if code != 0:
+        raise ClusterError(f"broker {addr} refused its runtime info: {remark}")
+    runtime = tolerant_json(body).get("table") or {}
+    return {"brokerName": config.get("brokerName"), "brokerId": int(config.get("brokerId", -1)),
+            "brokerRole": config.get("brokerRole"), "flushDiskType": config.get("flushDiskType"),
+            "version": runtime.get("brokerVersionDesc"),
+            "commitLogMaxOffset": int(runtime.get("commitLogMaxOffset", -1))}
+
+
+def broker_topics(addr):
+    """The topics a broker has a configuration for. A slave copies its master's every 10 s and
+    refuses pulls of a topic it has not copied yet (code 17, topic not exist)."""
+    code, remark, body = remoting_call(addr, GET_ALL_TOPIC_CONFIG)
+    if code != 0:
+        raise ClusterError(f"broker {addr} refused its topic configuration: {remark}")
+    return set(tolerant_json(body).get("topicConfigTable") or {})
+
+
 # ------------------------------------------------------------------------------------------------
 # Processes
 
@@ -332,6 +441,24 @@ def port_accepts(port, timeout=0.5):
         return False
 
 
+def established_connections_to(port):
+    """How many ESTABLISHED TCP connections this host has to a local port (client side), from
+    /proc/net/tcp; None where /proc is not there."""
+    count, found = 0, False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found = True
+        for line in lines:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == "01":  # 01 = TCP_ESTABLISHED
+                count += 1
+    return count if found else None
+
+
 def process_cmdline(pid):
     """The command line of a live process; "" when there is none (a zombie's is empty too)."""
     if Path("/proc/self").exists():
@@ -345,12 +472,14 @@ def process_cmdline(pid):
 
 
 class Member:
-    """One server JVM of the cluster (namesrv, broker-a or broker-b)."""
+    """One server JVM of the cluster: the namesrv, a master (broker-a) or a slave (broker-a-s)."""
 
-    def __init__(self, cluster, name, port):
+    def __init__(self, cluster, name, port, group=None, broker_id=0):
         self.cluster = cluster
         self.name = name
         self.port = port
+        self.group = group  # brokerName, shared by a master and its slave; None for the namesrv
+        self.broker_id = broker_id  # 0 master, 1 slave
         self.dir = cluster.state_dir / name
         self.pid_file = self.dir / "pid"
         self.stdout_file = self.dir / "stdout.log"
@@ -361,7 +490,21 @@ class Member:
 
     @property
     def is_broker(self):
-        return self.name != "namesrv"
+        return self.group is not None
+
+    @property
+    def is_slave(self):
+        return self.broker_id > 0
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def role(self):
+        if self.is_slave:
+            return "SLAVE"
+        return self.cluster.deployment.master_role
 
     @property
     def tag(self):
@@ -399,7 +542,16 @@ class Member:
         self.conf_file.write_text(
             "".join(f"{k}={v}\n" for k, v in (self.broker_conf() if self.is_broker else self.namesrv_conf())))
         secure_jvm = SECURE_BROKER_JVM if self.is_broker and self.cluster.secure else []
-        cmd = ([java] + COMMON_JVM + (BROKER_JVM if self.is_broker else NAMESRV_JVM) + secure_jvm
+        heap = NAMESRV_JVM
+        if self.is_broker:
+            heap = GROUP_BROKER_JVM if self.cluster.deployment.topology == "master-slave" else BROKER_JVM
+        if install.major == 4:
+            # 4.9 reads <rocketmq.home.dir>/conf/logback_<kind>.xml (the 5.x jars carry their own).
+            conf = self.cluster.state_dir / "conf"
+            conf.mkdir(parents=True, exist_ok=True)
+            shutil.copy(install.conf_dir / f"logback_{kind}.xml", conf / f"logback_{kind}.xml")
+        opens = JVM_4X_OPENS if install.major == 4 else []
+        cmd = ([java] + COMMON_JVM + opens + heap + secure_jvm
                + [self.tag, f"-Duser.home={self.home}", f"-Drocketmq.home.dir={self.cluster.state_dir}",
                   f"-Drmq.logback.configurationFile={install.logback_config(kind)}",
                   "-cp", install.classpath(), main, "-c", str(self.conf_file)])
@@ -419,12 +571,13 @@ class Member:
 
     def broker_conf(self):
         store = self.dir / "store"
+        deployment = self.cluster.deployment
         conf = [
             ("brokerClusterName", CLUSTER_NAME),
-            ("brokerName", self.name),
-            ("brokerId", 0),
-            ("brokerRole", "ASYNC_MASTER"),
-            ("flushDiskType", "ASYNC_FLUSH"),
+            ("brokerName", self.group),
+            ("brokerId", self.broker_id),
+            ("brokerRole", self.role),
+            ("flushDiskType", deployment.flush_disk_type),
             ("namesrvAddr", self.cluster.namesrv_addr),
             ("brokerIP1", "127.0.0.1"),
             ("brokerIP2", "127.0.0.1"),
@@ -441,6 +594,18 @@ class Member:
             ("diskSpaceCleanForciblyRatio", 97),
             ("diskSpaceWarningLevelRatio", 98),
         ]
+        # No haMasterAddress for a slave: 5.3.3 applies a configured one before its HA client exists
+        # and then stops taking the address from the NameServer, so it never connects ("connect to
+        # master null"). Without it the slave takes the master's HA address (brokerIP2:listenPort+1)
+        # from each registration reply.
+        if self.is_slave:
+            # A 5.x slave rejects every pull ("[REJECTREQUEST]system busy", code 2) unless this is
+            # on, so its copy could not be read while its master is down. Set on slaves only: on a
+            # master it would also send lagging consumers to the slave.
+            conf.append(("slaveReadEnable", "true"))
+        if deployment.master_role == "SYNC_MASTER" and self.cluster.install.major >= 5:
+            # A 5.x SYNC_MASTER waits for inSyncReplicas - 1 slaves; with the default 1 it never waits.
+            conf += [("totalReplicas", 2), ("inSyncReplicas", 2)]
         secure = SECURE_BROKER_CONF if self.cluster.secure else []
         return conf + list(SMALL_STORE_CONF.items()) + secure + extra_broker_conf()
 
@@ -497,23 +662,88 @@ class Member:
         return files
 
 
+class Deployment:
+    """What runs on a port base: topology, RocketMQ version, master role and flush mode. Kept in
+    <state>/deployment.json from a cold `up` on, so every later command of that base (tools, admin,
+    broker restarts) uses the same jars and settings."""
+
+    def __init__(self, topology="masters", version=ROCKETMQ_VERSION, role=None, flush="async"):
+        if topology not in TOPOLOGIES:
+            raise ClusterError(f"unknown topology '{topology}' (expected one of: {', '.join(TOPOLOGIES)})",
+                               exit_code=64)
+        parse_version(version)
+        if role is None:
+            role = "sync" if topology == "master-slave" else "async"
+        if role not in ("sync", "async"):
+            raise ClusterError(f"--role expects sync or async, got '{role}'", exit_code=64)
+        if role == "sync" and topology != "master-slave":
+            raise ClusterError("--role sync needs slaves: use it with --topology master-slave", exit_code=64)
+        if flush not in ("sync", "async"):
+            raise ClusterError(f"--flush expects sync or async, got '{flush}'", exit_code=64)
+        self.topology, self.version, self.role, self.flush = topology, version, role, flush
+
+    @property
+    def master_role(self):
+        return "SYNC_MASTER" if self.role == "sync" else "ASYNC_MASTER"
+
+    @property
+    def flush_disk_type(self):
+        return "SYNC_FLUSH" if self.flush == "sync" else "ASYNC_FLUSH"
+
+    def install_major(self):
+        return parse_version(self.version)[0]
+
+    def as_dict(self):
+        return {"topology": self.topology, "version": self.version, "role": self.role, "flush": self.flush}
+
+    def __eq__(self, other):
+        return isinstance(other, Deployment) and self.as_dict() == other.as_dict()
+
+    def describe(self):
+        return f"{self.topology}, RocketMQ {self.version}, {self.master_role}, {self.flush_disk_type}"
+
+    @classmethod
+    def load(cls, path):
+        """The recorded deployment of a port base; the default one when none was recorded."""
+        try:
+            return cls(**json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError):
+            return cls()
+
+
 class Cluster:
     """The servers of one port base and their state folder."""
 
     def __init__(self, base=None, install=None):
-        self.install = install or Install()
         raw = base if base is not None else os.environ.get("RMQ_PORT_BASE") or DEFAULT_PORT_BASE
         try:
             self.base = int(raw)
         except ValueError:
             raise ClusterError(f"port base must be a number, got '{raw}'", exit_code=64) from None
-        if not 1024 <= self.base <= 65535 - 202:
-            raise ClusterError(f"port base {self.base} is out of range (1024..{65535 - 202})")
-        self.state_dir = self.install.cache / "cluster" / str(self.base)
+        if not 1024 <= self.base <= 65535 - 252:
+            raise ClusterError(f"port base {self.base} is out of range (1024..{65535 - 252})")
+        cache = install.cache if install is not None else Install().cache
+        self.state_dir = cache / "cluster" / str(self.base)
         # Present while the cluster of this base is a secure one (kept across broker restarts).
         self.secure_marker = self.state_dir / "secure"
+        self.deployment_file = self.state_dir / "deployment.json"
+        self._use(Deployment.load(self.deployment_file), install)
+
+    def _use(self, deployment, install=None):
+        """Builds the members (and picks the jars) of a deployment."""
+        self.deployment = deployment
+        if install is None or install.version != deployment.version:
+            install = Install(install.cache if install is not None else None, deployment.version)
+        self.install = install
         self.namesrv = Member(self, "namesrv", self.base)
-        self.brokers = {name: Member(self, name, self.base + 100 * (i + 1)) for i, name in enumerate(BROKERS)}
+        self.brokers = {}  # the masters, by group name
+        self.slaves = {}  # the slaves, by group name
+        for i, group in enumerate(BROKERS):
+            port = self.base + 100 * (i + 1)
+            self.brokers[group] = Member(self, group, port, group=group)
+            if deployment.topology == "master-slave":
+                self.slaves[group] = Member(self, group + SLAVE_SUFFIX, port + SLAVE_PORT_OFFSET, group=group,
+                                            broker_id=1)
 
     @property
     def namesrv_addr(self):
@@ -524,12 +754,23 @@ class Cluster:
         return self.secure_marker.exists()
 
     def members(self):
-        return [self.namesrv] + list(self.brokers.values())
+        return [self.namesrv] + self.broker_members()
+
+    def broker_members(self):
+        """Masters and slaves, each master followed by its slave."""
+        members = []
+        for group in BROKERS:
+            members.append(self.brokers[group])
+            if group in self.slaves:
+                members.append(self.slaves[group])
+        return members
 
     def broker(self, name):
-        if name not in self.brokers:
-            raise ClusterError(f"unknown broker '{name}' (expected one of: {', '.join(BROKERS)})", exit_code=64)
-        return self.brokers[name]
+        for member in self.broker_members():
+            if member.name == name:
+                return member
+        names = ", ".join(m.name for m in self.broker_members())
+        raise ClusterError(f"unknown broker '{name}' (expected one of: {names})", exit_code=64)
 
     @contextlib.contextmanager
     def lock(self):
@@ -545,38 +786,69 @@ class Cluster:
     # -- health --------------------------------------------------------------------------------
 
     def registered_brokers(self):
-        """Broker name -> master address as the NameServer knows it ({} when it cannot be asked)."""
+        """Broker name -> {broker id (str) -> address} as the NameServer knows them ({} when it cannot
+        be asked)."""
         try:
             table = cluster_info(self.namesrv_addr).get("brokerAddrTable") or {}
         except (ValueError, ClusterError):
             return {}
-        return {name: (data.get("brokerAddrs") or {}).get("0") for name, data in table.items()}
+        return {name: {str(k): v for k, v in (data.get("brokerAddrs") or {}).items()}
+                for name, data in table.items()}
 
     def is_registered(self, broker, registered=None):
+        """The NameServer lists the broker under its group and id (a slave under id 1)."""
         registered = self.registered_brokers() if registered is None else registered
-        return registered.get(broker.name) == f"127.0.0.1:{broker.port}"
+        return registered.get(broker.group, {}).get(str(broker.broker_id)) == broker.addr
+
+    def ha_connected(self, slave):
+        """The slave holds a TCP connection to its master's HA port (it connects only once it runs
+        as a slave, and drops it when the master goes away)."""
+        master = self.brokers[slave.group]
+        # Every connection to that port is a slave's: the master serves only HA there.
+        return bool(established_connections_to(master.port + 1))
+
+    def ready(self, member, registered=None):
+        if not member.is_broker:
+            return member.running()
+        if not (member.running() and self.is_registered(member, registered)):
+            return False
+        # A slave restarted while its master is down cannot connect; it is ready once registered.
+        return not member.is_slave or not self.brokers[member.group].running() or self.ha_connected(member)
 
     def healthy(self):
         if not all(m.running() for m in self.members()):
             return False
         registered = self.registered_brokers()
-        return all(self.is_registered(b, registered) for b in self.brokers.values())
+        return all(self.ready(b, registered) for b in self.broker_members())
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def up(self, secure=False):
+    def up(self, secure=False, deployment=None):
         require_java()
+        deployment = deployment or Deployment()
+        if secure and (deployment.topology != "masters" or deployment.install_major() != 5):
+            raise ClusterError("--secure (TLS + ACL 2.0) is available for --topology masters on 5.x only",
+                               exit_code=64)
         with self.lock():
             cold = not any(m.running() for m in self.members())
             if not cold and secure != self.secure:
                 have, want = ("secure", "plain") if self.secure else ("plain", "secure")
                 raise ClusterError(f"the cluster of port base {self.base} is running {have}; run `down` "
                                    f"before starting it {want}")
+            if not cold and deployment != self.deployment:
+                raise ClusterError(f"the cluster of port base {self.base} is running "
+                                   f"{self.deployment.describe()}; run `down` before starting "
+                                   f"{deployment.describe()}")
             if self.healthy():
                 return self.namesrv_addr
+            if cold:
+                self._wipe_state()  # also the folders of a previous deployment's other servers
+                self._use(deployment, self.install)
             self.install.fetch()
             if cold:
                 self._wipe_state()
+                self.state_dir.mkdir(parents=True, exist_ok=True)
+                self.deployment_file.write_text(json.dumps(deployment.as_dict()) + "\n")
                 if secure:
                     self.secure_marker.write_text(f"{SECURE_ACCESS_KEY}\n")
                 else:
@@ -591,7 +863,7 @@ class Cluster:
                     if not member.is_broker:
                         self._wait_namesrv_ready()
                 # Brokers that were already running re-register within 30 s if the NameServer is new.
-                for broker in self.brokers.values():
+                for broker in self.broker_members():
                     self._wait_registered(broker)
             except BaseException:
                 # Nothing of value is in a cluster that failed to come up: no graceful shutdown.
@@ -605,7 +877,7 @@ class Cluster:
         with self.lock():
             # Brokers take several seconds each to shut down: let them do it side by side, and
             # keep the NameServer up meanwhile so they can unregister.
-            brokers = list(self.brokers.values())
+            brokers = self.broker_members()
             for broker in brokers:
                 broker.send_signal(signal.SIGTERM)
             for broker in brokers:
@@ -629,6 +901,10 @@ class Cluster:
                 with contextlib.suppress(ClusterError):
                     broker.kill()
                 raise
+            # A restarted master's group is whole again once its slave has reconnected to it.
+            slave = self.slaves.get(broker.group)
+            if not broker.is_slave and slave is not None and slave.running():
+                self._wait(slave, "reconnected to its master's HA port", lambda: self.ha_connected(slave))
 
     def stop_broker(self, name):
         with self.lock():
@@ -681,14 +957,16 @@ class Cluster:
         self._wait(self.namesrv, "accepting connections", lambda: port_accepts(self.namesrv.port))
 
     def _wait_registered(self, broker):
-        self._wait(broker, "registered with the NameServer", lambda: self._booted_and_registered(broker))
+        what = "registered with the NameServer" + (" and connected to its master's HA port"
+                                                    if broker.is_slave else "")
+        self._wait(broker, what, lambda: self._booted_and_registered(broker))
 
     def _booted_and_registered(self, broker):
         # A broker just started by us must also say it booted: the NameServer may still list the
         # address of its previous run for a moment.
         if broker.started_here() and "boot success" not in broker.output_since_start():
             return False
-        return self.is_registered(broker)
+        return self.ready(broker)
 
     # -- topics --------------------------------------------------------------------------------
 
@@ -737,6 +1015,9 @@ class Cluster:
                 + [f"-Duser.home={tool_home}",
                    f"-Drmq.logback.configurationFile={self.install.logback_config(logback)}",
                    "-Drocketmq.log.level=warn"]
+                # A 4.9 client logs through plain logback, which prints to stdout unless configured.
+                + ([f"-Dlogback.configurationFile={self.install.conf_dir / 'logback_tools.xml'}"]
+                   if self.install.major == 4 else [])
                 + jvm_props + ["-cp", self.install.classpath(with_tool=with_tool), main] + list(args))
 
     def run_java_admin(self, args, capture=False):
@@ -746,8 +1027,10 @@ class Cluster:
         if args and args[0] not in ("help", "-h", "--help") and "-n" not in args:
             self.require_namesrv()
             args += ["-n", self.namesrv_addr]
-        cmd = self._java_cmd(self._admin_secure_props(), "org.apache.rocketmq.tools.command.MQAdminStartup", args,
-                             logback="tools")
+        props = self._admin_secure_props()
+        if self.install.major == 4:
+            props = props + [f"-Drocketmq.home.dir={self.install.home}"]  # conf/logback_tools.xml
+        cmd = self._java_cmd(props, "org.apache.rocketmq.tools.command.MQAdminStartup", args, logback="tools")
         return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else None,
                               stderr=subprocess.STDOUT if capture else None)
 
@@ -776,13 +1059,15 @@ class Cluster:
 
     def status_lines(self):
         registered = self.registered_brokers()
-        lines = []
+        lines = [f"deployment: {self.deployment.describe()}" + (", secure" if self.secure else "")]
         for m in self.members():
             state = f"running (pid {m.pid()})" if m.running() else "stopped"
             extra = ""
             if m.is_broker:
-                extra = "registered" if self.is_registered(m, registered) else "not registered"
-            lines.append(f"{m.name:<9} 127.0.0.1:{m.port:<6} {state:<22} {extra}".rstrip())
+                extra = f"{m.role:<12} " + ("registered" if self.is_registered(m, registered) else "not registered")
+                if m.is_slave:
+                    extra += ", ha connected" if self.ha_connected(m) else ", ha not connected"
+            lines.append(f"{m.name:<10} 127.0.0.1:{m.port:<6} {state:<22} {extra}".rstrip())
         return lines
 
     def log_tails(self, names=None, lines=40):
@@ -823,17 +1108,25 @@ def member_processes(base):
 
 USAGE = """usage: rmq-cluster [--port-base N] COMMAND [ARGS...]
 
-Local Apache RocketMQ 5.3.3 cluster: NameServer at 127.0.0.1:BASE, masters broker-a (BASE+100)
-and broker-b (BASE+200). BASE comes from --port-base, else $RMQ_PORT_BASE, else 19876.
+Local Apache RocketMQ cluster: NameServer at 127.0.0.1:BASE, groups broker-a (BASE+100) and
+broker-b (BASE+200); with --topology master-slave their slaves broker-a-s (BASE+150) and
+broker-b-s (BASE+250). BASE comes from --port-base, else $RMQ_PORT_BASE, else 19876.
 
 commands:
-  fetch                      download the jars (mvn) and compile the Java tool into .cache/
-  up [--secure]              start the cluster (if not already healthy); prints NAMESRV_ADDR=...
+  fetch [--version V]        download the jars (mvn) and compile the Java tool into .cache/
+  up [--topology masters|master-slave] [--version V] [--role sync|async] [--flush sync|async] [--secure]
+                             start the cluster (if not already healthy); prints NAMESRV_ADDR=...
+                             --topology: masters (default) or master-slave (each master with a
+                             slave, brokerId 1); --version: RocketMQ release (default 5.3.3; 4.9.7
+                             tested); --role: master-slave masters SYNC_MASTER (default) or
+                             ASYNC_MASTER; --flush: ASYNC_FLUSH (default) or SYNC_FLUSH.
+                             The deployment is kept for the base until `down`.
                              --secure: brokers require TLS and ACL 2.0 signatures (user
                              rocketmq / 12345678); the tools below then sign and use TLS
   down                       stop every server of this base
   status                     show servers and registration (exit 0 only when all healthy)
   logs [NAME...] [--lines N] print the tail of the servers' logs
+  (NAME: broker-a, broker-b, and the slaves broker-a-s, broker-b-s)
   kill-broker NAME           SIGKILL a broker
   pause-broker NAME          SIGSTOP a broker (hung: in the routes, answering nothing)
   resume-broker NAME         SIGCONT a paused broker
@@ -842,6 +1135,8 @@ commands:
   create-topic TOPIC [--queues N] [--order]
                              create a topic on both brokers, wait for its route
   route TOPIC                print the NameServer route of a topic as JSON
+  broker-info [NAME...]      one JSON line per running broker: name, addr, brokerName, brokerId,
+                             brokerRole, flushDiskType, version, commitLogMaxOffset, haConnected
   admin ARGS...              run mqadmin (-n is added unless given)
   read-topic TOPIC [--timeout-ms N] [--expect N]
                              print every stored message of the topic as JSON lines
@@ -956,17 +1251,21 @@ def main(argv=None):
 
 def run_command(command, args, base):
     if command == "fetch":
+        version = _take_option(args, "--version", ROCKETMQ_VERSION)
         _exactly(args, [])
         require_java()
-        install = Install()
+        install = Install(version=version)
         install.fetch()
-        print(f"RocketMQ {ROCKETMQ_VERSION} jars in {install.lib}")
+        print(f"RocketMQ {install.version} jars in {install.lib}")
         return 0
     cluster = Cluster(base)
     if command == "up":
         secure = _take_option(args, "--secure", default=False, flag=True)
+        deployment = Deployment(topology=_take_option(args, "--topology", "masters"),
+                                version=_take_option(args, "--version", ROCKETMQ_VERSION),
+                                role=_take_option(args, "--role"), flush=_take_option(args, "--flush", "async"))
         _exactly(args, [])
-        print(f"NAMESRV_ADDR={cluster.up(secure)}", flush=True)
+        print(f"NAMESRV_ADDR={cluster.up(secure, deployment)}", flush=True)
         return 0
     if command == "down":
         _exactly(args, [])
@@ -991,11 +1290,21 @@ def run_command(command, args, base):
         order = _take_option(args, "--order", default=False, flag=True)
         (topic,) = _exactly(args, ["TOPIC"])
         cluster.create_topic(topic, queues, order)
-        print(f"topic {topic} created with {queues} queue(s) on {', '.join(BROKERS)}")
+        print(f"topic {topic} created with {queues} queue(s) on {', '.join(cluster.brokers)}")
         return 0
     if command == "route":
         (topic,) = _exactly(args, ["TOPIC"])
         print(json.dumps(cluster.route(topic), sort_keys=True))
+        return 0
+    if command == "broker-info":
+        members = [cluster.broker(name) for name in args] or cluster.broker_members()
+        for member in members:
+            if not member.running():
+                raise ClusterError(f"{member.name} is not running")
+            info = {"name": member.name, "addr": member.addr, **broker_info(member.addr)}
+            if member.is_slave:
+                info["haConnected"] = cluster.ha_connected(member)
+            print(json.dumps(info), flush=True)
         return 0
     if command == "admin":
         return cluster.run_java_admin(args).returncode

@@ -240,9 +240,14 @@ def bad_base():
     assert leftover == [], f"processes of port base {BAD_BASE} left behind"
 
 
+def is_progress(line):
+    """A step the launcher reports on stderr during a long operation (a first download)."""
+    return line.startswith("rmq-cluster: ") and not line.startswith("rmq-cluster: error:")
+
+
 def assert_one_line_error(rc, err, *words):
     assert rc != 0
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip() and not is_progress(ln)]
     assert len(lines) == 1, err
     for word in words:
         assert word in lines[0], lines[0]
@@ -272,6 +277,7 @@ def test_failed_download_is_reported(bad_base):
         env = dict(os.environ, RMQ_CACHE_DIR=empty_cache, RMQ_MAVEN_ARGS="-o")
         rc, _, err = run_cli("up", base=bad_base, env=env, check=False)
         assert_one_line_error(rc, err, "download", "mvn failed")
+        assert "rmq-cluster: fetching the RocketMQ" in err, "a first download says what it does"
         assert not (Path(empty_cache) / f"rocketmq-{rmqcluster.ROCKETMQ_VERSION}" / "fetched.ok").exists()
     assert rmqcluster.member_processes(bad_base) == []
 

@@ -2,6 +2,8 @@
 // Java client and admin tools so that tests can check our client against the reference one.
 // Started by `rmq-cluster` as: java -Drmq.tool.namesrv=HOST:PORT -cp <classes>:<lib>/* RmqTool <command> ...
 // stdout carries JSON only (one object per line); errors are one line on stderr and a non-zero exit.
+// The calls whose classes or signatures differ between client 4.9 and 5.x are in RmqCompat, one copy
+// per major version (java/v4, java/v5); the launcher compiles this file with the matching one.
 
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -27,24 +29,20 @@ import org.apache.rocketmq.client.consumer.listener.ConsumeConcurrentlyStatus;
 import org.apache.rocketmq.client.consumer.listener.MessageListenerConcurrently;
 import org.apache.rocketmq.client.consumer.PullResult;
 import org.apache.rocketmq.client.consumer.PullStatus;
+import org.apache.rocketmq.client.consumer.rebalance.AllocateMessageQueueAveragely;
+import org.apache.rocketmq.client.exception.MQClientException;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.client.producer.selector.SelectMessageQueueByHash;
 import org.apache.rocketmq.client.utils.MessageUtil;
 import org.apache.rocketmq.common.consumer.ConsumeFromWhere;
-import org.apache.rocketmq.common.compression.CompressorFactory;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageClientExt;
 import org.apache.rocketmq.common.message.MessageClientIDSetter;
 import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.message.MessageExt;
 import org.apache.rocketmq.common.message.MessageQueue;
-import org.apache.rocketmq.common.sysflag.MessageSysFlag;
 import org.apache.rocketmq.remoting.RPCHook;
-import org.apache.rocketmq.remoting.protocol.body.ClusterInfo;
-import org.apache.rocketmq.remoting.protocol.body.ProducerInfo;
-import org.apache.rocketmq.remoting.protocol.body.ProducerTableInfo;
-import org.apache.rocketmq.remoting.protocol.route.BrokerData;
 import org.apache.rocketmq.tools.admin.DefaultMQAdminExt;
 
 public final class RmqTool {
@@ -183,7 +181,7 @@ public final class RmqTool {
             try {
                 for (MessageQueue mq : consumer.fetchSubscribeMessageQueues(topic)) {
                     if (!next.containsKey(mq)) {
-                        next.put(mq, consumer.minOffset(mq));
+                        next.put(mq, firstOffset(consumer, mq));
                     }
                 }
             } catch (Exception e) {
@@ -194,7 +192,7 @@ public final class RmqTool {
             for (Map.Entry<MessageQueue, Long> entry : next.entrySet()) {
                 MessageQueue mq = entry.getKey();
                 long offset = entry.getValue();
-                long max = consumer.maxOffset(mq);
+                long max = lastOffset(consumer, mq);
                 while (offset < max) {
                     PullResult result = consumer.pull(mq, "*", offset, PULL_BATCH, CALL_TIMEOUT_MS);
                     if (result.getPullStatus() == PullStatus.FOUND) {
@@ -224,6 +222,29 @@ public final class RmqTool {
         consumer.shutdown();
     }
 
+    /**
+     * The offset calls go to a group's master only; with the master down a slave still serves pulls,
+     * so its queues are read from 0 until the slave has nothing more (a master/slave test reads the
+     * slave's copy this way).
+     */
+    @SuppressWarnings("deprecation")
+    private static long firstOffset(DefaultMQPullConsumer consumer, MessageQueue mq) throws Exception {
+        try {
+            return consumer.minOffset(mq);
+        } catch (MQClientException e) {
+            return 0;
+        }
+    }
+
+    @SuppressWarnings("deprecation")
+    private static long lastOffset(DefaultMQPullConsumer consumer, MessageQueue mq) throws Exception {
+        try {
+            return consumer.maxOffset(mq);
+        } catch (MQClientException e) {
+            return Long.MAX_VALUE;
+        }
+    }
+
     /** Looks a message up by its UNIQ_KEY (client message id) through the brokers' index. */
     private static void readKey(String namesrv, String topic, String uniqKey, long timeoutMs) throws Exception {
         DefaultMQAdminExt admin = startAdmin(namesrv);
@@ -231,7 +252,7 @@ public final class RmqTool {
         String lastError = "no message with that key";
         while (true) {
             try {
-                QueryResult result = admin.queryMessageByUniqKey(null, topic, uniqKey, 32, 0, Long.MAX_VALUE);
+                QueryResult result = RmqCompat.queryByUniqKey(admin, topic, uniqKey, 32);
                 for (MessageExt msg : result.getMessageList()) {
                     if (uniqKey.equals(msg.getProperty(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX))) {
                         printStored(namesrv, msg, brokerNameOf(admin, msg));
@@ -256,8 +277,7 @@ public final class RmqTool {
         DefaultMQAdminExt admin = startAdmin(namesrv);
         MessageExt msg;
         try {
-            msg = admin.getDefaultMQAdminExtImpl().getMqClientInstance().getMQAdminImpl()
-                .viewMessage(topic == null ? "" : topic, offsetMsgId);
+            msg = RmqCompat.viewMessage(admin, topic == null ? "" : topic, offsetMsgId);
         } catch (Exception e) {
             throw new ToolError(EXIT_NOT_FOUND, "message " + offsetMsgId + " not found: " + oneLine(e));
         }
@@ -332,7 +352,8 @@ public final class RmqTool {
         configure(producer, namesrv);
         producer.setSendMsgTimeout((int) CALL_TIMEOUT_MS);
         producer.start();
-        DefaultMQPushConsumer consumer = new DefaultMQPushConsumer("RMQ_CLUSTER_TOOL_RESPONDER_" + suffix, rpcHook());
+        DefaultMQPushConsumer consumer = new DefaultMQPushConsumer("RMQ_CLUSTER_TOOL_RESPONDER_" + suffix, rpcHook(),
+            new AllocateMessageQueueAveragely());
         configure(consumer, namesrv);
         consumer.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         consumer.subscribe(topic, "*");
@@ -376,31 +397,24 @@ public final class RmqTool {
     /** Prints the producer connections every broker master knows for the group. */
     private static void producers(String namesrv, String group) throws Exception {
         DefaultMQAdminExt admin = startAdmin(namesrv);
-        ClusterInfo cluster = admin.examineBrokerClusterInfo();
         StringBuilder connections = new StringBuilder("[");
-        Map<String, BrokerData> brokers = new TreeMap<>(cluster.getBrokerAddrTable());
-        for (BrokerData broker : brokers.values()) {
-            String addr = broker.getBrokerAddrs().get(0L);
+        for (Map.Entry<String, Map<Long, String>> broker : RmqCompat.brokerAddrTable(admin).entrySet()) {
+            String addr = broker.getValue().get(0L);
             if (addr == null) {
                 continue;
             }
-            ProducerTableInfo table = admin.getAllProducerInfo(addr);
-            List<ProducerInfo> infos = table.getData() == null ? null : table.getData().get(group);
-            if (infos == null) {
-                continue;
-            }
-            for (ProducerInfo info : infos) {
+            for (RmqCompat.ProducerRow info : RmqCompat.producers(admin, addr, group)) {
                 if (connections.length() > 1) {
                     connections.append(',');
                 }
                 connections.append(new Json()
-                    .field("brokerName", broker.getBrokerName())
+                    .field("brokerName", broker.getKey())
                     .field("brokerAddr", addr)
-                    .field("clientId", info.getClientId())
-                    .field("clientAddr", stripSlash(info.getRemoteIP()))
-                    .field("language", info.getLanguage() == null ? null : info.getLanguage().name())
-                    .field("version", info.getVersion())
-                    .field("lastUpdateTimestamp", info.getLastUpdateTimestamp())
+                    .field("clientId", info.clientId)
+                    .field("clientAddr", stripSlash(info.clientAddr))
+                    .field("language", info.language)
+                    .field("version", info.version)
+                    .field("lastUpdateTimestamp", info.lastUpdateTimestamp)
                     .end());
             }
         }
@@ -420,7 +434,7 @@ public final class RmqTool {
     private static DefaultMQPullConsumer startReader(String namesrv) throws Exception {
         DefaultMQPullConsumer consumer = new DefaultMQPullConsumer("RMQ_CLUSTER_TOOL_READER", rpcHook());
         configure(consumer, namesrv);
-        consumer.setDecodeDecompressBody(false);
+        RmqCompat.keepBodiesCompressed(consumer);
         consumer.start();
         return consumer;
     }
@@ -450,15 +464,6 @@ public final class RmqTool {
         }
         System.out.println(messageJson(stored, brokerName));
         consumer.shutdown();
-    }
-
-    /** The body as the Java client hands it to a consumer (decompressed). */
-    private static byte[] consumerBody(MessageExt msg) throws java.io.IOException {
-        byte[] body = msg.getBody() == null ? new byte[0] : msg.getBody();
-        if ((msg.getSysFlag() & MessageSysFlag.COMPRESSED_FLAG) == 0) {
-            return body;
-        }
-        return CompressorFactory.getCompressor(MessageSysFlag.getCompressionType(msg.getSysFlag())).decompress(body);
     }
 
     /**
@@ -494,9 +499,9 @@ public final class RmqTool {
             return msg.getBrokerName();
         }
         String storeHost = hostString(msg.getStoreHost());
-        for (BrokerData broker : admin.examineBrokerClusterInfo().getBrokerAddrTable().values()) {
-            if (broker.getBrokerAddrs().containsValue(storeHost)) {
-                return broker.getBrokerName();
+        for (Map.Entry<String, Map<Long, String>> broker : RmqCompat.brokerAddrTable(admin).entrySet()) {
+            if (broker.getValue().containsValue(storeHost)) {
+                return broker.getKey();
             }
         }
         return null;
@@ -512,7 +517,7 @@ public final class RmqTool {
         }
         String offsetMsgId = msg instanceof MessageClientExt
             ? ((MessageClientExt) msg).getOffsetMsgId() : msg.getMsgId();
-        byte[] body = consumerBody(msg);
+        byte[] body = RmqCompat.consumerBody(msg);
         return new Json()
             .field("msgId", msg.getProperty(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX))
             .field("offsetMsgId", offsetMsgId)
