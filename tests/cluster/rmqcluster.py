@@ -593,6 +593,10 @@ class Member:
             ("diskMaxUsedSpaceRatio", 95),
             ("diskSpaceCleanForciblyRatio", 97),
             ("diskSpaceWarningLevelRatio", 98),
+            # A send that waits over 200 ms (the default) in the broker's send queue is dropped by
+            # its fast failure: answered SYSTEM_BUSY, or, for a oneway, dropped without a trace.
+            # A starved CI machine makes such waits, so allow the client's whole send budget.
+            ("waitTimeMillsInSendQueue", 3000),
         ]
         # No haMasterAddress for a slave: 5.3.3 applies a configured one before its HA client exists
         # and then stops taking the address from the NameServer, so it never connects ("connect to
