@@ -7,7 +7,7 @@ CLUSTER := $(REPO)/tests/cluster/rmq-cluster
 # The launcher's cluster for tests and the quickstart; another base runs beside it.
 export RMQ_PORT_BASE ?= 19876
 
-.PHONY: all quickstart test test-topologies lint rust-test cluster-up cluster-down
+.PHONY: all quickstart test test-topologies test-deployments lint rust-test cluster-up cluster-down
 
 all: ffi
 
@@ -24,6 +24,11 @@ test:
 RMQ_TOPOLOGY_PORT_BASE ?= $(shell echo $$(($(RMQ_PORT_BASE) + 2000)))
 test-topologies:
 	RMQ_TOPOLOGY_PORT_BASE=$(RMQ_TOPOLOGY_PORT_BASE) python3 -m pytest -q -m topology --durations=10 $(REPO)/tests/cluster/test_topologies.py
+
+# The core's tests of each deployment (master/slave, ...), each brought up and down in turn on a
+# port base of its own (part of `make test`; RMQ_DEPLOYMENTS="master_slave" picks some).
+test-deployments:
+	@bash $(REPO)/tests/deployments.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -65,6 +65,7 @@ suite() {
 suite lint make --no-print-directory lint
 suite rust cargo test -p rmq-core -p rmq-ffi
 suite cluster python3 -m pytest -q tests/cluster
+suite deployments bash tests/deployments.sh
 suite c make --no-print-directory c-test
 suite python make --no-print-directory python-test
 suite node make --no-print-directory node-test

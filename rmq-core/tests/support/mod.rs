@@ -135,6 +135,56 @@ impl SecureCluster {
     }
 }
 
+/// A deployment other than the default cluster (master/slave groups, controller mode, another
+/// RocketMQ version, the Proxy...), on a port base of its own: `RMQ_DEPLOYMENT_PORT_BASE` when
+/// set (tests/deployments.sh sets it), else `default_base`. Brought up by its first user with
+/// `up_args` (a no-op when it already runs); `tests/deployments.sh` brings it down afterwards.
+/// One test binary uses one deployment.
+pub struct Deployment {
+    pub namesrv: String,
+    pub port_base: String,
+}
+
+pub fn deployment(default_base: u32, up_args: &[&str]) -> &'static Deployment {
+    static DEPLOYMENT: OnceLock<Deployment> = OnceLock::new();
+    DEPLOYMENT.get_or_init(|| {
+        let port_base = std::env::var("RMQ_DEPLOYMENT_PORT_BASE")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default_base.to_string());
+        let mut args = vec!["up"];
+        args.extend_from_slice(up_args);
+        let out = run_launcher(&["--port-base", &port_base], &args);
+        let namesrv = out
+            .lines()
+            .find_map(|l| l.strip_prefix("NAMESRV_ADDR="))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("rmq-cluster {args:?} printed no NAMESRV_ADDR:\n{out}"));
+        Deployment { namesrv, port_base }
+    })
+}
+
+impl Deployment {
+    /// Runs the launcher on this deployment's port base; panics with its output on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        run_launcher(&["--port-base", &self.port_base], args)
+    }
+
+    /// A producer on this deployment with `options` set, not started.
+    pub fn producer(&self, group: &str, options: &[(&str, &str)]) -> Producer {
+        producer_on(&self.namesrv, group, options)
+    }
+
+    pub fn create_topic(&self, topic: &str, queues: u32) {
+        self.cli(&["create-topic", topic, "--queues", &queues.to_string()]);
+    }
+
+    /// What the Java reader of this deployment's version finds in `topic`.
+    pub fn read_topic(&self, topic: &str, expect: usize) -> Vec<Stored> {
+        read_topic_at(&["--port-base", &self.port_base], topic, expect)
+    }
+}
+
 /// A topic name no other test run uses.
 pub fn unique_topic(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), fastrand::u32(..))
