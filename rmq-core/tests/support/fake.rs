@@ -1,54 +1,69 @@
 //! In-process fakes for the faults a real cluster cannot show on demand: a name server that
-//! stops answering, a silent peer, a black-holed address; and a broker that answers every
-//! request SUCCESS, to count the heartbeats it gets.
+//! stops answering, a silent peer, a black-holed address, a broker that answers sends late; and
+//! a broker that answers every request SUCCESS, to count the heartbeats it gets.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
+use rmq_core::protocol::codes::request::{self, GET_ROUTEINFO_BY_TOPIC, HEART_BEAT};
+use rmq_core::protocol::codes::response::SUCCESS;
 use rmq_core::protocol::command::{DEFAULT_MAX_FRAME_LEN, RemotingCommand, SerializeType};
+use rmq_core::protocol::message::{decode_properties, property};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-const GET_ROUTEINFO_BY_TOPIC: i32 = 105;
-const HEART_BEAT: i32 = 34;
-const SUCCESS: i32 = 0;
+/// A response and how long to hold it back.
+type Reply = (RemotingCommand, Duration);
 
-/// Serves every connection with `answer` (None: no answer) until the peer closes.
+fn at_once(reply: RemotingCommand) -> Option<Reply> {
+    Some((reply, Duration::ZERO))
+}
+
+/// Serves every connection with `answer` (None: no answer) until the peer closes. Requests are
+/// answered independently: one held back does not delay the next.
 async fn serve<F>(listener: TcpListener, accepted: Arc<AtomicUsize>, answer: F)
 where
-    F: Fn(&RemotingCommand) -> Option<RemotingCommand> + Clone + Send + 'static,
+    F: Fn(&RemotingCommand) -> Option<Reply> + Clone + Send + 'static,
 {
-    while let Ok((mut socket, _)) = listener.accept().await {
+    while let Ok((socket, _)) = listener.accept().await {
         accepted.fetch_add(1, Ordering::SeqCst);
-        let answer = answer.clone();
-        tokio::spawn(async move {
-            let mut buf = BytesMut::new();
-            loop {
-                while let Ok(Some(cmd)) =
-                    RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN)
-                {
-                    if cmd.is_oneway() || cmd.is_response() {
-                        continue;
-                    }
-                    if let Some(mut response) = answer(&cmd) {
-                        response.opaque = cmd.opaque;
-                        let mut frame = BytesMut::new();
-                        response.encode(SerializeType::Json, &mut frame);
-                        if socket.write_all(&frame).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                match socket.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
+        tokio::spawn(serve_connection(socket, answer.clone()));
+    }
+}
+
+async fn serve_connection<F>(socket: TcpStream, answer: F)
+where
+    F: Fn(&RemotingCommand) -> Option<Reply>,
+{
+    let (mut reader, writer) = socket.into_split();
+    let writer = Arc::new(tokio::sync::Mutex::new(writer));
+    let mut buf = BytesMut::new();
+    loop {
+        while let Ok(Some(cmd)) = RemotingCommand::decode_frame(&mut buf, DEFAULT_MAX_FRAME_LEN) {
+            if cmd.is_oneway() || cmd.is_response() {
+                continue;
             }
-        });
+            let Some((mut reply, delay)) = answer(&cmd) else {
+                continue;
+            };
+            reply.opaque = cmd.opaque;
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let mut frame = BytesMut::new();
+                reply.encode(SerializeType::Json, &mut frame);
+                let _ = writer.lock().await.write_all(&frame).await;
+            });
+        }
+        match reader.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 
@@ -101,7 +116,7 @@ impl FakeNameServer {
             if cmd.code == GET_ROUTEINFO_BY_TOPIC {
                 counted.fetch_add(1, Ordering::SeqCst);
             }
-            Some(RemotingCommand::response(SUCCESS, 0, None).with_body(route.clone()))
+            at_once(RemotingCommand::response(SUCCESS, 0, None).with_body(route.clone()))
         };
         tokio::spawn(serve(listener, Arc::new(AtomicUsize::new(0)), answer));
         FakeNameServer {
@@ -136,7 +151,7 @@ impl FakeBroker {
             if cmd.code == HEART_BEAT {
                 seen.lock().push(Instant::now());
             }
-            Some(RemotingCommand::response(SUCCESS, 0, None))
+            at_once(RemotingCommand::response(SUCCESS, 0, None))
         };
         tokio::spawn(serve(listener, Arc::new(AtomicUsize::new(0)), answer));
         FakeBroker { addr, heartbeats }
@@ -145,6 +160,60 @@ impl FakeBroker {
     pub fn heartbeats(&self) -> Vec<Instant> {
         self.heartbeats.lock().clone()
     }
+}
+
+/// A broker alive but slow (a SYNC_MASTER waiting for its slave, a GC pause): it stores
+/// nothing, counts each send by UNIQ_KEY and answers it SEND_OK after `delay`; every other
+/// request (heartbeats) is answered SUCCESS at once.
+pub struct SlowBroker {
+    pub addr: String,
+    received: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl SlowBroker {
+    pub async fn start(delay: Duration) -> SlowBroker {
+        let (listener, addr) = listener().await;
+        let received = Arc::new(Mutex::new(BTreeMap::new()));
+        let counts = received.clone();
+        let answer = move |cmd: &RemotingCommand| {
+            let Some(uniq_key) = uniq_key_of_send(cmd) else {
+                return at_once(RemotingCommand::response(SUCCESS, 0, None));
+            };
+            let mut counts = counts.lock();
+            let copies = counts.entry(uniq_key).or_insert(0);
+            *copies += 1;
+            let mut reply = RemotingCommand::response(SUCCESS, 0, None);
+            reply.ext_fields = BTreeMap::from([
+                (
+                    "msgId".to_string(),
+                    format!("7F00000100002A9F{:016X}", *copies),
+                ),
+                ("queueId".to_string(), "0".to_string()),
+                ("queueOffset".to_string(), copies.to_string()),
+            ]);
+            Some((reply, delay))
+        };
+        tokio::spawn(serve(listener, Arc::new(AtomicUsize::new(0)), answer));
+        SlowBroker { addr, received }
+    }
+
+    /// Send requests received for the message `uniq_key`.
+    pub fn copies_of(&self, uniq_key: &str) -> usize {
+        self.received.lock().get(uniq_key).copied().unwrap_or(0)
+    }
+}
+
+/// The UNIQ_KEY of a SEND_MESSAGE(_V2) request (V2 names its properties "i"); None for others.
+fn uniq_key_of_send(cmd: &RemotingCommand) -> Option<String> {
+    if cmd.code != request::SEND_MESSAGE_V2 && cmd.code != request::SEND_MESSAGE {
+        return None;
+    }
+    let fields = cmd.all_ext_fields();
+    let properties = fields.get("i").or(fields.get("properties"))?;
+    decode_properties(properties)
+        .into_iter()
+        .find(|(name, _)| name == property::UNIQ_KEY)
+        .map(|(_, value)| value)
 }
 
 /// An address where a connect never completes: a listener with a backlog of 0 whose accept

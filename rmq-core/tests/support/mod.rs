@@ -329,6 +329,41 @@ pub fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// How much later than asked the timers of this process fired while an operation ran. On a
+/// starved machine (a loaded CI runner) every wake-up of the library is late by about as much,
+/// so a time bound adds it; a wait that ignores its deadline is still caught, as it is late by
+/// seconds while the timers are not.
+pub struct Starvation {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ticker: tokio::task::JoinHandle<std::time::Duration>,
+}
+
+impl Starvation {
+    const TICK: std::time::Duration = std::time::Duration::from_millis(50);
+
+    /// Starts measuring: a task that sleeps one tick after another, adding up how late each ends.
+    pub fn measure() -> Starvation {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let ticker = tokio::spawn(async move {
+            let mut late = std::time::Duration::ZERO;
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                let begin = tokio::time::Instant::now();
+                tokio::time::sleep(Self::TICK).await;
+                late += begin.elapsed().saturating_sub(Self::TICK);
+            }
+            late
+        });
+        Starvation { stop, ticker }
+    }
+
+    /// The lateness added up since `measure`.
+    pub async fn total(self) -> std::time::Duration {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.ticker.await.expect("the starvation ticker panicked")
+    }
+}
+
 /// A send hook that counts the attempts of each send by message id: every stored copy beyond
 /// the first must be explained by one of them.
 #[derive(Default)]
