@@ -34,7 +34,8 @@ pub struct ProducerConfig {
     pub create_topic_key: String,
     /// Avoid brokers that failed or answered slowly, for their isolation period.
     pub latency_fault_tolerance: bool,
-    /// Retry a send whose status is not SEND_OK on another broker.
+    /// Retry a SYNC send whose status is not SEND_OK on another broker (the message stays stored
+    /// where it was, so this duplicates). Async sends report the status, as Java's do.
     pub retry_another_broker_when_not_store_ok: bool,
     pub heartbeat_interval: Duration,
     pub poll_namesrv_interval: Duration,

@@ -41,7 +41,7 @@ use bounds::{AsyncBounds, AsyncPermit};
 use fault::FaultStrategy;
 use hook::Hooks;
 use select::Route;
-use send::{Prepared, Sender};
+use send::{Mode, Prepared, Sender};
 
 /// `SendStatus.java`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,13 +362,8 @@ impl Producer {
         prepared: Prepared,
     ) -> Result<SendResult> {
         let inner = self.inner.clone();
-        runtime::on_runtime(async move {
-            inner
-                .sender(&client)
-                .send(&prepared, inner.config.retry_times)
-                .await
-        })
-        .await
+        runtime::on_runtime(async move { inner.sender(&client).send(&prepared, Mode::Sync).await })
+            .await
     }
 
     /// ASYNC mode: the send starts at once on the library runtime and completes even if the
@@ -400,9 +395,12 @@ impl Producer {
         let prepared = Prepared::new(&msg, &self.inner.config)?;
         let route = selection.into_route(&msg);
         let inner = self.inner.clone();
-        runtime::on_runtime(
-            async move { inner.sender(&client).send_routed(&prepared, route, 0).await },
-        )
+        runtime::on_runtime(async move {
+            inner
+                .sender(&client)
+                .send_routed(&prepared, route, Mode::Sync)
+                .await
+        })
         .await
     }
 
@@ -486,7 +484,7 @@ impl Producer {
         runtime::on_runtime(async move {
             inner
                 .sender(&client)
-                .send_routed(&prepared, Route::Queue(queue), 0)
+                .send_routed(&prepared, Route::Queue(queue), Mode::Sync)
                 .await
         })
         .await
@@ -569,9 +567,7 @@ impl Producer {
                     in_flight.permit =
                         Some(inner.bounds.acquire(prepared.body_len(), deadline).await?);
                 }
-                sender
-                    .send_routed(&prepared, route, inner.config.retry_times_async)
-                    .await
+                sender.send_routed(&prepared, route, Mode::Async).await
             };
             let send = AssertUnwindSafe(send).catch_unwind().map(|outcome| {
                 outcome.unwrap_or_else(|panic| {
@@ -651,10 +647,7 @@ impl Producer {
                 client: &client,
                 correlation_id: &correlation_id,
             };
-            inner
-                .sender(&client)
-                .send(&prepared, inner.config.retry_times_async)
-                .await?;
+            inner.sender(&client).send(&prepared, Mode::Async).await?;
             match tokio::time::timeout_at(deadline, reply).await {
                 Ok(Ok(reply)) => Ok(reply.to_message(inner.config.namespace.as_deref())),
                 _ => Err(Error::new(

@@ -267,6 +267,29 @@ fn now_millis() -> i64 {
         .unwrap_or_default()
 }
 
+/// Java's CommunicationMode of a send that waits for its answer: SYNC or ASYNC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Sync,
+    Async,
+}
+
+impl Mode {
+    /// Retries on another broker after a failed attempt.
+    fn retries(self, config: &ProducerConfig) -> u32 {
+        match self {
+            Mode::Sync => config.retry_times,
+            Mode::Async => config.retry_times_async,
+        }
+    }
+
+    /// Whether a stored message answered with a status other than SEND_OK is sent again to
+    /// another broker: in SYNC mode on request only; Java's ASYNC mode never looks at the status.
+    fn retries_not_store_ok(self, config: &ProducerConfig) -> bool {
+        self == Mode::Sync && config.retry_another_broker_when_not_store_ok
+    }
+}
+
 /// Everything one send needs from its producer.
 pub struct Sender<'a> {
     pub config: &'a ProducerConfig,
@@ -277,11 +300,11 @@ pub struct Sender<'a> {
 
 impl Sender<'_> {
     /// SYNC or ASYNC mode: up to `1 + retries` attempts, all within `send_timeout`.
-    pub async fn send(&self, prepared: &Prepared, retries: u32) -> Result<SendResult> {
+    pub async fn send(&self, prepared: &Prepared, mode: Mode) -> Result<SendResult> {
         let started = Instant::now();
         let deadline = started + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
-        let attempts = 1 + retries;
+        let attempts = 1 + mode.retries(self.config);
         let mut last_broker: Option<String> = None;
         let mut last_error: Option<Error> = None;
         let mut last_result: Option<SendResult> = None;
@@ -302,8 +325,7 @@ impl Sender<'_> {
             match outcome {
                 Ok(result) => {
                     self.fault.update(&queue.broker_name, latency, false);
-                    if result.status != SendStatus::SendOk
-                        && self.config.retry_another_broker_when_not_store_ok
+                    if result.status != SendStatus::SendOk && mode.retries_not_store_ok(self.config)
                     {
                         last_broker = Some(queue.broker_name.clone());
                         last_result = Some(result);
@@ -347,16 +369,16 @@ impl Sender<'_> {
         )))
     }
 
-    /// SYNC or ASYNC mode along `route`: automatic routes retry up to `retries` times, chosen
-    /// queues get one attempt and leave the fault strategy alone (as Java's `sendSelectImpl`).
+    /// SYNC or ASYNC mode along `route`: automatic routes retry as `send`, chosen queues get
+    /// one attempt and leave the fault strategy alone (as Java's `sendSelectImpl`).
     pub async fn send_routed(
         &self,
         prepared: &Prepared,
         route: Route,
-        retries: u32,
+        mode: Mode,
     ) -> Result<SendResult> {
         if let Route::Auto = route {
-            return self.send(prepared, retries).await;
+            return self.send(prepared, mode).await;
         }
         let deadline = Instant::now() + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
@@ -603,6 +625,15 @@ mod tests {
         assert_eq!(suspect_at(now, deadline, 1), deadline);
         let short = now + Duration::from_millis(300);
         assert_eq!(suspect_at(now, short, 3), short);
+    }
+
+    #[test]
+    fn only_sync_mode_retries_a_status_other_than_send_ok_and_only_on_request() {
+        let mut config = ProducerConfig::new("g");
+        assert!(!Mode::Sync.retries_not_store_ok(&config));
+        config.retry_another_broker_when_not_store_ok = true;
+        assert!(Mode::Sync.retries_not_store_ok(&config));
+        assert!(!Mode::Async.retries_not_store_ok(&config));
     }
 
     #[test]

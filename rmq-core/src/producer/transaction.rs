@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::client::{ClientInstance, TransactionCheckHandler};
 use crate::error::Result;
-use crate::producer::send::Prepared;
+use crate::producer::send::{Mode, Prepared};
 use crate::producer::{Producer, ProducerConfig, SendResult, SendStatus};
 use crate::protocol::message::{Message, property};
 use crate::protocol::stored::StoredMessage;
@@ -158,12 +158,9 @@ impl TransactionProducer {
         let prepared = Arc::new(Prepared::half(&msg, &inner.config)?);
         let send_result = {
             let (inner, client, prepared) = (inner.clone(), client.clone(), prepared.clone());
-            runtime::on_runtime(async move {
-                inner
-                    .sender(&client)
-                    .send(&prepared, inner.config.retry_times)
-                    .await
-            })
+            runtime::on_runtime(
+                async move { inner.sender(&client).send(&prepared, Mode::Sync).await },
+            )
             .await?
         };
         let (local_state, remark) = if send_result.status == SendStatus::SendOk {

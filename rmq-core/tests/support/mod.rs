@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub mod fake;
+pub mod send_forms;
 
 use base64::Engine;
 use rmq_core::{Producer, ProducerConfig};
