@@ -141,7 +141,7 @@ async fn plain_tcp_is_refused_by_a_4_9_broker_that_requires_tls() {
     plain.start().await.unwrap();
     let began = Instant::now();
     let err = plain
-        .send(Message::new(&unique_topic("V4Plain"), "in the clear"))
+        .send(Message::new(unique_topic("V4Plain"), "in the clear"))
         .await
         .unwrap_err();
     // The NameServer answers plain TCP; the broker closes a connection that is not TLS.

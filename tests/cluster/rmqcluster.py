@@ -38,7 +38,8 @@ DEFAULT_PORT_BASE = 19876
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 ROUTE_TIMEOUT_S = 30.0
-ADMIN_TIMEOUT_ATTEMPTS = 3  # create-topic: runs of mqadmin updateTopic while it times out
+ADMIN_TIMEOUT_ATTEMPTS = 3  # create-topic: runs of mqadmin updateTopic while it fails transiently
+ADMIN_TRANSIENT_ERRORS = ("RemotingTimeoutException", "RemotingSendRequestException")
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -1007,9 +1008,9 @@ class Cluster:
         for _ in range(ADMIN_TIMEOUT_ATTEMPTS):
             proc = self.run_java_admin(args, capture=True)
             output = proc.stdout.decode(errors="replace")
-            # updateTopic is idempotent: a timeout (mqadmin's client waits 3 s per call; a cold
-            # TLS handshake of a starved JVM can take longer) is worth another try.
-            if "RemotingTimeoutException" not in output:
+            # updateTopic is idempotent: a timeout or a failed write (mqadmin's client waits 3 s
+            # per call; a cold TLS handshake of a starved JVM can take longer) is worth another try.
+            if not any(e in output for e in ADMIN_TRANSIENT_ERRORS):
                 break
         if proc.returncode != 0 or "success" not in output:
             raise ClusterError(f"updateTopic {topic} failed (exit {proc.returncode}): "
