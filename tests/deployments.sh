@@ -8,10 +8,14 @@ set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 cluster="$repo/tests/cluster/rmq-cluster"
+# Transaction check-backs within seconds (as tests/run-all.sh sets for the default cluster).
+export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCheckInterval=2000}"
 
 # name and default port base (each base uses ports base..base+300).
 deployments=(
   "master_slave 22876"
+  "v4 26876"
+  "v4_secure 27876"
 )
 selected=" ${RMQ_DEPLOYMENTS:-} "
 

@@ -38,6 +38,8 @@ DEFAULT_PORT_BASE = 19876
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 ROUTE_TIMEOUT_S = 30.0
+ADMIN_TIMEOUT_ATTEMPTS = 3  # create-topic: runs of mqadmin updateTopic while it fails transiently
+ADMIN_TRANSIENT_ERRORS = ("RemotingTimeoutException", "RemotingSendRequestException")
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
@@ -94,6 +96,27 @@ SECURE_BROKER_CONF = [
 ]
 # The Java tools of a secure cluster speak TLS (trusting any certificate, the client test mode).
 SECURE_TOOL_JVM = ["-Dtls.enable=true"]
+
+# A secure 4.x cluster: ACL 1.0 instead (4.x has no ACL 2.0). Brokers get `aclEnable=true` and read
+# the accounts from <rocketmq.home.dir>/conf/plain_acl.yml, written by the launcher: the tools'
+# admin account (same credentials as on 5.x) and a restricted one that may neither publish nor
+# administer, for denied-access tests. No address is whitelisted: a whitelist hit (127.0.0.1
+# included) skips the signature check.
+SECURE_V4_RESTRICTED_ACCESS_KEY = "rmq-restricted"
+SECURE_V4_RESTRICTED_SECRET_KEY = "restricted-secret"
+SECURE_V4_BROKER_CONF = [("aclEnable", "true")]
+PLAIN_ACL_V4 = f"""accounts:
+  - accessKey: {SECURE_ACCESS_KEY}
+    secretKey: {SECURE_SECRET_KEY}
+    admin: true
+    defaultTopicPerm: PUB|SUB
+    defaultGroupPerm: PUB|SUB
+  - accessKey: {SECURE_V4_RESTRICTED_ACCESS_KEY}
+    secretKey: {SECURE_V4_RESTRICTED_SECRET_KEY}
+    admin: false
+    defaultTopicPerm: DENY
+    defaultGroupPerm: SUB
+"""
 
 
 # 4.9 servers and mqadmin configure logback from <rocketmq.home.dir>/conf/logback_<kind>.xml, a file
@@ -550,6 +573,8 @@ class Member:
             conf = self.cluster.state_dir / "conf"
             conf.mkdir(parents=True, exist_ok=True)
             shutil.copy(install.conf_dir / f"logback_{kind}.xml", conf / f"logback_{kind}.xml")
+            if self.is_broker and self.cluster.secure:
+                (conf / "plain_acl.yml").write_text(PLAIN_ACL_V4)
         opens = JVM_4X_OPENS if install.major == 4 else []
         cmd = ([java] + COMMON_JVM + opens + heap + secure_jvm
                + [self.tag, f"-Duser.home={self.home}", f"-Drocketmq.home.dir={self.cluster.state_dir}",
@@ -610,7 +635,9 @@ class Member:
         if deployment.master_role == "SYNC_MASTER" and self.cluster.install.major >= 5:
             # A 5.x SYNC_MASTER waits for inSyncReplicas - 1 slaves; with the default 1 it never waits.
             conf += [("totalReplicas", 2), ("inSyncReplicas", 2)]
-        secure = SECURE_BROKER_CONF if self.cluster.secure else []
+        secure = []
+        if self.cluster.secure:
+            secure = SECURE_V4_BROKER_CONF if self.cluster.install.major == 4 else SECURE_BROKER_CONF
         return conf + list(SMALL_STORE_CONF.items()) + secure + extra_broker_conf()
 
     def output_since_start(self):
@@ -830,9 +857,8 @@ class Cluster:
     def up(self, secure=False, deployment=None):
         require_java()
         deployment = deployment or Deployment()
-        if secure and (deployment.topology != "masters" or deployment.install_major() != 5):
-            raise ClusterError("--secure (TLS + ACL 2.0) is available for --topology masters on 5.x only",
-                               exit_code=64)
+        if secure and deployment.topology != "masters":
+            raise ClusterError("--secure (TLS + ACL) is available for --topology masters only", exit_code=64)
         with self.lock():
             cold = not any(m.running() for m in self.members())
             if not cold and secure != self.secure:
@@ -979,8 +1005,13 @@ class Cluster:
         args = ["updateTopic", "-c", CLUSTER_NAME, "-t", topic, "-r", str(queues), "-w", str(queues)]
         if order:
             args += ["-o", "true"]
-        proc = self.run_java_admin(args, capture=True)
-        output = proc.stdout.decode(errors="replace")
+        for _ in range(ADMIN_TIMEOUT_ATTEMPTS):
+            proc = self.run_java_admin(args, capture=True)
+            output = proc.stdout.decode(errors="replace")
+            # updateTopic is idempotent: a timeout or a failed write (mqadmin's client waits 3 s
+            # per call; a cold TLS handshake of a starved JVM can take longer) is worth another try.
+            if not any(e in output for e in ADMIN_TRANSIENT_ERRORS):
+                break
         if proc.returncode != 0 or "success" not in output:
             raise ClusterError(f"updateTopic {topic} failed (exit {proc.returncode}): "
                                f"{explain(output)}")
@@ -1032,7 +1063,7 @@ class Cluster:
             self.require_namesrv()
             args += ["-n", self.namesrv_addr]
         props = self._admin_secure_props()
-        if self.install.major == 4:
+        if self.install.major == 4 and not self.secure:
             props = props + [f"-Drocketmq.home.dir={self.install.home}"]  # conf/logback_tools.xml
         cmd = self._java_cmd(props, "org.apache.rocketmq.tools.command.MQAdminStartup", args, logback="tools")
         return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if capture else None,
@@ -1045,7 +1076,7 @@ class Cluster:
         props = [f"-Drmq.tool.namesrv={self.namesrv_addr}"] + (SECURE_TOOL_JVM if self.secure else [])
         cmd = self._java_cmd(props, "RmqTool", args, with_tool=True)
         env = dict(os.environ)
-        if self.secure:
+        if self.secure and not (env.get("RMQ_TOOL_ACCESS_KEY") and env.get("RMQ_TOOL_SECRET_KEY")):
             env.update(RMQ_TOOL_ACCESS_KEY=SECURE_ACCESS_KEY, RMQ_TOOL_SECRET_KEY=SECURE_SECRET_KEY)
         return subprocess.run(cmd, stdin=subprocess.DEVNULL, env=env).returncode
 
@@ -1057,6 +1088,9 @@ class Cluster:
         (home / "conf").mkdir(parents=True, exist_ok=True)
         (home / "conf" / "tools.yml").write_text(
             f"accessKey: {SECURE_ACCESS_KEY}\nsecretKey: {SECURE_SECRET_KEY}\n")
+        if self.install.major == 4:
+            # 4.x mqadmin reads its logback file from the same home as tools.yml.
+            shutil.copy(self.install.conf_dir / "logback_tools.xml", home / "conf" / "logback_tools.xml")
         return SECURE_TOOL_JVM + [f"-Drocketmq.home.dir={home}"]
 
     # -- reporting -----------------------------------------------------------------------------
@@ -1125,8 +1159,10 @@ commands:
                              tested); --role: master-slave masters SYNC_MASTER (default) or
                              ASYNC_MASTER; --flush: ASYNC_FLUSH (default) or SYNC_FLUSH.
                              The deployment is kept for the base until `down`.
-                             --secure: brokers require TLS and ACL 2.0 signatures (user
-                             rocketmq / 12345678); the tools below then sign and use TLS
+                             --secure (masters only): brokers require TLS and signed
+                             requests (user rocketmq / 12345678): ACL 2.0 on 5.x, ACL 1.0
+                             (aclEnable, plain_acl.yml) on 4.x; the tools below then sign
+                             and use TLS
   down                       stop every server of this base
   status                     show servers and registration (exit 0 only when all healthy)
   logs [NAME...] [--lines N] print the tail of the servers' logs

@@ -9,6 +9,7 @@ in the default suite.
 import base64
 import json
 import os
+import socket
 import time
 import uuid
 
@@ -206,6 +207,86 @@ def test_down_leaves_no_process(deployment):
 
 
 # ------------------------------------------------------------------------------------------------
+# The secure 4.9.7 cluster: TLS required, ACL 1.0 (aclEnable, the launcher's plain_acl.yml)
+
+
+@pytest.fixture(scope="module")
+def secure_v4():
+    """`up --secure --version 4.9.7` brought up cold on BASE; the last test brings it down."""
+    run_cli("down", base=BASE, check=False)
+    started = time.monotonic()
+    rc, out, err = run_cli("up", "--secure", "--version", "4.9.7", base=BASE, check=False, timeout=UP_TIMEOUT_S)
+    if rc != 0:
+        _, logs, _ = run_cli("logs", base=BASE, check=False)
+        run_cli("down", base=BASE, check=False)
+        pytest.fail(f"up --secure --version 4.9.7 failed: {err.strip()}\n{logs}")
+    print(f"\nup --secure --version 4.9.7: {time.monotonic() - started:.1f} s")
+    assert out.strip().splitlines()[-1] == f"NAMESRV_ADDR=127.0.0.1:{BASE}"
+    yield BASE
+    run_cli("down", base=BASE, check=False)
+
+
+def tool_env(access_key, secret_key):
+    return dict(os.environ, RMQ_TOOL_ACCESS_KEY=access_key, RMQ_TOOL_SECRET_KEY=secret_key)
+
+
+@pytest.mark.topology
+def test_secure_v4_brokers_are_registered_and_mqadmin_signs_over_tls(secure_v4):
+    _, status, _ = run_cli("status", base=secure_v4)
+    assert "deployment: masters, RocketMQ 4.9.7" in status and "secure" in status, status
+    # clusterList asks each broker (TLS, signed by the admin account of tools.yml).
+    _, out, _ = run_cli("admin", "clusterList", base=secure_v4, timeout=120)
+    rows = {f[3]: (f[1], f[4]) for f in (ln.split() for ln in out.splitlines())
+            if len(f) > 4 and f[0] == "DefaultCluster"}
+    assert rows == {f"127.0.0.1:{secure_v4 + 100}": ("broker-a", "V4_9_7"),
+                    f"127.0.0.1:{secure_v4 + 200}": ("broker-b", "V4_9_7")}, out
+    acl = (rmqcluster.Cluster(secure_v4).state_dir / "conf" / "plain_acl.yml").read_text()
+    assert "globalWhiteRemoteAddresses" not in acl and "whiteRemoteAddress" not in acl, acl
+
+
+@pytest.mark.topology
+def test_secure_v4_java_sent_message_is_read_back(secure_v4):
+    topic = unique_topic("SecureV4")
+    run_cli("create-topic", topic, "--queues", 2, base=secure_v4, timeout=120)
+    _, out, _ = run_cli("send", topic, "over tls, acl 1.0", "--keys", "k", base=secure_v4)
+    sent = json.loads(out.strip().splitlines()[-1])
+    assert sent["status"] == "SEND_OK"
+    (msg,) = json_lines(run_cli("read-topic", topic, "--expect", 1, base=secure_v4)[1])
+    assert msg["msgId"] == sent["msgId"] and base64.b64decode(msg["bodyBase64"]) == b"over tls, acl 1.0"
+
+
+@pytest.mark.topology
+@pytest.mark.parametrize("access_key, secret_key, says", [
+    (rmqcluster.SECURE_ACCESS_KEY, "wrong-secret", "Check signature failed"),
+    (rmqcluster.SECURE_V4_RESTRICTED_ACCESS_KEY, rmqcluster.SECURE_V4_RESTRICTED_SECRET_KEY,
+     "No default permission"),
+])
+def test_secure_v4_refuses_a_wrong_secret_and_an_account_without_pub(secure_v4, access_key, secret_key, says):
+    rc, out, err = run_cli("send", unique_topic("SecureV4Refused"), "refused", base=secure_v4, check=False,
+                           env=tool_env(access_key, secret_key))
+    assert rc == 1 and says in err, (rc, out, err)
+
+
+@pytest.mark.topology
+def test_secure_v4_brokers_close_plain_connections(secure_v4):
+    with socket.create_connection(("127.0.0.1", secure_v4 + 100), timeout=5) as sock:
+        sock.sendall(b"\x00\x00\x00\x10" + b"\x00" * 16)  # a remoting frame, not a TLS ClientHello
+        sock.settimeout(10)
+        try:
+            data = sock.recv(1)
+        except ConnectionResetError:
+            data = b""
+    assert data == b"", "a secure 4.9.7 broker answered plain TCP"
+
+
+@pytest.mark.topology
+def test_secure_v4_down_leaves_no_process(secure_v4):
+    assert len(rmqcluster.member_processes(secure_v4)) == 3
+    run_cli("down", base=secure_v4, timeout=120)
+    assert rmqcluster.member_processes(secure_v4) == []
+
+
+# ------------------------------------------------------------------------------------------------
 # Bad input: usage errors before anything starts (no cluster; default suite)
 
 
@@ -216,7 +297,7 @@ def test_down_leaves_no_process(deployment):
     (["--role", "sync"], ["--role sync needs slaves"]),
     (["--topology", "master-slave", "--role", "maybe"], ["--role expects sync or async"]),
     (["--flush", "sometimes"], ["--flush expects sync or async"]),
-    (["--secure", "--version", "4.9.7"], ["--secure", "5.x only"]),
+    (["--secure", "--topology", "master-slave"], ["--secure", "masters only"]),
     (["--topology"], ["option --topology needs a value"]),
 ])
 def test_bad_deployment_options_are_usage_errors(args, words):

@@ -64,7 +64,12 @@ fn run_launcher(base_args: &[&str], args: &[&str]) -> String {
 /// Starts a long-running launcher command (e.g. `reply-responder`) with its stdout piped.
 pub fn spawn_cluster(args: &[&str]) -> std::process::Child {
     namesrv();
+    spawn_launcher(&[], args)
+}
+
+fn spawn_launcher(base_args: &[&str], args: &[&str]) -> std::process::Child {
     Command::new(launcher())
+        .args(base_args)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -171,9 +176,21 @@ impl Deployment {
         run_launcher(&["--port-base", &self.port_base], args)
     }
 
+    /// Starts a long-running launcher command (e.g. `reply-responder`) on this deployment, its
+    /// stdout piped.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        spawn_launcher(&["--port-base", &self.port_base], args)
+    }
+
     /// A producer on this deployment with `options` set, not started.
     pub fn producer(&self, group: &str, options: &[(&str, &str)]) -> Producer {
         producer_on(&self.namesrv, group, options)
+    }
+
+    /// The configuration of a producer on this deployment with `options` set (for the
+    /// transaction producer).
+    pub fn config(&self, group: &str, options: &[(&str, &str)]) -> ProducerConfig {
+        config_on(&self.namesrv, group, options)
     }
 
     pub fn create_topic(&self, topic: &str, queues: u32) {
@@ -285,13 +302,17 @@ pub fn producer(group: &str, options: &[(&str, &str)]) -> Producer {
 }
 
 fn producer_on(namesrv: &str, group: &str, options: &[(&str, &str)]) -> Producer {
+    Producer::new(config_on(namesrv, group, options)).unwrap()
+}
+
+fn config_on(namesrv: &str, group: &str, options: &[(&str, &str)]) -> ProducerConfig {
     init_logging();
     let mut config = ProducerConfig::new(group);
     config.namesrv_addr = Some(namesrv.to_string());
     for (k, v) in options {
         config.set(k, v).unwrap();
     }
-    Producer::new(config).unwrap()
+    config
 }
 
 pub fn unique_group(prefix: &str) -> String {
