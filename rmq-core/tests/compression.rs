@@ -4,7 +4,7 @@
 mod support;
 
 use rmq_core::Message;
-use support::{by_msg_id, missing_on_4x, producer, read_topic, unique_group, unique_topic};
+use support::{by_msg_id, producer, read_topic, unique_group, unique_topic};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn zlib_lz4_and_zstd_bodies_read_back_decompressed() {
@@ -12,14 +12,8 @@ async fn zlib_lz4_and_zstd_bodies_read_back_decompressed() {
     let body: Vec<u8> = (0..64 * 1024u32)
         .map(|i| b"compressible rocketmq body "[(i % 27) as usize] ^ (i / 4096) as u8)
         .collect();
-    let mut kinds = vec![("zlib", 0x301), ("lz4", 0x101), ("zstd", 0x201)];
-    // A 4.x consumer inflates every compressed body as zlib and, failing, drops the rest of the
-    // pulled batch: the 4.x reader cannot prove lz4/zstd bodies.
-    if missing_on_4x("lz4 and zstd reads (4.x consumers decode zlib only); only zlib is proven") {
-        kinds.truncate(1);
-    }
     let mut sent = Vec::new();
-    for (kind, flag) in kinds {
+    for (kind, flag) in [("zlib", 0x301), ("lz4", 0x101), ("zstd", 0x201)] {
         let producer = producer(
             &unique_group(kind),
             &[("compress_type", kind), ("compress_threshold", "1024")],
