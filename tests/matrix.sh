@@ -5,7 +5,7 @@
 # (4.9 has no ACL 2.0: those tests skip there), each suite runs against it, it is brought down, and
 # the next comes up. Ends with a table deployment x suite x result x time.
 #   RMQ_MATRIX="masters-4.9.7 ..."  only those rows      RMQ_MATRIX_SUITES="rust c"  only those suites
-#   RMQ_MATRIX_PORT_BASE (29876)    RMQ_MATRIX_SUITE_TIMEOUT (seconds per suite, 2400)
+#   RMQ_MATRIX_PORT_BASE (29876)    RMQ_MATRIX_SUITE_TIMEOUT (seconds per suite, 3600)
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -17,18 +17,18 @@ rows=(
   "masters-5.5.0 --topology masters --version 5.5.0"
   "master-slave-5.3.3 --topology master-slave --version 5.3.3"
 )
-# One line per suite: its name, then its command (each gets its cluster from NAMESRV_ADDR,
-# RMQ_PORT_BASE and RMQ_SECURE_*).
+# One line per suite: its name | what builds it (once, before any deployment is up) | its command
+# (which gets its cluster from NAMESRV_ADDR, RMQ_PORT_BASE and RMQ_SECURE_*).
 suites=(
-  "rust cargo test -p rmq-core"
-  "c make --no-print-directory c-test"
-  "python make --no-print-directory python-test"
-  "node make --no-print-directory node-test"
+  "rust | cargo test -p rmq-core --no-run | cargo test -p rmq-core"
+  "c | make --no-print-directory ffi | make --no-print-directory c-test"
+  "python | make --no-print-directory python-wheel | make --no-print-directory python-test"
+  "node | make --no-print-directory node-build | make --no-print-directory node-test"
 )
 
 base="${RMQ_MATRIX_PORT_BASE:-29876}"
 secure_base=$((base + 1000))
-suite_timeout="${RMQ_MATRIX_SUITE_TIMEOUT:-2400}"
+suite_timeout="${RMQ_MATRIX_SUITE_TIMEOUT:-3600}"
 # Brokers check half messages every 2 s instead of 30 s (as in tests/run-all.sh).
 export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCheckInterval=2000}"
 # Unattended: a server slow to start on a busy machine must not fail a whole row.
@@ -53,11 +53,24 @@ record() { # record ROW SUITE RESULT SECONDS
   echo "=== matrix: $1 / $2 $3 in $4 s"
 }
 
+# Builds take minutes on a busy machine: done first, so no deployment waits for them (and the
+# suite timeout counts tests only).
+for suite in "${suites[@]}"; do
+  IFS='|' read -r suite_name build _ <<<"$suite"
+  suite_name="${suite_name// /}"
+  picked "${RMQ_MATRIX_SUITES:-}" "$suite_name" || continue
+  echo "=== matrix: building $suite_name: $build"
+  begin=$SECONDS
+  # shellcheck disable=SC2086 # the command is words
+  $build || record build "$suite_name" FAILED $((SECONDS - begin))
+done
+
 for row in "${rows[@]}"; do
   read -r name up_args <<<"$row"
   picked "${RMQ_MATRIX:-}" "$name" || continue
   read -ra up_args <<<"$up_args"
   version=$(printf '%s\n' "${up_args[@]}" | grep -A1 -x -- --version | tail -n 1)
+  version="${version:-5.3.3}" # the launcher's default
   echo
   echo "=== matrix: $name: up ${up_args[*]} (port base $base)"
   down_all
@@ -80,7 +93,8 @@ for row in "${rows[@]}"; do
   record "$name" up passed $((SECONDS - begin))
 
   for suite in "${suites[@]}"; do
-    read -r suite_name command <<<"$suite"
+    IFS='|' read -r suite_name _ command <<<"$suite"
+    suite_name="${suite_name// /}"
     picked "${RMQ_MATRIX_SUITES:-}" "$suite_name" || continue
     echo "=== matrix: $name / $suite_name: $command"
     begin=$SECONDS
