@@ -33,17 +33,18 @@ async fn delayed_and_timer_messages_appear_only_when_due() {
     let mut timer = Message::new(&topic, "timer, due in 4 s");
     timer.deliver_time_ms = Some(now_ms() + 4000);
     // A 4.x broker has no timer wheel: it stores a timer message at once (what a 4.9 user gets).
-    let timer_delay_ms = if missing_on_4x("timer messages (TIMER_DELIVER_MS)") {
-        0
+    let (timer_delay_ms, timer_precision_ms) = if missing_on_4x("timer messages (TIMER_DELIVER_MS)")
+    {
+        (0, 0)
     } else {
-        4000
+        (4000, 1000)
     };
     // (message, delay, the broker's precision: the timer wheel works in whole seconds)
     let mut cases = Vec::new();
     for (msg, delay_ms, precision_ms) in [
         (level1, 1000, 100),
         (level2, 5000, 100),
-        (timer, timer_delay_ms, 1000),
+        (timer, timer_delay_ms, timer_precision_ms),
     ] {
         let result = producer.send(msg).await.unwrap();
         cases.push((result.msg_id, delay_ms, precision_ms));
