@@ -7,7 +7,7 @@ CLUSTER := $(REPO)/tests/cluster/rmq-cluster
 # The launcher's cluster for tests and the quickstart; another base runs beside it.
 export RMQ_PORT_BASE ?= 19876
 
-.PHONY: all quickstart test test-topologies test-deployments lint rust-test cluster-up cluster-down
+.PHONY: all quickstart test test-topologies test-deployments test-matrix lint rust-test cluster-up cluster-down
 
 all: ffi
 
@@ -29,6 +29,11 @@ test-topologies:
 # port base of its own (part of `make test`; RMQ_DEPLOYMENTS="master_slave" picks some).
 test-deployments:
 	@bash $(REPO)/tests/deployments.sh
+
+# Every suite that sends (Rust core, C, Python, Node) on every deployment of tests/matrix.sh, one
+# deployment at a time; RMQ_MATRIX="masters-4.9.7" picks rows, RMQ_MATRIX_SUITES="rust" suites.
+test-matrix:
+	@bash $(REPO)/tests/matrix.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -35,7 +35,8 @@ SLAVE_PORT_OFFSET = 50  # broker-a-s listens at broker-a's port + 50
 CLUSTER_NAME = "DefaultCluster"
 BROKERS = ("broker-a", "broker-b")
 DEFAULT_PORT_BASE = 19876
-START_TIMEOUT_S = 120.0
+# Per server; RMQ_START_TIMEOUT_S raises it on a starved machine (a broker took > 120 s under load 30).
+START_TIMEOUT_S = float(os.environ.get("RMQ_START_TIMEOUT_S") or 120.0)
 STOP_TIMEOUT_S = 30.0
 ROUTE_TIMEOUT_S = 30.0
 ADMIN_TIMEOUT_ATTEMPTS = 3  # create-topic: runs of mqadmin updateTopic while it fails transiently
@@ -1156,7 +1157,7 @@ commands:
                              start the cluster (if not already healthy); prints NAMESRV_ADDR=...
                              --topology: masters (default) or master-slave (each master with a
                              slave, brokerId 1); --version: RocketMQ release (default 5.3.3; 4.9.7
-                             tested); --role: master-slave masters SYNC_MASTER (default) or
+                             and 5.5.0 tested); --role: master-slave masters SYNC_MASTER (default) or
                              ASYNC_MASTER; --flush: ASYNC_FLUSH (default) or SYNC_FLUSH.
                              The deployment is kept for the base until `down`.
                              --secure (masters only): brokers require TLS and signed
@@ -1195,6 +1196,7 @@ commands:
 
 environment: RMQ_PORT_BASE, RMQ_CACHE_DIR (default <repo>/.cache), RMQ_MAVEN_ARGS (extra mvn args),
              RMQ_BROKER_CONF (extra broker settings, key=value;key=value),
+             RMQ_START_TIMEOUT_S (seconds each server may take to start, default 120),
              RMQ_TOOL_ACCESS_KEY / RMQ_TOOL_SECRET_KEY (credentials of the Java tools)
 """
 

@@ -1,9 +1,9 @@
 """The launcher's deployments beyond today's cluster, against the real servers: `master-slave` on
-RocketMQ 5.3.3, and `masters` and `master-slave` on 4.9.7. Each deployment is brought up cold on
-RMQ_TOPOLOGY_PORT_BASE (default 21876; never the shared RMQ_PORT_BASE cluster), checked, and brought
-down, one after the other. Marked `topology`: run with `make test-topologies` (or
-`python3 -m pytest -m topology tests/cluster`). The bad-input tests at the end start nothing and run
-in the default suite.
+RocketMQ 5.3.3, `masters` and `master-slave` on 4.9.7, and `masters` on 5.5.0. Each deployment is
+brought up cold on RMQ_TOPOLOGY_PORT_BASE (default 21876; never the shared RMQ_PORT_BASE cluster),
+checked, and brought down, one after the other. Marked `topology`: run with `make test-topologies`
+(or `python3 -m pytest -m topology tests/cluster`). The bad-input tests at the end start nothing
+and run in the default suite.
 """
 
 import base64
@@ -26,8 +26,10 @@ DEPLOYMENTS = [
     pytest.param(("master-slave", "5.3.3"), id="master-slave-5.3.3"),
     pytest.param(("masters", "4.9.7"), id="masters-4.9.7"),
     pytest.param(("master-slave", "4.9.7"), id="master-slave-4.9.7"),
+    # The newest 5.x whose every module Maven Central serves (5.5.1 has only broker/store/common).
+    pytest.param(("masters", "5.5.0"), id="masters-5.5.0"),
 ]
-VERSION_DESC = {"5.3.3": "V5_3_3", "4.9.7": "V4_9_7"}
+VERSION_DESC = {"5.3.3": "V5_3_3", "4.9.7": "V4_9_7", "5.5.0": "V5_5_0"}
 
 
 class Deployment:
