@@ -14,6 +14,7 @@ export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCh
 # name and default port base (each base uses ports base..base+300).
 deployments=(
   "master_slave 22876"
+  "controller 23876"
   "v4 26876"
   "v4_secure 27876"
 )

@@ -29,7 +29,7 @@ ROCKETMQ_VERSION = "5.3.3"  # the default version
 # rocketmq-example (the benchmark tools) per major version: the nearest release on Maven Central,
 # taken without dependencies (see pom.xml).
 EXAMPLE_VERSIONS = {4: "4.7.0", 5: "5.5.0"}
-TOPOLOGIES = ("masters", "master-slave")
+TOPOLOGIES = ("masters", "master-slave", "controller")
 SLAVE_SUFFIX = "-s"  # broker-a's slave is broker-a-s
 SLAVE_PORT_OFFSET = 50  # broker-a-s listens at broker-a's port + 50
 CLUSTER_NAME = "DefaultCluster"
@@ -568,7 +568,7 @@ class Member:
         secure_jvm = SECURE_BROKER_JVM if self.is_broker and self.cluster.secure else []
         heap = NAMESRV_JVM
         if self.is_broker:
-            heap = GROUP_BROKER_JVM if self.cluster.deployment.topology == "master-slave" else BROKER_JVM
+            heap = GROUP_BROKER_JVM if self.cluster.deployment.topology != "masters" else BROKER_JVM
         if install.major == 4:
             # 4.9 reads <rocketmq.home.dir>/conf/logback_<kind>.xml (the 5.x jars carry their own).
             conf = self.cluster.state_dir / "conf"
@@ -594,6 +594,10 @@ class Member:
 
     def namesrv_conf(self):
         return [("listenPort", self.port)]
+
+    def registered_in(self, registered):
+        """The NameServer lists this broker under its group and id (a slave under id 1)."""
+        return registered.get(self.group, {}).get(str(self.broker_id)) == self.addr
 
     def broker_conf(self):
         store = self.dir / "store"
@@ -704,11 +708,13 @@ class Deployment:
             raise ClusterError(f"unknown topology '{topology}' (expected one of: {', '.join(TOPOLOGIES)})",
                                exit_code=64)
         parse_version(version)
+        if topology == "controller":
+            check_controller_deployment(version, role)
         if role is None:
-            role = "sync" if topology == "master-slave" else "async"
+            role = "sync" if topology in ("master-slave", "controller") else "async"
         if role not in ("sync", "async"):
             raise ClusterError(f"--role expects sync or async, got '{role}'", exit_code=64)
-        if role == "sync" and topology != "master-slave":
+        if role == "sync" and topology not in ("master-slave", "controller"):
             raise ClusterError("--role sync needs slaves: use it with --topology master-slave", exit_code=64)
         if flush not in ("sync", "async"):
             raise ClusterError(f"--flush expects sync or async, got '{flush}'", exit_code=64)
@@ -770,6 +776,11 @@ class Cluster:
         self.namesrv = Member(self, "namesrv", self.base)
         self.brokers = {}  # the masters, by group name
         self.slaves = {}  # the slaves, by group name
+        # Controller mode: one group whose master the controller elects (see ControllerGroup).
+        self.controller = ControllerGroup(self) if deployment.topology == "controller" else None
+        if self.controller is not None:
+            self.namesrv = self.controller.namesrv
+            return
         for i, group in enumerate(BROKERS):
             port = self.base + 100 * (i + 1)
             self.brokers[group] = Member(self, group, port, group=group)
@@ -788,8 +799,14 @@ class Cluster:
     def members(self):
         return [self.namesrv] + self.broker_members()
 
+    def groups(self):
+        """The broker names (groups) of the deployment."""
+        return [self.controller.group] if self.controller is not None else list(self.brokers)
+
     def broker_members(self):
         """Masters and slaves, each master followed by its slave."""
+        if self.controller is not None:
+            return list(self.controller.replicas)
         members = []
         for group in BROKERS:
             members.append(self.brokers[group])
@@ -830,7 +847,7 @@ class Cluster:
     def is_registered(self, broker, registered=None):
         """The NameServer lists the broker under its group and id (a slave under id 1)."""
         registered = self.registered_brokers() if registered is None else registered
-        return registered.get(broker.group, {}).get(str(broker.broker_id)) == broker.addr
+        return broker.registered_in(registered)
 
     def ha_connected(self, slave):
         """The slave holds a TCP connection to its master's HA port (it connects only once it runs
@@ -851,7 +868,8 @@ class Cluster:
         if not all(m.running() for m in self.members()):
             return False
         registered = self.registered_brokers()
-        return all(self.ready(b, registered) for b in self.broker_members())
+        return (all(self.ready(b, registered) for b in self.broker_members())
+                and (self.controller is None or self.controller.has_master(registered)))
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -896,6 +914,8 @@ class Cluster:
                 # Brokers that were already running re-register within 30 s if the NameServer is new.
                 for broker in self.broker_members():
                     self._wait_registered(broker)
+                if self.controller is not None:
+                    self.controller.wait_ready()
             except BaseException:
                 # Nothing of value is in a cluster that failed to come up: no graceful shutdown.
                 for member in reversed(started):
@@ -928,6 +948,8 @@ class Cluster:
             broker.start()
             try:
                 self._wait_registered(broker)
+                if self.controller is not None:
+                    self.controller.wait_in_sync(broker)
             except BaseException:
                 with contextlib.suppress(ClusterError):
                     broker.kill()
@@ -985,7 +1007,8 @@ class Cluster:
             time.sleep(0.25)
 
     def _wait_namesrv_ready(self):
-        self._wait(self.namesrv, "accepting connections", lambda: port_accepts(self.namesrv.port))
+        self._wait(self.namesrv, "accepting connections",
+                   lambda: all(port_accepts(port) for port in self.namesrv.ports()))
 
     def _wait_registered(self, broker):
         what = "registered with the NameServer" + (" and connected to its master's HA port"
@@ -1017,7 +1040,7 @@ class Cluster:
             raise ClusterError(f"updateTopic {topic} failed (exit {proc.returncode}): "
                                f"{explain(output)}")
         deadline = time.monotonic() + ROUTE_TIMEOUT_S
-        expected = set(self.brokers)
+        expected = set(self.groups())
         while True:
             route = topic_route(self.namesrv_addr, topic)
             present = {q["brokerName"] for q in (route or {}).get("queueDatas", [])
@@ -1143,22 +1166,184 @@ def member_processes(base):
 
 
 # ------------------------------------------------------------------------------------------------
+# Controller mode (5.x): a controller inside the NameServer elects the master of one group of three
+# brokers, broker-a-0..2, and promotes another when the master dies. The brokers' ids and roles
+# are the controller's choice: the master registers at the NameServer as id 0, each slave under the
+# id the controller gave it (1, 2, 3, in order of first registration).
+
+CONTROLLER_GROUP = "broker-a"
+CONTROLLER_REPLICAS = 3
+CONTROLLER_PORT_OFFSET = 2  # the controller (DLedger) port beside the NameServer's, as 9878 beside 9876
+CONTROLLER_REPLICA_SPACING = 10  # broker-a-i listens at base + 100 + 10 i
+CONTROLLER_GET_REPLICA_INFO = 1004
+FAILOVER_TIMEOUT_S = 60.0
+
+
+def check_controller_deployment(version, role):
+    if parse_version(version)[0] < 5:
+        raise ClusterError(f"--topology controller needs RocketMQ 5.x (controller mode came with 5.0), "
+                           f"got --version {version}", exit_code=64)
+    if role not in (None, "sync"):
+        raise ClusterError("--role does not apply to --topology controller: the controller elects the "
+                           "master, which runs as SYNC_MASTER", exit_code=64)
+
+
+class ControllerNamesrv(Member):
+    """The NameServer with the controller inside (one DLedger peer, so it leads alone)."""
+
+    @property
+    def controller_addr(self):
+        return f"127.0.0.1:{self.port + CONTROLLER_PORT_OFFSET}"
+
+    def ports(self):
+        return [self.port, self.port + CONTROLLER_PORT_OFFSET]
+
+    def namesrv_conf(self):
+        return super().namesrv_conf() + [
+            ("enableControllerInNamesrv", "true"),
+            ("controllerDLegerGroup", "group1"),
+            ("controllerDLegerSelfId", "n0"),
+            ("controllerDLegerPeers", f"n0-{self.controller_addr}"),
+            ("controllerStorePath", self.dir / "controller"),
+            # The controller's DLedger log (1 GiB files by default) holds a few small events.
+            ("mappedFileSize", 67108864),
+        ]
+
+
+class ControllerBroker(Member):
+    """A broker of the controller's group: it starts as a candidate (brokerId -1, SLAVE) and is
+    made master or slave by the controller."""
+
+    def __init__(self, cluster, name, port, group):
+        super().__init__(cluster, name, port, group=group, broker_id=-1)
+
+    @property
+    def role(self):
+        registered = self.cluster.registered_brokers().get(self.group, {})
+        return "SYNC_MASTER" if registered.get("0") == self.addr else "SLAVE"
+
+    def registered_in(self, registered):
+        """Registered under any id: the controller picks it."""
+        return self.addr in registered.get(self.group, {}).values()
+
+    def broker_conf(self):
+        conf = dict(super().broker_conf())
+        # No fixed replica counts: the master waits for every member of the group's SyncStateSet
+        # instead (a member leaves it when its HA connection closes, or after 15 s of lag), and
+        # only SyncStateSet members can be elected, so an acknowledged message survives its
+        # master's death.
+        conf.pop("totalReplicas", None)
+        conf.pop("inSyncReplicas", None)
+        conf.update({
+            "brokerId": -1,
+            "brokerRole": "SLAVE",
+            "enableControllerMode": "true",
+            "controllerAddr": self.cluster.namesrv.controller_addr,
+            "allAckInSyncStateSet": "true",
+            # Readers may pull from a slave while the master is away.
+            "slaveReadEnable": "true",
+        })
+        conf.update(extra_broker_conf())
+        return list(conf.items())
+
+
+class ControllerGroup:
+    """The NameServer-with-controller and the brokers of one controller-mode group."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.group = CONTROLLER_GROUP
+        self.namesrv = ControllerNamesrv(cluster, "namesrv", cluster.base)
+        self.replicas = [ControllerBroker(cluster, f"{self.group}-{i}",
+                                          cluster.base + 100 + CONTROLLER_REPLICA_SPACING * i, self.group)
+                         for i in range(CONTROLLER_REPLICAS)]
+
+    def master(self, registered=None):
+        """The member registered as id 0, or None."""
+        registered = self.cluster.registered_brokers() if registered is None else registered
+        addr = registered.get(self.group, {}).get("0")
+        return next((m for m in self.replicas if m.addr == addr), None)
+
+    def has_master(self, registered=None):
+        return self.master(registered) is not None
+
+    def sync_state_set(self):
+        """The controller ids of the group's in-sync replicas (empty when it cannot be asked)."""
+        try:
+            code, _, body = remoting_call(self.namesrv.controller_addr, CONTROLLER_GET_REPLICA_INFO,
+                                          {"brokerName": self.group})
+        except ClusterError:
+            return set()
+        if code != 0 or not body:
+            return set()
+        return set(tolerant_json(body).get("syncStateSet") or [])
+
+    def all_in_sync(self):
+        """Every running replica registered, one of them master, all in the SyncStateSet."""
+        registered = self.cluster.registered_brokers()
+        running = [m for m in self.replicas if m.running()]
+        return (self.has_master(registered) and all(m.registered_in(registered) for m in running)
+                and len(self.sync_state_set()) == len(running))
+
+    def route_ready(self):
+        route = topic_route(self.cluster.namesrv_addr, "TBW102") or {}
+        return (any(b.get("brokerName") == self.group and "0" in (b.get("brokerAddrs") or {})
+                    for b in route.get("brokerDatas", []))
+                and any(q.get("brokerName") == self.group for q in route.get("queueDatas", [])))
+
+    def wait_ready(self):
+        """After every broker registered: a master elected, every replica in sync, routes served."""
+        self.cluster._wait(self.namesrv, f"electing a master of {self.group} with every replica in sync",
+                           lambda: self.all_in_sync() and self.route_ready())
+
+    def wait_in_sync(self, broker):
+        """A restarted replica is back once the master counts it in sync again."""
+        self.cluster._wait(broker, "back in the SyncStateSet", self.all_in_sync)
+
+    def failover(self, group):
+        """SIGKILLs the master of the group and waits until the controller has another one
+        registered as id 0. Returns (killed, new master, seconds from the kill)."""
+        if group != self.group:
+            raise ClusterError(f"unknown group '{group}' (the controller deployment has one: {self.group})",
+                               exit_code=64)
+        with self.cluster.lock():
+            old = self.master()
+            if old is None:
+                raise ClusterError(f"{group} has no master now (run `status`)")
+            started = time.monotonic()
+            old.kill()
+            deadline = started + FAILOVER_TIMEOUT_S
+            while True:
+                new = self.master()
+                if new is not None and new is not old:
+                    return old, new, time.monotonic() - started
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"no new master of {group} registered {int(FAILOVER_TIMEOUT_S)} s after "
+                                       f"{old.name} was killed; see {self.namesrv.stdout_file}")
+                time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------------------------
 # Command line
 
 USAGE = """usage: rmq-cluster [--port-base N] COMMAND [ARGS...]
 
 Local Apache RocketMQ cluster: NameServer at 127.0.0.1:BASE, groups broker-a (BASE+100) and
 broker-b (BASE+200); with --topology master-slave their slaves broker-a-s (BASE+150) and
-broker-b-s (BASE+250). BASE comes from --port-base, else $RMQ_PORT_BASE, else 19876.
+broker-b-s (BASE+250); with --topology controller (5.x) one group broker-a of three brokers
+broker-a-0, broker-a-1, broker-a-2 (BASE+100, +110, +120) whose master the controller (inside the
+NameServer, at BASE+2) elects. BASE comes from --port-base, else $RMQ_PORT_BASE, else 19876.
 
 commands:
   fetch [--version V]        download the jars (mvn) and compile the Java tool into .cache/
-  up [--topology masters|master-slave] [--version V] [--role sync|async] [--flush sync|async] [--secure]
+  up [--topology masters|master-slave|controller] [--version V] [--role sync|async] [--flush sync|async] [--secure]
                              start the cluster (if not already healthy); prints NAMESRV_ADDR=...
                              --topology: masters (default) or master-slave (each master with a
                              slave, brokerId 1); --version: RocketMQ release (default 5.3.3; 4.9.7
                              and 5.5.0 tested); --role: master-slave masters SYNC_MASTER (default) or
                              ASYNC_MASTER; --flush: ASYNC_FLUSH (default) or SYNC_FLUSH.
+                             controller: 5.x only; ready once a master is elected and every
+                             broker is in sync (allAckInSyncStateSet=true).
                              The deployment is kept for the base until `down`.
                              --secure (masters only): brokers require TLS and signed
                              requests (user rocketmq / 12345678): ACL 2.0 on 5.x, ACL 1.0
@@ -1167,12 +1352,14 @@ commands:
   down                       stop every server of this base
   status                     show servers and registration (exit 0 only when all healthy)
   logs [NAME...] [--lines N] print the tail of the servers' logs
-  (NAME: broker-a, broker-b, and the slaves broker-a-s, broker-b-s)
+  (NAME: broker-a, broker-b, and the slaves broker-a-s, broker-b-s; controller: broker-a-0..2)
   kill-broker NAME           SIGKILL a broker
   pause-broker NAME          SIGSTOP a broker (hung: in the routes, answering nothing)
   resume-broker NAME         SIGCONT a paused broker
   stop-broker NAME           SIGTERM a broker and wait until it is gone
   start-broker NAME          start a stopped broker (same store), wait until registered
+  failover GROUP             (controller) SIGKILL the master of GROUP, wait until another broker is
+                             master; prints {"group","killed","master","addr","seconds"}
   create-topic TOPIC [--queues N] [--order]
                              create a topic on both brokers, wait for its route
   route TOPIC                print the NameServer route of a topic as JSON
@@ -1291,6 +1478,16 @@ def main(argv=None):
         return 1
 
 
+def run_failover(cluster, group):
+    if cluster.controller is None:
+        raise ClusterError(f"failover needs the controller deployment; port base {cluster.base} runs "
+                           f"{cluster.deployment.topology} (up --topology controller)", exit_code=64)
+    killed, master, seconds = cluster.controller.failover(group)
+    print(json.dumps({"group": group, "killed": killed.name, "master": master.name, "addr": master.addr,
+                      "seconds": round(seconds, 3)}), flush=True)
+    return 0
+
+
 def run_command(command, args, base):
     if command == "fetch":
         version = _take_option(args, "--version", ROCKETMQ_VERSION)
@@ -1327,12 +1524,14 @@ def run_command(command, args, base):
          "start-broker": cluster.start_broker, "pause-broker": cluster.pause_broker,
          "resume-broker": cluster.resume_broker}[command](name)
         return 0
+    if command == "failover":
+        return run_failover(cluster, _exactly(args, ["GROUP"])[0])
     if command == "create-topic":
         queues = _int_option(args, "--queues", 8)
         order = _take_option(args, "--order", default=False, flag=True)
         (topic,) = _exactly(args, ["TOPIC"])
         cluster.create_topic(topic, queues, order)
-        print(f"topic {topic} created with {queues} queue(s) on {', '.join(cluster.brokers)}")
+        print(f"topic {topic} created with {queues} queue(s) on {', '.join(cluster.groups())}")
         return 0
     if command == "route":
         (topic,) = _exactly(args, ["TOPIC"])

@@ -1,9 +1,10 @@
 """The launcher's deployments beyond today's cluster, against the real servers: `master-slave` on
-RocketMQ 5.3.3, `masters` and `master-slave` on 4.9.7, and `masters` on 5.5.0. Each deployment is
-brought up cold on RMQ_TOPOLOGY_PORT_BASE (default 21876; never the shared RMQ_PORT_BASE cluster),
-checked, and brought down, one after the other. Marked `topology`: run with `make test-topologies`
-(or `python3 -m pytest -m topology tests/cluster`). The bad-input tests at the end start nothing
-and run in the default suite.
+RocketMQ 5.3.3, `masters` and `master-slave` on 4.9.7 (and its secure variant, TLS + ACL 1.0),
+`masters` on 5.5.0, and `controller` (with `failover`) on 5.3.3. Each deployment is brought up cold
+on RMQ_TOPOLOGY_PORT_BASE (default 21876; never the shared RMQ_PORT_BASE cluster), checked, and
+brought down, one after the other. Marked `topology`: run with `make test-topologies` (or
+`python3 -m pytest -m topology tests/cluster`). The bad-input tests at the end start nothing and
+run in the default suite.
 """
 
 import base64
@@ -288,6 +289,130 @@ def test_secure_v4_down_leaves_no_process(secure_v4):
     assert rmqcluster.member_processes(secure_v4) == []
 
 
+# Controller mode (5.3.3): one group of three brokers whose master the controller in the NameServer
+# elects; `failover` kills the master and waits for the next.
+
+CONTROLLER_REPLICAS = {f"broker-a-{i}": f"127.0.0.1:{BASE + 100 + 10 * i}" for i in range(3)}
+
+
+@pytest.fixture(scope="module")
+def controller():
+    run_cli("down", base=BASE, check=False)
+    started = time.monotonic()
+    rc, out, err = run_cli("up", "--topology", "controller", base=BASE, check=False, timeout=UP_TIMEOUT_S)
+    if rc != 0:
+        _, logs, _ = run_cli("logs", base=BASE, check=False)
+        run_cli("down", base=BASE, check=False)
+        pytest.fail(f"up --topology controller failed: {err.strip()}\n{logs}")
+    print(f"\nup --topology controller: {time.monotonic() - started:.1f} s")
+    assert out.strip().splitlines()[-1] == f"NAMESRV_ADDR=127.0.0.1:{BASE}"
+    yield
+    run_cli("down", base=BASE, check=False)
+
+
+def controller_brokers():
+    """broker-info by member name, and the NameServer's id -> address table of broker-a."""
+    info = {i["name"]: i for i in json_lines(run_cli("broker-info", base=BASE)[1])}
+    registered = rmqcluster.cluster_info(f"127.0.0.1:{BASE}")["brokerAddrTable"]["broker-a"]["brokerAddrs"]
+    return info, {str(k): v for k, v in registered.items()}
+
+
+def assert_one_master(info, registered):
+    masters = [name for name, i in info.items() if i["brokerRole"] == "SYNC_MASTER"]
+    assert len(masters) == 1, info
+    (master,) = masters
+    assert info[master]["brokerId"] == 0 and registered["0"] == CONTROLLER_REPLICAS[master], (info, registered)
+    slave_ids = {str(i["brokerId"]) for name, i in info.items() if name != master}
+    assert all(i["brokerRole"] == "SLAVE" for name, i in info.items() if name != master), info
+    # Slaves keep the ids the controller gave them (1, 2, 3); the master registers as 0.
+    assert {k: v for k, v in registered.items() if k != "0"} == {
+        str(i["brokerId"]): CONTROLLER_REPLICAS[name] for name, i in info.items() if name != master}
+    assert "0" not in slave_ids and len(slave_ids) == len(info) - 1
+    return master
+
+
+@pytest.mark.topology
+def test_controller_elects_one_master_and_registers_every_broker_with_its_role(controller):
+    _, status, _ = run_cli("status", base=BASE)
+    assert "deployment: controller, RocketMQ 5.3.3" in status, status
+    info, registered = controller_brokers()
+    assert set(info) == set(CONTROLLER_REPLICAS)
+    assert {i["version"] for i in info.values()} == {"V5_3_3"}
+    assert {i["brokerName"] for i in info.values()} == {"broker-a"}
+    assert_one_master(info, registered)
+    # `up` returned with every replica in the master's SyncStateSet.
+    in_sync = rmqcluster.Cluster(BASE).controller.sync_state_set()
+    assert len(in_sync) == len(CONTROLLER_REPLICAS) and {int(k) for k in registered if k != "0"} < in_sync
+
+
+@pytest.mark.topology
+def test_controller_java_sent_message_is_read_back(controller):
+    topic = unique_topic("CtlSend")
+    run_cli("create-topic", topic, "--queues", 2, base=BASE)
+    sent = json.loads(run_cli("send", topic, "sent on controller", "--keys", "ctl-key", base=BASE)[1])
+    assert sent["status"] == "SEND_OK" and sent["brokerName"] == "broker-a"
+    (msg,) = json_lines(run_cli("read-topic", topic, "--expect", 1, base=BASE)[1])
+    assert msg["msgId"] == sent["msgId"] and base64.b64decode(msg["bodyBase64"]) == b"sent on controller"
+    _, registered = controller_brokers()
+    assert msg["storeHost"] == registered["0"]
+
+
+@pytest.mark.topology
+def test_failover_elects_another_master_that_has_the_acknowledged_messages(controller):
+    topic = unique_topic("CtlFailover")
+    run_cli("create-topic", topic, "--queues", 2, base=BASE)
+    sent = json_lines(run_cli("send", topic, "before failover", "--count", 5, base=BASE)[1])
+    assert {s["status"] for s in sent} == {"SEND_OK"}
+    info, registered = controller_brokers()
+    old_master = assert_one_master(info, registered)
+
+    report = json.loads(run_cli("failover", "broker-a", base=BASE, timeout=120)[1])
+    print(f"\nfailover: {report}")
+    assert report["killed"] == old_master and report["master"] != old_master, report
+    assert report["addr"] == CONTROLLER_REPLICAS[report["master"]] and report["seconds"] > 0
+    info, registered = controller_brokers()
+    assert old_master not in info and assert_one_master(info, registered) == report["master"]
+    route = json.loads(run_cli("route", topic, base=BASE)[1])
+    assert route["brokerDatas"][0]["brokerAddrs"]["0"] == report["addr"], route
+    # allAckInSyncStateSet: every acknowledged message is on the elected master.
+    read = json_lines(run_cli("read-topic", topic, "--expect", len(sent), base=BASE)[1])
+    assert sorted(m["msgId"] for m in read) == sorted(s["msgId"] for s in sent)
+    after = json.loads(run_cli("send", topic, "after failover", base=BASE)[1])
+    assert after["status"] == "SEND_OK"
+    assert json.loads(run_cli("read-key", topic, after["msgId"], base=BASE)[1])["storeHost"] == report["addr"]
+
+    # The killed master comes back as a slave of the new one.
+    run_cli("start-broker", old_master, base=BASE, timeout=300)
+    info, registered = controller_brokers()
+    assert assert_one_master(info, registered) == report["master"]
+    assert info[old_master]["brokerRole"] == "SLAVE"
+    _, status, _ = run_cli("status", base=BASE)
+    assert "not registered" not in status, status
+
+
+@pytest.mark.topology
+def test_controller_usage_errors(controller):
+    rc, _, err = run_cli("failover", "broker-b", base=BASE, check=False)
+    assert rc == 64
+    assert_one_line_error(rc, err, "unknown group 'broker-b'", "broker-a")
+    rc, _, err = run_cli("failover", base=BASE, check=False)
+    assert rc == 64
+    assert_one_line_error(rc, err, "expected arguments: GROUP")
+    rc, _, err = run_cli("kill-broker", "broker-a", base=BASE, check=False)
+    assert rc == 64
+    assert_one_line_error(rc, err, "unknown broker 'broker-a'", "broker-a-0, broker-a-1, broker-a-2")
+    rc, _, err = run_cli("up", "--topology", "master-slave", base=BASE, check=False)
+    assert_one_line_error(rc, err, "running controller, RocketMQ 5.3.3", "down")
+    assert len(rmqcluster.member_processes(BASE)) == 1 + len(CONTROLLER_REPLICAS)
+
+
+@pytest.mark.topology
+def test_controller_down_leaves_no_process(controller):
+    assert len(rmqcluster.member_processes(BASE)) == 1 + len(CONTROLLER_REPLICAS)
+    run_cli("down", base=BASE, timeout=120)
+    assert rmqcluster.member_processes(BASE) == []
+
+
 # ------------------------------------------------------------------------------------------------
 # Bad input: usage errors before anything starts (no cluster; default suite)
 
@@ -301,6 +426,8 @@ def test_secure_v4_down_leaves_no_process(secure_v4):
     (["--flush", "sometimes"], ["--flush expects sync or async"]),
     (["--secure", "--topology", "master-slave"], ["--secure", "masters only"]),
     (["--topology"], ["option --topology needs a value"]),
+    (["--topology", "controller", "--version", "4.9.7"], ["--topology controller needs RocketMQ 5.x"]),
+    (["--topology", "controller", "--role", "async"], ["--role does not apply to --topology controller"]),
 ])
 def test_bad_deployment_options_are_usage_errors(args, words):
     before = rmqcluster.member_processes(BAD_BASE)
@@ -308,6 +435,14 @@ def test_bad_deployment_options_are_usage_errors(args, words):
     assert rc == 64 and "NAMESRV_ADDR" not in out
     assert_one_line_error(rc, err, *words)
     assert rmqcluster.member_processes(BAD_BASE) == before, "a usage error starts nothing"
+
+
+def test_failover_needs_the_controller_deployment():
+    before = rmqcluster.member_processes(BAD_BASE)
+    rc, _, err = run_cli("failover", "broker-a", base=BAD_BASE, check=False)
+    assert rc == 64
+    assert_one_line_error(rc, err, "failover needs the controller deployment")
+    assert rmqcluster.member_processes(BAD_BASE) == before
 
 
 def test_unknown_broker_names_the_slaves_too():
