@@ -33,7 +33,7 @@ for entry in "${deployments[@]}"; do
   "$cluster" --port-base "$base" down >/dev/null 2>&1
   # One test at a time: the tests kill, pause and drain the servers they share.
   if RMQ_DEPLOYMENT_PORT_BASE="$base" cargo test -q -p rmq-core --test "deployment_$name" -- \
-      --ignored --test-threads=1; then
+      --ignored --test-threads=1 --nocapture; then
     passed+=("$name")
     echo "--- deployment $name passed in $((SECONDS - begin)) s"
   else

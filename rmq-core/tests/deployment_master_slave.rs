@@ -135,9 +135,12 @@ async fn started_producer(
     producer
 }
 
+/// One async send: when it started, and each call of its callback with the result and when.
+type Slot = (Instant, Vec<(Result<SendResult, Error>, Duration)>);
+
 /// The results of async sends by send number, as many as their callbacks were called.
 #[derive(Default)]
-struct Callbacks(Mutex<Vec<(Instant, Vec<(Result<SendResult, Error>, Duration)>)>>);
+struct Callbacks(Mutex<Vec<Slot>>);
 
 impl Callbacks {
     /// Starts one async send whose callback records its result.
