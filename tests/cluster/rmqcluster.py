@@ -25,6 +25,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import netns
+
 ROCKETMQ_VERSION = "5.3.3"  # the default version
 # rocketmq-example (the benchmark tools) per major version: the nearest release on Maven Central,
 # taken without dependencies (see pom.xml).
@@ -457,9 +459,9 @@ def port_in_use(port):
     return False
 
 
-def port_accepts(port, timeout=0.5):
+def port_accepts(port, timeout=0.5, host="127.0.0.1"):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
@@ -521,8 +523,14 @@ class Member:
         return self.broker_id > 0
 
     @property
+    def host(self):
+        """127.0.0.1, or the server's own address in its namespace (`up --netns`)."""
+        network = self.cluster.network
+        return network.address(self.name) if network is not None else "127.0.0.1"
+
+    @property
     def addr(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def role(self):
@@ -577,7 +585,8 @@ class Member:
             if self.is_broker and self.cluster.secure:
                 (conf / "plain_acl.yml").write_text(PLAIN_ACL_V4)
         opens = JVM_4X_OPENS if install.major == 4 else []
-        cmd = ([java] + COMMON_JVM + opens + heap + secure_jvm
+        in_namespace = self.cluster.network.exec_prefix(self.name) if self.cluster.network is not None else []
+        cmd = (in_namespace + [java] + COMMON_JVM + opens + heap + secure_jvm
                + [self.tag, f"-Duser.home={self.home}", f"-Drocketmq.home.dir={self.cluster.state_dir}",
                   f"-Drmq.logback.configurationFile={install.logback_config(kind)}",
                   "-cp", install.classpath(), main, "-c", str(self.conf_file)])
@@ -609,8 +618,8 @@ class Member:
             ("brokerRole", self.role),
             ("flushDiskType", deployment.flush_disk_type),
             ("namesrvAddr", self.cluster.namesrv_addr),
-            ("brokerIP1", "127.0.0.1"),
-            ("brokerIP2", "127.0.0.1"),
+            ("brokerIP1", self.host),
+            ("brokerIP2", self.host),
             ("listenPort", self.port),
             ("haListenPort", self.port + 1),
             ("storePathRootDir", store),
@@ -703,7 +712,7 @@ class Deployment:
     <state>/deployment.json from a cold `up` on, so every later command of that base (tools, admin,
     broker restarts) uses the same jars and settings."""
 
-    def __init__(self, topology="masters", version=ROCKETMQ_VERSION, role=None, flush="async"):
+    def __init__(self, topology="masters", version=ROCKETMQ_VERSION, role=None, flush="async", netns=False):
         if topology not in TOPOLOGIES:
             raise ClusterError(f"unknown topology '{topology}' (expected one of: {', '.join(TOPOLOGIES)})",
                                exit_code=64)
@@ -718,7 +727,11 @@ class Deployment:
             raise ClusterError("--role sync needs slaves: use it with --topology master-slave", exit_code=64)
         if flush not in ("sync", "async"):
             raise ClusterError(f"--flush expects sync or async, got '{flush}'", exit_code=64)
+        if netns and topology != "masters":
+            raise ClusterError("--netns (a network namespace per server) is available for --topology masters only",
+                               exit_code=64)
         self.topology, self.version, self.role, self.flush = topology, version, role, flush
+        self.netns = bool(netns)
 
     @property
     def master_role(self):
@@ -732,13 +745,15 @@ class Deployment:
         return parse_version(self.version)[0]
 
     def as_dict(self):
-        return {"topology": self.topology, "version": self.version, "role": self.role, "flush": self.flush}
+        plain = {"topology": self.topology, "version": self.version, "role": self.role, "flush": self.flush}
+        return {**plain, "netns": True} if self.netns else plain
 
     def __eq__(self, other):
         return isinstance(other, Deployment) and self.as_dict() == other.as_dict()
 
     def describe(self):
-        return f"{self.topology}, RocketMQ {self.version}, {self.master_role}, {self.flush_disk_type}"
+        netns_note = ", a network namespace per server" if self.netns else ""
+        return f"{self.topology}, RocketMQ {self.version}, {self.master_role}, {self.flush_disk_type}{netns_note}"
 
     @classmethod
     def load(cls, path):
@@ -765,6 +780,8 @@ class Cluster:
         # Present while the cluster of this base is a secure one (kept across broker restarts).
         self.secure_marker = self.state_dir / "secure"
         self.deployment_file = self.state_dir / "deployment.json"
+        # Written by an `up --netns` that could not make namespaces: why (the servers run on loopback).
+        self.netns_unavailable_file = self.state_dir / "netns-unavailable"
         self._use(Deployment.load(self.deployment_file), install)
 
     def _use(self, deployment, install=None):
@@ -773,6 +790,9 @@ class Cluster:
         if install is None or install.version != deployment.version:
             install = Install(install.cache if install is not None else None, deployment.version)
         self.install = install
+        self.network = None
+        if deployment.netns and not self.netns_unavailable_file.exists():
+            self.network = netns.Network(self.base)
         self.namesrv = Member(self, "namesrv", self.base)
         self.brokers = {}  # the masters, by group name
         self.slaves = {}  # the slaves, by group name
@@ -790,7 +810,7 @@ class Cluster:
 
     @property
     def namesrv_addr(self):
-        return f"127.0.0.1:{self.base}"
+        return self.namesrv.addr
 
     @property
     def secure(self):
@@ -902,6 +922,7 @@ class Cluster:
                     self.secure_marker.write_text(f"{SECURE_ACCESS_KEY}\n")
                 else:
                     self.secure_marker.unlink(missing_ok=True)
+                self._make_network()
             to_start = [m for m in self.members() if not m.running()]
             self._check_ports(to_start)
             started = []
@@ -921,6 +942,8 @@ class Cluster:
                 for member in reversed(started):
                     with contextlib.suppress(ClusterError):
                         member.kill()
+                if cold:
+                    netns.Network(self.base).remove_all()
                 raise
         return self.namesrv_addr
 
@@ -934,6 +957,8 @@ class Cluster:
             for broker in brokers:
                 broker.stop(signalled=True)
             self.namesrv.stop()
+            # Whatever the recorded deployment: also a crashed run's namespaces of this base.
+            netns.Network(self.base).remove_all()
 
     def start_broker(self, name):
         broker = self.broker(name)
@@ -982,11 +1007,64 @@ class Cluster:
             if broker.running():
                 broker.send_signal(signal.SIGCONT)
 
+    # -- network namespaces (`up --netns`; see netns.py) -----------------------------------------
+
+    def _make_network(self):
+        """On a cold `up`: removes a crashed run's namespaces of this base, then makes those of an
+        `up --netns`; where they cannot be made, says why in one line and runs on loopback."""
+        self.netns_unavailable_file.unlink(missing_ok=True)
+        network = netns.Network(self.base)
+        network.remove_all()
+        self.network = None
+        if not self.deployment.netns:
+            return
+        try:
+            network.create([m.name for m in self.members()])
+        except netns.NetnsError as e:
+            self.netns_unavailable_file.write_text(f"{e}\n")
+            progress(f"network namespaces unavailable ({e}): the servers run on loopback; "
+                     f"partition/heal will refuse")
+            return
+        self.network = network
+
+    def _check_partitionable(self, name):
+        """NAME is a server (namesrv or a broker) of a deployment whose servers have namespaces."""
+        names = [m.name for m in self.members()]
+        if name not in names:
+            raise ClusterError(f"unknown server '{name}' (expected one of: {', '.join(names)})", exit_code=64)
+        if not self.deployment.netns:
+            raise ClusterError(f"partition/heal need servers in network namespaces: the cluster of port base "
+                               f"{self.base} runs on loopback (start it with `up --netns`)", exit_code=64)
+        if self.network is None:
+            reason = self.netns_unavailable_file.read_text().strip()
+            raise ClusterError(f"network namespaces unavailable ({reason}): the servers run on loopback")
+        if self.network.root_link(name) not in self.network.links():
+            raise ClusterError(f"{name} of port base {self.base} has no network link: is the cluster up?")
+
+    def partition(self, name):
+        """The server's link goes down: its packets vanish, its TCP connections stay half-open."""
+        self._check_partitionable(name)
+        self._run_netns(self.network.partition, name)
+
+    def heal(self, name):
+        self._check_partitionable(name)
+        self._run_netns(self.network.heal, name)
+
+    @staticmethod
+    def _run_netns(action, name):
+        # One `ip link set`: atomic, so no lock; the servers keep running either way.
+        try:
+            action(name)
+        except netns.NetnsError as e:
+            raise ClusterError(str(e)) from None
+
     def _wipe_state(self):
         for member in self.members():
             shutil.rmtree(member.dir, ignore_errors=True)
 
     def _check_ports(self, members):
+        if self.network is not None:
+            return  # each server has a namespace, and so ports, of its own
         for member in members:
             for port in member.ports():
                 if port_in_use(port):
@@ -1008,7 +1086,7 @@ class Cluster:
 
     def _wait_namesrv_ready(self):
         self._wait(self.namesrv, "accepting connections",
-                   lambda: all(port_accepts(port) for port in self.namesrv.ports()))
+                   lambda: all(port_accepts(port, host=self.namesrv.host) for port in self.namesrv.ports()))
 
     def _wait_registered(self, broker):
         what = "registered with the NameServer" + (" and connected to its master's HA port"
@@ -1053,7 +1131,7 @@ class Cluster:
             time.sleep(0.2)
 
     def require_namesrv(self):
-        if not port_accepts(self.base, timeout=2.0):
+        if not port_accepts(self.base, timeout=2.0, host=self.namesrv.host):
             raise ClusterError(f"no NameServer at {self.namesrv_addr}; start the cluster first "
                                f"(rmq-cluster --port-base {self.base} up)")
 
@@ -1122,6 +1200,12 @@ class Cluster:
     def status_lines(self):
         registered = self.registered_brokers()
         lines = [f"deployment: {self.deployment.describe()}" + (", secure" if self.secure else "")]
+        if self.network is not None:
+            lines.append(f"network: namespaces {self.network.prefix}*, bridge {self.network.bridge} "
+                         f"{self.network.gateway}/24")
+        elif self.netns_unavailable_file.exists():
+            lines.append(f"network: loopback (namespaces unavailable: "
+                         f"{self.netns_unavailable_file.read_text().strip()})")
         for m in self.members():
             state = f"running (pid {m.pid()})" if m.running() else "stopped"
             extra = ""
@@ -1129,7 +1213,9 @@ class Cluster:
                 extra = f"{m.role:<12} " + ("registered" if self.is_registered(m, registered) else "not registered")
                 if m.is_slave:
                     extra += ", ha connected" if self.ha_connected(m) else ", ha not connected"
-            lines.append(f"{m.name:<10} 127.0.0.1:{m.port:<6} {state:<22} {extra}".rstrip())
+            if self.network is not None and self.network.partitioned(m.name):
+                state += ", partitioned"
+            lines.append(f"{m.name:<10} {m.addr:<16} {state:<22} {extra}".rstrip())
         return lines
 
     def log_tails(self, names=None, lines=40):
@@ -1337,6 +1423,7 @@ NameServer, at BASE+2) elects. BASE comes from --port-base, else $RMQ_PORT_BASE,
 commands:
   fetch [--version V]        download the jars (mvn) and compile the Java tool into .cache/
   up [--topology masters|master-slave|controller] [--version V] [--role sync|async] [--flush sync|async] [--secure]
+     [--netns]
                              start the cluster (if not already healthy); prints NAMESRV_ADDR=...
                              --topology: masters (default) or master-slave (each master with a
                              slave, brokerId 1); --version: RocketMQ release (default 5.3.3; 4.9.7
@@ -1349,6 +1436,9 @@ commands:
                              requests (user rocketmq / 12345678): ACL 2.0 on 5.x, ACL 1.0
                              (aclEnable, plain_acl.yml) on 4.x; the tools below then sign
                              and use TLS
+                             --netns (masters only): each server in a network namespace of its
+                             own, at 10.<BASE/256>.<BASE%256>.<10 namesrv, 11 broker-a, 12 broker-b>
+                             on a bridge rmq<BASE>-br (root's address .1); needs root
   down                       stop every server of this base
   status                     show servers and registration (exit 0 only when all healthy)
   logs [NAME...] [--lines N] print the tail of the servers' logs
@@ -1360,6 +1450,9 @@ commands:
   start-broker NAME          start a stopped broker (same store), wait until registered
   failover GROUP             (controller) SIGKILL the master of GROUP, wait until another broker is
                              master; prints {"group","killed","master","addr","seconds"}
+  partition NAME             (--netns) NAME's link down: packets vanish, connections stay half-open;
+                             NAME: namesrv, broker-a, broker-b
+  heal NAME                  (--netns) NAME's link up again
   create-topic TOPIC [--queues N] [--order]
                              create a topic on both brokers, wait for its route
   route TOPIC                print the NameServer route of a topic as JSON
@@ -1502,7 +1595,8 @@ def run_command(command, args, base):
         secure = _take_option(args, "--secure", default=False, flag=True)
         deployment = Deployment(topology=_take_option(args, "--topology", "masters"),
                                 version=_take_option(args, "--version", ROCKETMQ_VERSION),
-                                role=_take_option(args, "--role"), flush=_take_option(args, "--flush", "async"))
+                                role=_take_option(args, "--role"), flush=_take_option(args, "--flush", "async"),
+                                netns=_take_option(args, "--netns", default=False, flag=True))
         _exactly(args, [])
         print(f"NAMESRV_ADDR={cluster.up(secure, deployment)}", flush=True)
         return 0
@@ -1526,6 +1620,10 @@ def run_command(command, args, base):
         return 0
     if command == "failover":
         return run_failover(cluster, _exactly(args, ["GROUP"])[0])
+    if command in ("partition", "heal"):
+        (name,) = _exactly(args, ["NAME"])
+        (cluster.partition if command == "partition" else cluster.heal)(name)
+        return 0
     if command == "create-topic":
         queues = _int_option(args, "--queues", 8)
         order = _take_option(args, "--order", default=False, flag=True)

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import socket
+import struct
 import time
 import uuid
 
@@ -428,6 +429,7 @@ def test_controller_down_leaves_no_process(controller):
     (["--topology"], ["option --topology needs a value"]),
     (["--topology", "controller", "--version", "4.9.7"], ["--topology controller needs RocketMQ 5.x"]),
     (["--topology", "controller", "--role", "async"], ["--role does not apply to --topology controller"]),
+    (["--netns", "--topology", "master-slave"], ["--netns", "masters only"]),
 ])
 def test_bad_deployment_options_are_usage_errors(args, words):
     before = rmqcluster.member_processes(BAD_BASE)
@@ -452,3 +454,170 @@ def test_unknown_broker_names_the_slaves_too():
     with pytest.raises(rmqcluster.ClusterError) as failure:
         cluster.broker("broker-c-s")
     assert "broker-a-s" in str(failure.value) and "broker-b-s" in str(failure.value)
+
+
+# ------------------------------------------------------------------------------------------------
+# `up --netns`: each server in a network namespace of its own; partition / heal. On a base of its
+# own (RMQ_NETNS_TOPOLOGY_PORT_BASE, default BASE + 500), so it never meets the deployments above.
+
+NETNS_BASE = int(os.environ.get("RMQ_NETNS_TOPOLOGY_PORT_BASE", str(BASE + 500)))
+NETWORK = rmqcluster.netns.Network(NETNS_BASE)
+
+
+@pytest.fixture(scope="module")
+def netns_cluster():
+    """`up --netns` brought up cold on NETNS_BASE (skipped where namespaces cannot be made)."""
+    reason = rmqcluster.netns.unavailable_reason()
+    if reason:
+        pytest.skip(f"network namespaces unavailable: {reason}")
+    run_cli("down", base=NETNS_BASE, check=False)
+    started = time.monotonic()
+    rc, out, err = run_cli("up", "--netns", base=NETNS_BASE, check=False, timeout=UP_TIMEOUT_S)
+    if rc != 0:
+        _, logs, _ = run_cli("logs", base=NETNS_BASE, check=False)
+        run_cli("down", base=NETNS_BASE, check=False)
+        pytest.fail(f"up --netns failed: {err.strip()}\n{logs}")
+    print(f"\nup --netns: {time.monotonic() - started:.1f} s")
+    assert out.strip().splitlines()[-1] == f"NAMESRV_ADDR={NETWORK.address('namesrv')}:{NETNS_BASE}"
+    yield Deployment("masters", "5.3.3")
+    run_cli("down", base=NETNS_BASE, check=False)
+
+
+def netns_cli(*args, **kwargs):
+    return run_cli(*args, base=NETNS_BASE, **kwargs)
+
+
+def broker_addr(name):
+    return f"{NETWORK.address(name)}:{NETNS_BASE + (100 if name == 'broker-a' else 200)}"
+
+
+@pytest.mark.topology
+def test_netns_servers_register_at_their_namespace_addresses(netns_cluster):
+    _, status, _ = netns_cli("status")
+    assert "a network namespace per server" in status and f"bridge {NETWORK.bridge}" in status, status
+    assert sorted(NETWORK.namespaces()) == sorted(NETWORK.namespace(n) for n in ("namesrv", "broker-a", "broker-b"))
+    _, out, _ = netns_cli("admin", "clusterList", timeout=60)
+    addrs = {fields[3]: fields[1] for fields in map(str.split, out.splitlines())
+             if len(fields) > 4 and fields[0] == "DefaultCluster"}
+    assert addrs == {broker_addr("broker-a"): "broker-a", broker_addr("broker-b"): "broker-b"}, out
+    topic = unique_topic("NetnsRoute")
+    netns_cli("create-topic", topic, "--queues", 2)
+    route = json.loads(netns_cli("route", topic)[1])
+    assert {b["brokerName"]: b["brokerAddrs"] for b in route["brokerDatas"]} == {
+        name: {"0": broker_addr(name)} for name in ("broker-a", "broker-b")}
+    # Nothing listens on loopback: the servers are only at their own addresses.
+    assert not rmqcluster.port_accepts(NETNS_BASE) and not rmqcluster.port_accepts(NETNS_BASE + 100)
+
+
+@pytest.mark.topology
+def test_netns_java_sent_message_is_read_back(netns_cluster):
+    topic = unique_topic("NetnsSend")
+    netns_cli("create-topic", topic, "--queues", 2)
+    sent = json.loads(netns_cli("send", topic, "across the bridge")[1])
+    assert sent["status"] == "SEND_OK"
+    (msg,) = json_lines(netns_cli("read-topic", topic, "--expect", 1)[1])
+    assert msg["msgId"] == sent["msgId"] and base64.b64decode(msg["bodyBase64"]) == b"across the bridge"
+    assert msg["storeHost"] == broker_addr(sent["brokerName"])
+
+
+def request_runtime_info(sock, opaque):
+    header = json.dumps({"code": rmqcluster.GET_BROKER_RUNTIME_INFO, "extFields": {}, "flag": 0,
+                         "language": "JAVA", "opaque": opaque, "serializeTypeCurrentRPC": "JSON",
+                         "version": rmqcluster.REMOTING_VERSION}).encode()
+    sock.sendall(struct.pack(">ii", 4 + len(header), len(header)) + header)
+
+
+def read_response_opaque(sock):
+    (length,) = struct.unpack(">i", rmqcluster._recv_exact(sock, 4))
+    frame = rmqcluster._recv_exact(sock, length)
+    header_len = struct.unpack(">i", frame[:4])[0] & 0xFFFFFF
+    return json.loads(frame[4:4 + header_len])["opaque"]
+
+
+@pytest.mark.topology
+def test_partition_makes_a_broker_unreachable_without_closing_its_connections(netns_cluster):
+    host, port = broker_addr("broker-a").split(":")
+    with socket.create_connection((host, int(port)), timeout=3) as held:
+        request_runtime_info(held, 1)
+        assert read_response_opaque(held) == 1
+        netns_cli("partition", "broker-a")
+        try:
+            assert "partitioned" in next(ln for ln in netns_cli("status")[1].splitlines()
+                                         if ln.startswith("broker-a"))
+            # Half-open: the request vanishes, yet the connection reports neither reset nor close.
+            request_runtime_info(held, 2)
+            with pytest.raises(socket.timeout):
+                read_response_opaque(held)
+            with pytest.raises(OSError):
+                socket.create_connection((host, int(port)), timeout=2).close()
+            # The other broker and the name server are untouched.
+            assert rmqcluster.broker_info(broker_addr("broker-b"))["brokerName"] == "broker-b"
+            assert rmqcluster.cluster_info(f"{NETWORK.address('namesrv')}:{NETNS_BASE}")
+        finally:
+            netns_cli("heal", "broker-a")
+        # Healed, TCP retransmits: the request sent during the partition is answered on the same
+        # connection (retransmission backs off, hence the long wait).
+        held.settimeout(60)
+        assert read_response_opaque(held) == 2
+    assert rmqcluster.broker_info(broker_addr("broker-a"))["brokerName"] == "broker-a"
+
+
+@pytest.mark.topology
+def test_partitioned_name_server_answers_nothing_until_healed(netns_cluster):
+    namesrv = f"{NETWORK.address('namesrv')}:{NETNS_BASE}"
+    netns_cli("partition", "namesrv")
+    try:
+        with pytest.raises(rmqcluster.ClusterError, match="cannot reach"):
+            rmqcluster.remoting_call(namesrv, rmqcluster.GET_BROKER_CLUSTER_INFO, timeout=2)
+        rc, _, err = netns_cli("heal", "broker-x", check=False)
+        assert rc == 64 and "unknown server 'broker-x'" in err and "namesrv" in err
+    finally:
+        netns_cli("heal", "namesrv")
+    netns_cli("heal", "namesrv")  # healing a healed server changes nothing
+    # A broker whose registration timed out during the partition closed that connection; its FIN
+    # reaches the healed NameServer, which then drops the broker until its next registration
+    # (every 30 s): the route may lack it for that long.
+    healed = time.monotonic()
+    wait_for(lambda: set(rmqcluster.cluster_info(namesrv)["brokerAddrTable"]) == {"broker-a", "broker-b"}, 45,
+             "both brokers registered again after the heal")
+    print(f"\nboth brokers registered {time.monotonic() - healed:.1f} s after the NameServer's heal")
+
+
+@pytest.mark.topology
+def test_netns_down_leaves_no_process_namespace_or_link(netns_cluster):
+    assert len(rmqcluster.member_processes(NETNS_BASE)) == 3
+    netns_cli("partition", "broker-b")  # down also removes a partitioned server's link
+    netns_cli("down", timeout=120)
+    assert rmqcluster.member_processes(NETNS_BASE) == []
+    assert NETWORK.namespaces() == [] and NETWORK.links() == []
+
+
+def test_partition_needs_a_known_server_and_namespaces():
+    before = rmqcluster.member_processes(BAD_BASE)
+    rc, _, err = run_cli("partition", "broker-x", base=BAD_BASE, check=False)
+    assert rc == 64
+    assert_one_line_error(rc, err, "unknown server 'broker-x'", "namesrv, broker-a, broker-b")
+    rc, _, err = run_cli("heal", base=BAD_BASE, check=False)
+    assert rc == 64
+    assert rmqcluster.member_processes(BAD_BASE) == before
+    # A deployment started without --netns (checked in memory: nothing of the base is touched).
+    cluster = rmqcluster.Cluster(BAD_BASE)
+    cluster._use(rmqcluster.Deployment())
+    with pytest.raises(rmqcluster.ClusterError, match="runs on loopback .start it with `up --netns`") as failure:
+        cluster.partition("broker-a")
+    assert failure.value.exit_code == 64
+
+
+def test_without_namespace_rights_netns_falls_back_to_loopback_and_partition_says_why(monkeypatch, tmp_path):
+    monkeypatch.setattr(rmqcluster.netns, "unavailable_reason", lambda: "not running as root (test)")
+    monkeypatch.setattr(rmqcluster.netns.Network, "remove_all", lambda self: None)
+    cluster = rmqcluster.Cluster(BAD_BASE)
+    cluster.netns_unavailable_file = tmp_path / "netns-unavailable"
+    cluster._use(rmqcluster.Deployment(netns=True))
+    cluster._make_network()
+    assert cluster.network is None and cluster.namesrv_addr == f"127.0.0.1:{BAD_BASE}"
+    assert any("network: loopback (namespaces unavailable: not running as root (test))" in line
+               for line in cluster.status_lines())
+    with pytest.raises(rmqcluster.ClusterError, match="unavailable .not running as root") as failure:
+        cluster.partition("broker-a")
+    assert failure.value.exit_code == 1
