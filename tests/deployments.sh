@@ -12,6 +12,7 @@ cluster="$repo/tests/cluster/rmq-cluster"
 # name and default port base (each base uses ports base..base+300).
 deployments=(
   "master_slave 22876"
+  "proxy 24876"
 )
 selected=" ${RMQ_DEPLOYMENTS:-} "
 
