@@ -15,6 +15,7 @@ export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCh
 deployments=(
   "master_slave 22876"
   "controller 23876"
+  "proxy 24876"
   "partition 25876"
   "v4 26876"
   "v4_secure 27876"

@@ -31,7 +31,7 @@ ROCKETMQ_VERSION = "5.3.3"  # the default version
 # rocketmq-example (the benchmark tools) per major version: the nearest release on Maven Central,
 # taken without dependencies (see pom.xml).
 EXAMPLE_VERSIONS = {4: "4.7.0", 5: "5.5.0"}
-TOPOLOGIES = ("masters", "master-slave", "controller")
+TOPOLOGIES = ("masters", "master-slave", "controller", "proxy")
 SLAVE_SUFFIX = "-s"  # broker-a's slave is broker-a-s
 SLAVE_PORT_OFFSET = 50  # broker-a-s listens at broker-a's port + 50
 CLUSTER_NAME = "DefaultCluster"
@@ -47,6 +47,7 @@ ADMIN_TRANSIENT_ERRORS = ("RemotingTimeoutException", "RemotingSendRequestExcept
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 POM = HERE / "pom.xml"
+PROXY_POM = HERE / "proxy-pom.xml"  # the 5.x Proxy, kept apart: see ProxyInstall
 TOOL_SOURCE_DIR = HERE / "java"
 
 # JVM sizes for a small shared machine (the stock scripts ask for 4 GB and 8 GB).
@@ -177,6 +178,7 @@ class Install:
         self.tool_classes = self.home / "tool-classes"
         self.logback_dir = self.home / "logback"
         self.mvn_log = self.home / "mvn.log"
+        self.pom = POM
         # 4.9 reads its logback files from <rocketmq.home.dir>/conf (mqadmin is pointed here).
         self.conf_dir = self.home / "conf"
 
@@ -202,7 +204,7 @@ class Install:
                 self._compile_tool()
 
     def _pom_digest(self):
-        digest = hashlib.sha256(POM.read_bytes())
+        digest = hashlib.sha256(self.pom.read_bytes())
         if self.version != ROCKETMQ_VERSION:
             # The default version's marker stays the pom's own digest, so existing caches stay valid.
             digest.update(f"\nrocketmq.version={self.version}\n".encode())
@@ -231,7 +233,7 @@ class Install:
             self.marker.unlink()
         shutil.rmtree(self.lib, ignore_errors=True)
         self.home.mkdir(parents=True, exist_ok=True)
-        cmd = [mvn, "-B", "-Dstyle.color=never", "-f", str(POM), f"-Dmaven.repo.local={self.m2}",
+        cmd = [mvn, "-B", "-Dstyle.color=never", "-f", str(self.pom), f"-Dmaven.repo.local={self.m2}",
                "dependency:copy-dependencies", f"-DoutputDirectory={self.lib}"] + self.version_args()
         cmd += shlex.split(os.environ.get("RMQ_MAVEN_ARGS", ""))
         progress(f"fetching the RocketMQ {self.version} jars with mvn into {self.lib} "
@@ -590,6 +592,10 @@ class Member:
                + [self.tag, f"-Duser.home={self.home}", f"-Drocketmq.home.dir={self.cluster.state_dir}",
                   f"-Drmq.logback.configurationFile={install.logback_config(kind)}",
                   "-cp", install.classpath(), main, "-c", str(self.conf_file)])
+        self._spawn(cmd)
+
+    def _spawn(self, cmd):
+        """Starts the JVM detached, its output appended to stdout.log, and records its pid."""
         with open(self.stdout_file, "ab") as out:
             out.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
             out.flush()
@@ -719,6 +725,8 @@ class Deployment:
         parse_version(version)
         if topology == "controller":
             check_controller_deployment(version, role)
+        if topology == "proxy" and parse_version(version)[0] != 5:
+            raise ClusterError("--topology proxy needs RocketMQ 5.x (the Proxy came with 5.0)", exit_code=64)
         if role is None:
             role = "sync" if topology in ("master-slave", "controller") else "async"
         if role not in ("sync", "async"):
@@ -807,17 +815,24 @@ class Cluster:
             if deployment.topology == "master-slave":
                 self.slaves[group] = Member(self, group + SLAVE_SUFFIX, port + SLAVE_PORT_OFFSET, group=group,
                                             broker_id=1)
+        self.proxy = ProxyMember(self) if deployment.topology == "proxy" else None
 
     @property
     def namesrv_addr(self):
         return self.namesrv.addr
 
     @property
+    def client_addr(self):
+        """The name server clients are given: the Proxy's remoting port when there is one (it
+        answers route requests itself), else the NameServer."""
+        return self.proxy.addr if self.proxy else self.namesrv_addr
+
+    @property
     def secure(self):
         return self.secure_marker.exists()
 
     def members(self):
-        return [self.namesrv] + self.broker_members()
+        return [self.namesrv] + self.broker_members() + ([self.proxy] if self.proxy else [])
 
     def groups(self):
         """The broker names (groups) of the deployment."""
@@ -889,7 +904,8 @@ class Cluster:
             return False
         registered = self.registered_brokers()
         return (all(self.ready(b, registered) for b in self.broker_members())
-                and (self.controller is None or self.controller.has_master(registered)))
+                and (self.controller is None or self.controller.has_master(registered))
+                and (self.proxy is None or self.proxy.serves_routes()))
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -909,11 +925,13 @@ class Cluster:
                                    f"{self.deployment.describe()}; run `down` before starting "
                                    f"{deployment.describe()}")
             if self.healthy():
-                return self.namesrv_addr
+                return self.client_addr
             if cold:
                 self._wipe_state()  # also the folders of a previous deployment's other servers
                 self._use(deployment, self.install)
             self.install.fetch()
+            if self.proxy:
+                self.proxy.install.fetch()
             if cold:
                 self._wipe_state()
                 self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -928,6 +946,12 @@ class Cluster:
             started = []
             try:
                 for member in to_start:
+                    if member is self.proxy:
+                        # The Proxy creates its system topics on the brokers as it starts, and
+                        # exits when it cannot.
+                        for broker in self.broker_members():
+                            self._wait_registered(broker)
+                        self._check_ports([member])  # again: the brokers took a while
                     member.start()
                     started.append(member)
                     if not member.is_broker:
@@ -937,6 +961,8 @@ class Cluster:
                     self._wait_registered(broker)
                 if self.controller is not None:
                     self.controller.wait_ready()
+                if self.proxy:
+                    self._wait(self.proxy, "serving routes of both brokers", self.proxy.serves_routes)
             except BaseException:
                 # Nothing of value is in a cluster that failed to come up: no graceful shutdown.
                 for member in reversed(started):
@@ -945,17 +971,17 @@ class Cluster:
                 if cold:
                     netns.Network(self.base).remove_all()
                 raise
-        return self.namesrv_addr
+        return self.client_addr
 
     def down(self):
         with self.lock():
             # Brokers take several seconds each to shut down: let them do it side by side, and
             # keep the NameServer up meanwhile so they can unregister.
-            brokers = self.broker_members()
-            for broker in brokers:
-                broker.send_signal(signal.SIGTERM)
-            for broker in brokers:
-                broker.stop(signalled=True)
+            servers = [m for m in self.members() if m is not self.namesrv]
+            for server in servers:
+                server.send_signal(signal.SIGTERM)
+            for server in servers:
+                server.stop(signalled=True)
             self.namesrv.stop()
             # Whatever the recorded deployment: also a crashed run's namespaces of this base.
             netns.Network(self.base).remove_all()
@@ -1102,11 +1128,14 @@ class Cluster:
 
     # -- topics --------------------------------------------------------------------------------
 
-    def create_topic(self, topic, queues=8, order=False):
+    def create_topic(self, topic, queues=8, order=False, message_type=None):
         self.require_namesrv()
         args = ["updateTopic", "-c", CLUSTER_NAME, "-t", topic, "-r", str(queues), "-w", str(queues)]
         if order:
             args += ["-o", "true"]
+        if message_type:
+            # 5.x topic attribute; the Proxy accepts only messages of the topic's type.
+            args += ["-a", f"+message.type={message_type}"]
         for _ in range(ADMIN_TIMEOUT_ATTEMPTS):
             proc = self.run_java_admin(args, capture=True)
             output = proc.stdout.decode(errors="replace")
@@ -1209,6 +1238,9 @@ class Cluster:
         for m in self.members():
             state = f"running (pid {m.pid()})" if m.running() else "stopped"
             extra = ""
+            if m is self.proxy:
+                extra = f"proxy of {self.namesrv_addr}, " + ("serving routes" if m.serves_routes()
+                                                              else "not serving routes")
             if m.is_broker:
                 extra = f"{m.role:<12} " + ("registered" if self.is_registered(m, registered) else "not registered")
                 if m.is_slave:
@@ -1410,6 +1442,86 @@ class ControllerGroup:
 
 
 # ------------------------------------------------------------------------------------------------
+# The 5.x Proxy (topology `proxy`): in cluster mode in front of the `masters` cluster
+
+
+PROXY_REMOTING_OFFSET = 80  # remoting (and, sniffed, gRPC) at BASE+80
+PROXY_GRPC_OFFSET = 81  # gRPC at BASE+81
+PROXY_JVM = ["-Xms128m", "-Xmx256m", "-XX:MaxDirectMemorySize=128m", "-XX:+UseG1GC"]
+# A topic every broker has from the start (autoCreateTopicEnable): its route through the Proxy
+# tells that the Proxy reaches the NameServer and serves both groups.
+PROXY_PROBE_TOPIC = "TBW102"
+
+
+class ProxyInstall(Install):
+    """The Proxy's jars (rocketmq-proxy with all its dependencies) in rocketmq-<version>/proxy-lib,
+    from proxy-pom.xml: a pom of their own, so that existing caches of the servers stay valid."""
+
+    def __init__(self, cache_dir=None, version=ROCKETMQ_VERSION):
+        super().__init__(cache_dir, version)
+        self.pom = PROXY_POM
+        self.lib = self.home / "proxy-lib"
+        self.marker = self.home / "proxy-fetched.ok"
+        self.mvn_log = self.home / "proxy-mvn.log"
+
+    def _tool_stale(self):
+        return False  # the Java tool is the servers' install's
+
+    def _write_logback_configs(self):
+        pass  # the Proxy reads rmq.proxy.logback.xml from its jar
+
+
+class ProxyMember(Member):
+    """The Proxy JVM (org.apache.rocketmq.proxy.ProxyStartup, cluster mode) in front of the
+    NameServer and brokers of its base."""
+
+    def __init__(self, cluster):
+        super().__init__(cluster, "proxy", cluster.base + PROXY_REMOTING_OFFSET)
+        self.grpc_port = cluster.base + PROXY_GRPC_OFFSET
+        self.conf_file = self.dir / "rmq-proxy.json"
+        self.install = ProxyInstall(cluster.install.cache, cluster.install.version)
+
+    def ports(self):
+        return [self.port, self.grpc_port]
+
+    def proxy_conf(self):
+        return {
+            "rocketMQClusterName": CLUSTER_NAME,
+            "proxyMode": "cluster",
+            "namesrvAddr": self.cluster.namesrv_addr,
+            # Else the first non-loopback address is written into every route it serves.
+            "localServeAddr": "127.0.0.1",
+            "remotingListenPort": self.port,
+            "grpcServerPort": self.grpc_port,
+        }
+
+    def start(self):
+        java = require_java()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.conf_file.write_text(json.dumps(self.proxy_conf(), indent=2) + "\n")
+        cmd = ([java] + COMMON_JVM + PROXY_JVM
+               + [self.tag, f"-Duser.home={self.home}", "-cp", self.install.classpath(),
+                  "org.apache.rocketmq.proxy.ProxyStartup", "-pc", str(self.conf_file), "-pm", "cluster"])
+        self._spawn(cmd)
+
+    def serves_routes(self):
+        """The Proxy answers the probe topic's route with both groups, each at its own address."""
+        if not self.running():
+            return False
+        try:
+            route = topic_route(self.addr, PROXY_PROBE_TOPIC) or {}
+        except ClusterError:
+            return False
+        addrs = {b.get("brokerName"): set((b.get("brokerAddrs") or {}).values())
+                 for b in route.get("brokerDatas", [])}
+        return addrs == {group: {self.addr} for group in BROKERS}
+
+    def log_files(self):
+        return [self.stdout_file, self.home / "logs" / "rocketmqlogs" / "proxy.log"]
+
+
+# ------------------------------------------------------------------------------------------------
 # Command line
 
 USAGE = """usage: rmq-cluster [--port-base N] COMMAND [ARGS...]
@@ -1422,12 +1534,14 @@ NameServer, at BASE+2) elects. BASE comes from --port-base, else $RMQ_PORT_BASE,
 
 commands:
   fetch [--version V]        download the jars (mvn) and compile the Java tool into .cache/
-  up [--topology masters|master-slave|controller] [--version V] [--role sync|async] [--flush sync|async] [--secure]
-     [--netns]
+  up [--topology masters|master-slave|controller|proxy] [--version V] [--role sync|async]
+     [--flush sync|async] [--secure] [--netns]
                              start the cluster (if not already healthy); prints NAMESRV_ADDR=...
                              --topology: masters (default) or master-slave (each master with a
-                             slave, brokerId 1); --version: RocketMQ release (default 5.3.3; 4.9.7
-                             and 5.5.0 tested); --role: master-slave masters SYNC_MASTER (default) or
+                             slave, brokerId 1) or proxy (5.x: the Proxy at BASE+80, gRPC
+                             BASE+81, in front of masters; prints REAL_NAMESRV_ADDR=... too, and
+                             NAMESRV_ADDR is the Proxy's); --version: RocketMQ release (default
+                             5.3.3; 4.9.7 and 5.5.0 tested); --role: master-slave masters SYNC_MASTER (default) or
                              ASYNC_MASTER; --flush: ASYNC_FLUSH (default) or SYNC_FLUSH.
                              controller: 5.x only; ready once a master is elected and every
                              broker is in sync (allAckInSyncStateSet=true).
@@ -1453,8 +1567,9 @@ commands:
   partition NAME             (--netns) NAME's link down: packets vanish, connections stay half-open;
                              NAME: namesrv, broker-a, broker-b
   heal NAME                  (--netns) NAME's link up again
-  create-topic TOPIC [--queues N] [--order]
-                             create a topic on both brokers, wait for its route
+  create-topic TOPIC [--queues N] [--order] [--message-type T]
+                             create a topic on both brokers, wait for its route; T (5.x):
+                             the topic's message.type (NORMAL, FIFO, DELAY, TRANSACTION, MIXED)
   route TOPIC                print the NameServer route of a topic as JSON
   broker-info [NAME...]      one JSON line per running broker: name, addr, brokerName, brokerId,
                              brokerRole, flushDiskType, version, commitLogMaxOffset, haConnected
@@ -1598,7 +1713,11 @@ def run_command(command, args, base):
                                 role=_take_option(args, "--role"), flush=_take_option(args, "--flush", "async"),
                                 netns=_take_option(args, "--netns", default=False, flag=True))
         _exactly(args, [])
-        print(f"NAMESRV_ADDR={cluster.up(secure, deployment)}", flush=True)
+        client_addr = cluster.up(secure, deployment)
+        if cluster.proxy:
+            # Clients take the Proxy as their name server; the Java tools read from the real one.
+            print(f"REAL_NAMESRV_ADDR={cluster.namesrv_addr}")
+        print(f"NAMESRV_ADDR={client_addr}", flush=True)
         return 0
     if command == "down":
         _exactly(args, [])
@@ -1627,8 +1746,9 @@ def run_command(command, args, base):
     if command == "create-topic":
         queues = _int_option(args, "--queues", 8)
         order = _take_option(args, "--order", default=False, flag=True)
+        message_type = _take_option(args, "--message-type")
         (topic,) = _exactly(args, ["TOPIC"])
-        cluster.create_topic(topic, queues, order)
+        cluster.create_topic(topic, queues, order, message_type)
         print(f"topic {topic} created with {queues} queue(s) on {', '.join(cluster.groups())}")
         return 0
     if command == "route":

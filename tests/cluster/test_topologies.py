@@ -1,10 +1,10 @@
 """The launcher's deployments beyond today's cluster, against the real servers: `master-slave` on
 RocketMQ 5.3.3, `masters` and `master-slave` on 4.9.7 (and its secure variant, TLS + ACL 1.0),
-`masters` on 5.5.0, and `controller` (with `failover`) on 5.3.3. Each deployment is brought up cold
-on RMQ_TOPOLOGY_PORT_BASE (default 21876; never the shared RMQ_PORT_BASE cluster), checked, and
-brought down, one after the other. Marked `topology`: run with `make test-topologies` (or
-`python3 -m pytest -m topology tests/cluster`). The bad-input tests at the end start nothing and
-run in the default suite.
+`masters` on 5.5.0, `controller` (with `failover`) on 5.3.3, and `proxy` (the 5.3.3 Proxy in front
+of `masters`). Each deployment is brought up cold on RMQ_TOPOLOGY_PORT_BASE (default 21876; never
+the shared RMQ_PORT_BASE cluster), checked, and brought down, one after the other. Marked
+`topology`: run with `make test-topologies` (or `python3 -m pytest -m topology tests/cluster`). The
+bad-input tests at the end start nothing and run in the default suite.
 """
 
 import base64
@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import time
 import uuid
 
@@ -30,6 +31,7 @@ DEPLOYMENTS = [
     pytest.param(("master-slave", "4.9.7"), id="master-slave-4.9.7"),
     # The newest 5.x whose every module Maven Central serves (5.5.1 has only broker/store/common).
     pytest.param(("masters", "5.5.0"), id="masters-5.5.0"),
+    pytest.param(("proxy", "5.3.3"), id="proxy-5.3.3"),
 ]
 VERSION_DESC = {"5.3.3": "V5_3_3", "4.9.7": "V4_9_7", "5.5.0": "V5_5_0"}
 
@@ -40,6 +42,9 @@ class Deployment:
         self.groups = {"broker-a": BASE + 100, "broker-b": BASE + 200}
         self.slaves = ({"broker-a-s": ("broker-a", BASE + 150), "broker-b-s": ("broker-b", BASE + 250)}
                        if topology == "master-slave" else {})
+        # Clients are given the Proxy (its remoting port) as their name server.
+        self.proxy_addr = f"127.0.0.1:{BASE + 80}" if topology == "proxy" else None
+        self.client_addr = self.proxy_addr or f"127.0.0.1:{BASE}"
 
     @property
     def master_role(self):
@@ -65,7 +70,10 @@ def deployment(request):
         run_cli("down", base=BASE, check=False)
         pytest.fail(f"up --topology {d.topology} --version {d.version} failed: {err.strip()}\n{logs}")
     print(f"\nup --topology {d.topology} --version {d.version}: {time.monotonic() - started:.1f} s")
-    assert out.strip().splitlines()[-1] == f"NAMESRV_ADDR=127.0.0.1:{BASE}"
+    lines = out.strip().splitlines()
+    assert lines[-1] == f"NAMESRV_ADDR={d.client_addr}"
+    if d.proxy_addr:  # the real NameServer too, for the Java reader and mqadmin
+        assert lines[-2] == f"REAL_NAMESRV_ADDR=127.0.0.1:{BASE}"
     yield d
     run_cli("down", base=BASE, check=False)  # in case a test failed before the down test
 
@@ -192,6 +200,48 @@ def test_slave_serves_the_messages_after_its_master_stops(deployment):
 
 
 @pytest.mark.topology
+def test_proxy_route_lists_the_proxy_under_the_real_broker_names(deployment):
+    d = deployment
+    if not d.proxy_addr:
+        pytest.skip("no proxy in this topology")
+    topic = unique_topic("TopoProxyRoute")
+    d.cli("create-topic", topic, "--queues", 2)
+    real = json.loads(d.cli("route", topic)[1])
+    # What a remoting client asking the Proxy for the route gets.
+    through = rmqcluster.topic_route(d.proxy_addr, topic)
+    assert {b["brokerName"]: b["brokerAddrs"] for b in through["brokerDatas"]} == {
+        group: {"0": d.proxy_addr} for group in d.groups}
+    assert sorted(through["queueDatas"], key=str) == sorted(real["queueDatas"], key=str)
+    _, status, _ = d.cli("status")
+    assert f"proxy      {d.proxy_addr}" in status and "serving routes" in status, status
+    # Name-server requests other than routes are not served by the Proxy.
+    code, remark, _ = rmqcluster.remoting_call(d.proxy_addr, rmqcluster.GET_BROKER_CLUSTER_INFO)
+    assert (code, remark.strip()) == (3, "request type 106 not supported")
+
+
+@pytest.mark.topology
+def test_java_message_sent_through_the_proxy_is_read_back(deployment):
+    d = deployment
+    if not d.proxy_addr:
+        pytest.skip("no proxy in this topology")
+    topic = unique_topic("TopoProxySend")
+    d.cli("create-topic", topic, "--queues", 2)
+    # The launcher's Java sender, given the Proxy as its name server.
+    cluster = rmqcluster.Cluster(d.base)
+    cmd = cluster._java_cmd([f"-Drmq.tool.namesrv={d.proxy_addr}"], "RmqTool",
+                            ["send", topic, "via the proxy", "--keys", "proxy-key"], with_tool=True)
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    sent = json.loads(proc.stdout)
+    assert sent["status"] == "SEND_OK" and sent["brokerName"] in d.groups, sent
+    (msg,) = json_lines(d.cli("read-topic", topic, "--expect", 1)[1])
+    assert msg["msgId"] == sent["msgId"] and base64.b64decode(msg["bodyBase64"]) == b"via the proxy"
+    # Stored by the broker the route named, at its own address (the Proxy only forwarded it).
+    assert msg["storeHost"] == f"127.0.0.1:{d.groups[sent['brokerName']]}"
+
+
+@pytest.mark.topology
 def test_up_refuses_another_deployment_on_a_running_base(deployment):
     d = deployment
     other = ["--version", "4.9.7"] if d.version != "4.9.7" else ["--topology", "masters" if d.slaves else
@@ -203,7 +253,7 @@ def test_up_refuses_another_deployment_on_a_running_base(deployment):
 @pytest.mark.topology
 def test_down_leaves_no_process(deployment):
     d = deployment
-    assert len(rmqcluster.member_processes(d.base)) == 1 + len(d.groups) + len(d.slaves)
+    assert len(rmqcluster.member_processes(d.base)) == 1 + len(d.groups) + len(d.slaves) + bool(d.proxy_addr)
     d.cli("down", timeout=120)
     assert rmqcluster.member_processes(d.base) == []
     rc, status, _ = d.cli("status", check=False)
@@ -426,6 +476,8 @@ def test_controller_down_leaves_no_process(controller):
     (["--topology", "master-slave", "--role", "maybe"], ["--role expects sync or async"]),
     (["--flush", "sometimes"], ["--flush expects sync or async"]),
     (["--secure", "--topology", "master-slave"], ["--secure", "masters only"]),
+    (["--topology", "proxy", "--version", "4.9.7"], ["--topology proxy needs RocketMQ 5.x"]),
+    (["--topology", "proxy", "--secure"], ["--secure", "masters only"]),
     (["--topology"], ["option --topology needs a value"]),
     (["--topology", "controller", "--version", "4.9.7"], ["--topology controller needs RocketMQ 5.x"]),
     (["--topology", "controller", "--role", "async"], ["--role does not apply to --topology controller"]),

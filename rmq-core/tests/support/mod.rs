@@ -46,9 +46,15 @@ pub fn cluster(args: &[&str]) -> String {
 
 /// Runs the launcher with `base_args` (e.g. `--port-base N`) before `args`.
 fn run_launcher(base_args: &[&str], args: &[&str]) -> String {
+    run_launcher_with_env(base_args, args, &[])
+}
+
+/// As `run_launcher`, with extra environment variables (e.g. `RMQ_BROKER_CONF` for `up`).
+fn run_launcher_with_env(base_args: &[&str], args: &[&str], env: &[(&str, &str)]) -> String {
     let output = Command::new(launcher())
         .args(base_args)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher().display()));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -190,6 +196,16 @@ pub struct Deployment {
 }
 
 pub fn deployment(default_base: u32, up_args: &[&str]) -> &'static Deployment {
+    deployment_with_env(default_base, up_args, &[])
+}
+
+/// As `deployment`, brought up with extra environment variables (e.g. `RMQ_BROKER_CONF`: the
+/// servers read them when they start). Prints how long bringing it up took.
+pub fn deployment_with_env(
+    default_base: u32,
+    up_args: &[&str],
+    env: &[(&str, &str)],
+) -> &'static Deployment {
     static DEPLOYMENT: OnceLock<Deployment> = OnceLock::new();
     DEPLOYMENT.get_or_init(|| {
         let port_base = std::env::var("RMQ_DEPLOYMENT_PORT_BASE")
@@ -198,7 +214,12 @@ pub fn deployment(default_base: u32, up_args: &[&str]) -> &'static Deployment {
             .unwrap_or_else(|| default_base.to_string());
         let mut args = vec!["up"];
         args.extend_from_slice(up_args);
-        let out = run_launcher(&["--port-base", &port_base], &args);
+        let started = std::time::Instant::now();
+        let out = run_launcher_with_env(&["--port-base", &port_base], &args, env);
+        println!(
+            "rmq-cluster {args:?} on port base {port_base}: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         let namesrv = out
             .lines()
             .find_map(|l| l.strip_prefix("NAMESRV_ADDR="))
@@ -238,6 +259,30 @@ impl Deployment {
     /// What the Java reader of this deployment's version finds in `topic`.
     pub fn read_topic(&self, topic: &str, expect: usize) -> Vec<Stored> {
         read_topic_at(&["--port-base", &self.port_base], topic, expect)
+    }
+
+    /// The resident memory (KiB, from /proc) of each running server, as `status` lists them.
+    pub fn server_rss_kib(&self) -> Vec<(String, u64)> {
+        let status = Command::new(launcher())
+            .args(["--port-base", &self.port_base, "status"])
+            .output()
+            .expect("rmq-cluster status");
+        String::from_utf8_lossy(&status.stdout)
+            .lines()
+            .filter_map(|line| {
+                let name = line.split_whitespace().next()?;
+                let pid = line.split("(pid ").nth(1)?.split(')').next()?;
+                let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let rss = proc_status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((name.to_string(), rss))
+            })
+            .collect()
     }
 }
 
