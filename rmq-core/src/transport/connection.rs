@@ -71,7 +71,8 @@ struct Shared {
     addr: String,
     pending: Mutex<HashMap<i32, Pending>>,
     closed: AtomicBool,
-    /// Set when the peer announced GO_AWAY: finish what is pending, start nothing new here.
+    /// Set when the peer announced GO_AWAY or looked hung: finish what is pending, start
+    /// nothing new here.
     draining: AtomicBool,
     in_flight: Semaphore,
     /// When the last frame arrived ([`clock_nanos`]; 0: none yet): a peer heard from lately is
@@ -217,6 +218,11 @@ impl Connection {
     }
 
     #[cfg(test)]
+    pub(super) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
     pub(super) fn pending_len(&self) -> usize {
         self.shared.pending.lock().len()
     }
@@ -283,10 +289,13 @@ impl Connection {
     /// The connection stays open: closing it would fail every other request pending on it with
     /// NETWORK at once, and their callers would send those messages again elsewhere, even when
     /// the probe only lost a race with a busy heartbeat executor of a live broker. Each of those
-    /// requests reaches its own verdict instead; the caller keeps new work away from the peer
-    /// (the producer's fault strategy), and a peer that wakes up finds its connection usable.
+    /// requests reaches its own verdict instead. But it drains: new requests go out on a fresh
+    /// connection, since a partition leaves this one with unacknowledged data whose TCP
+    /// retransmissions back off, so that after the network heals it could stay silent for tens
+    /// of seconds more, while a new connection works at once.
     fn hung(&self, opaque: i32, code: i32, probe_timeout: Duration) -> Error {
         self.shared.pending.lock().remove(&opaque);
+        self.shared.draining.store(true, Ordering::Release);
         let addr = &self.shared.addr;
         Error::new(
             ErrorKind::Timeout,

@@ -469,13 +469,26 @@ async fn a_peer_that_answers_neither_the_request_nor_the_probe_is_given_up_on() 
         "{:?}",
         begin.elapsed()
     );
-    // Other requests on the connection are not failed by the verdict.
-    assert!(conn.is_usable());
+    // Other requests on the connection are not failed by the verdict...
+    assert!(!conn.is_closed());
     assert_eq!(
         conn.pending_len(),
         0,
         "neither the request nor the probe is left pending"
     );
+    // ...but new ones go out on a fresh connection (a healed partition leaves the old one
+    // waiting for TCP's backed-off retransmissions).
+    assert!(!conn.is_usable());
+    transport
+        .connection(&server.addr, soon(1000))
+        .await
+        .unwrap();
+    // The server counts a connection once its accept loop ran, just after the connect.
+    let counted = soon(2000);
+    while server.connections.load(Ordering::SeqCst) < 2 && Instant::now() < counted {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
