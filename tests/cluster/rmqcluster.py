@@ -804,6 +804,7 @@ class Cluster:
         self.namesrv = Member(self, "namesrv", self.base)
         self.brokers = {}  # the masters, by group name
         self.slaves = {}  # the slaves, by group name
+        self.proxy = ProxyMember(self) if deployment.topology == "proxy" else None
         # Controller mode: one group whose master the controller elects (see ControllerGroup).
         self.controller = ControllerGroup(self) if deployment.topology == "controller" else None
         if self.controller is not None:
@@ -815,7 +816,6 @@ class Cluster:
             if deployment.topology == "master-slave":
                 self.slaves[group] = Member(self, group + SLAVE_SUFFIX, port + SLAVE_PORT_OFFSET, group=group,
                                             broker_id=1)
-        self.proxy = ProxyMember(self) if deployment.topology == "proxy" else None
 
     @property
     def namesrv_addr(self):
