@@ -3,20 +3,13 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rmq_core::Message;
 use support::{
-    by_msg_id, cluster, create_topic, missing_on_4x, producer, read_topic, unique_group,
+    by_msg_id, cluster, create_topic, missing_on_4x, now_ms, producer, read_topic, unique_group,
     unique_topic,
 };
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn delayed_and_timer_messages_appear_only_when_due() {

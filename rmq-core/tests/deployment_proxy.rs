@@ -14,13 +14,13 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use parking_lot::Mutex;
 use rmq_core::producer::{LocalTransactionState, TransactionProducer};
 use rmq_core::{ErrorKind, Message, ProducerConfig, SendResult, SendStatus};
-use support::{Deployment, Stored, by_msg_id, eventually, unique_group, unique_topic};
+use support::{Deployment, Stored, by_msg_id, eventually, now_ms, unique_group, unique_topic};
 
 const PORT_BASE: u32 = 24876;
 /// The broker's first transaction check 2 s after the half message, then every 2 s (defaults
@@ -99,13 +99,6 @@ fn assert_stored_as_acknowledged(stored: &BTreeMap<String, Stored>, result: &Sen
         broker_port(&result.queue.broker_name),
         "stored by the broker the route named"
     );
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,15 +8,13 @@ mod support;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Once};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use parking_lot::Mutex;
-use rmq_core::producer::{
-    LocalTransactionState, SendContext, SendHook, SendOutcome, TransactionProducer,
-};
+use rmq_core::producer::{SendContext, SendHook, SendOutcome};
 use rmq_core::{Message, SendStatus};
-use support::{Deployment, Stored, by_msg_id, eventually, unique_group, unique_topic};
+use support::{Deployment, Stored, by_msg_id, now_ms, unique_group, unique_topic};
 
 const PORT_BASE: u32 = 26876;
 
@@ -39,13 +37,6 @@ fn stored<'a>(stored: &'a std::collections::BTreeMap<String, Stored>, id: &str) 
     stored
         .get(id)
         .unwrap_or_else(|| panic!("{id} was acknowledged but the 4.9.7 reader does not find it"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -157,40 +148,10 @@ async fn send_modes_queue_selection_and_batches_are_stored() {
 #[ignore = "needs the v4 deployment: tests/deployments.sh"]
 async fn transactions_commit_roll_back_and_answer_the_check_back() {
     let topic = topic("V4Tx", 2);
-    let checked = Arc::new(Mutex::new(BTreeSet::<String>::new()));
-    let record = checked.clone();
-    let producer =
-        TransactionProducer::new(v4().config(&unique_group("v4_tx"), &[]), move |check| {
-            record.lock().insert(check.msg_id.clone());
-            LocalTransactionState::Commit
-        })
-        .unwrap();
-    producer.start().await.unwrap();
-    let mut ids = Vec::new();
-    for local in [
-        LocalTransactionState::Commit,
-        LocalTransactionState::Rollback,
-        LocalTransactionState::Unknown,
-    ] {
-        let outcome = producer
-            .send_in_transaction(Message::new(&topic, format!("{local:?}")), |_, _| local)
-            .await
-            .unwrap();
-        assert_eq!(outcome.send_result.status, SendStatus::SendOk);
-        ids.push(outcome.send_result.msg_id);
-    }
-    let (commit, rollback, unknown) = (&ids[0], &ids[1], &ids[2]);
     // The unknown one is committed by the check-back answer (the 4.9 broker's check names no
     // broker: the answer must carry no `bname`).
-    assert!(
-        eventually(90, || checked.lock().contains(unknown)),
-        "the 4.9.7 broker never checked {unknown}"
-    );
-    let visible = by_msg_id(&v4().read_topic(&topic, 2));
-    producer.shutdown().await.unwrap();
-    assert_eq!(stored(&visible, commit).body, b"Commit");
-    assert_eq!(stored(&visible, unknown).body, b"Unknown");
-    assert!(!visible.contains_key(rollback), "rolled back but visible");
+    v4().assert_transactions_settle(&topic, v4().config(&unique_group("v4_tx"), &[]))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,14 +6,11 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Once};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-use rmq_core::producer::{LocalTransactionState, TransactionProducer};
-use rmq_core::{ErrorKind, Message, SendStatus};
-use support::{Deployment, by_msg_id, eventually, unique_group, unique_topic};
+use rmq_core::{ErrorKind, Message};
+use support::{Deployment, by_msg_id, unique_group, unique_topic};
 
 const PORT_BASE: u32 = 27876;
 /// The accounts of the launcher's plain_acl.yml: the admin one (also the Java tools') and one
@@ -156,40 +153,6 @@ async fn a_check_back_answered_commit_is_signed_and_commits() {
     let cluster = secure_v4();
     let topic = unique_topic("V4SecureTx");
     cluster.create_topic(&topic, 2);
-    let checked = Arc::new(Mutex::new(BTreeSet::<String>::new()));
-    let record = checked.clone();
-    let producer = TransactionProducer::new(
-        cluster.config(&unique_group("v4_secure_tx"), &signed(ADMIN, &[])),
-        move |check| {
-            record.lock().insert(check.msg_id.clone());
-            LocalTransactionState::Commit
-        },
-    )
-    .unwrap();
-    producer.start().await.unwrap();
-    let mut ids = Vec::new();
-    for local in [
-        LocalTransactionState::Commit,
-        LocalTransactionState::Rollback,
-        LocalTransactionState::Unknown,
-    ] {
-        let outcome = producer
-            .send_in_transaction(Message::new(&topic, format!("{local:?}")), |_, _| local)
-            .await
-            .unwrap();
-        assert_eq!(outcome.send_result.status, SendStatus::SendOk);
-        ids.push(outcome.send_result.msg_id);
-    }
-    let (commit, rollback, unknown) = (&ids[0], &ids[1], &ids[2]);
-    assert!(
-        eventually(90, || checked.lock().contains(unknown)),
-        "the broker never checked {unknown}"
-    );
-    // The check-back's END_TRANSACTION (a oneway) is refused silently if its signature is wrong:
-    // only the committed message in the topic proves it was accepted.
-    let visible = by_msg_id(&cluster.read_topic(&topic, 2));
-    producer.shutdown().await.unwrap();
-    assert_eq!(visible[commit].body, b"Commit");
-    assert_eq!(visible[unknown].body, b"Unknown");
-    assert!(!visible.contains_key(rollback), "rolled back but visible");
+    let config = cluster.config(&unique_group("v4_secure_tx"), &signed(ADMIN, &[]));
+    cluster.assert_transactions_settle(&topic, config).await;
 }

@@ -256,6 +256,56 @@ impl Deployment {
         self.cli(&["create-topic", topic, "--queues", &queues.to_string()]);
     }
 
+    /// Sends three transactional messages to `topic` whose local transactions answer Commit,
+    /// Rollback and Unknown, from a producer of `config` whose check-back answers Commit, and
+    /// asserts what the Java reader finds: the committed one and the checked one, never the
+    /// rolled-back one. Only the stored message proves an END_TRANSACTION was accepted (it is a
+    /// oneway: a broker refuses a wrongly signed one silently).
+    pub async fn assert_transactions_settle(&self, topic: &str, config: ProducerConfig) {
+        use rmq_core::producer::{LocalTransactionState, TransactionProducer};
+        let checked = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+        let record = checked.clone();
+        let producer = TransactionProducer::new(config, move |check| {
+            record.lock().push(check.msg_id.clone());
+            LocalTransactionState::Commit
+        })
+        .unwrap();
+        producer.start().await.unwrap();
+        let mut ids = Vec::new();
+        for local in [
+            LocalTransactionState::Commit,
+            LocalTransactionState::Rollback,
+            LocalTransactionState::Unknown,
+        ] {
+            let outcome = producer
+                .send_in_transaction(
+                    rmq_core::Message::new(topic, format!("{local:?}")),
+                    |_, _| local,
+                )
+                .await
+                .unwrap();
+            assert_eq!(outcome.send_result.status, rmq_core::SendStatus::SendOk);
+            ids.push(outcome.send_result.msg_id);
+        }
+        let (commit, rollback, unknown) = (&ids[0], &ids[1], &ids[2]);
+        assert!(
+            eventually(90, || checked.lock().contains(unknown)),
+            "the broker never checked {unknown}"
+        );
+        let visible = by_msg_id(&self.read_topic(topic, 2));
+        producer.shutdown().await.unwrap();
+        let body = |id: &String| {
+            visible
+                .get(id)
+                .unwrap_or_else(|| panic!("{id} was committed but the reader does not find it"))
+                .body
+                .clone()
+        };
+        assert_eq!(body(commit), b"Commit");
+        assert_eq!(body(unknown), b"Unknown");
+        assert!(!visible.contains_key(rollback), "rolled back but visible");
+    }
+
     /// What the Java reader of this deployment's version finds in `topic`.
     pub fn read_topic(&self, topic: &str, expect: usize) -> Vec<Stored> {
         read_topic_at(&["--port-base", &self.port_base], topic, expect)
@@ -284,6 +334,14 @@ impl Deployment {
             })
             .collect()
     }
+}
+
+/// Milliseconds since the epoch (the clock brokers stamp messages with).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// A topic name no other test run uses.
