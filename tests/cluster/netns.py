@@ -69,6 +69,12 @@ class Network:
         if reason:
             raise NetnsError(reason)
         self.remove_all()
+        # Only addresses this run makes may be targets: a subnet the machine already routes
+        # (its own network) is left alone.
+        routed = _ip("-4", "route", "show", f"{self.subnet}.0/24", check=False).strip()
+        if routed:
+            raise NetnsError(f"{self.subnet}.0/24 is already routed on this machine ({routed.splitlines()[0]}); "
+                             f"choose another port base")
         try:
             _ip("link", "add", self.bridge, "type", "bridge", "forward_delay", "0")
             _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)

@@ -660,6 +660,20 @@ def test_partition_needs_a_known_server_and_namespaces():
     assert failure.value.exit_code == 64
 
 
+def test_netns_leaves_a_subnet_the_machine_already_routes_alone(monkeypatch):
+    calls = []
+
+    def fake_ip(*args, check=True):
+        calls.append(args)
+        return "10.1.2.0/24 dev eth1 proto kernel scope link\n" if args[:2] == ("-4", "route") else ""
+
+    monkeypatch.setattr(rmqcluster.netns, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(rmqcluster.netns, "_ip", fake_ip)
+    with pytest.raises(rmqcluster.netns.NetnsError, match="already routed"):
+        rmqcluster.netns.Network(BAD_BASE).create(["namesrv"])
+    assert not any(args[:2] in (("link", "add"), ("netns", "add"), ("addr", "add")) for args in calls), calls
+
+
 def test_without_namespace_rights_netns_falls_back_to_loopback_and_partition_says_why(monkeypatch, tmp_path):
     monkeypatch.setattr(rmqcluster.netns, "unavailable_reason", lambda: "not running as root (test)")
     monkeypatch.setattr(rmqcluster.netns.Network, "remove_all", lambda self: None)
