@@ -11,13 +11,10 @@ cluster="$repo/tests/cluster/rmq-cluster"
 # Transaction check-backs within seconds (as tests/run-all.sh sets for the default cluster).
 export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCheckInterval=2000}"
 
-# name, default port base (each base uses ports base..base+300), and "asked" for a row that runs
-# only when RMQ_DEPLOYMENTS names it.
+# name and default port base (each base uses ports base..base+300).
 deployments=(
   "master_slave 22876"
-  # Asked only: its async failover test once found sends acknowledged after the failover stored
-  # by the killed master's address (an open finding of issue 13, under investigation).
-  "controller 23876 asked"
+  "controller 23876"
   "proxy 24876"
   "partition 25876"
   "v4 26876"
@@ -28,12 +25,8 @@ selected=" ${RMQ_DEPLOYMENTS:-} "
 passed=()
 failed=()
 for entry in "${deployments[@]}"; do
-  read -r name default_base when <<<"$entry"
+  read -r name default_base <<<"$entry"
   if [ -n "${RMQ_DEPLOYMENTS:-}" ] && [[ "$selected" != *" $name "* ]]; then
-    continue
-  fi
-  if [ -z "${RMQ_DEPLOYMENTS:-}" ] && [ "${when:-}" = asked ]; then
-    echo "--- deployment $name: runs only when asked (RMQ_DEPLOYMENTS=$name)"
     continue
   fi
   base="${RMQ_DEPLOYMENT_PORT_BASE:-$default_base}"
