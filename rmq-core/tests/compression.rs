@@ -4,14 +4,12 @@
 mod support;
 
 use rmq_core::Message;
-use support::{by_msg_id, producer, read_topic, unique_group, unique_topic};
+use support::{by_msg_id, compressible_body, producer, read_topic, unique_group, unique_topic};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn zlib_lz4_and_zstd_bodies_read_back_decompressed() {
     let topic = unique_topic("Compressed");
-    let body: Vec<u8> = (0..64 * 1024u32)
-        .map(|i| b"compressible rocketmq body "[(i % 27) as usize] ^ (i / 4096) as u8)
-        .collect();
+    let body = compressible_body(64 * 1024);
     let mut sent = Vec::new();
     for (kind, flag) in [("zlib", 0x301), ("lz4", 0x101), ("zstd", 0x201)] {
         let producer = producer(

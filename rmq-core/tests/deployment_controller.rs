@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use rmq_core::{ErrorKind, Message, Producer, SendResult, SendStatus};
 use serde_json::Value;
-use support::{Deployment, SendAttempts, Stored, check_copies, unique_group, unique_topic};
+use support::{
+    Deployment, SendAttempts, Stored, check_copies, store_host, unique_group, unique_topic,
+};
 use tokio::sync::Semaphore;
 
 const PORT_BASE: u32 = 23876;
@@ -118,13 +120,6 @@ fn route_master(deployment: &Deployment, topic: &str) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-/// The store host ("ip:port") written into an offset message id (16 hex digits of IPv4 + port first).
-fn store_host(offset_msg_id: &str) -> String {
-    let raw = u64::from_str_radix(&offset_msg_id[..16], 16).expect("hex offset message id");
-    let ip = std::net::Ipv4Addr::from((raw >> 32) as u32);
-    format!("{ip}:{}", raw as u32)
 }
 
 /// Every send's outcome with the time it completed, in completion order.

@@ -14,19 +14,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rmq_core::{Error, ErrorKind, Message, MessageQueue, Producer, SendResult, SendStatus};
-use support::{Deployment, SendAttempts, check_copies, unique_group, unique_topic};
+use support::{Deployment, SendAttempts, check_copies, store_host, unique_group, unique_topic};
 
 const PORT_BASE: u32 = 22876;
 
 fn master_slave() -> &'static Deployment {
     support::deployment(PORT_BASE, &["--topology", "master-slave"])
-}
-
-/// The store host ("ip:port") written into an offset message id (16 hex digits of IPv4 + port first).
-fn store_host(offset_msg_id: &str) -> String {
-    let raw = u64::from_str_radix(&offset_msg_id[..16], 16).expect("hex offset message id");
-    let ip = std::net::Ipv4Addr::from((raw >> 32) as u32);
-    format!("{ip}:{}", raw as u32)
 }
 
 #[tokio::test]

@@ -101,6 +101,13 @@ struct Sent {
     result: SendResult,
 }
 
+/// Every acknowledged send of `log` is stored, and each copy beyond the first comes from a retry.
+fn check_store(deployment: &Deployment, topic: &str, log: &[Sent], attempts: &SendAttempts) {
+    let stored = deployment.read_topic(topic, log.len());
+    let ids: Vec<String> = log.iter().map(|s| s.result.msg_id.clone()).collect();
+    check_copies(&ids, &stored, attempts);
+}
+
 /// Sync sends one after the other until `stop`, each asserted SEND_OK within the budget.
 fn sync_stream(
     producer: Producer,
@@ -221,9 +228,7 @@ async fn sync_sends_leave_a_partitioned_broker_and_return_after_heal() {
     // Nothing acknowledged is missing; a copy beyond the first comes from a retry (a request
     // that reached broker-a before the cut, or was still in its TCP queue and is delivered by
     // retransmission after the heal, is stored there too).
-    let stored = deployment.read_topic(&topic, log.len());
-    let ids: Vec<String> = log.iter().map(|s| s.result.msg_id.clone()).collect();
-    check_copies(&ids, &stored, &attempts);
+    check_store(deployment, &topic, &log, &attempts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -314,9 +319,7 @@ async fn async_sends_in_flight_leave_a_partitioned_broker_each_callback_once() {
         back_at.is_some(),
         "broker-a got no message within {BACK_WITHIN:?} of the heal"
     );
-    let stored = deployment.read_topic(&topic, log.len());
-    let ids: Vec<String> = log.iter().map(|s| s.result.msg_id.clone()).collect();
-    check_copies(&ids, &stored, &attempts);
+    check_store(deployment, &topic, &log, &attempts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -401,7 +404,5 @@ async fn sends_go_on_while_the_name_server_is_partitioned() {
     println!("new topic routed {:?} after the heal", healed_at.elapsed());
     producer.shutdown().await.unwrap();
 
-    let stored = deployment.read_topic(&topic, log.len());
-    let ids: Vec<String> = log.iter().map(|s| s.result.msg_id.clone()).collect();
-    check_copies(&ids, &stored, &attempts);
+    check_store(deployment, &topic, &log, &attempts);
 }

@@ -20,7 +20,9 @@ use futures_util::future::join_all;
 use parking_lot::Mutex;
 use rmq_core::producer::{LocalTransactionState, TransactionProducer};
 use rmq_core::{ErrorKind, Message, ProducerConfig, SendResult, SendStatus};
-use support::{Deployment, Stored, by_msg_id, eventually, now_ms, unique_group, unique_topic};
+use support::{
+    Deployment, Stored, by_msg_id, eventually, now_ms, store_host, unique_group, unique_topic,
+};
 
 const PORT_BASE: u32 = 24876;
 /// The broker's first transaction check 2 s after the half message, then every 2 s (defaults
@@ -69,19 +71,15 @@ fn topic_of_type(prefix: &str, message_type: &str) -> String {
     topic
 }
 
-/// The port of the store host ("ip:port", big-endian after the IPv4 address) written into an
-/// offset message id: the broker that stored the message, whoever forwarded it.
-fn store_port(offset_msg_id: &str) -> u32 {
-    u32::from_str_radix(&offset_msg_id[8..16], 16).expect("hex offset message id")
-}
-
-fn broker_port(broker_name: &str) -> u32 {
+/// The real address of a broker behind the Proxy (the launcher's ports).
+fn broker_addr(broker_name: &str) -> String {
     let base: u32 = proxy().port_base.parse().unwrap();
-    match broker_name {
+    let port = match broker_name {
         "broker-a" => base + 100,
         "broker-b" => base + 200,
         other => panic!("unexpected broker {other}"),
-    }
+    };
+    format!("127.0.0.1:{port}")
 }
 
 /// The stored copy of an acknowledged message is where the result says: the broker named in
@@ -95,8 +93,8 @@ fn assert_stored_as_acknowledged(stored: &BTreeMap<String, Stored>, result: &Sen
     assert_eq!(found.queue_offset, result.queue_offset);
     assert_eq!(found.offset_msg_id, result.offset_msg_id);
     assert_eq!(
-        store_port(&result.offset_msg_id),
-        broker_port(&result.queue.broker_name),
+        store_host(&result.offset_msg_id),
+        broker_addr(&result.queue.broker_name),
         "stored by the broker the route named"
     );
 }

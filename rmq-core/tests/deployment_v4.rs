@@ -11,10 +11,11 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use parking_lot::Mutex;
-use rmq_core::producer::{SendContext, SendHook, SendOutcome};
 use rmq_core::{Message, SendStatus};
-use support::{Deployment, Stored, by_msg_id, now_ms, unique_group, unique_topic};
+use support::{
+    BrokerAddrs, Deployment, Stored, by_msg_id, compressible_body, now_ms, unique_group,
+    unique_topic,
+};
 
 const PORT_BASE: u32 = 26876;
 
@@ -228,24 +229,12 @@ async fn namespaced_topics_are_wrapped() {
     }
 }
 
-/// The broker address of every stored send.
-#[derive(Default)]
-struct Addrs(Mutex<BTreeSet<String>>);
-
-impl SendHook for Addrs {
-    fn after_send(&self, ctx: &SendContext<'_>, _: Duration, outcome: SendOutcome<'_>) {
-        if matches!(outcome, SendOutcome::Stored(_)) {
-            self.0.lock().insert(ctx.broker_addr.to_string());
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the v4 deployment: tests/deployments.sh"]
 async fn the_vip_channel_is_listen_port_minus_two() {
     let topic = topic("V4Vip", 2);
     let producer = v4().producer(&unique_group("v4_vip"), &[("vip_channel_enabled", "true")]);
-    let addrs = Arc::new(Addrs::default());
+    let addrs = Arc::new(BrokerAddrs::default());
     producer.add_send_hook(addrs.clone());
     producer.start().await.unwrap();
     let mut ids = Vec::new();
@@ -264,7 +253,7 @@ async fn the_vip_channel_is_listen_port_minus_two() {
         .iter()
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
-    assert_eq!(*addrs.0.lock(), vip);
+    assert_eq!(addrs.stored_at(), vip);
     let by_id = by_msg_id(&v4().read_topic(&topic, ids.len()));
     assert!(ids.iter().all(|id| by_id.contains_key(id)));
 }
@@ -273,9 +262,7 @@ async fn the_vip_channel_is_listen_port_minus_two() {
 #[ignore = "needs the v4 deployment: tests/deployments.sh"]
 async fn zlib_lz4_and_zstd_bodies_are_read_back_by_4_9_with_their_type() {
     let topic = topic("V4Compressed", 2);
-    let body: Vec<u8> = (0..16 * 1024u32)
-        .map(|i| b"compressible rocketmq body "[(i % 27) as usize] ^ (i / 4096) as u8)
-        .collect();
+    let body = compressible_body(16 * 1024);
     let mut sent = Vec::new();
     // 4.9.7 has lz4 and zstd (its CompressionType): the type bits of sysFlag are kept.
     for (kind, flag) in [("zlib", 0x301), ("lz4", 0x101), ("zstd", 0x201)] {

@@ -8,7 +8,7 @@ mod support;
 use std::process::Command;
 
 use rmq_core::Message;
-use support::{create_topic, namesrv, unique_group, unique_topic};
+use support::{create_topic, namesrv, now_ms, unique_group, unique_topic};
 
 /// Set in the child process: the topic to send one message to.
 const CHILD_TOPIC: &str = "RMQ_UNIQ_KEY_TIME_TOPIC";
@@ -60,13 +60,6 @@ fn java_reads_the_send_time_from_the_id_in_a_zone_behind_utc() {
         skew < 60_000,
         "Java in {ZONE} reads {msg_id} as {java_time}, {skew} ms away from the send at about {sent_at}"
     );
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 fn send_one_and_print_its_id(topic: &str) {

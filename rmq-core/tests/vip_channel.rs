@@ -5,23 +5,12 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use parking_lot::Mutex;
 use rmq_core::Message;
-use rmq_core::producer::{SendContext, SendHook, SendOutcome};
 use serde_json::Value;
-use support::{by_msg_id, cluster, create_topic, producer, read_topic, unique_group, unique_topic};
-
-#[derive(Default)]
-struct Addrs(Mutex<BTreeSet<String>>);
-
-impl SendHook for Addrs {
-    fn after_send(&self, ctx: &SendContext<'_>, _: Duration, outcome: SendOutcome<'_>) {
-        assert!(matches!(outcome, SendOutcome::Stored(_)), "{outcome:?}");
-        self.0.lock().insert(ctx.broker_addr.to_string());
-    }
-}
+use support::{
+    BrokerAddrs, by_msg_id, cluster, create_topic, producer, read_topic, unique_group, unique_topic,
+};
 
 fn port(addr: &str) -> u16 {
     addr.rsplit_once(':').unwrap().1.parse().unwrap()
@@ -40,7 +29,7 @@ async fn sends_go_to_the_vip_port() {
         .collect();
 
     let producer = producer(&unique_group("vip"), &[("vip_channel_enabled", "true")]);
-    let addrs = Arc::new(Addrs::default());
+    let addrs = Arc::new(BrokerAddrs::default());
     producer.add_send_hook(addrs.clone());
     producer.start().await.unwrap();
     let mut ids = Vec::new();
@@ -55,7 +44,8 @@ async fn sends_go_to_the_vip_port() {
     }
     producer.shutdown().await.unwrap();
 
-    let used: BTreeSet<u16> = addrs.0.lock().iter().map(|a| port(a)).collect();
+    assert_eq!(addrs.not_stored(), 0, "every send stored at once");
+    let used: BTreeSet<u16> = addrs.stored_at().iter().map(|a| port(a)).collect();
     let vip: BTreeSet<u16> = listen_ports.iter().map(|p| p - 2).collect();
     assert_eq!(used, vip, "listen ports {listen_ports:?}");
     let stored = by_msg_id(&read_topic(&topic, ids.len()));

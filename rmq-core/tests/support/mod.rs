@@ -336,6 +336,14 @@ impl Deployment {
     }
 }
 
+/// The store host ("ip:port") an offset message id names: the broker that stored the message.
+pub fn store_host(offset_msg_id: &str) -> String {
+    rmq_core::protocol::message::decode_offset_msg_id(offset_msg_id)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+        .to_string()
+}
+
 /// Milliseconds since the epoch (the clock brokers stamp messages with).
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -542,6 +550,46 @@ impl SendAttempts {
     pub fn of(&self, msg_id: &str) -> usize {
         self.0.lock().get(msg_id).copied().unwrap_or(0)
     }
+}
+
+/// A send hook that keeps the broker address of every attempt, and whether each was stored.
+#[derive(Default)]
+pub struct BrokerAddrs(parking_lot::Mutex<Vec<(String, bool)>>);
+
+impl rmq_core::producer::SendHook for BrokerAddrs {
+    fn after_send(
+        &self,
+        ctx: &rmq_core::producer::SendContext<'_>,
+        _: std::time::Duration,
+        outcome: rmq_core::producer::SendOutcome<'_>,
+    ) {
+        let stored = matches!(outcome, rmq_core::producer::SendOutcome::Stored(_));
+        self.0.lock().push((ctx.broker_addr.to_string(), stored));
+    }
+}
+
+impl BrokerAddrs {
+    /// The addresses of the attempts that stored their message.
+    pub fn stored_at(&self) -> std::collections::BTreeSet<String> {
+        self.0
+            .lock()
+            .iter()
+            .filter(|(_, stored)| *stored)
+            .map(|(addr, _)| addr.clone())
+            .collect()
+    }
+
+    /// Attempts that did not store their message.
+    pub fn not_stored(&self) -> usize {
+        self.0.lock().iter().filter(|(_, stored)| !*stored).count()
+    }
+}
+
+/// A body of `len` bytes that compresses well but not to nothing (repeated text, varied every 4 KiB).
+pub fn compressible_body(len: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| b"compressible rocketmq body "[(i % 27) as usize] ^ (i / 4096) as u8)
+        .collect()
 }
 
 /// What a fault test reports about the store of a topic that only it sent to, every send
