@@ -2,6 +2,7 @@
 //! a reader that matches responses to pending requests by opaque and answers server requests.
 
 use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -74,6 +75,11 @@ struct Shared {
     /// Set when the peer announced GO_AWAY or looked hung: finish what is pending, start
     /// nothing new here.
     draining: AtomicBool,
+    /// Set when a request was given up on this peer as hung (a partition, a frozen host). Once
+    /// nothing is pending any more, the connection is reset rather than closed: the kernel then
+    /// drops what it still holds for the peer (requests whose callers were told to retry
+    /// elsewhere) instead of delivering it when the network heals, which would store them twice.
+    hung: AtomicBool,
     in_flight: Semaphore,
     /// When the last frame arrived ([`clock_nanos`]; 0: none yet): a peer heard from lately is
     /// not hung.
@@ -106,6 +112,20 @@ impl Shared {
         }
         self.in_flight.close();
         self.closed_signal.send_replace(true);
+    }
+
+    /// Forgets the pending request `opaque` (answered, timed out or given up) and returns it;
+    /// the last one gone from a hung connection resets it.
+    fn settle(&self, opaque: i32) -> Option<Pending> {
+        let settled = self.pending.lock().remove(&opaque);
+        self.reset_if_hung_and_idle();
+        settled
+    }
+
+    fn reset_if_hung_and_idle(&self) {
+        if self.hung.load(Ordering::Acquire) && self.pending.lock().is_empty() {
+            self.close("given up as hung");
+        }
     }
 }
 
@@ -160,6 +180,18 @@ impl Connection {
                 format!("set TCP_NODELAY on {addr}: {e}"),
             )
         })?;
+        // A second descriptor of the socket, for the writer to reset it however it is wrapped.
+        let resetter = stream
+            .as_fd()
+            .try_clone_to_owned()
+            .map(socket2::Socket::from)
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Connect,
+                    format!("duplicate socket of {addr}: {e}"),
+                )
+                .with_addr(addr)
+            })?;
         let (read, write): (Reader, Writer) = match &config.tls {
             Some(tls) => {
                 let secured = tokio::time::timeout_at(deadline, tls.handshake(addr, stream))
@@ -184,12 +216,13 @@ impl Connection {
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            hung: AtomicBool::new(false),
             in_flight: Semaphore::new(config.max_in_flight),
             last_frame: AtomicU64::new(0),
             closed_signal: watch::Sender::new(false),
         });
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
-        tokio::spawn(write_loop(shared.clone(), write, queue));
+        tokio::spawn(write_loop(shared.clone(), write, resetter, queue));
         tokio::spawn(read_loop(
             shared.clone(),
             read,
@@ -292,10 +325,12 @@ impl Connection {
     /// requests reaches its own verdict instead. But it drains: new requests go out on a fresh
     /// connection, since a partition leaves this one with unacknowledged data whose TCP
     /// retransmissions back off, so that after the network heals it could stay silent for tens
-    /// of seconds more, while a new connection works at once.
+    /// of seconds more, while a new connection works at once. And once its last pending request
+    /// is settled, it is reset (see `Shared::hung`).
     fn hung(&self, opaque: i32, code: i32, probe_timeout: Duration) -> Error {
-        self.shared.pending.lock().remove(&opaque);
         self.shared.draining.store(true, Ordering::Release);
+        self.shared.hung.store(true, Ordering::Release);
+        self.shared.settle(opaque);
         let addr = &self.shared.addr;
         Error::new(
             ErrorKind::Timeout,
@@ -335,11 +370,11 @@ impl Connection {
             .insert(opaque, Pending { reply, deadline });
         // A close that raced with the insert would have missed this entry.
         if self.shared.closed.load(Ordering::Acquire) {
-            self.shared.pending.lock().remove(&opaque);
+            self.shared.settle(opaque);
             return Err(self.closed_error());
         }
         if let Err(e) = self.enqueue(cmd, Some(opaque), deadline).await {
-            self.shared.pending.lock().remove(&opaque);
+            self.shared.settle(opaque);
             return Err(e);
         }
         Ok(Awaiting {
@@ -360,7 +395,7 @@ impl Connection {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(self.closed_error()),
             Err(_) => {
-                self.shared.pending.lock().remove(&awaiting.opaque);
+                self.shared.settle(awaiting.opaque);
                 let addr = &self.shared.addr;
                 Err(Error::new(
                     ErrorKind::Timeout,
@@ -492,7 +527,12 @@ impl Batch {
     }
 }
 
-async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Receiver<Outgoing>) {
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut socket: Writer,
+    resetter: socket2::Socket,
+    mut queue: mpsc::Receiver<Outgoing>,
+) {
     let mut batch = Batch::default();
     let mut closed = shared.closed_signal.subscribe();
     let mut cut_batch = false;
@@ -509,22 +549,23 @@ async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Re
             Ok(written) if written == batch.bytes.len() => batch.frames.clear(),
             Ok(written) => {
                 if !batch.keep_unwritten(written, &shared) {
-                    let _ = socket.shutdown().await;
-                    return;
+                    return end_writing(&shared, &mut socket, resetter).await;
                 }
                 cut_batch = true;
                 break;
             }
             Err(_) => {
                 shared.close("write failed");
-                let _ = socket.shutdown().await;
-                return;
+                return end_writing(&shared, &mut socket, resetter).await;
             }
         }
     }
     // Oneway requests returned once queued: flush them, within a bound. The close failed every
-    // pending request, so no request frame goes out any more.
+    // pending request, so no request frame goes out any more. A hung peer gets nothing more.
     queue.close();
+    if shared.hung.load(Ordering::Acquire) {
+        return end_writing(&shared, &mut socket, resetter).await;
+    }
     let flush = async {
         if cut_batch
             && write_batch(&shared, &mut socket, &batch.bytes)
@@ -545,7 +586,20 @@ async fn write_loop(shared: Arc<Shared>, mut socket: Writer, mut queue: mpsc::Re
         }
     };
     let _ = tokio::time::timeout(FLUSH_ON_CLOSE, flush).await;
-    let _ = socket.shutdown().await;
+    end_writing(&shared, &mut socket, resetter).await;
+}
+
+/// Ends the writing direction: an orderly shutdown, or, on a connection given up as hung, a
+/// reset once the socket's last descriptor closes (SO_LINGER 0), which discards the bytes the
+/// kernel still holds for the peer.
+async fn end_writing(shared: &Shared, socket: &mut Writer, resetter: socket2::Socket) {
+    if shared.hung.load(Ordering::Acquire) {
+        if let Err(e) = resetter.set_linger(Some(Duration::ZERO)) {
+            tracing::debug!(addr = %shared.addr, error = %e, "could not arm the reset of a hung connection");
+        }
+    } else {
+        let _ = socket.shutdown().await;
+    }
 }
 
 /// Writes `bytes` until done or until the connection closes (a peer that does not read would
@@ -632,7 +686,7 @@ fn complete(shared: &Shared, cmd: RemotingCommand) {
     if cmd.code == response::GO_AWAY {
         shared.draining.store(true, Ordering::Release);
     }
-    match shared.pending.lock().remove(&cmd.opaque) {
+    match shared.settle(cmd.opaque) {
         Some(pending) => {
             let _ = pending.reply.send(Ok(cmd));
         }
@@ -706,6 +760,9 @@ async fn sweep_loop(shared: std::sync::Weak<Shared>) {
                 .collect();
             keys.iter().filter_map(|k| pending.remove(k)).collect()
         };
+        if !expired.is_empty() {
+            shared.reset_if_hung_and_idle();
+        }
         for p in expired {
             let _ = p.reply.send(Err(Error::new(
                 ErrorKind::Timeout,
