@@ -6,6 +6,8 @@
 #   make ffi-header-check  fail when the committed header differs from what cbindgen generates
 #   make c-test            C tests (ASan, then valgrind), C++ header, install and header-drift checks;
 #                          against NAMESRV_ADDR, or a local cluster started for the run
+#   make c-test-send-path  the same with only the tests of the send path (C_SEND_PATH_TESTS), no
+#                          valgrind: make test-matrix runs it on every deployment
 #   make ffi-install       install .so, .a, header and rmqproducer.pc under $(DESTDIR)$(PREFIX)
 #   make quickstart-c      build and run examples/c/quickstart.c (same cluster rule as c-test)
 
@@ -22,7 +24,7 @@ FFI_LIB_DIR := $(FFI_STAGE)/lib
 FFI_HEADER := $(REPO)/include/rmqproducer.h
 FFI_PREFIX = $(abspath $(PREFIX))
 
-.PHONY: ffi ffi-header ffi-header-check c-test ffi-install install quickstart-c
+.PHONY: ffi ffi-header ffi-header-check c-test c-test-send-path ffi-install install quickstart-c
 
 ffi:
 	$(CARGO) build --release -p rmq-ffi
@@ -66,6 +68,22 @@ c-test: ffi
 	REPO=$(REPO) FFI_LIB_DIR=$(FFI_LIB_DIR) FFI_PREFIX=$(FFI_STAGE)/prefix \
 	  RMQ_BROKER_CONF="$${RMQ_BROKER_CONF-$(FFI_TEST_BROKER_CONF)}" \
 	  bash $(REPO)/tests/with-cluster.sh $(REPO)/tests/c/run-c-tests.sh
+
+# Every send form, threads and poll mode, shutdown, broker rejections, queue selection, batches,
+# delays and compression: what any deployment must do alike.
+C_SEND_PATH_TESTS := sync_sends_return_the_full_result binary_bodies_are_stored_byte_exact \
+  async_callbacks_run_once_on_a_library_thread poll_mode_runs_callbacks_on_the_polling_thread \
+  oneway_sends_are_stored threads_share_one_producer \
+  thread_mode_callbacks_may_send_async_but_not_block \
+  poll_mode_callbacks_may_call_anything_but_flush_and_shutdown \
+  shutdown_delivers_every_outcome_thread shutdown_delivers_every_outcome_poll \
+  free_runs_the_callbacks_still_pending broker_rejections_carry_response_code_and_remark \
+  explicit_queue_selector_and_sharding_key_land_where_asked \
+  batches_sync_and_async_store_every_message delayed_and_timer_messages_are_stored_when_due \
+  compression_types_read_back_decompressed
+
+c-test-send-path:
+	$(MAKE) --no-print-directory c-test RMQ_C_TEST_SKIP_VALGRIND=1 RMQ_C_TESTS="$(C_SEND_PATH_TESTS)"
 
 # A cluster started for c-test checks half messages quickly, so that the transaction test settles
 # its unknown outcomes in seconds rather than a minute (as tests/run-all.sh does).

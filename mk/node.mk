@@ -5,7 +5,7 @@
 NODE_DIR := $(REPO)/bindings/node
 NODE_DEPS := $(NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: node-build node-drift node-test node-pack-smoke node-quickstart
+.PHONY: node-build node-drift node-test node-test-send-path node-pack-smoke node-quickstart
 
 # npm writes node_modules/.package-lock.json on install: a stamp newer than the lock file.
 # Not `npm ci`: npm 11 refuses this lock file for the other platforms' optional packages of
@@ -26,6 +26,11 @@ node-drift: node-build
 node-test: node-drift
 	cd $(NODE_DIR) && node --test __test__/
 	$(NODE_DIR)/scripts/pack-smoke.sh all
+
+# The send path alone (every send form, batches, queue selection), on the addon node-build made:
+# make test-matrix builds it once and runs this on every deployment.
+node-test-send-path:
+	cd $(NODE_DIR) && node --test __test__/send.test.mjs __test__/batch.test.mjs __test__/queues.test.mjs
 
 node-pack-smoke: node-build
 	$(NODE_DIR)/scripts/pack-smoke.sh all

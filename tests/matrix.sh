@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make test-matrix`: every suite that sends (the Rust core's tests and each binding's) on every
-# deployment of the table below. Each deployment is brought up on the matrix's port base (beside
-# the default cluster), with a secure cluster of the same version at base + 1000 for 5.x masters
-# (4.9 has no ACL 2.0: those tests skip there), each suite runs against it, it is brought down, and
-# the next comes up. Ends with a table deployment x suite x result x time.
+# `make test-matrix`: the send path of every binding (and the Rust core's whole suite where the
+# deployment has the two groups it assumes) on every deployment of the table below. Each
+# deployment is brought up on the matrix's port base (beside the default cluster), with a secure
+# cluster of the same version at base + 1000 for 5.x masters (4.9 has no ACL 2.0: those tests
+# skip there), each suite runs against it, it is brought down, and the next comes up. Ends with a
+# table deployment x suite x result x time. The core's tests of the controller and the Proxy are
+# rmq-core/tests/deployment_{controller,proxy}.rs, part of `make test`.
 #   RMQ_MATRIX="masters-4.9.7 ..."  only those rows      RMQ_MATRIX_SUITES="rust c"  only those suites
 #   RMQ_MATRIX_PORT_BASE (29876)    RMQ_MATRIX_SUITE_TIMEOUT (seconds per suite, 3600)
 set -uo pipefail
@@ -11,19 +13,22 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 cluster="$repo/tests/cluster/rmq-cluster"
 
-# One row per deployment: its name, then the arguments of `rmq-cluster up`.
+# One row per deployment: its name | the arguments of `rmq-cluster up` | its suites.
 rows=(
-  "masters-4.9.7 --topology masters --version 4.9.7"
-  "masters-5.5.0 --topology masters --version 5.5.0"
-  "master-slave-5.3.3 --topology master-slave --version 5.3.3"
+  "masters-4.9.7 | --topology masters --version 4.9.7 | rust c python node"
+  "masters-5.5.0 | --topology masters --version 5.5.0 | rust c python node"
+  "master-slave-5.3.3 | --topology master-slave --version 5.3.3 | rust c python node"
+  "controller-5.3.3 | --topology controller --version 5.3.3 | c python node"
+  "proxy-5.3.3 | --topology proxy --version 5.3.3 | c python node"
 )
 # One line per suite: its name | what builds it (once, before any deployment is up) | its command
-# (which gets its cluster from NAMESRV_ADDR, RMQ_PORT_BASE and RMQ_SECURE_*).
+# (which gets its cluster from NAMESRV_ADDR, RMQ_PORT_BASE and RMQ_SECURE_*). A binding's send
+# path: every send form, batches, queue selection, delays, read back by the Java reader.
 suites=(
   "rust | cargo test -p rmq-core --no-run | cargo test -p rmq-core"
-  "c | make --no-print-directory ffi | make --no-print-directory c-test"
-  "python | make --no-print-directory python-wheel | make --no-print-directory python-test"
-  "node | make --no-print-directory node-build | make --no-print-directory node-test"
+  "c | make --no-print-directory ffi | make --no-print-directory c-test-send-path"
+  "python | make --no-print-directory python-wheel | make --no-print-directory python-test-send-path"
+  "node | make --no-print-directory node-build | make --no-print-directory node-test-send-path"
 )
 
 base="${RMQ_MATRIX_PORT_BASE:-29876}"
@@ -33,8 +38,6 @@ suite_timeout="${RMQ_MATRIX_SUITE_TIMEOUT:-3600}"
 export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCheckInterval=2000}"
 # Unattended: a server slow to start on a busy machine must not fail a whole row.
 export RMQ_START_TIMEOUT_S="${RMQ_START_TIMEOUT_S:-300}"
-# valgrind doubles the C suite; the matrix proves the send path, ASan runs stay.
-export RMQ_C_TEST_SKIP_VALGRIND="${RMQ_C_TEST_SKIP_VALGRIND:-1}"
 
 picked() { # picked LIST NAME: NAME is in the space-separated LIST, or LIST is empty
   [ -z "$1" ] || [[ " $1 " == *" $2 "* ]]
@@ -66,7 +69,8 @@ for suite in "${suites[@]}"; do
 done
 
 for row in "${rows[@]}"; do
-  read -r name up_args <<<"$row"
+  IFS='|' read -r name up_args row_suites <<<"$row"
+  name="${name// /}"
   picked "${RMQ_MATRIX:-}" "$name" || continue
   read -ra up_args <<<"$up_args"
   version=$(printf '%s\n' "${up_args[@]}" | grep -A1 -x -- --version | tail -n 1)
@@ -75,14 +79,17 @@ for row in "${rows[@]}"; do
   echo "=== matrix: $name: up ${up_args[*]} (port base $base)"
   down_all
   begin=$SECONDS
-  if ! addr_line="$("$cluster" --port-base "$base" up "${up_args[@]}")"; then
+  if ! up_output="$("$cluster" --port-base "$base" up "${up_args[@]}")"; then
     record "$name" up FAILED $((SECONDS - begin))
     "$cluster" --port-base "$base" logs --lines 40
     continue
   fi
-  export "${addr_line?}" RMQ_PORT_BASE="$base"
+  # The Proxy prints REAL_NAMESRV_ADDR (for the Java tools) too; clients get NAMESRV_ADDR.
+  export "$(grep '^NAMESRV_ADDR=' <<<"$up_output")" RMQ_PORT_BASE="$base"
   unset RMQ_SECURE_NAMESRV_ADDR RMQ_SECURE_PORT_BASE RMQ_SECURE_ACCESS_KEY RMQ_SECURE_SECRET_KEY
-  if [[ "$version" == 5.* ]]; then
+  # The core's secure tests (ACL 2.0, 5.x) need a secure cluster beside it; the bindings' send
+  # paths do not.
+  if [[ "$version" == 5.* ]] && picked "$row_suites" rust; then
     if secure_line="$("$cluster" --port-base "$secure_base" up --secure --version "$version")"; then
       export RMQ_SECURE_NAMESRV_ADDR="${secure_line#NAMESRV_ADDR=}" RMQ_SECURE_PORT_BASE="$secure_base"
       export RMQ_SECURE_ACCESS_KEY=rocketmq RMQ_SECURE_SECRET_KEY=12345678
@@ -96,6 +103,7 @@ for row in "${rows[@]}"; do
     IFS='|' read -r suite_name _ command <<<"$suite"
     suite_name="${suite_name// /}"
     picked "${RMQ_MATRIX_SUITES:-}" "$suite_name" || continue
+    picked "$row_suites" "$suite_name" || continue
     echo "=== matrix: $name / $suite_name: $command"
     begin=$SECONDS
     # shellcheck disable=SC2086 # the command is words

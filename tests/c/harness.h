@@ -7,6 +7,7 @@
 #define RMQ_TEST_HARNESS_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rmqproducer.h"
@@ -53,7 +54,24 @@ static void harness_fail(const char *file, int line, const char *what) {
 
 #define RUN(test) harness_run(#test, test)
 
+/* RMQ_C_TESTS, when set, names the tests to run (space-separated): make c-test-send-path. */
+static int harness_selected(const char *name) {
+  const char *only = getenv("RMQ_C_TESTS");
+  size_t len = strlen(name);
+  if (only == NULL || *only == '\0') return 1;
+  for (const char *at = strstr(only, name); at != NULL; at = strstr(at + 1, name)) {
+    int starts = at == only || at[-1] == ' ';
+    int ends = at[len] == '\0' || at[len] == ' ';
+    if (starts && ends) return 1;
+  }
+  return 0;
+}
+
 static void harness_run(const char *name, void (*test)(void)) {
+  if (!harness_selected(name)) {
+    fprintf(stderr, "skip    %s (not in RMQ_C_TESTS)\n", name);
+    return;
+  }
   harness_current_failed = 0;
   test();
   if (harness_current_failed) {

@@ -63,6 +63,29 @@ static void create_topic(const char *topic, int queues) {
   free(launcher_output(args));
 }
 
+/* The groups that hold `topic` as the NameServer routes it (two masters, or one controller group),
+ * their names sorted into names[]; returns how many. */
+enum { MAX_GROUPS = 8, GROUP_NAME_LEN = 64 };
+static int compare_names(const void *a, const void *b) { return strcmp(a, b); }
+static int route_groups(const char *topic, char names[MAX_GROUPS][GROUP_NAME_LEN]) {
+  char args[256];
+  snprintf(args, sizeof args, "route '%s'", topic);
+  char *route = launcher_output(args);
+  const char *queue_datas = route ? strstr(route, "\"queueDatas\"") : NULL;
+  const char *end = queue_datas ? strchr(queue_datas, ']') : NULL;
+  int count = 0;
+  for (const char *at = queue_datas; at && count < MAX_GROUPS;) {
+    at = strstr(at, "\"brokerName\": \"");
+    if (at == NULL || at > end) break;
+    at += strlen("\"brokerName\": \"");
+    size_t n = strcspn(at, "\"");
+    snprintf(names[count++], GROUP_NAME_LEN, "%.*s", (int)n, at);
+  }
+  qsort(names, (size_t)count, GROUP_NAME_LEN, compare_names);
+  free(route);
+  return count;
+}
+
 /* The string value of "key":"value" in a JSON line (copied into out), or "" when absent. */
 static void json_text(const char *json, const char *key, char *out, size_t len) {
   char pattern[64];
@@ -189,21 +212,25 @@ static void explicit_queue_selector_and_sharding_key_land_where_asked(void) {
   snprintf(topic, sizeof topic, "CTest_Selected_%s", run_name);
   create_topic(topic, 4);
 
+  char groups[MAX_GROUPS][GROUP_NAME_LEN];
+  int group_count = route_groups(topic, groups);
+  CHECK(group_count > 0);
+  int queue_count = 4 * group_count;
   rmq_queue_list *queues = NULL;
   CHECK_RC(rmq_producer_publish_queues(p, topic, &queues), RMQ_RESULT_OK);
-  CHECK(rmq_queue_list_len(queues) == 8);
-  for (size_t i = 0; i < rmq_queue_list_len(queues); i++) {
+  CHECK(rmq_queue_list_len(queues) == (size_t)queue_count);
+  for (size_t i = 0; i < rmq_queue_list_len(queues) && i < (size_t)queue_count; i++) {
     const rmq_message_queue *q = rmq_queue_list_get(queues, i);
     CHECK_STR(rmq_message_queue_topic(q), topic);
-    CHECK_STR(rmq_message_queue_broker_name(q), i < 4 ? "broker-a" : "broker-b");
+    CHECK_STR(rmq_message_queue_broker_name(q), groups[i / 4]);
     CHECK(rmq_message_queue_queue_id(q) == (int)(i % 4));
   }
-  CHECK(rmq_queue_list_get(queues, 8) == NULL);
+  CHECK(rmq_queue_list_get(queues, (size_t)queue_count) == NULL);
 
   /* Explicit queues: one from the list, one made from its parts. */
   rmq_message_queue *made = NULL;
   CHECK_RC(rmq_message_queue_new(topic, "broker-a", 1, &made), RMQ_RESULT_OK);
-  const rmq_message_queue *targets[] = {rmq_queue_list_get(queues, 6), made};
+  const rmq_message_queue *targets[] = {rmq_queue_list_get(queues, (size_t)queue_count - 2), made};
   for (int i = 0; i < 2; i++) {
     sent_message *m = sent_text("Selected", "to an explicit queue");
     rmq_message *message = to_message(m);
@@ -227,9 +254,9 @@ static void explicit_queue_selector_and_sharding_key_land_where_asked(void) {
   rmq_message *message = to_message(m);
   rmq_send_result *result = NULL;
   CHECK_RC(rmq_producer_send_with_selector(p, message, select_queue, &s, &result), RMQ_RESULT_OK);
-  CHECK(s.calls == 1 && s.queue_count == 8 && s.saw_tags && !s.on_main_thread);
+  CHECK(s.calls == 1 && s.queue_count == queue_count && s.saw_tags && !s.on_main_thread);
   if (result) {
-    CHECK_STR(rmq_send_result_broker_name(result), "broker-b");
+    CHECK_STR(rmq_send_result_broker_name(result), groups[group_count - 1]);
     CHECK(rmq_send_result_queue_id(result) == 3);
     record_in_queue(m, result);
   }
@@ -237,7 +264,7 @@ static void explicit_queue_selector_and_sharding_key_land_where_asked(void) {
   sent_free(m);
 
   /* Bad choices fail before anything is sent, with a typed error, and write no result. */
-  int bad_indexes[] = {8, -1, 1000};
+  int bad_indexes[] = {queue_count, -1, 1000};
   for (size_t i = 0; i < sizeof bad_indexes / sizeof bad_indexes[0]; i++) {
     selection bad = {0, bad_indexes[i], 0, 0, 0};
     result = NULL;

@@ -17,6 +17,9 @@ function javaQueueForKey(topic, key) {
 
 const where = (queue) => ({ brokerName: queue.brokerName, queueId: queue.queueId })
 
+/** The groups that hold `topic` (two masters, or one controller group), as the NameServer routes it. */
+const brokersOf = (topic) => JSON.parse(cluster('route', topic)).queueDatas.map((q) => q.brokerName).sort()
+
 describe('choosing the queue', () => {
   let producer
   let topic
@@ -31,7 +34,7 @@ describe('choosing the queue', () => {
   after(() => producer.shutdown())
 
   test('publishQueues() lists the writable queues by broker, then queue id', () => {
-    const expected = ['broker-a', 'broker-b'].flatMap((brokerName) =>
+    const expected = brokersOf(topic).flatMap((brokerName) =>
       [0, 1, 2, 3].map((queueId) => ({ topic, brokerName, queueId })),
     )
     assert.deepEqual(queues, expected)
@@ -39,7 +42,7 @@ describe('choosing the queue', () => {
 
   test('sendToQueue(), sendWithSelector() and sendWithShardingKey() land where asked', async () => {
     const expected = new Map()
-    for (const target of [queues[6], queues[1]]) {
+    for (const target of [queues.at(-2), queues[1]]) {
       const result = await producer.sendToQueue({ topic, body: 'explicit' }, target)
       assert.equal(result.status, 'SEND_OK')
       assert.deepEqual(result.queue, target)
@@ -56,8 +59,8 @@ describe('choosing the queue', () => {
     assert.equal(seen.msg.tags, 'last')
     assert.deepEqual(seen.msg.keys, ['k1'])
     assert.ok(Buffer.isBuffer(seen.msg.body) && seen.msg.body.toString() === 'selected')
-    assert.deepEqual(selected.queue, queues[7])
-    expected.set(selected.msgId, queues[7])
+    assert.deepEqual(selected.queue, queues.at(-1))
+    expected.set(selected.msgId, queues.at(-1))
 
     const promised = await producer.sendWithSelector({ topic, body: 'selected later' }, async () => 2)
     assert.deepEqual(promised.queue, queues[2])

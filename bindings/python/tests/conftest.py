@@ -93,8 +93,9 @@ class Stored:
 
 
 def cluster_port_base() -> str:
-    """The port base of the cluster under test: its name server listens on it."""
-    return os.environ["NAMESRV_ADDR"].split(";")[0].rsplit(":", 1)[1]
+    """The port base of the cluster under test: RMQ_PORT_BASE, else its name server's port (the
+    Proxy, which clients take for their name server, listens elsewhere)."""
+    return os.environ.get("RMQ_PORT_BASE") or os.environ["NAMESRV_ADDR"].split(";")[0].rsplit(":", 1)[1]
 
 
 def run_cluster(*args: str, port_base: Optional[str] = None, timeout: float = 180) -> str:
@@ -150,6 +151,11 @@ class Cluster:
 
     def create_topic(self, topic: str, queues: int) -> None:
         self.run("create-topic", topic, "--queues", str(queues))
+
+    def brokers_of(self, topic: str) -> list[str]:
+        """The groups that hold `topic`, by name, as the NameServer routes it."""
+        route = json.loads(self.run("route", topic))
+        return sorted(queue["brokerName"] for queue in route["queueDatas"])
 
 
 @pytest.fixture(scope="session")
