@@ -36,15 +36,26 @@ async fn topics_are_wrapped_on_the_wire_and_bare_in_results() {
 
     let wrapped = format!("{namespace}%{topic}");
     let stored = by_msg_id(&read_topic(&wrapped, 5));
-    let mut ids = vec![single.msg_id, keyed.msg_id, explicit.msg_id];
-    ids.extend(batch.msg_ids().into_iter().map(str::to_string));
-    for id in &ids {
+    for id in [&single.msg_id, &keyed.msg_id, &explicit.msg_id] {
         let found = &stored[id];
         assert_eq!(found.topic, wrapped);
         assert_eq!(
             found.properties.get("INSTANCE_ID"),
             Some(&namespace),
             "{id}"
+        );
+    }
+    // INSTANCE_ID goes on the batch, as Java sends it. Brokers through 5.3 store each member with
+    // the batch's properties (CLUSTER, INSTANCE_ID, ...) added; 5.5 stores members with their own.
+    for id in batch.msg_ids() {
+        let found = &stored[id];
+        assert_eq!(found.topic, wrapped);
+        let with_batch_properties = found.properties.contains_key("CLUSTER");
+        assert_eq!(
+            found.properties.get("INSTANCE_ID").is_some(),
+            with_batch_properties,
+            "{id}: {:?}",
+            found.properties
         );
     }
 

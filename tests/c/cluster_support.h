@@ -107,7 +107,32 @@ static inline void sent_free(sent_message *m) {
   free(m);
 }
 
+/* Through the 5.x Proxy (the launcher printed REAL_NAMESRV_ADDR), sends go only to topics it knows
+ * whose message.type matches the message's (brokers refuse MIXED topics by default): each topic is
+ * created first by the launcher ($RMQ_CLUSTER), NORMAL, or DELAY for the delay test's. Brokers
+ * elsewhere create a topic on its first send. */
+static inline void prepare_topic(const char *topic) {
+  static char prepared[64][128];
+  static int prepared_count;
+  static pthread_mutex_t prepared_lock = PTHREAD_MUTEX_INITIALIZER;
+  if (getenv("REAL_NAMESRV_ADDR") == NULL || getenv("RMQ_CLUSTER") == NULL) return;
+  pthread_mutex_lock(&prepared_lock);
+  int known = 0;
+  for (int i = 0; i < prepared_count && !known; i++) known = strcmp(prepared[i], topic) == 0;
+  if (!known && prepared_count < 64) {
+    char command[512];
+    const char *type = strncmp(topic, "CTest_Delayed_", 14) == 0 ? "DELAY" : "NORMAL";
+    snprintf(command, sizeof command,
+             "'%s' create-topic '%s' --queues 4 --message-type %s >/dev/null",
+             getenv("RMQ_CLUSTER"), topic, type);
+    CHECK(system(command) == 0);
+    snprintf(prepared[prepared_count++], sizeof prepared[0], "%s", topic);
+  }
+  pthread_mutex_unlock(&prepared_lock);
+}
+
 static inline rmq_message *to_message(const sent_message *m) {
+  prepare_topic(m->topic);
   rmq_message *message = rmq_message_new();
   CHECK_RC(rmq_message_set_topic(message, m->topic), RMQ_RESULT_OK);
   CHECK_RC(rmq_message_set_tags(message, m->tags), RMQ_RESULT_OK);

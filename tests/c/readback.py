@@ -4,7 +4,8 @@
 message (matched by its user property c_id) the same body bytes, tags, keys, user properties and,
 for sync and async sends, the msgId the send result reported. Optional members of a manifest line
 add checks: "queue": [brokerName, queueId] where it must be stored; "minStoreDelayMs": the least
-time between birth and store (delayed and timer messages); "sysFlag" with "sysFlagMask": the
+time between birth and store (delayed and timer messages); "maxStoreDelayMs": the most (a timer
+message on 4.x, which has no timers, is stored at once); "sysFlag" with "sysFlagMask": the
 stored sysFlag's bits under the mask (compression type, transaction type); "portBase": the
 cluster to read from, when not the one of RMQ_PORT_BASE (the secure cluster); "brokerProps": names
 of properties the broker adds (transactions) that are left out of the comparison; "mayRepeat": the
@@ -55,6 +56,10 @@ def differences(sent, stored):
         waited = stored.get("storeTimestamp", 0) - stored.get("bornTimestamp", 0)
         if waited < sent["minStoreDelayMs"]:
             found.append(f"stored {waited} ms after birth, expected at least {sent['minStoreDelayMs']}")
+    if "maxStoreDelayMs" in sent:
+        waited = stored.get("storeTimestamp", 0) - stored.get("bornTimestamp", 0)
+        if waited > sent["maxStoreDelayMs"]:
+            found.append(f"stored {waited} ms after birth, expected at most {sent['maxStoreDelayMs']}")
     if "sysFlag" in sent and stored.get("sysFlag", 0) & sent["sysFlagMask"] != sent["sysFlag"]:
         found.append(f"sysFlag {stored.get('sysFlag', 0):#x}, expected {sent['sysFlag']:#x} "
                      f"under mask {sent['sysFlagMask']:#x}")

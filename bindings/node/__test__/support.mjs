@@ -52,10 +52,31 @@ export function unique(prefix) {
   return `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`
 }
 
-/** Creates `topic` with `queues` read and write queues on both brokers. */
-export function createTopic(topic, queues) {
+/**
+ * Whether clients reach the brokers through the 5.x Proxy (the launcher printed REAL_NAMESRV_ADDR):
+ * it sends only to topics it knows whose message.type matches the message's, so tests create
+ * theirs first, typed (brokers refuse MIXED topics by default).
+ */
+const throughProxy = () => Boolean(process.env.REAL_NAMESRV_ADDR)
+
+/** Creates `topic` with `queues` read and write queues on every group (of `messageType` for a Proxy). */
+export function createTopic(topic, queues, messageType = 'NORMAL') {
   namesrv()
-  cluster('create-topic', topic, '--queues', String(queues))
+  const typed = throughProxy() ? ['--message-type', messageType] : []
+  cluster('create-topic', topic, '--queues', String(queues), ...typed)
+}
+
+/** The brokers' RocketMQ version as they report it (e.g. `V4_9_7`). */
+export function brokerVersion() {
+  namesrv()
+  return JSON.parse(cluster('broker-info').split('\n')[0]).version
+}
+
+/** A topic no other test run uses, created first when a Proxy is in front (brokers create it on first send). */
+export function newTopic(prefix, messageType = 'NORMAL') {
+  const topic = unique(prefix)
+  if (throughProxy()) createTopic(topic, 4, messageType)
+  return topic
 }
 
 /** The error `promise` rejects with (fails the test if it resolves). */

@@ -191,7 +191,7 @@ def test_namesrv_defaults_to_the_environment(namesrv: str, group: str, topic: st
         check_result(p.send(Message(topic, b"from env")), topic)
 
 
-def test_async_example(namesrv: str) -> None:
+def test_async_example(namesrv: str, example_topic: str) -> None:
     done = subprocess.run(
         [sys.executable, str(REPO / "examples" / "python" / "async_send.py")],
         capture_output=True,
@@ -204,7 +204,7 @@ def test_async_example(namesrv: str) -> None:
     assert any(line.startswith("callback: SendResult(status=SEND_OK") for line in lines)
 
 
-def test_quickstart_example(namesrv: str) -> None:
+def test_quickstart_example(namesrv: str, example_topic: str) -> None:
     done = subprocess.run(
         [sys.executable, str(REPO / "examples" / "python" / "quickstart.py")],
         capture_output=True,
