@@ -52,3 +52,4 @@ cluster-down:
 -include $(REPO)/mk/python.mk
 -include $(REPO)/mk/node.mk
 -include $(REPO)/mk/bench.mk
+-include $(REPO)/mk/fuzz.mk

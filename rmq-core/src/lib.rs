@@ -6,6 +6,9 @@
 
 pub mod client;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod producer;
 pub mod protocol;
 pub mod runtime;

@@ -122,3 +122,27 @@ pub unsafe extern "C" fn rmq_producer_send_batch_async(
         })())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{rmq_message_free, rmq_message_new};
+
+    #[test]
+    fn a_batch_keeps_copies_of_its_messages() {
+        unsafe {
+            let batch = rmq_batch_new();
+            let message = rmq_message_new();
+            assert_eq!(rmq_batch_add(batch, message), rmq_result::Ok);
+            rmq_message_free(message);
+            assert_eq!(
+                rmq_batch_add(batch, std::ptr::null()),
+                rmq_result::InvalidArgument
+            );
+            assert_eq!(rmq_batch_len(batch), 1);
+            rmq_batch_free(batch);
+            assert_eq!(rmq_batch_len(std::ptr::null()), 0);
+            rmq_batch_free(std::ptr::null_mut());
+        }
+    }
+}

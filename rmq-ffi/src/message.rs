@@ -318,3 +318,71 @@ pub unsafe extern "C" fn rmq_message_property_value(
         unsafe { view_field(message, |v| v.properties.get(index).map(|(_, value)| value)) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use super::*;
+
+    /// The C string at `ptr`, which a getter promised valid (Miri checks the promise).
+    unsafe fn text<'a>(ptr: *const c_char) -> Option<&'a str> {
+        (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_str().unwrap())
+    }
+
+    #[test]
+    fn setters_getters_clone_and_free_through_raw_pointers() {
+        unsafe {
+            let m = rmq_message_new();
+            assert_eq!(rmq_message_set_topic(m, c"T".as_ptr()), rmq_result::Ok);
+            assert_eq!(rmq_message_set_tags(m, c"TagA".as_ptr()), rmq_result::Ok);
+            assert_eq!(
+                rmq_message_set_keys(m, c" k1  k2 ".as_ptr()),
+                rmq_result::Ok
+            );
+            assert_eq!(
+                rmq_message_set_body(m, b"\0body".as_ptr(), 5),
+                rmq_result::Ok
+            );
+            assert_eq!(
+                rmq_message_set_property(m, c"a".as_ptr(), c"1".as_ptr()),
+                rmq_result::Ok
+            );
+            // A setter drops the strings getters handed out; the next getter makes them anew.
+            assert_eq!(text(rmq_message_topic(m)), Some("T"));
+            assert_eq!(
+                rmq_message_set_property(m, c"a".as_ptr(), c"2".as_ptr()),
+                rmq_result::Ok
+            );
+            assert_eq!(text(rmq_message_property(m, c"a".as_ptr())), Some("2"));
+            assert_eq!(text(rmq_message_tags(m)), Some("TagA"));
+            assert_eq!(text(rmq_message_keys(m)), Some("k1 k2"));
+            assert_eq!(rmq_message_property_count(m), 1);
+            assert_eq!(text(rmq_message_property_name(m, 0)), Some("a"));
+            assert_eq!(text(rmq_message_property_value(m, 0)), Some("2"));
+            assert!(rmq_message_property_name(m, 1).is_null());
+            let copy = rmq_message_clone(m);
+            rmq_message_free(m);
+            let mut len = 0;
+            let body = rmq_message_body(copy, &mut len);
+            assert_eq!(std::slice::from_raw_parts(body, len), b"\0body");
+            assert_eq!(
+                rmq_message_set_body(copy, std::ptr::null(), 0),
+                rmq_result::Ok
+            );
+            assert_eq!(
+                rmq_message_set_body(copy, std::ptr::null(), 1),
+                rmq_result::InvalidArgument
+            );
+            assert_eq!(
+                rmq_message_set_topic(copy, std::ptr::null()),
+                rmq_result::InvalidArgument
+            );
+            assert!(rmq_message_body(copy, std::ptr::null_mut()).is_null());
+            rmq_message_free(copy);
+            assert!(rmq_message_topic(std::ptr::null()).is_null());
+            assert!(rmq_message_clone(std::ptr::null()).is_null());
+            rmq_message_free(std::ptr::null_mut());
+        }
+    }
+}

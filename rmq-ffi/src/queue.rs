@@ -368,3 +368,38 @@ pub unsafe extern "C" fn rmq_producer_send_with_selector(
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use super::*;
+
+    #[test]
+    fn queues_and_lists_through_raw_pointers() {
+        unsafe {
+            let mut queue = std::ptr::null_mut();
+            let made = rmq_message_queue_new(c"T".as_ptr(), c"broker-a".as_ptr(), 3, &mut queue);
+            assert_eq!(made, rmq_result::Ok);
+            let copy = rmq_message_queue_clone(queue);
+            rmq_message_queue_free(queue);
+            assert_eq!(CStr::from_ptr(rmq_message_queue_topic(copy)), c"T");
+            assert_eq!(
+                CStr::from_ptr(rmq_message_queue_broker_name(copy)),
+                c"broker-a"
+            );
+            assert_eq!(rmq_message_queue_queue_id(copy), 3);
+            let list = Box::into_raw(Box::new(rmq_queue_list::new(&[(*copy).inner.clone()])));
+            rmq_message_queue_free(copy);
+            assert_eq!(rmq_queue_list_len(list), 1);
+            assert_eq!(rmq_message_queue_queue_id(rmq_queue_list_get(list, 0)), 3);
+            assert!(rmq_queue_list_get(list, 1).is_null());
+            rmq_queue_list_free(list);
+            let mut unset = std::ptr::null_mut();
+            let negative = rmq_message_queue_new(c"T".as_ptr(), c"b".as_ptr(), -1, &mut unset);
+            assert_eq!(negative, rmq_result::InvalidArgument);
+            assert!(unset.is_null());
+            assert_eq!(rmq_message_queue_queue_id(std::ptr::null()), -1);
+        }
+    }
+}

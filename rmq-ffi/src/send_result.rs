@@ -248,3 +248,63 @@ pub unsafe extern "C" fn rmq_send_result_free(result: *mut rmq_send_result) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use rmq_core::{MessageQueue, SendResult};
+
+    use super::*;
+
+    #[test]
+    fn a_batch_result_through_raw_pointers() {
+        let result = SendResult {
+            status: SendStatus::FlushSlaveTimeout,
+            msg_id: "U1,U2".into(),
+            offset_msg_id: "O1,O2".into(),
+            queue: MessageQueue {
+                topic: "T".into(),
+                broker_name: "broker-a".into(),
+                queue_id: 2,
+            },
+            queue_offset: 9,
+            transaction_id: None,
+            region_id: "DefaultRegion".into(),
+            trace_on: true,
+        };
+        unsafe {
+            let original = Box::into_raw(Box::new(rmq_send_result::new(&result)));
+            let r = rmq_send_result_clone(original);
+            rmq_send_result_free(original);
+            assert_eq!(
+                rmq_send_result_status(r),
+                rmq_send_status::FlushSlaveTimeout
+            );
+            assert_eq!(CStr::from_ptr(rmq_send_result_msg_id(r)), c"U1,U2");
+            assert_eq!(rmq_send_result_msg_id_count(r), 2);
+            assert_eq!(CStr::from_ptr(rmq_send_result_msg_id_at(r, 1)), c"U2");
+            assert_eq!(
+                CStr::from_ptr(rmq_send_result_offset_msg_id_at(r, 0)),
+                c"O1"
+            );
+            assert!(rmq_send_result_msg_id_at(r, 2).is_null());
+            assert_eq!(CStr::from_ptr(rmq_send_result_broker_name(r)), c"broker-a");
+            assert_eq!(
+                (rmq_send_result_queue_id(r), rmq_send_result_queue_offset(r)),
+                (2, 9)
+            );
+            assert!(rmq_send_result_transaction_id(r).is_null());
+            assert_eq!(
+                CStr::from_ptr(rmq_send_result_region_id(r)),
+                c"DefaultRegion"
+            );
+            rmq_send_result_free(r);
+            assert_eq!(
+                rmq_send_result_status(std::ptr::null()),
+                rmq_send_status::Unknown
+            );
+            rmq_send_result_free(std::ptr::null_mut());
+        }
+    }
+}

@@ -9,7 +9,7 @@ mod config;
 mod fault;
 mod hook;
 mod select;
-mod send;
+pub(crate) mod send;
 mod transaction;
 
 use std::future::Future;

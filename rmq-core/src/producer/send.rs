@@ -535,7 +535,7 @@ fn suspect_at(now: Instant, deadline: Instant, attempts_left: u32) -> Instant {
 }
 
 /// `MQClientAPIImpl.processSendResponse`.
-fn send_result(
+pub(crate) fn send_result(
     response: RemotingCommand,
     queue: &MessageQueue,
     prepared: &Prepared,

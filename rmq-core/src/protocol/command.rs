@@ -372,7 +372,7 @@ impl RemotingCommand {
     /// Tolerant like fastjson: unknown fields ignored, `extFields` may be missing or null, ext
     /// values that are numbers or booleans become their text. Read field by field into
     /// [`JsonHeader`], no `serde_json::Value` tree in between.
-    fn from_json_header(header: &[u8]) -> Result<Self> {
+    pub(crate) fn from_json_header(header: &[u8]) -> Result<Self> {
         let parsed: JsonHeader<'_> = serde_json::from_slice(header)
             .map_err(|e| Error::protocol(format!("JSON header does not parse: {e}")))?;
         let int = |name: &str, value: Option<i64>| -> Result<i32> {
@@ -404,7 +404,7 @@ impl RemotingCommand {
         })
     }
 
-    fn from_binary_header(header: &[u8]) -> Result<Self> {
+    pub(crate) fn from_binary_header(header: &[u8]) -> Result<Self> {
         let mut reader = BinaryReader(header);
         let code = reader.i16("code")? as i32;
         let language =
