@@ -52,8 +52,8 @@ async fn topics_are_wrapped_on_the_wire_and_bare_in_results() {
         assert_eq!(found.topic, wrapped);
         let with_batch_properties = found.properties.contains_key("CLUSTER");
         assert_eq!(
-            found.properties.get("INSTANCE_ID").is_some(),
-            with_batch_properties,
+            found.properties.get("INSTANCE_ID"),
+            with_batch_properties.then_some(&namespace),
             "{id}: {:?}",
             found.properties
         );
