@@ -8,7 +8,8 @@ time between birth and store (delayed and timer messages); "maxStoreDelayMs": th
 message on 4.x, which has no timers, is stored at once); "sysFlag" with "sysFlagMask": the
 stored sysFlag's bits under the mask (compression type, transaction type); "portBase": the
 cluster to read from, when not the one of RMQ_PORT_BASE (the secure cluster); "brokerProps": names
-of properties the broker adds (transactions) that are left out of the comparison; "mayRepeat": the
+of properties the store shows beyond those sent (the broker's, for transactions; TIMER_DELIVER_MS,
+which a 4.9 reader lists as a user property), left out of the comparison; "mayRepeat": the
 message may be stored more than once (a transaction committed by two check-backs, which the
 broker's at-least-once checks allow). A stored message the manifest does not list is a failure.
 
