@@ -1756,7 +1756,9 @@ def run_command(command, args, base):
         print(json.dumps(cluster.route(topic), sort_keys=True))
         return 0
     if command == "broker-info":
-        members = [cluster.broker(name) for name in args] or cluster.broker_members()
+        named = [cluster.broker(name) for name in args]
+        # Named brokers must be running; without names, the running ones are listed.
+        members = named or [member for member in cluster.broker_members() if member.running()]
         for member in members:
             if not member.running():
                 raise ClusterError(f"{member.name} is not running")

@@ -562,12 +562,16 @@ public final class RmqTool {
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
         }
-        String text = e.getClass().getSimpleName() + ": " + e.getMessage();
+        String text = e.getClass().getSimpleName() + ": " + firstLine(e.getMessage());
         if (root != e) {
-            text += " (caused by " + root.getClass().getSimpleName() + ": " + root.getMessage() + ")";
+            text += " (caused by " + root.getClass().getSimpleName() + ": " + firstLine(root.getMessage()) + ")";
         }
-        // The client's messages embed multi-line help text and URLs: keep the first line only.
-        return text.replaceAll("\\s*\\n[\\s\\S]*$", "").replaceAll("\\s+See https?://\\S+.*$", "");
+        return text;
+    }
+
+    /** The client's messages embed multi-line help text and URLs: the first line, without them. */
+    private static String firstLine(String message) {
+        return String.valueOf(message).replaceAll("\\s*\\n[\\s\\S]*$", "").replaceAll("\\s+See https?://\\S+.*$", "");
     }
 
     /** Minimal command-line parser: positional arguments plus --name [value] options. */
