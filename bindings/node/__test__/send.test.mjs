@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
 import { Producer } from '../index.js'
-import { brokerVersion, namesrv, newTopic, readTopic, unique } from './support.mjs'
+import { brokerVersion, concurrency, namesrv, newTopic, readTopic, unique } from './support.mjs'
 
 function assertSendResult(result, topic) {
   assert.equal(result.status, 'SEND_OK')
@@ -105,7 +105,7 @@ describe('sending to the real cluster', () => {
 
   test('1000 concurrent sends all succeed, and the broker has every one of them', async () => {
     const topic = newTopic('NodeConcurrent')
-    const count = 1000
+    const count = concurrency()
     const results = await Promise.all(
       Array.from({ length: count }, (_, i) => producer.send({ topic, body: `concurrent ${i}`, keys: `k${i}` })),
     )
@@ -126,7 +126,7 @@ describe('sending to the real cluster', () => {
 
   test('1000 concurrent sendCallback() calls each call back exactly once', async () => {
     const topic = newTopic('NodeConcurrentCb')
-    const count = 1000
+    const count = concurrency()
     const calls = new Array(count).fill(0)
     const results = await Promise.all(
       Array.from(
