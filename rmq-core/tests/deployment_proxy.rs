@@ -161,6 +161,53 @@ async fn every_send_mode_through_the_proxy_is_stored_on_the_named_broker() {
     print_rss(deployment, "after the send modes");
 }
 
+/// The Proxy drops an answer when its connection's write buffer is over Netty's high-water mark
+/// (64 KiB; `AbstractRemotingActivity.writeResponse` returns when the channel is not writable):
+/// with 1,000 sends in flight on one connection, some may never be answered. Whatever it drops,
+/// each send is answered once, acknowledged ones are stored, and the rest end with TIMEOUT.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the proxy deployment: tests/deployments.sh"]
+async fn a_thousand_pipelined_sends_are_each_answered_once_though_the_proxy_drops_answers() {
+    const IN_FLIGHT: usize = 1000;
+    let deployment = proxy();
+    let topic = unique_topic("PxPipelined");
+    deployment.create_topic(&topic, 4);
+    let producer = deployment.producer(&unique_group("px_pipelined"), &[]);
+    producer.start().await.unwrap();
+    let sends =
+        (0..IN_FLIGHT).map(|i| producer.send_async(Message::new(&topic, format!("pipelined {i}"))));
+    let outcomes = join_all(sends).await;
+    producer.shutdown().await.unwrap();
+
+    let mut acknowledged = Vec::new();
+    let mut timed_out = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(result) => acknowledged.push(result),
+            Err(e) if e.kind() == ErrorKind::Timeout => timed_out += 1,
+            Err(e) => panic!("neither an answer nor a timeout: {e}"),
+        }
+    }
+    let stored = deployment.read_topic(&topic, acknowledged.len());
+    let mut copies: BTreeMap<&str, usize> = BTreeMap::new();
+    for message in &stored {
+        *copies.entry(message.msg_id.as_str()).or_default() += 1;
+    }
+    println!(
+        "{IN_FLIGHT} sends in flight through the Proxy: {} acknowledged, {timed_out} TIMEOUT, {} stored, {} ids stored twice",
+        acknowledged.len(),
+        stored.len(),
+        copies.values().filter(|&&n| n > 1).count()
+    );
+    for result in &acknowledged {
+        assert!(
+            copies.contains_key(result.msg_id.as_str()),
+            "{} acknowledged but not stored",
+            result.msg_id
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the proxy deployment: tests/deployments.sh"]
 async fn batches_through_the_proxy_are_stored_message_by_message() {
