@@ -49,7 +49,7 @@ def through_proxy() -> bool:
 def prepare_topic(topic: str, queues: int = 4) -> str:
     """`topic`, created first when a Proxy is in front (brokers elsewhere create it on first send)."""
     if through_proxy():
-        run_cluster("create-topic", topic, "--queues", str(queues), "--message-type", "NORMAL")
+        Cluster().create_topic(topic, queues)
     return topic
 
 
