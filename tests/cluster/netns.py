@@ -14,9 +14,11 @@ import shutil
 import subprocess
 
 # Host part of each server's address; the bridge (the root namespace's side) is .1.
-HOSTS = {"namesrv": 10, "broker-a": 11, "broker-b": 12, "broker-a-s": 13, "broker-b-s": 14}
+HOSTS = {"namesrv": 10, "broker-a": 11, "broker-b": 12, "broker-a-s": 13, "broker-b-s": 14,
+         "broker-a-0": 15, "broker-a-1": 16, "broker-a-2": 17}
 # Interface names are limited to 15 characters: rmq65283-as is 11.
-SHORT = {"namesrv": "n", "broker-a": "a", "broker-b": "b", "broker-a-s": "as", "broker-b-s": "bs"}
+SHORT = {"namesrv": "n", "broker-a": "a", "broker-b": "b", "broker-a-s": "as", "broker-b-s": "bs",
+         "broker-a-0": "a0", "broker-a-1": "a1", "broker-a-2": "a2"}
 
 
 class NetnsError(Exception):

@@ -54,7 +54,9 @@ TOOL_SOURCE_DIR = HERE / "java"
 NAMESRV_JVM = ["-Xms128m", "-Xmx256m", "-XX:+UseG1GC"]
 BROKER_JVM = ["-Xms512m", "-Xmx512m", "-Xmn256m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseG1GC"]
 # master-slave runs four brokers: smaller heaps (the store's mapped files are outside the heap).
-GROUP_BROKER_JVM = ["-Xms256m", "-Xmx384m", "-Xmn128m", "-XX:MaxDirectMemorySize=192m", "-XX:+UseG1GC"]
+# Direct memory is a limit, not a size: each HA handshake takes 4 MiB buffers that only a GC
+# returns, and a master whose slaves reconnected a few times ran out of 192 MiB (chaos runs).
+GROUP_BROKER_JVM = ["-Xms256m", "-Xmx384m", "-Xmn128m", "-XX:MaxDirectMemorySize=512m", "-XX:+UseG1GC"]
 TOOL_JVM = ["-Xms64m", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
 # 4.9's store cleans mapped buffers through DirectByteBuffer.attachment()/cleaner by reflection, which a
 # JDK 17 refuses unless java.nio and jdk.internal.ref are opened (a restarted broker then fails to load
@@ -469,11 +471,11 @@ def port_accepts(port, timeout=0.5, host="127.0.0.1"):
         return False
 
 
-def established_connections_to(port):
-    """How many ESTABLISHED TCP connections this host has to a local port (client side), from
-    /proc/net/tcp; None where /proc is not there."""
+def established_connections_to(port, pid="self"):
+    """How many ESTABLISHED TCP connections to a port (client side) the network namespace of
+    process PID has, from /proc/PID/net/tcp; None where /proc is not there."""
     count, found = 0, False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
         except OSError:
@@ -735,8 +737,8 @@ class Deployment:
             raise ClusterError("--role sync needs slaves: use it with --topology master-slave", exit_code=64)
         if flush not in ("sync", "async"):
             raise ClusterError(f"--flush expects sync or async, got '{flush}'", exit_code=64)
-        if netns and topology != "masters":
-            raise ClusterError("--netns (a network namespace per server) is available for --topology masters only",
+        if netns and topology == "proxy":
+            raise ClusterError("--netns (a network namespace per server) is not available for --topology proxy",
                                exit_code=64)
         self.topology, self.version, self.role, self.flush = topology, version, role, flush
         self.netns = bool(netns)
@@ -888,8 +890,9 @@ class Cluster:
         """The slave holds a TCP connection to its master's HA port (it connects only once it runs
         as a slave, and drops it when the master goes away)."""
         master = self.brokers[slave.group]
-        # Every connection to that port is a slave's: the master serves only HA there.
-        return bool(established_connections_to(master.port + 1))
+        # Every connection to that port is a slave's: the master serves only HA there. Seen from
+        # the slave's namespace, which under `up --netns` is not this one.
+        return bool(established_connections_to(master.port + 1, slave.pid() or "self"))
 
     def ready(self, member, registered=None):
         if not member.is_broker:
@@ -988,27 +991,30 @@ class Cluster:
 
     def start_broker(self, name):
         broker = self.broker(name)
+        # Held while starting only: other servers may be paused or resumed while this one comes up.
         with self.lock():
             if not self.namesrv.running():
                 raise ClusterError(f"the NameServer of port base {self.base} is not running (run `up` first)")
-            if broker.running():
-                self._wait_registered(broker)
-                return
-            self.install.fetch()
-            self._check_ports([broker])
-            broker.start()
-            try:
-                self._wait_registered(broker)
-                if self.controller is not None:
-                    self.controller.wait_in_sync(broker)
-            except BaseException:
-                with contextlib.suppress(ClusterError):
-                    broker.kill()
-                raise
-            # A restarted master's group is whole again once its slave has reconnected to it.
-            slave = self.slaves.get(broker.group)
-            if not broker.is_slave and slave is not None and slave.running():
-                self._wait(slave, "reconnected to its master's HA port", lambda: self.ha_connected(slave))
+            started = not broker.running()
+            if started:
+                self.install.fetch()
+                self._check_ports([broker])
+                broker.start()
+        if not started:
+            self._wait_registered(broker)
+            return
+        try:
+            self._wait_registered(broker)
+            if self.controller is not None:
+                self.controller.wait_in_sync(broker)
+        except BaseException:
+            with contextlib.suppress(ClusterError):
+                broker.kill()
+            raise
+        # A restarted master's group is whole again once its slave has reconnected to it.
+        slave = self.slaves.get(broker.group)
+        if not broker.is_slave and slave is not None and slave.running():
+            self._wait(slave, "reconnected to its master's HA port", lambda: self.ha_connected(slave))
 
     def stop_broker(self, name):
         with self.lock():
@@ -1017,6 +1023,20 @@ class Cluster:
     def kill_broker(self, name):
         with self.lock():
             self.broker(name).kill()
+
+    def kill_namesrv(self):
+        """SIGKILL the NameServer (under --topology controller, the controller inside it too)."""
+        with self.lock():
+            self.namesrv.kill()
+
+    def start_namesrv(self):
+        """Starts a killed NameServer again; the brokers register with it within 30 s."""
+        with self.lock():
+            if self.namesrv.running():
+                return
+            self._check_ports([self.namesrv])
+            self.namesrv.start()
+            self._wait_namesrv_ready()
 
     def pause_broker(self, name):
         """SIGSTOP: the broker keeps its sockets and its place in the routes but answers nothing."""
@@ -1311,7 +1331,7 @@ class ControllerNamesrv(Member):
 
     @property
     def controller_addr(self):
-        return f"127.0.0.1:{self.port + CONTROLLER_PORT_OFFSET}"
+        return f"{self.host}:{self.port + CONTROLLER_PORT_OFFSET}"
 
     def ports(self):
         return [self.port, self.port + CONTROLLER_PORT_OFFSET]
@@ -1550,14 +1570,17 @@ commands:
                              requests (user rocketmq / 12345678): ACL 2.0 on 5.x, ACL 1.0
                              (aclEnable, plain_acl.yml) on 4.x; the tools below then sign
                              and use TLS
-                             --netns (masters only): each server in a network namespace of its
-                             own, at 10.<BASE/256>.<BASE%256>.<10 namesrv, 11 broker-a, 12 broker-b>
+                             --netns (not with proxy): each server in a network namespace of its
+                             own, at 10.<BASE/256>.<BASE%256>.<10 namesrv, 11 broker-a, 12 broker-b,
+                             13 broker-a-s, 14 broker-b-s, 15-17 broker-a-0..2>
                              on a bridge rmq<BASE>-br (root's address .1); needs root
   down                       stop every server of this base
   status                     show servers and registration (exit 0 only when all healthy)
   logs [NAME...] [--lines N] print the tail of the servers' logs
   (NAME: broker-a, broker-b, and the slaves broker-a-s, broker-b-s; controller: broker-a-0..2)
   kill-broker NAME           SIGKILL a broker
+  kill-namesrv               SIGKILL the NameServer (controller: the controller inside it too)
+  start-namesrv              start a killed NameServer again, wait until it accepts connections
   pause-broker NAME          SIGSTOP a broker (hung: in the routes, answering nothing)
   resume-broker NAME         SIGCONT a paused broker
   stop-broker NAME           SIGTERM a broker and wait until it is gone
@@ -1565,7 +1588,7 @@ commands:
   failover GROUP             (controller) SIGKILL the master of GROUP, wait until another broker is
                              master; prints {"group","killed","master","addr","seconds"}
   partition NAME             (--netns) NAME's link down: packets vanish, connections stay half-open;
-                             NAME: namesrv, broker-a, broker-b
+                             NAME: namesrv or a broker
   heal NAME                  (--netns) NAME's link up again
   create-topic TOPIC [--queues N] [--order] [--message-type T]
                              create a topic on both brokers, wait for its route; T (5.x):
@@ -1736,6 +1759,10 @@ def run_command(command, args, base):
         {"kill-broker": cluster.kill_broker, "stop-broker": cluster.stop_broker,
          "start-broker": cluster.start_broker, "pause-broker": cluster.pause_broker,
          "resume-broker": cluster.resume_broker}[command](name)
+        return 0
+    if command in ("kill-namesrv", "start-namesrv"):
+        _exactly(args, [])
+        (cluster.kill_namesrv if command == "kill-namesrv" else cluster.start_namesrv)()
         return 0
     if command == "failover":
         return run_failover(cluster, _exactly(args, ["GROUP"])[0])

@@ -481,7 +481,7 @@ def test_controller_down_leaves_no_process(controller):
     (["--topology"], ["option --topology needs a value"]),
     (["--topology", "controller", "--version", "4.9.7"], ["--topology controller needs RocketMQ 5.x"]),
     (["--topology", "controller", "--role", "async"], ["--role does not apply to --topology controller"]),
-    (["--netns", "--topology", "master-slave"], ["--netns", "masters only"]),
+    (["--netns", "--topology", "proxy"], ["--netns", "not available for --topology proxy"]),
 ])
 def test_bad_deployment_options_are_usage_errors(args, words):
     before = rmqcluster.member_processes(BAD_BASE)
