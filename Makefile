@@ -53,3 +53,4 @@ cluster-down:
 -include $(REPO)/mk/node.mk
 -include $(REPO)/mk/bench.mk
 -include $(REPO)/mk/fuzz.mk
+-include $(REPO)/mk/chaos.mk

@@ -69,6 +69,8 @@ suite deployments bash tests/deployments.sh
 suite c make --no-print-directory c-test
 suite python make --no-print-directory python-test
 suite node make --no-print-directory node-test
+# A short nemesis (tests/chaos/README.md) on a controller deployment of its own base.
+suite chaos make --no-print-directory chaos-short
 
 echo
 echo "suites passed: ${passed[*]:-none}"
