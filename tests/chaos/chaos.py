@@ -206,6 +206,9 @@ class Nemesis:
             for other, thread in active.items():
                 if other == target or "master" in (other, target) and "namesrv" not in (other, target):
                     thread.join()
+            # Never more than two at once, however late the schedule runs.
+            while sum(thread.is_alive() for thread in active.values()) >= 2:
+                time.sleep(0.5)
             if time.time() >= stop_at:
                 break
             thread = threading.Thread(target=self.fault, args=(kind, target, length), daemon=True)
@@ -218,28 +221,33 @@ class Nemesis:
 # -- the drivers -------------------------------------------------------------------------------
 
 
-def build_drivers(langs, build=True):
-    """Builds what the drivers of `langs` need (unless `build` is false: a run beside another,
-    which built them); returns lang -> command prefix (the driver's arguments follow)."""
-    c_driver, libdir = CACHE / "chaos" / "c-driver", REPO / "build" / "ffi" / "lib"
-    if build and "rust" in langs:
+def build_drivers(langs, out, prebuilt=False):
+    """Builds the drivers of `langs` and what they link (the library, the addon; the Python wheel
+    when none is installed: `make python-wheel` refreshes it); with `prebuilt`, only the drivers,
+    for a run beside another that built the rest. Returns lang -> command prefix."""
+    python = CACHE / "venv-python" / "bin" / "python"
+    c_driver, libdir = out / "c-driver", REPO / "build" / "ffi" / "lib"
+    if "rust" in langs:
         log("building the Rust driver (cargo build --example chaos_driver)")
         subprocess.run(["cargo", "build", "-q", "-p", "rmq-core", "--example", "chaos_driver"], cwd=REPO, check=True)
-    if build and "c" in langs:
-        log("building the C driver (make ffi)")
-        subprocess.run(["make", "--no-print-directory", "-s", "ffi"], cwd=REPO, check=True)
-        c_driver.parent.mkdir(parents=True, exist_ok=True)
+    if "c" in langs:
+        if not prebuilt:
+            log("building the C library (make ffi)")
+            subprocess.run(["make", "--no-print-directory", "-s", "ffi"], cwd=REPO, check=True)
         subprocess.run(["cc", "-O1", "-pthread", str(DRIVERS / "c" / "driver.c"), "-I", str(REPO / "include"),
                         "-L", str(libdir), "-lrmqproducer", f"-Wl,-rpath,{libdir}", "-o", str(c_driver)], check=True)
-    if build and "python" in langs:
-        log("building the Python binding (make python-wheel)")
-        subprocess.run(["make", "--no-print-directory", "-s", "python-wheel"], cwd=REPO, check=True)
-    if build and "node" in langs:
+    if "python" in langs and not prebuilt:
+        installed = python.exists() and subprocess.run([str(python), "-c", "import rmqproducer"],
+                                                       capture_output=True).returncode == 0
+        if not installed:
+            log("building the Python binding (make python-wheel)")
+            subprocess.run(["make", "--no-print-directory", "-s", "python-wheel"], cwd=REPO, check=True)
+    if "node" in langs and not prebuilt:
         log("building the Node addon (make node-build)")
         subprocess.run(["make", "--no-print-directory", "-s", "node-build"], cwd=REPO, check=True)
     commands = {"rust": [str(REPO / "target" / "debug" / "examples" / "chaos_driver")],
                 "c": [str(c_driver)],
-                "python": [str(CACHE / "venv-python" / "bin" / "python"), str(DRIVERS / "python" / "driver.py")],
+                "python": [str(python), str(DRIVERS / "python" / "driver.py")],
                 "node": ["node", str(DRIVERS / "node" / "driver.mjs")]}
     return {lang: commands[lang] for lang in langs}
 
@@ -280,7 +288,8 @@ def check(out, langs, stored_lines, requests_stored, nemesis_events, rss, exits,
         stored[m.get("keys") or ""].append(m.get("msgId"))
     for m in requests_stored:
         stored[m.get("keys") or ""].append(m.get("msgId"))
-    r = {"langs": {}, "violations": [], "notes": []}
+    r = {"langs": {}, "violations": [], "stored_ids": len(stored),
+         "stored_copies": sum(len(copies) for copies in stored.values())}
     attempts = Counter()  # UNIQ_KEY -> attempts recorded
     failed_attempts = Counter()
     known_ids = set()
@@ -458,6 +467,21 @@ def recoveries(events, series, baseline):
 # -- the report ----------------------------------------------------------------------------------
 
 
+def faults_injected(events, t0):
+    """(begin s, kind, target, end s or None) of each fault, seconds since the drivers started."""
+    faults, open_at = [], {}
+    for e in events:
+        if e.get("ev") != "fault":
+            continue
+        key = (e["kind"], e["target"])
+        if e["phase"] == "begin":
+            open_at[key] = len(faults)
+            faults.append([e["t"] / 1000 - t0, e["kind"], e["target"], None])
+        elif key in open_at:
+            faults[open_at.pop(key)][3] = e["t"] / 1000 - t0
+    return [tuple(f) for f in faults]
+
+
 def chart(path, series, events, t0):
     import matplotlib
     matplotlib.use("Agg")
@@ -469,19 +493,11 @@ def chart(path, series, events, t0):
     ax.plot(xs, [series[s][1] for s in seconds], lw=0.8, color="tab:red", label="errors/s")
     colors = {"kill": "tab:red", "pause": "tab:orange", "partition": "tab:purple", "drain": "tab:green",
               "failover": "tab:brown", "namesrv-restart": "tab:gray"}
-    open_faults = {}
-    seen = set()
-    for e in events:
-        if e.get("ev") != "fault":
-            continue
-        key = (e["kind"], e["target"])
-        if e["phase"] == "begin":
-            open_faults[key] = e["t"] / 1000 - t0
-        elif key in open_faults:
-            label = e["kind"] if e["kind"] not in seen else None
-            seen.add(e["kind"])
-            ax.axvspan(open_faults.pop(key), e["t"] / 1000 - t0, alpha=0.18, color=colors.get(e["kind"]),
-                       label=label)
+    labelled = set()
+    for begin, kind, _, end in faults_injected(events, t0):
+        ax.axvspan(begin, end if end is not None else xs[-1], alpha=0.18, color=colors.get(kind),
+                   label=None if kind in labelled else kind)
+        labelled.add(kind)
     ax.set_xlabel("seconds since the drivers started")
     ax.set_ylabel("per second")
     ax.legend(loc="upper right", fontsize=8, ncol=2)
@@ -498,14 +514,25 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
              f"- warm-up {args.warmup} s, faults {args.duration} s, settle {args.settle} s; "
              f"read back by the Java reader in {read_seconds:.0f} s",
              f"- started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(t0))}", ""]
-    lines += ["## Schedule", "", "| start s | fault | target | length s |", "|---|---|---|---|"]
-    lines += [f"| {s} | {k} | {tg} | {ln} |" for s, k, tg, ln in schedule]
-    kinds = Counter(k for _, k, _, _ in schedule)
-    lines += ["", "Faults by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())), ""]
+    injected = faults_injected(nemesis_events, t0)
+    lines += ["## Faults", "",
+              f"{len(schedule)} drawn from the seed, {len(injected)} injected: a fault waits for the recovery of "
+              f"the last one on its server (a restart can take a minute) and while two others last, and those "
+              f"that would begin after the fault period are dropped. Faults by kind: "
+              + ", ".join(f"{k} {n}" for k, n in sorted(Counter(f[1] for f in injected).items())), "",
+              "| begins s | fault | target | ends s (recovered) | drawn for s |", "|---|---|---|---|---|"]
+    drawn = defaultdict(list)
+    for start, kind, target, _ in schedule:
+        drawn[(kind, target)].append(start)
+    for begin, kind, target, end in injected:
+        planned = drawn[(kind, target)].pop(0) if drawn[(kind, target)] else "-"
+        lines.append(f"| {begin:.0f} | {kind} | {target} | {end if end is None else f'{end:.0f}'} | {planned} |")
+    lines += [""]
     failed_steps = [e for e in nemesis_events if e.get("ev") == "nemesis" and not e.get("ok")]
     if failed_steps:
-        lines += ["Nemesis steps that failed (the fault may not have happened as scheduled):", ""]
-        lines += [f"- {e['action']} {e['target']}: {e.get('output', '')[:160]}" for e in failed_steps]
+        lines += ["Nemesis steps that failed (a recovery is tried again every 2 s until it succeeds):", ""]
+        failures = Counter((e["action"], e["target"], e.get("output", "")[:160]) for e in failed_steps)
+        lines += [f"- {action} {target} ({n} times): {output}" for (action, target, output), n in failures.items()]
         lines += [""]
     lines += ["## Sends", "", "| language | mode | calls | ok | errors by kind |", "|---|---|---|---|---|"]
     for lang, s in result["langs"].items():
@@ -523,7 +550,9 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
     for s in result["langs"].values():
         statuses.update(s["status"])
     lines += ["", "Send statuses of the acknowledged sends: "
-              + ", ".join(f"{k} {n}" for k, n in sorted(statuses.items())), ""]
+              + ", ".join(f"{k} {n}" for k, n in sorted(statuses.items())), "",
+              f"Stored: {result['stored_copies']} copies of {result['stored_ids']} distinct messages (requests "
+              f"included), every one read back by the Java reader.", ""]
     d = result["duplicates"]
     lines += ["## Duplicates", "",
               f"{d['messages']} messages stored more than once ({d['copies']} extra copies); "
@@ -573,9 +602,12 @@ def main():
                    help="the checker's self-test: the Rust driver fakes one bug")
     p.add_argument("--keep", action="store_true", help="leave the cluster up")
     p.add_argument("--prebuilt", action="store_true",
-                   help="use the drivers a run beside this one built (builds would replace them under it)")
+                   help="build only the drivers: a run beside this one built what they link")
     p.add_argument("--schedule-only", action="store_true", help="print the schedule and exit")
+    p.add_argument("--recheck", type=Path, metavar="OUT", help="judge a finished run's saved files again")
     args = p.parse_args()
+    if args.recheck:
+        return judge(args.recheck, args, json.loads((args.recheck / "run.json").read_text()))
     bad = [lang for lang in args.langs if lang not in LANGS]
     if bad or "rust" not in args.langs:
         p.error(f"--langs: rust and any of {', '.join(LANGS[1:])} (got {','.join(args.langs)})")
@@ -593,7 +625,7 @@ def main():
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     os.environ.setdefault("RMQ_BROKER_CONF", "transactionTimeOut=2000;transactionCheckInterval=2000")
-    commands = build_drivers(args.langs, build=not args.prebuilt)
+    commands = build_drivers(args.langs, out, prebuilt=args.prebuilt)
     log(f"starting the {args.topology} deployment on port base {args.port_base}")
     namesrv = cluster.up()
     if netns_possible and not cluster.netns:
@@ -674,19 +706,36 @@ def main():
     with open(out / "stored.jsonl", "w") as f:
         f.writelines(json.dumps(m) + "\n" for m in stored + requests)
     log(f"{len(stored)} messages stored on {topic}, {len(requests)} requests")
+    run = {"args": {k: getattr(args, k) for k in RUN_ARGS}, "schedule": schedule, "t0": t0, "exits": exits,
+           "rss": rss, "read_seconds": read_seconds}
+    (out / "run.json").write_text(json.dumps(run) + "\n")
+    if not args.keep:
+        cluster.run("down", check=False)
+    return judge(out, args, run)
+
+
+# The options a run keeps in run.json (with its schedule, start, exits and RSS samples), beside the
+# histories, nemesis.jsonl and stored.jsonl, so that --recheck can judge it again.
+RUN_ARGS = ("seed", "duration", "topology", "langs", "rate", "warmup", "settle")
+
+
+def judge(out, args, run):
+    """Checks a finished run from what it saved in `out`, writes the report, returns the exit status."""
+    for key, value in run["args"].items():
+        setattr(args, key, value)
+    schedule, t0 = [tuple(fault) for fault in run["schedule"]], run["t0"]
+    stored = read_jsonl(out / "stored.jsonl")
     nemesis_events = read_jsonl(out / "nemesis.jsonl")
-    result = check(out, args.langs, stored, requests, nemesis_events, rss, exits, args.warmup)
+    result = check(out, args.langs, stored, [], nemesis_events, run["rss"], run["exits"], args.warmup)
     verdict = "PASS" if not result["violations"] else f"FAIL ({len(result['violations'])} violations)"
     if args.chart:
         chart(out / "chart.svg", result["series"], nemesis_events, t0)
-    report(out, args, schedule, result, nemesis_events, verdict, t0, read_seconds)
+    report(out, args, schedule, result, nemesis_events, verdict, t0, run["read_seconds"])
     if args.report:
         args.report.mkdir(parents=True, exist_ok=True)
         for name in ("report.md", "chart.svg"):
             if (out / name).exists():
                 shutil.copy(out / name, args.report / name)
-    if not args.keep:
-        cluster.run("down", check=False)
     for v in result["violations"][:20]:
         log(f"violation: {v}")
     log(f"verdict: {verdict} (report: {out / 'report.md'})")
