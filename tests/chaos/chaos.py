@@ -90,6 +90,10 @@ FAULT_KINDS = {
 }
 
 
+# A quarter of the faults run alone, each followed by this many seconds without faults.
+SOLO_SHARE, SOLO_QUIET_S = 0.25, 20
+
+
 def fault_kinds(topology, netns):
     kinds = ["kill", "pause", "drain", "namesrv-restart"]
     if netns:
@@ -129,6 +133,14 @@ def draw_schedule(seed, topology, netns, names, warmup, duration):
     return schedule
 
 
+def solo_faults(seed, schedule):
+    """The indexes of the faults run alone (after every other has recovered, and followed by
+    SOLO_QUIET_S without faults) so that the time from their heal to full throughput is theirs.
+    Drawn from a stream of their own, so the schedule itself stays what the seed always gave."""
+    rng = random.Random(f"solo-{seed}")
+    return {i for i in range(len(schedule)) if rng.random() < SOLO_SHARE}
+
+
 class Nemesis:
     """Runs the schedule against the cluster, recording every action's start and end."""
 
@@ -153,9 +165,9 @@ class Nemesis:
             log(f"{action} {target} failed: {proc.stderr.strip()[-300:]}")
         return proc
 
-    def fault(self, kind, target, length):
+    def fault(self, kind, target, length, alone=False):
         """Injects one fault, holds it `length` seconds, recovers; runs on a thread of its own."""
-        self.record(ev="fault", kind=kind, target=target, phase="begin")
+        self.record(ev="fault", kind=kind, target=target, phase="begin", alone=alone)
         log(f"t+{time.time() - self.t0:.0f}s fault {kind} {target} for {length}s")
         recover = self.inject(kind, target)
         time.sleep(length)
@@ -195,25 +207,28 @@ class Nemesis:
         while self.step(action, target, *args).returncode != 0 and time.time() < deadline:
             time.sleep(2)
 
-    def run(self, schedule, stop_at):
+    def run(self, schedule, solo, stop_at):
         active = {}  # target -> the thread of its fault
-        for start, kind, target, length in schedule:
+        for i, (start, kind, target, length) in enumerate(schedule):
             delay = self.t0 + start - time.time()
             if delay > 0:
                 time.sleep(delay)
             # A server's previous fault ends with its recovery (a restart can take a minute):
             # the next fault on it waits for that, so faults on one server never overlap.
             for other, thread in active.items():
-                if other == target or "master" in (other, target) and "namesrv" not in (other, target):
+                if i in solo or other == target or "master" in (other, target) and "namesrv" not in (other, target):
                     thread.join()
             # Never more than two at once, however late the schedule runs.
             while sum(thread.is_alive() for thread in active.values()) >= 2:
                 time.sleep(0.5)
             if time.time() >= stop_at:
                 break
-            thread = threading.Thread(target=self.fault, args=(kind, target, length), daemon=True)
+            thread = threading.Thread(target=self.fault, args=(kind, target, length, i in solo), daemon=True)
             thread.start()
             active[target] = thread
+            if i in solo:
+                thread.join()
+                time.sleep(SOLO_QUIET_S)
         for thread in active.values():
             thread.join()
 
@@ -443,24 +458,25 @@ def throughput_series(acks, errors_t):
 
 
 def recoveries(events, series, baseline):
-    """For each fault's end: seconds until a second reaches RECOVERED_SHARE of the baseline, or
-    None when another fault began first or it never did."""
-    begins = sorted(e["t"] / 1000 for e in events if e.get("ev") == "fault" and e["phase"] == "begin")
+    """For each fault's end: seconds until a second reaches RECOVERED_SHARE of the baseline;
+    `blocked` says why there is no number: another fault still held at the heal, or begun before
+    throughput came back."""
+    faults = faults_injected(events, 0)
     out = []
-    for e in events:
-        if e.get("ev") != "fault" or e["phase"] != "end":
+    for i, (_, kind, target, end, _) in enumerate(faults):
+        if end is None:
             continue
-        end = e["t"] / 1000
-        next_begin = next((b for b in begins if b > end), float("inf"))
-        took = None
-        s = int(end)
-        while (s in series) and s < next_begin:
+        held = any(b <= end and (e is None or e > end) for j, (b, _, _, e, _) in enumerate(faults) if j != i)
+        next_begin = min((b for b, _, _, _, _ in faults if b > end), default=float("inf"))
+        took, s = None, int(end)
+        while not held and s in series and s < next_begin:
             if series[s][0] >= RECOVERED_SHARE * baseline:
                 took = max(0.0, s + 1 - end)
                 break
             s += 1
-        out.append({"kind": e["kind"], "target": e["target"], "seconds": took,
-                    "overlapped": took is None and next_begin < float("inf")})
+        blocked = "another fault still held" if held else (
+            "next fault began first" if took is None and next_begin < float("inf") else None)
+        out.append({"kind": kind, "target": target, "seconds": took, "blocked": blocked})
     return out
 
 
@@ -468,7 +484,7 @@ def recoveries(events, series, baseline):
 
 
 def faults_injected(events, t0):
-    """(begin s, kind, target, end s or None) of each fault, seconds since the drivers started."""
+    """(begin s, kind, target, end s or None, run alone) of each fault, seconds since `t0`."""
     faults, open_at = [], {}
     for e in events:
         if e.get("ev") != "fault":
@@ -476,7 +492,7 @@ def faults_injected(events, t0):
         key = (e["kind"], e["target"])
         if e["phase"] == "begin":
             open_at[key] = len(faults)
-            faults.append([e["t"] / 1000 - t0, e["kind"], e["target"], None])
+            faults.append([e["t"] / 1000 - t0, e["kind"], e["target"], None, bool(e.get("alone"))])
         elif key in open_at:
             faults[open_at.pop(key)][3] = e["t"] / 1000 - t0
     return [tuple(f) for f in faults]
@@ -494,7 +510,7 @@ def chart(path, series, events, t0):
     colors = {"kill": "tab:red", "pause": "tab:orange", "partition": "tab:purple", "drain": "tab:green",
               "failover": "tab:brown", "namesrv-restart": "tab:gray"}
     labelled = set()
-    for begin, kind, _, end in faults_injected(events, t0):
+    for begin, kind, _, end, _ in faults_injected(events, t0):
         ax.axvspan(begin, end if end is not None else xs[-1], alpha=0.18, color=colors.get(kind),
                    label=None if kind in labelled else kind)
         labelled.add(kind)
@@ -524,9 +540,10 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
     drawn = defaultdict(list)
     for start, kind, target, _ in schedule:
         drawn[(kind, target)].append(start)
-    for begin, kind, target, end in injected:
+    for begin, kind, target, end, alone in injected:
         planned = drawn[(kind, target)].pop(0) if drawn[(kind, target)] else "-"
-        lines.append(f"| {begin:.0f} | {kind} | {target} | {end if end is None else f'{end:.0f}'} | {planned} |")
+        lines.append(f"| {begin:.0f} | {kind}{' (alone)' if alone else ''} | {target} | "
+                     f"{end if end is None else f'{end:.0f}'} | {planned} |")
     lines += [""]
     failed_steps = [e for e in nemesis_events if e.get("ev") == "nemesis" and not e.get("ok")]
     if failed_steps:
@@ -569,8 +586,7 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
               f"second reaches {int(RECOVERED_SHARE * 100)} % of it.", "",
               "| fault | target | seconds to full throughput |", "|---|---|---|"]
     for rec in result["recoveries"]:
-        took = f"{rec['seconds']:.0f}" if rec["seconds"] is not None else (
-            "next fault began first" if rec["overlapped"] else "not within the run")
+        took = f"{rec['seconds']:.0f}" if rec["seconds"] is not None else (rec["blocked"] or "not within the run")
         lines.append(f"| {rec['kind']} | {rec['target']} | {took} |")
     known = [rec["seconds"] for rec in result["recoveries"] if rec["seconds"] is not None]
     if known:
@@ -616,8 +632,9 @@ def main():
     netns_possible = os.geteuid() == 0 and shutil.which("ip") is not None
     schedule = draw_schedule(args.seed, args.topology, netns_possible, names, args.warmup, args.duration)
     log(f"seed {args.seed}, {args.topology}: {len(schedule)} faults (same seed, same schedule)")
-    for start, kind, target, length in schedule:
-        print(f"  t+{start:7.1f}s {kind:16} {target:12} {length:5.1f}s", flush=True)
+    solo = solo_faults(args.seed, schedule)
+    for i, (start, kind, target, length) in enumerate(schedule):
+        print(f"  t+{start:7.1f}s {kind:16} {target:12} {length:5.1f}s{'  alone' if i in solo else ''}", flush=True)
     if args.schedule_only:
         return 0
 
@@ -670,7 +687,7 @@ def main():
 
     threading.Thread(target=sample, daemon=True).start()
     nemesis = Nemesis(cluster, out / "nemesis.jsonl", t0)
-    nemesis.run(schedule, t0 + args.warmup + args.duration + 60)
+    nemesis.run(schedule, solo, t0 + args.warmup + args.duration + 60)
     log("every fault healed; checking the deployment is whole again")
     up = cluster.run("up", "--topology", args.topology, *(["--netns"] if cluster.netns else []),
                      timeout=900, check=False)

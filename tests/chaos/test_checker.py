@@ -2,6 +2,8 @@
 accept what the broker may legitimately do (a retry's duplicate, a re-checked commit)."""
 
 import json
+import subprocess
+import time
 
 import pytest
 
@@ -73,3 +75,35 @@ def test_a_stored_message_no_driver_sent_is_flagged(tmp_path):
 
 def test_a_driver_that_crashed_is_flagged(tmp_path):
     assert run_check(tmp_path, [], [], exits={"rust": -11}) == ["rust: the driver exited with -11"]
+
+
+class FakeCluster:
+    """Every launcher command succeeds at once."""
+
+    topology = "master-slave"
+
+    def run(self, *args, **kwargs):
+        return subprocess.CompletedProcess(args, 0, stdout="{}", stderr="")
+
+    def addr_of(self, name):
+        return "127.0.0.1:1"
+
+
+def test_the_nemesis_keeps_faults_on_a_server_apart_two_at_most_and_lone_faults_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(chaos, "SOLO_QUIET_S", 0.3)
+    schedule = [(0.0, "pause", "broker-a", 0.4), (0.05, "kill", "broker-b", 0.4), (0.1, "drain", "broker-a", 0.2),
+                (0.1, "partition", "namesrv", 0.2), (0.15, "kill", "broker-a-s", 0.2), (0.2, "pause", "broker-b-s", 0.2)]
+    t0 = time.time()
+    nemesis = chaos.Nemesis(FakeCluster(), tmp_path / "nemesis.jsonl", t0)
+    nemesis.run(schedule, solo={4}, stop_at=t0 + 60)
+    faults = chaos.faults_injected(chaos.read_jsonl(tmp_path / "nemesis.jsonl"), t0)
+    assert len(faults) == len(schedule)
+    for begin, _, target, end, alone in faults:
+        others = [(b, e) for b, _, t, e, _ in faults if (b, t) != (begin, target)]
+        overlapping = [(b, e) for b, e in others if b < end and e > begin]
+        assert all(e <= begin or b >= end for b, _, t, e, _ in faults if t == target and b != begin)
+        if alone:
+            assert not overlapping
+            assert all(b >= end + 0.3 for b, e in others if b >= end)
+    at_most = max(sum(1 for b, _, _, e, _ in faults if b <= t < e) for t, *_ in faults)
+    assert at_most <= 2
