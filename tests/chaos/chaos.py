@@ -331,7 +331,8 @@ def check(out, langs, stored_lines, requests_stored, nemesis_events, rss, exits,
                     commit_checks[e.get("id")] += 1
         s = {"calls": Counter(), "ok": Counter(), "errors": Counter(), "never": 0, "twice": 0, "lost": [],
              "oneway_sent": 0, "oneway_stored": 0, "tx": Counter(), "garbled": 0, "internal": 0,
-             "end": any(e.get("ev") == "end" for e in history), "status": Counter()}
+             "end": any(e.get("ev") == "end" for e in history), "status": Counter(),
+             "other_status": Counter(), "other_status_stored": Counter()}
         s["garbled"] = sum(1 for e in history if e.get("ev") == "garbled")
         for call_id, call in calls.items():
             op, ids = call["op"], call.get("ids", [])
@@ -374,22 +375,28 @@ def check(out, langs, stored_lines, requests_stored, nemesis_events, rss, exits,
                         s["lost"].append(i)
                 if op == "request" and answer.get("reply") != f"reply:{ids[0]}":
                     r["violations"].append(f"{lang} request {ids[0]} got reply {answer.get('reply')!r}")
+            elif op != "tx":
+                # Stored on the master, not (yet) on its slaves: a failover may lose it.
+                s["other_status"][status] += len(ids)
+                s["other_status_stored"][status] += sum(1 for i in ids if stored.get(i))
             if op == "tx":
-                local = call.get("local")
+                # A half message not stored SEND_OK is rolled back without running the local
+                # transaction (as in Java).
+                local = "rollback" if answer.get("local_state") == "ROLLBACK_MESSAGE" else call.get("local")
                 if local == "commit":
                     committed_locally.add(ids[0])
                 visible = bool(stored.get(ids[0]))
                 committed_by_check = "commit" in checks.get(ids[0], [])
-                if status == "SEND_OK" and local == "commit":
+                if local == "commit":
                     acks.append(answer["t"])
                     s["tx"]["commit"] += 1
                     if not visible:
                         s["lost"].append(ids[0])
-                elif local == "rollback" or (local == "unknown" and not committed_by_check):
-                    s["tx"][f"{local}"] += 1
+                elif local == "rollback" or not committed_by_check:
+                    s["tx"][local] += 1
                     if visible:
                         r["violations"].append(f"{lang} tx {ids[0]} ({local}, no commit check) is visible")
-                elif local == "unknown":
+                else:
                     s["tx"]["unknown-committed"] += 1
                     if not visible:
                         s["tx"]["unknown-committed-not-visible"] += 1
@@ -566,8 +573,16 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
     statuses = Counter()
     for s in result["langs"].values():
         statuses.update(s["status"])
+    other, other_stored = Counter(), Counter()
+    for s in result["langs"].values():
+        other.update(s["other_status"])
+        other_stored.update(s["other_status_stored"])
     lines += ["", "Send statuses of the acknowledged sends: "
               + ", ".join(f"{k} {n}" for k, n in sorted(statuses.items())), "",
+              "Messages acknowledged with another status than SEND_OK (stored on the master only; a failover "
+              "may lose them, and the checker does not require them): "
+              + (", ".join(f"{k}: {other_stored[k]} of {n} stored" for k, n in sorted(other.items())) or "none")
+              + "; transactions whose half message was not SEND_OK are rolled back.", "",
               f"Stored: {result['stored_copies']} copies of {result['stored_ids']} distinct messages (requests "
               f"included), every one read back by the Java reader.", ""]
     d = result["duplicates"]
