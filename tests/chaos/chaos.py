@@ -182,15 +182,15 @@ class Nemesis:
             return lambda: self.until_ok("start", target, "start-broker", target)
         if kind == "pause":
             self.step("pause", target, "pause-broker", target)
-            return lambda: self.step("resume", target, "resume-broker", target)
+            return lambda: self.until_ok("resume", target, "resume-broker", target)
         if kind == "partition":
             self.step("partition", target, "partition", target)
-            return lambda: self.step("heal", target, "heal", target)
+            return lambda: self.until_ok("heal", target, "heal", target)
         if kind == "drain":
             addr = self.cluster.addr_of(target)
             self.step("drain", target, "admin", "updateBrokerConfig", "-b", addr, "-k", "brokerPermission", "-v", "4")
-            return lambda: self.step("restore", target, "admin", "updateBrokerConfig", "-b", addr,
-                                     "-k", "brokerPermission", "-v", "6")
+            return lambda: self.until_ok("restore", target, "admin", "updateBrokerConfig", "-b", addr,
+                                         "-k", "brokerPermission", "-v", "6")
         if kind == "failover":
             proc = self.step("failover", "broker-a", "failover", "broker-a")
             killed = json.loads(proc.stdout).get("killed") if proc.returncode == 0 else None
@@ -201,8 +201,8 @@ class Nemesis:
         raise ValueError(kind)
 
     def until_ok(self, action, target, *args):
-        """A recovery that another fault may hold up (a broker cannot start while the NameServer
-        is down): tried again every 2 s for up to 3 minutes."""
+        """A recovery, which another fault may hold up (a broker cannot start, nor mqadmin restore a
+        permission, while the NameServer is down): tried again every 2 s for up to 3 minutes."""
         deadline = time.time() + 180
         while self.step(action, target, *args).returncode != 0 and time.time() < deadline:
             time.sleep(2)
