@@ -38,10 +38,11 @@ def log(message):
 
 
 class Cluster:
+    """The launcher's deployment on one port base."""
+
     def __init__(self, base, topology):
         self.base, self.topology = base, topology
         self.netns = False
-        self.lock = threading.Lock()
 
     def run(self, *args, timeout=300, check=True):
         proc = subprocess.run([str(CLUSTER), "--port-base", str(self.base), *args], stdin=subprocess.DEVNULL,
@@ -78,8 +79,7 @@ class Cluster:
 
 # -- the nemesis -------------------------------------------------------------------------------
 
-# kind: (targets, inject, recover). Targets "broker" (any broker), "master" (the controller
-# group's master, found when the fault starts), "namesrv".
+# What each kind of fault does (the report's legend).
 FAULT_KINDS = {
     "kill": "SIGKILL a broker; start it again (same store) when the fault ends",
     "pause": "SIGSTOP a broker; SIGCONT when the fault ends",
@@ -508,6 +508,7 @@ def faults_injected(events, t0):
 def chart(path, series, events, t0):
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "chaos"  # the same run draws the same file
     import matplotlib.pyplot as plt
     seconds = sorted(series)
     xs = [s - t0 for s in seconds]
@@ -525,7 +526,7 @@ def chart(path, series, events, t0):
     ax.set_ylabel("per second")
     ax.legend(loc="upper right", fontsize=8, ncol=2)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, metadata={"Date": None})
     plt.close(fig)
 
 
@@ -551,7 +552,7 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
         planned = drawn[(kind, target)].pop(0) if drawn[(kind, target)] else "-"
         lines.append(f"| {begin:.0f} | {kind}{' (alone)' if alone else ''} | {target} | "
                      f"{end if end is None else f'{end:.0f}'} | {planned} |")
-    lines += [""]
+    lines += [""] + [f"- {kind}: {FAULT_KINDS[kind]}" for kind in sorted({f[1] for f in injected})] + [""]
     failed_steps = [e for e in nemesis_events if e.get("ev") == "nemesis" and not e.get("ok")]
     if failed_steps:
         lines += ["Nemesis steps that failed (a recovery is tried again every 2 s until it succeeds):", ""]
