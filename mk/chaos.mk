@@ -8,7 +8,7 @@
 CHAOS_VENV := $(REPO)/.cache/venv-chaos
 CHAOS_ARGS ?=
 # The short run: seed, length and deployment fixed, so every CI run sees the same schedule.
-CHAOS_SHORT_ARGS := --seed 1 --duration 150 --warmup 20 --settle 20 --topology controller
+CHAOS_SHORT_ARGS := --seed 1 --duration 100 --warmup 15 --settle 15 --topology controller
 
 .PHONY: chaos chaos-short chaos-selftest
 
