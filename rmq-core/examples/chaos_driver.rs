@@ -57,29 +57,20 @@ impl History {
     fn call(&self, op: &str, ids: &[String], extra: Value) -> u64 {
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         self.outstanding.fetch_add(1, Ordering::Relaxed);
-        let mut event = json!({"ev": "call", "call": call, "op": op, "ids": ids});
-        if let (Some(event), Value::Object(extra)) = (event.as_object_mut(), extra) {
-            event.extend(extra);
-        }
-        self.record(event);
+        self.record(with_fields(
+            json!({"ev": "call", "call": call, "op": op, "ids": ids}),
+            extra,
+        ));
         call
     }
 
     fn answer(&self, call: u64, outcome: std::result::Result<Value, &Error>) {
         self.outstanding.fetch_sub(1, Ordering::Relaxed);
-        let mut event = match outcome {
-            Ok(fields) => {
-                let mut event = json!({"ev": "answer", "call": call, "ok": true});
-                if let (Some(event), Value::Object(fields)) = (event.as_object_mut(), fields) {
-                    event.extend(fields);
-                }
-                event
-            }
+        self.record(match outcome {
+            Ok(fields) => with_fields(json!({"ev": "answer", "call": call, "ok": true}), fields),
             Err(e) => json!({"ev": "answer", "call": call, "ok": false,
                              "kind": e.kind().name(), "error": e.to_string()}),
-        };
-        event["call"] = json!(call);
-        self.record(event);
+        });
     }
 
     fn answer_send(&self, call: u64, result: &rmq_core::Result<SendResult>) {
@@ -90,6 +81,14 @@ impl History {
                 .map(|r| json!({"status": r.status.name(), "uniq": r.msg_id})),
         );
     }
+}
+
+/// `event` with the fields of the object `extra` added.
+fn with_fields(mut event: Value, extra: Value) -> Value {
+    if let (Some(event), Value::Object(extra)) = (event.as_object_mut(), extra) {
+        event.extend(extra);
+    }
+    event
 }
 
 /// Writes an `attempt` record after each attempt to send to a broker.

@@ -330,10 +330,10 @@ def check(out, langs, stored_lines, requests_stored, nemesis_events, rss, exits,
                 if e.get("answer") == "commit":
                     commit_checks[e.get("id")] += 1
         s = {"calls": Counter(), "ok": Counter(), "errors": Counter(), "never": 0, "twice": 0, "lost": [],
-             "oneway_sent": 0, "oneway_stored": 0, "tx": Counter(), "garbled": 0, "internal": 0,
+             "oneway_sent": 0, "oneway_stored": 0, "tx": Counter(), "internal": 0,
              "end": any(e.get("ev") == "end" for e in history), "status": Counter(),
              "other_status": Counter(), "other_status_stored": Counter()}
-        s["garbled"] = sum(1 for e in history if e.get("ev") == "garbled")
+        s["garbled"] = sum(1 for e in history if e.get("ev") == "garbled")  # lines that are not JSON
         for call_id, call in calls.items():
             op, ids = call["op"], call.get("ids", [])
             known_ids.update(ids)
