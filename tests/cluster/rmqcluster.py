@@ -41,6 +41,9 @@ DEFAULT_PORT_BASE = 19876
 START_TIMEOUT_S = float(os.environ.get("RMQ_START_TIMEOUT_S") or 120.0)
 STOP_TIMEOUT_S = 30.0
 ROUTE_TIMEOUT_S = 30.0
+# A broker registers with the NameServer every 30 s (registerNameServerPeriod), and again after the
+# NameServer dropped it: it does on a closed connection, as a broker closes one whose call timed out.
+REGISTRATION_TIMEOUT_S = 45.0
 ADMIN_TIMEOUT_ATTEMPTS = 3  # create-topic: runs of mqadmin updateTopic while it fails transiently
 ADMIN_TRANSIENT_ERRORS = ("RemotingTimeoutException", "RemotingSendRequestException")
 
@@ -1156,6 +1159,7 @@ class Cluster:
         if message_type:
             # 5.x topic attribute; the Proxy accepts only messages of the topic's type.
             args += ["-a", f"+message.type={message_type}"]
+        self._wait_groups_listed()
         for _ in range(ADMIN_TIMEOUT_ATTEMPTS):
             proc = self.run_java_admin(args, capture=True)
             output = proc.stdout.decode(errors="replace")
@@ -1178,6 +1182,26 @@ class Cluster:
                 raise ClusterError(f"topic {topic} created but the NameServer route lists only "
                                    f"{sorted(present) or 'no broker'} after {int(ROUTE_TIMEOUT_S)} s")
             time.sleep(0.2)
+
+    def _wait_groups_listed(self):
+        """updateTopic -c reaches the masters the NameServer lists, and no other: a group with a
+        running broker is waited for until it is listed with a master (after a partition the
+        NameServer forgets a broker until its next registration)."""
+        begin = time.monotonic()
+        deadline = begin + REGISTRATION_TIMEOUT_S
+        while True:
+            registered = self.registered_brokers()
+            missing = [group for group in self.groups() if "0" not in registered.get(group, {})
+                       and any(m.running() for m in self.broker_members() if m.group == group)]
+            if not missing:
+                if time.monotonic() - begin > 1:
+                    print(f"rmq-cluster: waited {time.monotonic() - begin:.1f} s for every group to be "
+                          f"listed by the NameServer", file=sys.stderr)
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"the NameServer lists no master of {', '.join(missing)} after "
+                                   f"{int(REGISTRATION_TIMEOUT_S)} s, though its brokers run")
+            time.sleep(0.5)
 
     def require_namesrv(self):
         if not port_accepts(self.base, timeout=2.0, host=self.namesrv.host):

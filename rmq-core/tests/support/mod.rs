@@ -64,6 +64,8 @@ fn run_launcher_with_env(base_args: &[&str], args: &[&str], env: &[(&str, &str)]
             String::from_utf8_lossy(&output.stderr)
         );
     }
+    // Progress of long steps (e.g. waiting for a broker to register again).
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
     stdout
 }
 
