@@ -171,7 +171,10 @@ class Nemesis:
         log(f"t+{time.time() - self.t0:.0f}s fault {kind} {target} for {length}s")
         recover = self.inject(kind, target)
         time.sleep(length)
-        recover()
+        if recover() is False:
+            self.record(ev="fault", kind=kind, target=target, phase="end", recovered=False)
+            log(f"t+{time.time() - self.t0:.0f}s gave up recovering from {kind} {target}")
+            return
         self.record(ev="fault", kind=kind, target=target, phase="end")
         log(f"t+{time.time() - self.t0:.0f}s healed {kind} {target}")
 
@@ -188,6 +191,12 @@ class Nemesis:
             return lambda: self.until_ok("heal", target, "heal", target)
         if kind == "drain":
             addr = self.cluster.addr_of(target)
+            if addr is None:
+                # Not running now (its restart by an earlier fault failed): nothing to drain.
+                self.record(ev="nemesis", action="drain", target=target, ok=False, seconds=0,
+                            output=f"{target} is not running")
+                log(f"drain {target} failed: not running")
+                return lambda: None
             self.step("drain", target, "admin", "updateBrokerConfig", "-b", addr, "-k", "brokerPermission", "-v", "4")
             return lambda: self.until_ok("restore", target, "admin", "updateBrokerConfig", "-b", addr,
                                          "-k", "brokerPermission", "-v", "6")
@@ -202,10 +211,14 @@ class Nemesis:
 
     def until_ok(self, action, target, *args):
         """A recovery, which another fault may hold up (a broker cannot start, nor mqadmin restore a
-        permission, while the NameServer is down): tried again every 2 s for up to 3 minutes."""
-        deadline = time.time() + 180
-        while self.step(action, target, *args).returncode != 0 and time.time() < deadline:
+        permission, while the NameServer is down, and NameServer faults can follow each other for
+        minutes): tried again every 2 s for up to 10 minutes. False when it never succeeded."""
+        deadline = time.time() + 600
+        while self.step(action, target, *args).returncode != 0:
+            if time.time() > deadline:
+                return False
             time.sleep(2)
+        return True
 
     def run(self, schedule, solo, stop_at):
         active = {}  # target -> the thread of its fault
@@ -231,6 +244,25 @@ class Nemesis:
                 time.sleep(SOLO_QUIET_S)
         for thread in active.values():
             thread.join()
+
+
+def start_responder(port_base, topic, timeout_ms, log_file, attempts=3):
+    """The Java reply responder of the request-reply drivers, once it consumes. Its start is tried
+    again when a call of its client timed out (a loaded machine can make the NameServer answer
+    later than the Java client's 3 s)."""
+    for attempt in range(1, attempts + 1):
+        with open(log_file, "w") as stderr:
+            responder = subprocess.Popen([str(CLUSTER), "--port-base", str(port_base), "reply-responder", topic,
+                                          "--count", "100000000", "--timeout-ms", str(timeout_ms)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        if "ready" in responder.stdout.readline():
+            threading.Thread(target=lambda: responder.stdout.read(), daemon=True).start()
+            return responder
+        responder.wait()
+        error = Path(log_file).read_text(errors="replace").strip()
+        if "RemotingTimeoutException" not in error or attempt == attempts:
+            raise RuntimeError(f"the reply responder did not start: {error}")
+        log(f"the reply responder did not start ({error}); trying again")
 
 
 # -- the drivers -------------------------------------------------------------------------------
@@ -491,7 +523,8 @@ def recoveries(events, series, baseline):
 
 
 def faults_injected(events, t0):
-    """(begin s, kind, target, end s or None, run alone) of each fault, seconds since `t0`."""
+    """(begin s, kind, target, end s or None when not recovered, run alone) of each fault, seconds
+    since `t0`."""
     faults, open_at = [], {}
     for e in events:
         if e.get("ev") != "fault":
@@ -501,7 +534,9 @@ def faults_injected(events, t0):
             open_at[key] = len(faults)
             faults.append([e["t"] / 1000 - t0, e["kind"], e["target"], None, bool(e.get("alone"))])
         elif key in open_at:
-            faults[open_at.pop(key)][3] = e["t"] / 1000 - t0
+            fault = faults[open_at.pop(key)]
+            if e.get("recovered", True):
+                fault[3] = e["t"] / 1000 - t0
     return [tuple(f) for f in faults]
 
 
@@ -542,7 +577,8 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
     lines += ["## Faults", "",
               f"{len(schedule)} drawn from the seed, {len(injected)} injected: a fault waits for the recovery of "
               f"the last one on its server (a restart can take a minute) and while two others last, and those "
-              f"that would begin after the fault period are dropped. Faults by kind: "
+              f"that would begin after the fault period are dropped; a recovery that fails for 10 minutes is "
+              f"given up (\"not recovered\": the final `up` restores the deployment). Faults by kind: "
               + ", ".join(f"{k} {n}" for k, n in sorted(Counter(f[1] for f in injected).items())), "",
               "| begins s | fault | target | ends s (recovered) | drawn for s |", "|---|---|---|---|---|"]
     drawn = defaultdict(list)
@@ -551,7 +587,7 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
     for begin, kind, target, end, alone in injected:
         planned = drawn[(kind, target)].pop(0) if drawn[(kind, target)] else "-"
         lines.append(f"| {begin:.0f} | {kind}{' (alone)' if alone else ''} | {target} | "
-                     f"{end if end is None else f'{end:.0f}'} | {planned} |")
+                     f"{'not recovered' if end is None else f'{end:.0f}'} | {planned} |")
     lines += [""] + [f"- {kind}: {FAULT_KINDS[kind]}" for kind in sorted({f[1] for f in injected})] + [""]
     failed_steps = [e for e in nemesis_events if e.get("ev") == "nemesis" and not e.get("ok")]
     if failed_steps:
@@ -661,89 +697,88 @@ def main():
     commands = build_drivers(args.langs, out, prebuilt=args.prebuilt)
     log(f"starting the {args.topology} deployment on port base {args.port_base}")
     namesrv = cluster.up()
-    if netns_possible and not cluster.netns:
-        log("network namespaces unavailable: the schedule's partitions will fail and are reported")
-    run_id = int(time.time())
-    topic, request_topic = f"chaos-{run_id}", f"chaos-request-{run_id}"
-    cluster.run("create-topic", topic, "--queues", "4")
-    cluster.run("create-topic", request_topic, "--queues", "2")
-    total = args.warmup + args.duration + args.settle
-    responder = subprocess.Popen([str(CLUSTER), "--port-base", str(args.port_base), "reply-responder", request_topic,
-                                  "--count", "100000000", "--timeout-ms", str((total + 120) * 1000)],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=open(out / "responder.log", "w"), text=True)
-    ready = responder.stdout.readline()
-    if "ready" not in ready:
-        raise RuntimeError(f"the reply responder did not start: {ready!r}")
-    threading.Thread(target=lambda: responder.stdout.read(), daemon=True).start()
+    drivers, responder = {}, None
+    try:
+        if netns_possible and not cluster.netns:
+            log("network namespaces unavailable: the schedule's partitions will fail and are reported")
+        run_id = int(time.time())
+        topic, request_topic = f"chaos-{run_id}", f"chaos-request-{run_id}"
+        cluster.run("create-topic", topic, "--queues", "4")
+        cluster.run("create-topic", request_topic, "--queues", "2")
+        total = args.warmup + args.duration + args.settle
+        responder = start_responder(args.port_base, request_topic, (total + 120) * 1000, out / "responder.log")
 
-    drivers = {}
-    t0 = time.time()
-    for lang in args.langs:
-        env = dict(os.environ, CHAOS_REQUEST_TOPIC=request_topic, RUST_BACKTRACE="1")
-        if args.inject and lang == "rust":
-            env["CHAOS_INJECT"] = args.inject
-        rate = args.rate * RATE_SHARE[lang] / sum(RATE_SHARE[x] for x in args.langs)
-        cmd = [*commands[lang], namesrv, topic, f"chaos_{lang}_{run_id}", str(out / f"history-{lang}.jsonl"),
-               f"{rate:.1f}"]
-        drivers[lang] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=open(out / f"driver-{lang}.log", "w"),
-                                         stderr=subprocess.STDOUT, text=True, cwd=out, env=env)
-    log(f"drivers started ({', '.join(args.langs)}) on topic {topic}, {args.rate:.0f} messages/s in all")
+        t0 = time.time()
+        for lang in args.langs:
+            env = dict(os.environ, CHAOS_REQUEST_TOPIC=request_topic, RUST_BACKTRACE="1")
+            if args.inject and lang == "rust":
+                env["CHAOS_INJECT"] = args.inject
+            rate = args.rate * RATE_SHARE[lang] / sum(RATE_SHARE[x] for x in args.langs)
+            cmd = [*commands[lang], namesrv, topic, f"chaos_{lang}_{run_id}", str(out / f"history-{lang}.jsonl"),
+                   f"{rate:.1f}"]
+            drivers[lang] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=open(out / f"driver-{lang}.log", "w"),
+                                             stderr=subprocess.STDOUT, text=True, cwd=out, env=env)
+        log(f"drivers started ({', '.join(args.langs)}) on topic {topic}, {args.rate:.0f} messages/s in all")
 
-    rss = defaultdict(list)
-    sampling = threading.Event()
+        rss = defaultdict(list)
+        sampling = threading.Event()
 
-    def sample():
-        while not sampling.is_set():
-            for lang, proc in drivers.items():
-                kib = rss_kib(proc.pid)
-                if kib:
-                    rss[lang].append((time.time() - t0, kib))
-            sampling.wait(1)
+        def sample():
+            while not sampling.is_set():
+                for lang, proc in drivers.items():
+                    kib = rss_kib(proc.pid)
+                    if kib:
+                        rss[lang].append((time.time() - t0, kib))
+                sampling.wait(1)
 
-    threading.Thread(target=sample, daemon=True).start()
-    nemesis = Nemesis(cluster, out / "nemesis.jsonl", t0)
-    nemesis.run(schedule, solo, t0 + args.warmup + args.duration + 60)
-    log("every fault healed; checking the deployment is whole again")
-    up = cluster.run("up", "--topology", args.topology, *(["--netns"] if cluster.netns else []),
-                     timeout=900, check=False)
-    if up.returncode != 0:
-        log(f"the deployment did not come back whole: {up.stderr.strip()[-300:]}")
-    settle_until = max(t0 + args.warmup + args.duration, time.time()) + args.settle
-    while time.time() < settle_until:
-        time.sleep(1)
-    log("stopping the drivers (each shuts down with sends in flight)")
-    for proc in drivers.values():
-        try:
-            proc.stdin.write("stop\n")
-            proc.stdin.close()
-        except OSError:
-            pass
-    exits = {}
-    for lang, proc in drivers.items():
-        try:
-            exits[lang] = proc.wait(timeout=180)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            exits[lang] = "killed after 180 s"
-    sampling.set()
-    responder.terminate()
+        threading.Thread(target=sample, daemon=True).start()
+        nemesis = Nemesis(cluster, out / "nemesis.jsonl", t0)
+        nemesis.run(schedule, solo, t0 + args.warmup + args.duration + 60)
+        log("every fault healed; checking the deployment is whole again")
+        up = cluster.run("up", "--topology", args.topology, *(["--netns"] if cluster.netns else []),
+                         timeout=900, check=False)
+        if up.returncode != 0:
+            log(f"the deployment did not come back whole: {up.stderr.strip()[-300:]}")
+        settle_until = max(t0 + args.warmup + args.duration, time.time()) + args.settle
+        while time.time() < settle_until:
+            time.sleep(1)
+        log("stopping the drivers (each shuts down with sends in flight)")
+        for proc in drivers.values():
+            try:
+                proc.stdin.write("stop\n")
+                proc.stdin.close()
+            except OSError:
+                pass
+        exits = {}
+        for lang, proc in drivers.items():
+            try:
+                exits[lang] = proc.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                exits[lang] = "killed after 180 s"
+        sampling.set()
+        responder.terminate()
 
-    log("reading every stored message back with the Java reader")
-    begin = time.time()
-    stored = [json.loads(line) for line in cluster.run("read-topic", topic, "--timeout-ms", "120000",
-                                                       timeout=900).stdout.splitlines() if line.strip()]
-    requests = [json.loads(line) for line in cluster.run("read-topic", request_topic, "--timeout-ms", "60000",
-                                                         timeout=900).stdout.splitlines() if line.strip()]
-    read_seconds = time.time() - begin
-    with open(out / "stored.jsonl", "w") as f:
-        f.writelines(json.dumps(m) + "\n" for m in stored + requests)
-    log(f"{len(stored)} messages stored on {topic}, {len(requests)} requests")
-    run = {"args": {k: getattr(args, k) for k in RUN_ARGS}, "schedule": schedule, "t0": t0, "exits": exits,
-           "rss": rss, "read_seconds": read_seconds}
-    (out / "run.json").write_text(json.dumps(run) + "\n")
-    if not args.keep:
-        cluster.run("down", check=False)
+        log("reading every stored message back with the Java reader")
+        begin = time.time()
+        stored = [json.loads(line) for line in cluster.run("read-topic", topic, "--timeout-ms", "120000",
+                                                           timeout=900).stdout.splitlines() if line.strip()]
+        requests = [json.loads(line) for line in cluster.run("read-topic", request_topic, "--timeout-ms", "60000",
+                                                             timeout=900).stdout.splitlines() if line.strip()]
+        read_seconds = time.time() - begin
+        with open(out / "stored.jsonl", "w") as f:
+            f.writelines(json.dumps(m) + "\n" for m in stored + requests)
+        log(f"{len(stored)} messages stored on {topic}, {len(requests)} requests")
+        run = {"args": {k: getattr(args, k) for k in RUN_ARGS}, "schedule": schedule, "t0": t0, "exits": exits,
+               "rss": rss, "read_seconds": read_seconds}
+        (out / "run.json").write_text(json.dumps(run) + "\n")
+    finally:
+        # Whatever failed, nothing of the run is left running (but the deployment with --keep).
+        for proc in [*drivers.values(), responder]:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+        if not args.keep:
+            cluster.run("down", check=False)
     return judge(out, args, run)
 
 
