@@ -3,7 +3,8 @@
 # top-level Makefile, which defines REPO.
 #
 #   make chaos CHAOS_ARGS="--seed 7 --duration 1800 --topology master-slave --chart --report tests/chaos/reports/x"
-#   make chaos-short        the ~3-minute run of `make test` (fixed seed, controller deployment)
+#   make chaos-short        the ~3-minute run of `make test` (fixed seed, controller deployment);
+#                           CHAOS_ARGS adds to its arguments
 
 CHAOS_VENV := $(REPO)/.cache/venv-chaos
 CHAOS_ARGS ?=
@@ -22,7 +23,7 @@ chaos: $(CHAOS_VENV)/bin/python
 
 chaos-short:
 	python3 -m pytest -q $(REPO)/tests/chaos/test_checker.py
-	python3 $(REPO)/tests/chaos/chaos.py $(CHAOS_SHORT_ARGS)
+	python3 $(REPO)/tests/chaos/chaos.py $(CHAOS_SHORT_ARGS) $(CHAOS_ARGS)
 
 # The checker's self-test: the Rust driver fakes one acknowledged message that was never sent,
 # then one async send answered twice; each run passes only when the checker reports exactly that.

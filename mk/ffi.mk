@@ -13,7 +13,7 @@
 
 CBINDGEN_VERSION := 0.29.4
 # Installed per version, so changing the pin installs the new one.
-CBINDGEN_ROOT := $(REPO)/.cache/cargo-bin/cbindgen-$(CBINDGEN_VERSION)
+CBINDGEN_ROOT := $(REPO)/.cache/cargo-bin/cbindgen-$(CBINDGEN_VERSION)-debug
 CBINDGEN := $(CBINDGEN_ROOT)/bin/cbindgen
 
 FFI_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(REPO)/Cargo.toml | head -n 1)
@@ -34,8 +34,9 @@ ffi:
 	ln -s librmqproducer.so.$(FFI_MAJOR) $(FFI_LIB_DIR)/librmqproducer.so
 	cp $(FFI_RELEASE_DIR)/librmqproducer.a $(FFI_LIB_DIR)/
 
+# A debug build: it compiles in a third of the CPU time of a release one, and runs in a second.
 $(CBINDGEN):
-	$(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked --root $(CBINDGEN_ROOT)
+	$(CARGO) install cbindgen --debug --version $(CBINDGEN_VERSION) --locked --root $(CBINDGEN_ROOT)
 
 ffi-header: $(CBINDGEN)
 	cd $(REPO)/rmq-ffi && $(CBINDGEN) --config cbindgen.toml --crate rmq-ffi --output $(FFI_HEADER)
