@@ -60,9 +60,6 @@ class Cluster:
         self.netns = "--netns" in args and not addr.startswith("127.")
         return addr
 
-    def brokers(self):
-        return [json.loads(line) for line in self.run("broker-info").stdout.splitlines() if line.strip()]
-
     def broker_names(self):
         if self.topology == "controller":
             return ["broker-a-0", "broker-a-1", "broker-a-2"]
@@ -71,10 +68,11 @@ class Cluster:
         return ["broker-a", "broker-b"]
 
     def addr_of(self, name):
-        for info in self.brokers():
-            if info.get("name") == name:
-                return info["addr"]
-        return None
+        """The broker's address, or why there is none (it is not running, or does not answer)."""
+        proc = self.run("broker-info", name, check=False)
+        if proc.returncode != 0:
+            return None, proc.stderr.strip()[-300:]
+        return json.loads(proc.stdout.splitlines()[0])["addr"], None
 
 
 # -- the nemesis -------------------------------------------------------------------------------
@@ -190,12 +188,11 @@ class Nemesis:
             self.step("partition", target, "partition", target)
             return lambda: self.until_ok("heal", target, "heal", target)
         if kind == "drain":
-            addr = self.cluster.addr_of(target)
+            addr, why_not = self.cluster.addr_of(target)
             if addr is None:
-                # Not running now (its restart by an earlier fault failed): nothing to drain.
-                self.record(ev="nemesis", action="drain", target=target, ok=False, seconds=0,
-                            output=f"{target} is not running")
-                log(f"drain {target} failed: not running")
+                # E.g. its restart by an earlier fault failed: nothing to drain, nothing to restore.
+                self.record(ev="nemesis", action="drain", target=target, ok=False, seconds=0, output=why_not)
+                log(f"drain {target} failed: {why_not}")
                 return lambda: None
             self.step("drain", target, "admin", "updateBrokerConfig", "-b", addr, "-k", "brokerPermission", "-v", "4")
             return lambda: self.until_ok("restore", target, "admin", "updateBrokerConfig", "-b", addr,

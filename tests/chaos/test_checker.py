@@ -86,7 +86,7 @@ class FakeCluster:
         return subprocess.CompletedProcess(args, 0, stdout="{}", stderr="")
 
     def addr_of(self, name):
-        return "127.0.0.1:1"
+        return "127.0.0.1:1", None
 
 
 def test_the_nemesis_keeps_faults_on_a_server_apart_two_at_most_and_lone_faults_alone(tmp_path, monkeypatch):
@@ -107,3 +107,17 @@ def test_the_nemesis_keeps_faults_on_a_server_apart_two_at_most_and_lone_faults_
             assert all(b >= end + 0.3 for b, e in others if b >= end)
     at_most = max(sum(1 for b, _, _, e, _ in faults if b <= t < e) for t, *_ in faults)
     assert at_most <= 2
+
+
+def test_a_drain_of_a_broker_without_address_is_a_failed_step_and_the_fault_ends(tmp_path):
+    class Unreachable(FakeCluster):
+        def addr_of(self, name):
+            return None, f"rmq-cluster: error: {name} is not running"
+
+    t0 = time.time()
+    nemesis = chaos.Nemesis(Unreachable(), tmp_path / "nemesis.jsonl", t0)
+    nemesis.run([(0.0, "drain", "broker-a", 0.1)], solo=set(), stop_at=t0 + 60)
+    events = chaos.read_jsonl(tmp_path / "nemesis.jsonl")
+    assert [(e["action"], e["ok"]) for e in events if e["ev"] == "nemesis"] == [("drain", False)]
+    (_, _, _, end, _), = chaos.faults_injected(events, t0)
+    assert end is not None, "the fault never ended"
