@@ -519,22 +519,32 @@ def recoveries(events, series, baseline):
 # -- the report ----------------------------------------------------------------------------------
 
 
+# The nemesis step that injects each kind of fault (a failover's step names the group, not "master").
+INJECTING_STEP = {"kill": "kill", "pause": "pause", "partition": "partition", "drain": "drain",
+                  "failover": "failover", "namesrv-restart": "kill"}
+
+
 def faults_injected(events, t0):
-    """(begin s, kind, target, end s or None when not recovered, run alone) of each fault, seconds
-    since `t0`."""
+    """(begin s, kind, target, end s or None when not recovered, run alone) of each fault whose
+    injecting step succeeded, seconds since `t0`. A fault whose injection failed (the step is among
+    the failed ones) changed nothing, so it holds no heal up."""
     faults, open_at = [], {}
     for e in events:
+        if e.get("ev") == "nemesis" and e.get("ok"):
+            for (kind, target), i in open_at.items():
+                if e["action"] == INJECTING_STEP[kind] and (e["target"] == target or kind == "failover"):
+                    faults[i][5] = True
         if e.get("ev") != "fault":
             continue
         key = (e["kind"], e["target"])
         if e["phase"] == "begin":
             open_at[key] = len(faults)
-            faults.append([e["t"] / 1000 - t0, e["kind"], e["target"], None, bool(e.get("alone"))])
+            faults.append([e["t"] / 1000 - t0, e["kind"], e["target"], None, bool(e.get("alone")), False])
         elif key in open_at:
             fault = faults[open_at.pop(key)]
             if e.get("recovered", True):
                 fault[3] = e["t"] / 1000 - t0
-    return [tuple(f) for f in faults]
+    return [tuple(f[:5]) for f in faults if f[5]]
 
 
 def chart(path, series, events, t0):
