@@ -8,8 +8,8 @@ mod support;
 use std::time::Duration;
 
 use rmq_core::{ErrorKind, Message, Producer, ProducerConfig};
-use support::fake::{BlackHole, FakeNameServer, SilentServer};
-use support::{Starvation, unique_group};
+use support::fake::{BlackHole, FakeNameServer, SilentServer, SlowBroker};
+use support::{BrokerAddrs, Starvation, unique_group};
 use tokio::time::Instant;
 
 /// Far below the 3 s the old code waited, far above a 500 ms deadline; the measured starvation of
@@ -65,6 +65,32 @@ async fn a_send_with_500_ms_left_does_not_wait_for_another_sends_connect() {
     );
     assert!(first.await.unwrap().is_err());
     hurried.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_that_never_accepts_the_connect_leaves_the_send_time_to_retry_on_another() {
+    let hole = BlackHole::start().await;
+    let alive = SlowBroker::start(Duration::ZERO).await;
+    let namesrv =
+        FakeNameServer::start_with(&[("hole", hole.addr.as_str()), ("alive", alive.addr.as_str())])
+            .await;
+    let mut config = ProducerConfig::new(unique_group("deadline"));
+    config.namesrv_addr = Some(namesrv.addr.clone());
+    config.instance_name = Some(instance_name("connect-retry"));
+    let producer = Producer::new(config).unwrap();
+    let attempts = std::sync::Arc::new(BrokerAddrs::default());
+    producer.add_send_hook(attempts.clone());
+    producer.start().await.unwrap();
+    // Queues go round both brokers: within 8 sends one starts on the black hole.
+    for i in 0..8 {
+        let result = producer
+            .send(Message::new("ConnectRetryTopic", format!("send {i}")))
+            .await
+            .unwrap_or_else(|e| panic!("send {i} failed within its 3 s budget: {e}"));
+        assert_eq!(result.queue.broker_name, "alive");
+    }
+    assert!(attempts.not_stored() >= 1, "no send tried the black hole");
+    producer.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

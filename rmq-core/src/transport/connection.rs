@@ -149,16 +149,17 @@ impl Drop for DropGuard {
 }
 
 impl Connection {
-    /// Connects to `addr` before `deadline`, with TCP_NODELAY (and TLS when configured);
-    /// requests from the server go to `handlers`.
+    /// Connects to `addr` (TCP by `tcp_deadline`, all of it by `deadline`), with TCP_NODELAY
+    /// (and TLS when configured); requests from the server go to `handlers`.
     pub async fn connect(
         addr: &str,
+        tcp_deadline: Instant,
         deadline: Instant,
         config: &TransportConfig,
         handlers: ServerHandlers,
     ) -> Result<Connection> {
         let (serialize, max_frame_len) = (config.serialize, config.max_frame_len);
-        let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        let stream = match tokio::time::timeout_at(tcp_deadline, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 return Err(

@@ -56,6 +56,17 @@ impl Transport {
     /// The live connection to `addr`, connecting first if there is none. Waits for another
     /// caller's connect to `addr` only until `deadline`.
     pub async fn connection(&self, addr: &str, deadline: Instant) -> Result<Connection> {
+        self.connection_within(addr, deadline, deadline).await
+    }
+
+    /// [`Transport::connection`] whose TCP connect must complete by `tcp_by` (a TLS handshake
+    /// may take until `deadline`).
+    async fn connection_within(
+        &self,
+        addr: &str,
+        tcp_by: Instant,
+        deadline: Instant,
+    ) -> Result<Connection> {
         let slot = self
             .slots
             .lock()
@@ -73,8 +84,14 @@ impl Transport {
             return Ok(conn.clone());
         }
         let connect_deadline = deadline.min(Instant::now() + self.config.connect_timeout);
-        let conn = Connection::connect(addr, connect_deadline, &self.config, self.handlers.clone())
-            .await?;
+        let conn = Connection::connect(
+            addr,
+            tcp_by.min(connect_deadline),
+            connect_deadline,
+            &self.config,
+            self.handlers.clone(),
+        )
+        .await?;
         *slot = Some(conn.clone());
         let _ = self.connected.send(addr.to_string());
         Ok(conn)
@@ -122,7 +139,12 @@ impl Transport {
             }
             None => None,
         };
-        let conn = self.connection(addr, deadline).await?;
+        // A TCP connect that outlasts the attempt's share of the budget (its SYNs vanish, as in a
+        // partition) fails like an unanswered request, leaving time for a retry elsewhere.
+        let tcp_by = hang_check.map_or(deadline, |check| {
+            (check.suspect_at + check.probe_timeout).min(deadline)
+        });
+        let conn = self.connection_within(addr, tcp_by, deadline).await?;
         let response = conn.request_until(&mut cmd, hang_check, deadline).await?;
         if response.code != response::GO_AWAY {
             return Ok(response);

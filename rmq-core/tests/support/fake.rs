@@ -92,8 +92,8 @@ impl SilentServer {
     }
 }
 
-/// A name server whose every route names one broker (4 writable queues); `hang` makes it stop
-/// answering, its connections staying open.
+/// A name server whose every route names one broker (4 writable queues), or several with
+/// `start_with`; `hang` makes it stop answering, its connections staying open.
 pub struct FakeNameServer {
     pub addr: String,
     hung: Arc<AtomicBool>,
@@ -102,11 +102,30 @@ pub struct FakeNameServer {
 
 impl FakeNameServer {
     pub async fn start(broker_addr: &str) -> FakeNameServer {
+        Self::start_with(&[("fake-broker", broker_addr)]).await
+    }
+
+    /// Routes that name each (broker name, address) with 4 writable queues.
+    pub async fn start_with(brokers: &[(&str, &str)]) -> FakeNameServer {
         let (listener, addr) = listener().await;
         let hung = Arc::new(AtomicBool::new(false));
         let lookups = Arc::new(AtomicUsize::new(0));
+        let broker_datas: Vec<String> = brokers
+            .iter()
+            .map(|(name, addr)| {
+                format!(r#"{{"brokerAddrs":{{"0":"{addr}"}},"brokerName":"{name}","cluster":"FakeCluster"}}"#)
+            })
+            .collect();
+        let queue_datas: Vec<String> = brokers
+            .iter()
+            .map(|(name, _)| {
+                format!(r#"{{"brokerName":"{name}","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}}"#)
+            })
+            .collect();
         let route = Bytes::from(format!(
-            r#"{{"brokerDatas":[{{"brokerAddrs":{{"0":"{broker_addr}"}},"brokerName":"fake-broker","cluster":"FakeCluster"}}],"queueDatas":[{{"brokerName":"fake-broker","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}}]}}"#
+            r#"{{"brokerDatas":[{}],"queueDatas":[{}]}}"#,
+            broker_datas.join(","),
+            queue_datas.join(",")
         ));
         let (is_hung, counted) = (hung.clone(), lookups.clone());
         let answer = move |cmd: &RemotingCommand| {
