@@ -25,7 +25,7 @@ python-venv:
 
 python-wheel: python-venv
 	rm -rf $(PY_WHEELS)
-	$(PY_BIN)/maturin build --release --interpreter $(PY_BIN)/python \
+	$(PY_BIN)/maturin build --release --strip --interpreter $(PY_BIN)/python \
 		--manifest-path $(REPO)/bindings/python/Cargo.toml --out $(PY_WHEELS)
 	$(PY_BIN)/python -m pip install --quiet --disable-pip-version-check $(PY_WHEELS)/rmqproducer-*.whl
 
