@@ -41,6 +41,7 @@ DEFAULT_PORT_BASE = 19876
 START_TIMEOUT_S = float(os.environ.get("RMQ_START_TIMEOUT_S") or 120.0)
 STOP_TIMEOUT_S = 30.0
 ROUTE_TIMEOUT_S = 30.0
+ROUTE_ROUNDS = 3  # create-topic: runs of updateTopic, each followed by a third of ROUTE_TIMEOUT_S
 # A broker registers with the NameServer every 30 s (registerNameServerPeriod), and again after the
 # NameServer dropped it: it does on a closed connection, as a broker closes one whose call timed out.
 REGISTRATION_TIMEOUT_S = 45.0
@@ -1159,27 +1160,23 @@ class Cluster:
         if message_type:
             # 5.x topic attribute; the Proxy accepts only messages of the topic's type.
             args += ["-a", f"+message.type={message_type}"]
-        self._wait_groups_listed()
-        self._update_topic(topic, args)
-        deadline = time.monotonic() + ROUTE_TIMEOUT_S
-        expected = set(self.groups())
-        asked_at = time.monotonic()
-        while True:
-            route = topic_route(self.namesrv_addr, topic)
-            present = {q["brokerName"] for q in (route or {}).get("queueDatas", [])
-                       if q.get("writeQueueNums") == queues}
-            if present >= expected:
-                return route
-            if time.monotonic() > deadline:
-                raise ClusterError(f"topic {topic} created but the NameServer route lists only "
-                                   f"{sorted(present) or 'no broker'} after {int(ROUTE_TIMEOUT_S)} s")
-            # The NameServer may drop a group just after the first check (a partition's FIN can
-            # arrive seconds after the heal), and mqadmin then skipped it: ask again (idempotent).
-            if time.monotonic() - asked_at > 5:
-                self._wait_groups_listed()
-                self._update_topic(topic, args)
-                asked_at = time.monotonic()
-            time.sleep(0.2)
+        expected, present = set(self.groups()), set()
+        # The NameServer may drop a group after it was listed (a partition's FIN can arrive seconds
+        # after the heal), and mqadmin then skips it: each round waits until every group is listed
+        # and asks again (updateTopic is idempotent).
+        for _ in range(ROUTE_ROUNDS):
+            self._wait_groups_listed()
+            self._update_topic(topic, args)
+            deadline = time.monotonic() + ROUTE_TIMEOUT_S / ROUTE_ROUNDS
+            while time.monotonic() < deadline:
+                route = topic_route(self.namesrv_addr, topic)
+                present = {q["brokerName"] for q in (route or {}).get("queueDatas", [])
+                           if q.get("writeQueueNums") == queues}
+                if present >= expected:
+                    return route
+                time.sleep(0.2)
+        raise ClusterError(f"topic {topic} created but the NameServer route lists only "
+                           f"{sorted(present) or 'no broker'} after {int(ROUTE_TIMEOUT_S)} s")
 
     def _update_topic(self, topic, args):
         for _ in range(ADMIN_TIMEOUT_ATTEMPTS):
