@@ -598,7 +598,7 @@ def report(out, args, schedule, result, nemesis_events, verdict, t0, read_second
     lines += [""] + [f"- {kind}: {FAULT_KINDS[kind]}" for kind in sorted({f[1] for f in injected})] + [""]
     failed_steps = [e for e in nemesis_events if e.get("ev") == "nemesis" and not e.get("ok")]
     if failed_steps:
-        lines += ["Nemesis steps that failed (a recovery is tried again every 2 s until it succeeds):", ""]
+        lines += ["Nemesis steps that failed (a recovery is tried again every 2 s, for up to 10 minutes):", ""]
         failures = Counter((e["action"], e["target"], e.get("output", "")[:160]) for e in failed_steps)
         lines += [f"- {action} {target} ({n} times): {output}" for (action, target, output), n in failures.items()]
         lines += [""]
