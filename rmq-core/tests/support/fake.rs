@@ -110,23 +110,15 @@ impl FakeNameServer {
         let (listener, addr) = listener().await;
         let hung = Arc::new(AtomicBool::new(false));
         let lookups = Arc::new(AtomicUsize::new(0));
-        let broker_datas: Vec<String> = brokers
-            .iter()
-            .map(|(name, addr)| {
-                format!(r#"{{"brokerAddrs":{{"0":"{addr}"}},"brokerName":"{name}","cluster":"FakeCluster"}}"#)
-            })
-            .collect();
-        let queue_datas: Vec<String> = brokers
-            .iter()
-            .map(|(name, _)| {
-                format!(r#"{{"brokerName":"{name}","perm":6,"readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}}"#)
-            })
-            .collect();
-        let route = Bytes::from(format!(
-            r#"{{"brokerDatas":[{}],"queueDatas":[{}]}}"#,
-            broker_datas.join(","),
-            queue_datas.join(",")
-        ));
+        let route = serde_json::json!({
+            "brokerDatas": brokers.iter().map(|(name, addr)| serde_json::json!({
+                "brokerAddrs": {"0": addr}, "brokerName": name, "cluster": "FakeCluster"
+            })).collect::<Vec<_>>(),
+            "queueDatas": brokers.iter().map(|(name, _)| serde_json::json!({
+                "brokerName": name, "perm": 6, "readQueueNums": 4, "topicSysFlag": 0, "writeQueueNums": 4
+            })).collect::<Vec<_>>(),
+        });
+        let route = Bytes::from(route.to_string());
         let (is_hung, counted) = (hung.clone(), lookups.clone());
         let answer = move |cmd: &RemotingCommand| {
             if is_hung.load(Ordering::SeqCst) {
