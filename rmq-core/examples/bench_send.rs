@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rmq_core::{Message, Producer, ProducerConfig};
+use rmq_core::{Message, Producer, ProducerConfig, RoomWait};
 use tokio::sync::Semaphore;
 
 #[tokio::main(flavor = "current_thread")]
@@ -54,11 +54,17 @@ async fn main() {
                 let permit = window.clone().acquire_owned().await.unwrap();
                 let tx = tx.clone();
                 let t = Instant::now();
-                producer.send_with_callback(Message::new(&topic, body.clone()), move |r| {
-                    r.unwrap();
-                    let _ = tx.send(t.elapsed());
-                    drop(permit);
-                });
+                producer
+                    .try_send_with_callback(
+                        Message::new(&topic, body.clone()),
+                        RoomWait::InTask,
+                        move |r| {
+                            r.unwrap();
+                            let _ = tx.send(t.elapsed());
+                            drop(permit);
+                        },
+                    )
+                    .unwrap();
             }
             drop(tx);
             while let Some(latency) = rx.recv().await {

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use rmq_core::producer::{
     LocalTransactionState, SendContext, SendHook, SendOutcome, TransactionProducer,
 };
-use rmq_core::{Error, Message, ProducerConfig, SendResult};
+use rmq_core::{Error, Message, ProducerConfig, RoomWait, SendResult};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
@@ -182,15 +182,20 @@ impl Workload {
             .call("async", std::slice::from_ref(&id), json!({}));
         let history = self.history.clone();
         let twice = self.inject == "double-answer" && id == "rust-async-50";
-        self.producer
-            .producer()
-            .send_with_callback(message(&self.topic, &id), move |result| {
+        let accepted = self.producer.producer().try_send_with_callback(
+            message(&self.topic, &id),
+            RoomWait::InTask,
+            move |result| {
                 history.answer_send(call, &result);
                 if twice {
                     history.answer_send(call, &result);
                 }
                 drop(permit);
-            });
+            },
+        );
+        if let Err(refused) = accepted {
+            self.history.answer_send(call, &Err(refused));
+        }
     }
 
     async fn oneway_send(&self) {

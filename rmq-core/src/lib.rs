@@ -15,7 +15,9 @@ pub mod runtime;
 pub mod transport;
 
 pub use error::{Error, ErrorKind, Result};
-pub use producer::{Producer, ProducerConfig, QueueSelection, SendResult, SendStatus};
+pub use producer::{
+    Completion, Producer, ProducerConfig, QueueSelection, RoomWait, SendResult, SendStatus,
+};
 pub use protocol::message::Message;
 pub use protocol::route::MessageQueue;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use parking_lot::Mutex;
 use rmq_core::producer::{SendContext, SendHook, SendOutcome};
-use rmq_core::{ErrorKind, Message};
+use rmq_core::{ErrorKind, Message, RoomWait};
 use support::{by_msg_id, create_topic, producer, read_topic, unique_group, unique_topic};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -80,9 +80,13 @@ fn block_mode_holds_the_caller_thread_until_there_is_room() {
     let mut most_in_flight = 0;
     for i in 0..200 {
         let done = done.clone();
-        producer.send_with_callback(Message::new(&topic, format!("blocked {i}")), move |r| {
-            done.lock().push(r.map(|r| r.msg_id));
-        });
+        producer
+            .try_send_with_callback(
+                Message::new(&topic, format!("blocked {i}")),
+                RoomWait::ThisThread,
+                move |r| done.lock().push(r.map(|r| r.msg_id)),
+            )
+            .unwrap();
         most_in_flight = most_in_flight.max(producer.in_flight());
     }
     assert!(

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rmq_core::{ErrorKind, Message, Producer, SendResult, SendStatus};
+use rmq_core::{ErrorKind, Message, Producer, RoomWait, SendResult, SendStatus};
 use serde_json::Value;
 use support::{
     Deployment, SendAttempts, Stored, check_copies, store_host, unique_group, unique_topic,
@@ -354,14 +354,17 @@ async fn async_sends_with_1000_in_flight_move_to_the_elected_master_each_callbac
                 calls.lock().push(count.clone());
                 let i = issued.fetch_add(1, Ordering::Relaxed);
                 let timeline = timeline.clone();
-                producer.send_with_callback(
-                    Message::new(&topic, format!("async-{i}")),
-                    move |outcome| {
-                        count.fetch_add(1, Ordering::Relaxed);
-                        timeline.record(outcome);
-                        drop(permit);
-                    },
-                );
+                producer
+                    .try_send_with_callback(
+                        Message::new(&topic, format!("async-{i}")),
+                        RoomWait::InTask,
+                        move |outcome| {
+                            count.fetch_add(1, Ordering::Relaxed);
+                            timeline.record(outcome);
+                            drop(permit);
+                        },
+                    )
+                    .expect("a running producer accepts the send");
             }
         })
     };

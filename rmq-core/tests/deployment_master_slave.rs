@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rmq_core::{Error, ErrorKind, Message, MessageQueue, Producer, SendResult, SendStatus};
+use rmq_core::{
+    Error, ErrorKind, Message, MessageQueue, Producer, RoomWait, SendResult, SendStatus,
+};
 use support::{Deployment, SendAttempts, check_copies, store_host, unique_group, unique_topic};
 
 const PORT_BASE: u32 = 22876;
@@ -144,11 +146,13 @@ impl Callbacks {
             slots.len() - 1
         };
         let callbacks = self.clone();
-        producer.send_with_callback(msg, move |result| {
-            let mut slots = callbacks.0.lock();
-            let took = slots[index].0.elapsed();
-            slots[index].1.push((result, took));
-        });
+        producer
+            .try_send_with_callback(msg, RoomWait::InTask, move |result| {
+                let mut slots = callbacks.0.lock();
+                let took = slots[index].0.elapsed();
+                slots[index].1.push((result, took));
+            })
+            .expect("a running producer accepts the send");
     }
 }
 

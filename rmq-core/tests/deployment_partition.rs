@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rmq_core::{ErrorKind, Message, Producer, SendResult, SendStatus};
+use rmq_core::{ErrorKind, Message, Producer, RoomWait, SendResult, SendStatus};
 use support::{Deployment, SendAttempts, check_copies, unique_group, unique_topic};
 
 const PORT_BASE: u32 = 25876;
@@ -265,26 +265,29 @@ async fn async_sends_in_flight_leave_a_partitioned_broker_each_callback_once() {
             let i = issued.fetch_add(1, Ordering::Relaxed);
             let (calls, log, failures) = (calls.clone(), log.clone(), failures.clone());
             let begin = Instant::now();
-            producer.send_with_callback(
-                Message::new(&topic, format!("async {i}")),
-                move |outcome| {
-                    *calls.lock().entry(i).or_insert(0) += 1;
-                    let took = begin.elapsed();
-                    match outcome {
-                        Ok(result) if result.status == SendStatus::SendOk => {
-                            if took >= SEND_TIMEOUT + MARGIN {
-                                failures.lock().push(format!("async {i} took {took:?}"));
+            producer
+                .try_send_with_callback(
+                    Message::new(&topic, format!("async {i}")),
+                    RoomWait::InTask,
+                    move |outcome| {
+                        *calls.lock().entry(i).or_insert(0) += 1;
+                        let took = begin.elapsed();
+                        match outcome {
+                            Ok(result) if result.status == SendStatus::SendOk => {
+                                if took >= SEND_TIMEOUT + MARGIN {
+                                    failures.lock().push(format!("async {i} took {took:?}"));
+                                }
+                                log.lock().push(Sent {
+                                    done: Instant::now(),
+                                    result,
+                                })
                             }
-                            log.lock().push(Sent {
-                                done: Instant::now(),
-                                result,
-                            })
+                            Ok(result) => failures.lock().push(format!("async {i}: {result:?}")),
+                            Err(e) => failures.lock().push(format!("async {i}: {e}")),
                         }
-                        Ok(result) => failures.lock().push(format!("async {i}: {result:?}")),
-                        Err(e) => failures.lock().push(format!("async {i}: {e}")),
-                    }
-                },
-            );
+                    },
+                )
+                .expect("a running producer accepts the send");
         }
     };
 

@@ -5,6 +5,7 @@
 //! caller awaits it, and shutdown waits for it), `send_oneway` is fire-and-forget.
 
 mod bounds;
+mod completion;
 mod config;
 mod fault;
 mod hook;
@@ -23,9 +24,10 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
+pub use completion::{Completion, RoomWait};
 pub use config::{Backpressure, OPTION_KEYS, ProducerConfig, Secret};
 pub use hook::{SendContext, SendHook, SendOutcome};
-pub use select::{QueueSelection, QueueSelector, hash_index, java_string_hash};
+pub use select::{AsyncQueueSelector, QueueSelection, QueueSelector, hash_index, java_string_hash};
 pub use transaction::{
     LocalTransactionState, TransactionCheck, TransactionChecker, TransactionProducer,
     TransactionSendResult,
@@ -129,10 +131,10 @@ fn correlation_id() -> String {
     )
 }
 
-/// A callback for an async send, and the future of the result it receives.
-fn async_result() -> (
-    impl FnOnce(Result<SendResult>) + Send + 'static,
-    impl Future<Output = Result<SendResult>> + Send + 'static,
+/// A callback for an async call, and the future of the outcome it receives.
+fn async_result<T: Send + 'static>() -> (
+    impl FnOnce(Result<T>) + Send + 'static,
+    impl Future<Output = Result<T>> + Send + 'static,
 ) {
     let (tx, rx) = oneshot::channel();
     let done = move |result| {
@@ -140,27 +142,50 @@ fn async_result() -> (
     };
     let result = async move {
         rx.await
-            .unwrap_or_else(|_| Err(Error::internal("an async send ended without a result")))
+            .unwrap_or_else(|_| Err(Error::internal("an async call ended without a result")))
     };
     (done, result)
 }
 
-/// Counts one async send in flight for as long as it lives, and holds its room under the
+/// The future of an async call that was either refused (its error) or accepted (its outcome).
+fn refused_or<T>(
+    refused: Result<()>,
+    outcome: impl Future<Output = Result<T>> + Send + 'static,
+) -> impl Future<Output = Result<T>> + Send + 'static {
+    async move {
+        refused?;
+        outcome.await
+    }
+}
+
+/// Counts one async call in flight for as long as it lives, and holds its room under the
 /// async bounds. The count drops before the room is given back (fields drop after `drop`), so
-/// a caller that gets the room never sees the finished send still counted: with a bound of N,
-/// at most N sends are ever counted.
+/// a caller that gets the room never sees the finished call still counted: with a bound of N,
+/// at most N calls are ever counted.
 struct InFlight {
     inner: Arc<Inner>,
+    /// `None` while the call waits for room inside its task.
     permit: Option<AsyncPermit>,
+    bytes: usize,
 }
 
 impl InFlight {
-    fn new(inner: &Arc<Inner>, permit: Option<AsyncPermit>) -> Self {
+    fn new(inner: &Arc<Inner>, permit: Option<AsyncPermit>, bytes: usize) -> Self {
         inner.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight {
             inner: inner.clone(),
             permit,
+            bytes,
         }
+    }
+
+    /// Room for a call accepted without it, up to the send timeout.
+    async fn wait_for_room(&mut self, inner: &Inner) -> Result<()> {
+        if self.permit.is_none() {
+            let deadline = Instant::now() + inner.config.send_timeout;
+            self.permit = Some(inner.bounds.acquire(self.bytes, deadline).await?);
+        }
+        Ok(())
     }
 }
 
@@ -169,46 +194,6 @@ impl Drop for InFlight {
         if self.inner.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.idle.notify_waiters();
         }
-    }
-}
-
-/// The callback of an async send, called exactly once: with the send's result, or with
-/// `Internal` if it is dropped uncalled (its task panicked or was dropped).
-struct Completion<F: FnOnce(Result<SendResult>)> {
-    callback: Option<F>,
-}
-
-impl<F: FnOnce(Result<SendResult>)> Completion<F> {
-    fn new(callback: F) -> Self {
-        Completion {
-            callback: Some(callback),
-        }
-    }
-
-    fn complete(mut self, result: Result<SendResult>) {
-        if let Some(callback) = self.callback.take() {
-            call_contained(callback, result);
-        }
-    }
-}
-
-impl<F: FnOnce(Result<SendResult>)> Drop for Completion<F> {
-    fn drop(&mut self) {
-        if let Some(callback) = self.callback.take() {
-            call_contained(
-                callback,
-                Err(Error::internal(
-                    "the async send ended without a result (an internal panic; see the log)",
-                )),
-            );
-        }
-    }
-}
-
-/// Runs a user callback; a panic in it is logged, never propagated into the library.
-fn call_contained<F: FnOnce(Result<SendResult>)>(callback: F, result: Result<SendResult>) {
-    if std::panic::catch_unwind(AssertUnwindSafe(|| callback(result))).is_err() {
-        tracing::error!("a send callback panicked; the panic was contained");
     }
 }
 
@@ -367,25 +352,34 @@ impl Producer {
     }
 
     /// ASYNC mode: the send starts at once on the library runtime and completes even if the
-    /// returned future is dropped.
+    /// returned future is dropped. A full producer (`backpressure=block`) makes it wait for room
+    /// inside its task, never on the calling thread.
     pub fn send_async(
         &self,
         msg: Message,
     ) -> impl Future<Output = Result<SendResult>> + Send + 'static {
         let (done, result) = async_result();
-        self.send_with_callback(msg, done);
-        result
+        refused_or(
+            self.try_send_with_callback(msg, RoomWait::InTask, done),
+            result,
+        )
     }
 
-    /// ASYNC mode with a callback, run exactly once on a library runtime thread (also when the
-    /// send is refused at once, and with `Internal` should the send itself panic). A panic in
-    /// the callback is caught and logged.
-    pub fn send_with_callback<F>(&self, msg: Message, callback: F)
+    /// ASYNC mode with a callback. A refused send (not started or shut down, an invalid message,
+    /// no room under `wait`) returns its error and never calls back; an accepted one calls back
+    /// exactly once, on a library runtime thread (with `Internal` should the send itself panic,
+    /// with `Shutdown` when shutdown gives up waiting for it). A panic in the callback is caught
+    /// and logged.
+    pub fn try_send_with_callback<F>(&self, msg: Message, wait: RoomWait, callback: F) -> Result<()>
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        let prepared = Prepared::new(&msg, &self.inner.config);
-        self.spawn_send(prepared, Route::Auto, callback);
+        self.try_spawn_send(
+            |config| Prepared::new(&msg, config),
+            Route::Auto,
+            wait,
+            callback,
+        )
     }
 
     /// SYNC send to the queue `selection` chooses: one attempt, no retry on another broker
@@ -404,24 +398,32 @@ impl Producer {
         .await
     }
 
-    /// [`Producer::send_to`] in ASYNC mode; completes even if the future is dropped.
+    /// [`Producer::send_to`] in ASYNC mode, as [`Producer::send_async`].
     pub fn send_to_async(
         &self,
         msg: Message,
         selection: QueueSelection,
     ) -> impl Future<Output = Result<SendResult>> + Send + 'static {
         let (done, result) = async_result();
-        self.send_to_with_callback(msg, selection, done);
-        result
+        refused_or(
+            self.try_send_to_with_callback(msg, selection, RoomWait::InTask, done),
+            result,
+        )
     }
 
-    /// [`Producer::send_to`] in ASYNC mode with a callback, as [`Producer::send_with_callback`].
-    pub fn send_to_with_callback<F>(&self, msg: Message, selection: QueueSelection, callback: F)
+    /// [`Producer::send_to`] in ASYNC mode with a callback, as [`Producer::try_send_with_callback`].
+    pub fn try_send_to_with_callback<F>(
+        &self,
+        msg: Message,
+        selection: QueueSelection,
+        wait: RoomWait,
+        callback: F,
+    ) -> Result<()>
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        let prepared = Prepared::new(&msg, &self.inner.config);
-        self.spawn_send(prepared, selection.into_route(&msg), callback);
+        let route = selection.into_route(&msg);
+        self.try_spawn_send(|config| Prepared::new(&msg, config), route, wait, callback)
     }
 
     /// SYNC send to exactly `queue` (one attempt).
@@ -490,104 +492,125 @@ impl Producer {
         .await
     }
 
-    /// [`Producer::send_batch`] in ASYNC mode; completes even if the future is dropped.
+    /// [`Producer::send_batch`] in ASYNC mode, as [`Producer::send_async`].
     pub fn send_batch_async(
         &self,
         msgs: Vec<Message>,
     ) -> impl Future<Output = Result<SendResult>> + Send + 'static {
         let (done, result) = async_result();
-        self.send_batch_with_callback(msgs, done);
-        result
+        refused_or(
+            self.try_send_batch_with_callback(msgs, RoomWait::InTask, done),
+            result,
+        )
     }
 
-    /// [`Producer::send_batch`] in ASYNC mode with a callback, as [`Producer::send_with_callback`].
-    pub fn send_batch_with_callback<F>(&self, msgs: Vec<Message>, callback: F)
+    /// [`Producer::send_batch`] in ASYNC mode with a callback, as
+    /// [`Producer::try_send_with_callback`].
+    pub fn try_send_batch_with_callback<F>(
+        &self,
+        msgs: Vec<Message>,
+        wait: RoomWait,
+        callback: F,
+    ) -> Result<()>
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        let prepared = Prepared::batch(&msgs, &self.inner.config);
-        self.spawn_send(prepared, Route::Auto, callback);
+        self.try_spawn_send(
+            |config| Prepared::batch(&msgs, config),
+            Route::Auto,
+            wait,
+            callback,
+        )
     }
 
-    /// Runs one ASYNC send on the library runtime and hands its result to `callback`.
-    fn spawn_send<F>(&self, prepared: Result<Prepared>, route: Route, callback: F)
+    /// Accepts one ASYNC send (or returns why not) and runs it on the library runtime.
+    fn try_spawn_send<F>(
+        &self,
+        prepare: impl FnOnce(&ProducerConfig) -> Result<Prepared>,
+        route: Route,
+        wait: RoomWait,
+        callback: F,
+    ) -> Result<()>
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        let completion = Completion::new(callback);
-        if let Err(e) = runtime::check_fork() {
-            // No runtime thread to run the callback on in a forked child.
-            completion.complete(Err(e));
-            return;
-        }
-        let started = self
-            .inner
-            .client()
-            .and_then(|client| Ok((client, prepared?)));
-        let (client, prepared) = match started {
-            Ok(started) => started,
-            Err(e) => {
-                runtime::spawn(async move { completion.complete(Err(e)) });
-                return;
-            }
+        let client = self.inner.client()?;
+        let prepared = prepare(&self.inner.config)?;
+        let in_flight = self.accept(prepared.body_len(), wait)?;
+        let inner = self.inner.clone();
+        let what = format!("the send to '{}'", prepared.user_topic());
+        let send = async move {
+            #[cfg(test)]
+            tests::panic_point(prepared.user_topic());
+            inner
+                .sender(&client)
+                .send_routed(&prepared, route, Mode::Async)
+                .await
         };
+        self.spawn_accepted(in_flight, what, send, Completion::new(callback));
+        Ok(())
+    }
+
+    /// Counts an async call of `bytes` body bytes in flight, with its room under the async
+    /// bounds, waiting for room where `wait` says; refuses it when the producer is not running.
+    fn accept(&self, bytes: usize, wait: RoomWait) -> Result<InFlight> {
+        runtime::check_fork()?;
+        self.inner.client()?;
         let bounds = &self.inner.bounds;
-        let room = match bounds.try_acquire(prepared.body_len()) {
-            Some(permit) => Ok(Some(permit)),
-            None if bounds.mode == Backpressure::Fail => Err(bounds.full()),
-            // A caller's own thread waits for room here, as Java's does; a runtime thread
-            // cannot block, so its send waits inside its task instead.
-            None if tokio::runtime::Handle::try_current().is_err() => {
+        let wait = match bounds.mode {
+            Backpressure::Fail => RoomWait::Fail,
+            Backpressure::Block => wait,
+        };
+        let permit = match (bounds.try_acquire(bytes), wait) {
+            (Some(permit), _) => Some(permit),
+            (None, RoomWait::Fail) => return Err(bounds.full()),
+            (None, RoomWait::InTask) => None,
+            (None, RoomWait::ThisThread) => {
                 let inner = self.inner.clone();
-                let bytes = prepared.body_len();
                 let deadline = Instant::now() + inner.config.send_timeout;
-                runtime::block_on(async move { inner.bounds.acquire(bytes, deadline).await })
-                    .and_then(|permit| permit)
-                    .map(Some)
-            }
-            None => Ok(None),
-        };
-        let permit = match room {
-            Ok(permit) => permit,
-            Err(e) => {
-                runtime::spawn(async move { completion.complete(Err(e)) });
-                return;
+                Some(runtime::block_on(async move {
+                    inner.bounds.acquire(bytes, deadline).await
+                })??)
             }
         };
-        let mut in_flight = InFlight::new(&self.inner, permit);
+        Ok(InFlight::new(&self.inner, permit, bytes))
+    }
+
+    /// Runs an accepted async call on the library runtime and completes it exactly once: with
+    /// its outcome, with `Internal` if it panics, or with `Shutdown` when shutdown gives up on it.
+    fn spawn_accepted<T: Send + 'static>(
+        &self,
+        mut in_flight: InFlight,
+        what: String,
+        call: impl Future<Output = Result<T>> + Send + 'static,
+        completion: Completion<T>,
+    ) {
         let inner = self.inner.clone();
         runtime::spawn(async move {
             let mut abort = inner.abort.subscribe();
-            let sender = inner.sender(&client);
-            let send = async {
-                #[cfg(test)]
-                tests::panic_point(prepared.user_topic());
-                if in_flight.permit.is_none() {
-                    let deadline = Instant::now() + inner.config.send_timeout;
-                    in_flight.permit =
-                        Some(inner.bounds.acquire(prepared.body_len(), deadline).await?);
-                }
-                sender.send_routed(&prepared, route, Mode::Async).await
+            let run = async {
+                in_flight.wait_for_room(&inner).await?;
+                call.await
             };
-            let send = AssertUnwindSafe(send).catch_unwind().map(|outcome| {
+            let run = AssertUnwindSafe(run).catch_unwind().map(|outcome| {
                 outcome.unwrap_or_else(|panic| {
                     Err(Error::internal(format!(
-                        "internal panic in an async send: {}",
+                        "internal panic in an async call: {}",
                         runtime::panic_message(panic)
                     )))
                 })
             });
-            let result = tokio::select! {
-                result = send => result,
+            let outcome = tokio::select! {
+                outcome = run => outcome,
                 _ = abort.wait_for(|aborted| *aborted) => Err(Error::new(
                     ErrorKind::Shutdown,
-                    format!("the producer shut down before the send to '{}' completed", prepared.user_topic()),
+                    format!("the producer shut down before {what} completed"),
                 )),
             };
             // The count and the room are released before the callback runs, so that the
             // callback may send again at once.
             drop(in_flight);
-            completion.complete(result);
+            completion.complete(outcome);
         });
     }
 
@@ -627,7 +650,30 @@ impl Producer {
     /// Request-reply: sends `msg` (ASYNC mode, with its retries) and waits up to `timeout` for
     /// the reply a consumer sends with the Java client's `MessageUtil.createReplyMessage` (or
     /// any client that replies the same way). Fails with `Timeout` when no reply comes in time.
-    pub async fn request(&self, msg: Message, timeout: Duration) -> Result<Message> {
+    /// A request counts as an async call in flight (`flush` and `shutdown` wait for it).
+    pub fn request(
+        &self,
+        msg: Message,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Message>> + Send + 'static {
+        let (done, reply) = async_result();
+        refused_or(
+            self.try_request_with_callback(msg, timeout, RoomWait::InTask, done),
+            reply,
+        )
+    }
+
+    /// [`Producer::request`] with a callback, as [`Producer::try_send_with_callback`].
+    pub fn try_request_with_callback<F>(
+        &self,
+        msg: Message,
+        timeout: Duration,
+        wait: RoomWait,
+        callback: F,
+    ) -> Result<()>
+    where
+        F: FnOnce(Result<Message>) + Send + 'static,
+    {
         let client = self.inner.client()?;
         let correlation_id = correlation_id();
         let prepared = Prepared::request(
@@ -637,8 +683,10 @@ impl Producer {
             client.client_id(),
             timeout,
         )?;
+        let in_flight = self.accept(prepared.body_len(), wait)?;
         let inner = self.inner.clone();
-        runtime::on_runtime(async move {
+        let what = format!("the request to '{}'", prepared.user_topic());
+        let request = async move {
             let deadline = Instant::now() + timeout;
             let info = client.publish_info(prepared.wire_topic(), deadline).await?;
             client.heartbeat_route_masters(&info, deadline).await;
@@ -659,8 +707,9 @@ impl Producer {
                     ),
                 )),
             }
-        })
-        .await
+        };
+        self.spawn_accepted(in_flight, what, request, Completion::new(callback));
+        Ok(())
     }
 
     /// Adds a hook called before and after every send attempt of this producer (all modes),
@@ -678,6 +727,7 @@ impl Producer {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc;
 
     use super::*;
@@ -716,9 +766,13 @@ mod tests {
     fn a_panic_inside_a_send_task_completes_its_callback_once_with_internal() {
         let producer = started_producer("PanicInsideSendTask", &[]);
         let (tx, rx) = mpsc::channel();
-        producer.send_with_callback(Message::new(PANIC_TOPIC, "x"), move |result| {
-            tx.send(result).unwrap();
-        });
+        producer
+            .try_send_with_callback(
+                Message::new(PANIC_TOPIC, "x"),
+                RoomWait::ThisThread,
+                move |result| tx.send(result).unwrap(),
+            )
+            .unwrap();
         let result = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("the callback was never called");
@@ -735,15 +789,111 @@ mod tests {
         shut_down(producer);
     }
 
+    /// A callback that counts its calls.
+    fn counted() -> (
+        Arc<AtomicUsize>,
+        impl FnOnce(Result<SendResult>) + Send + 'static,
+    ) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = calls.clone();
+        (calls, move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
     #[test]
-    fn a_completion_dropped_uncalled_calls_back_with_internal() {
+    fn a_refused_async_send_returns_its_error_and_never_calls_back() {
+        let producer = started_producer("RefusedSends", &[("max_message_size", "16")]);
+        let (calls, callback) = counted();
+        let err = producer
+            .try_send_with_callback(
+                Message::new("T", "x".repeat(17)),
+                RoomWait::InTask,
+                callback,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MessageTooLarge);
+        let (_, callback) = counted();
+        let err = producer
+            .try_send_batch_with_callback(Vec::new(), RoomWait::InTask, callback)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        shut_down(producer.clone());
+        let (after_shutdown, callback) = counted();
+        let err = producer
+            .try_send_to_with_callback(
+                Message::new("T", "x"),
+                QueueSelection::ShardingKey("k".into()),
+                RoomWait::InTask,
+                callback,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::IllegalState);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(after_shutdown.load(Ordering::SeqCst), 0);
+        assert_eq!(producer.in_flight(), 0);
+    }
+
+    #[test]
+    fn where_a_full_producer_waits_for_room_is_the_callers_choice() {
+        let producer = started_producer(
+            "RoomWaitChoice",
+            &[("max_async_in_flight", "1"), ("send_timeout_ms", "300")],
+        );
+        // The one send allowed waits for its route from a name server that never answers.
+        let (_, first) = counted();
+        producer
+            .try_send_with_callback(Message::new("T", "1"), RoomWait::Fail, first)
+            .unwrap();
+        let (refused, callback) = counted();
+        let err = producer
+            .try_send_with_callback(Message::new("T", "2"), RoomWait::Fail, callback)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooManyRequests);
+        // Accepted at once, waiting inside its task: the calling thread is free.
+        let (waited, callback) = counted();
+        producer
+            .try_send_with_callback(Message::new("T", "3"), RoomWait::InTask, callback)
+            .unwrap();
+        assert_eq!(producer.in_flight(), 2);
+        // On a runtime thread, blocking is refused rather than stalling the runtime.
+        let p = producer.clone();
+        let on_runtime = runtime::block_on(async move {
+            let (_, callback) = counted();
+            p.try_send_with_callback(Message::new("T", "4"), RoomWait::ThisThread, callback)
+        })
+        .unwrap();
+        assert_eq!(on_runtime.unwrap_err().kind(), ErrorKind::IllegalState);
+        let p = producer.clone();
+        runtime::block_on(async move { p.flush(Duration::from_secs(10)).await })
+            .unwrap()
+            .unwrap();
+        assert_eq!(refused.load(Ordering::SeqCst), 0);
+        assert_eq!(waited.load(Ordering::SeqCst), 1);
+        shut_down(producer);
+    }
+
+    #[test]
+    fn a_request_is_in_flight_until_it_completes() {
+        let producer = started_producer("RequestInFlight", &[("send_timeout_ms", "200")]);
         let (tx, rx) = mpsc::channel();
-        drop(Completion::new(move |result: Result<SendResult>| {
-            tx.send(result).unwrap();
-        }));
-        let err = rx.try_recv().unwrap().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Internal);
-        assert!(rx.recv().is_err());
+        producer
+            .try_request_with_callback(
+                Message::new("T", "question"),
+                Duration::from_millis(200),
+                RoomWait::ThisThread,
+                move |reply| tx.send(reply).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(producer.in_flight(), 1);
+        let p = producer.clone();
+        runtime::block_on(async move { p.flush(Duration::from_secs(10)).await })
+            .unwrap()
+            .unwrap();
+        assert!(rx.recv_timeout(Duration::from_secs(1)).unwrap().is_err());
+        assert_eq!(producer.in_flight(), 0);
+        shut_down(producer);
     }
 
     #[test]
@@ -751,7 +901,7 @@ mod tests {
         let producer = started_producer("InFlightOrder", &[("max_async_in_flight", "1")]);
         let inner = &producer.inner;
         let permit = inner.bounds.try_acquire(1).unwrap();
-        let in_flight = InFlight::new(inner, Some(permit));
+        let in_flight = InFlight::new(inner, Some(permit), 1);
         let waiter = {
             let inner = inner.clone();
             std::thread::spawn(move || {

@@ -383,7 +383,7 @@ impl Sender<'_> {
         let deadline = Instant::now() + self.config.send_timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queues = user_queues(&info.queues, &prepared.user_topic);
-        let queue = route.pick(&prepared.user_topic, &queues)?;
+        let queue = route.pick(&prepared.user_topic, &queues, deadline).await?;
         // One attempt, with nowhere else to go: it waits until the deadline, even on a hung broker.
         self.attempt(&info, prepared, &queue, 0, None, deadline)
             .await

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rmq_core::producer::{LocalTransactionState, QueueSelection, TransactionProducer};
-use rmq_core::{Error, ErrorKind, Message, MessageQueue, ProducerConfig};
+use rmq_core::{Error, ErrorKind, Message, MessageQueue, ProducerConfig, RoomWait};
 
 use super::{producer_on, unique_group, unique_topic};
 
@@ -110,9 +110,11 @@ pub async fn assert_every_form_fails_at_once_with_no_route(namesrv: &str, topic:
     }
     form!("send", producer.send(msg()).await.map(drop));
     form!("send_async", producer.send_async(msg()).await.map(drop));
-    callback_form!("send_with_callback", {
+    callback_form!("try_send_with_callback", {
         let calls = Calls::new();
-        producer.send_with_callback(msg(), calls.callback());
+        producer
+            .try_send_with_callback(msg(), RoomWait::InTask, calls.callback())
+            .unwrap();
         calls.result().await
     });
     form!("send_oneway", producer.send_oneway(msg()).await);
@@ -141,13 +143,16 @@ pub async fn assert_every_form_fails_at_once_with_no_route(namesrv: &str, topic:
             .await
             .map(drop)
     );
-    callback_form!("send_to_with_callback", {
+    callback_form!("try_send_to_with_callback", {
         let calls = Calls::new();
-        producer.send_to_with_callback(
-            msg(),
-            QueueSelection::Queue(queue.clone()),
-            calls.callback(),
-        );
+        producer
+            .try_send_to_with_callback(
+                msg(),
+                QueueSelection::Queue(queue.clone()),
+                RoomWait::InTask,
+                calls.callback(),
+            )
+            .unwrap();
         calls.result().await
     });
     form!(
@@ -165,9 +170,11 @@ pub async fn assert_every_form_fails_at_once_with_no_route(namesrv: &str, topic:
         "send_batch_async",
         producer.send_batch_async(batch(topic)).await.map(drop)
     );
-    callback_form!("send_batch_with_callback", {
+    callback_form!("try_send_batch_with_callback", {
         let calls = Calls::new();
-        producer.send_batch_with_callback(batch(topic), calls.callback());
+        producer
+            .try_send_batch_with_callback(batch(topic), RoomWait::InTask, calls.callback())
+            .unwrap();
         calls.result().await
     });
     form!(

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use bench_contract::{Args, COMPRESS_LEVEL, COMPRESS_THRESHOLD, Latencies, Mode, Outcome};
 use bytes::Bytes;
-use rmq_core::{Message, Producer, ProducerConfig};
+use rmq_core::{Message, Producer, ProducerConfig, RoomWait};
 use tokio::sync::Semaphore;
 
 /// Failures of the measured window: how many, and the first one's text.
@@ -72,14 +72,20 @@ impl Bench {
             let permit = window.clone().acquire_owned().await.expect("window closed");
             let bench = self.clone();
             let began = Instant::now();
-            self.producer
-                .send_with_callback(self.message(), move |result| {
+            let accepted = self.producer.try_send_with_callback(
+                self.message(),
+                RoomWait::InTask,
+                move |result| {
                     if let Err(e) = result {
                         bench.failures.note(e);
                     }
                     bench.latencies.record(index, began.elapsed());
                     drop(permit);
-                });
+                },
+            );
+            if let Err(e) = accepted {
+                self.failures.note(e);
+            }
         }
         // Every permit back means every callback ran.
         let all = u32::try_from(args.in_flight).expect("in-flight fits u32");
