@@ -2,6 +2,11 @@
 //! nothing here ever blocks a runtime thread.
 
 use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+use std::time::Duration;
 
 use once_cell::sync::Lazy;
 use tokio::runtime::{Handle, Runtime};
@@ -102,6 +107,45 @@ where
         .map_err(|_| Error::internal("the runtime dropped a blocking call's task"))
 }
 
+/// Polls `future` to completion on the calling thread, so that what it runs itself (a local
+/// transaction, which the application may tie to its thread) runs here; the network work inside
+/// still runs on the library runtime. Every `check_every` while it waits, `check` runs (a
+/// binding's signal check, say); an error from it abandons the wait. Refused with `IllegalState`
+/// on a thread of any tokio runtime, which must never block.
+pub fn block_on_this_thread<F, E>(
+    future: F,
+    check_every: Duration,
+    mut check: impl FnMut() -> std::result::Result<(), E>,
+) -> std::result::Result<F::Output, E>
+where
+    F: Future,
+    E: From<Error>,
+{
+    check_fork()?;
+    if Handle::try_current().is_ok() {
+        return Err(Error::illegal_state(
+            "a blocking call was made from an async runtime thread (for example inside a callback); use the async form instead",
+        )
+        .into());
+    }
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return Ok(output);
+        }
+        std::thread::park_timeout(check_every);
+        check()?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +153,32 @@ mod tests {
     #[test]
     fn block_on_runs_on_the_library_runtime() {
         assert_eq!(block_on(async { 21 * 2 }).unwrap(), 42);
+    }
+
+    #[test]
+    fn block_on_this_thread_polls_here_and_stops_when_the_check_fails() {
+        let here = std::thread::current().id();
+        let ran_on = block_on_this_thread(
+            async { std::thread::current().id() },
+            Duration::from_secs(1),
+            || Ok::<(), Error>(()),
+        )
+        .unwrap();
+        assert_eq!(ran_on, here);
+        let interrupted = block_on_this_thread(
+            std::future::pending::<()>(),
+            Duration::from_millis(1),
+            || Err(Error::internal("interrupted")),
+        );
+        assert_eq!(interrupted.unwrap_err().message(), "interrupted");
+        let refused = block_on(async {
+            block_on_this_thread(async {}, Duration::from_secs(1), || Ok::<(), Error>(()))
+        })
+        .unwrap();
+        assert_eq!(
+            refused.unwrap_err().kind(),
+            crate::error::ErrorKind::IllegalState
+        );
     }
 
     #[test]
