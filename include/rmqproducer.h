@@ -359,9 +359,9 @@ enum rmq_result rmq_producer_send_batch_sync(struct rmq_producer *producer,
 /**
  * ASYNC send of a batch: copies it and returns at once; `callback` is then called exactly once
  * with `userdata` and the outcome, on the thread `callback_mode` says, as for
- * `rmq_producer_send_async`. The batch's rules are checked before it returns (a refused batch
- * returns its error and never calls back), except the size once encoded, which a batch too large
- * reports to the callback as `RMQ_RESULT_MESSAGE_TOO_LARGE`.
+ * `rmq_producer_send_async` (which also says where it waits for room). The batch's rules,
+ * including its size once encoded, are checked before it returns: a refused batch returns its
+ * error and never calls back.
  */
 enum rmq_result rmq_producer_send_batch_async(struct rmq_producer *producer,
                                               const struct rmq_batch *batch,
@@ -398,10 +398,11 @@ struct rmq_config *rmq_config_new(void);
  * - `shutdown_timeout_ms`: how long shutdown waits for in-flight async sends (3000)
  * - `compress_type`: body compression, `zlib`, `lz4` or `zstd` (zlib)
  * - `max_async_in_flight`: bound on async sends in flight, 0 for none (10000); beyond it a
- *   send waits or fails with `RMQ_ERR_TOO_MANY_REQUESTS`, as `backpressure` says
+ *   send waits or fails with `RMQ_RESULT_TOO_MANY_REQUESTS`, as `backpressure` says
  * - `max_async_in_flight_bytes`: bound on body bytes of async sends in flight, 0 for none
  *   (134217728 = 128 MiB)
- * - `backpressure`: when an async bound is reached, `block` (within the send timeout) or `fail`
+ * - `backpressure`: when an async bound is reached, `block` (the calling thread waits, within the
+ *   send timeout; inside a thread-mode callback the send waits after being accepted) or `fail`
  *   (block)
  * - `namespace`: topics become `<namespace>%<topic>` (none)
  * - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (false)
@@ -734,7 +735,14 @@ enum rmq_result rmq_producer_send_sync(struct rmq_producer *producer,
  * ASYNC send: copies the message (free it whenever you like) and returns at once. When it returns
  * `RMQ_RESULT_OK`, `callback` is called exactly once with `userdata` and the outcome, also when
  * the producer shuts down first (`RMQ_RESULT_SHUTDOWN`); when it returns an error (NULL argument,
- * invalid message, producer not started or shut down) the callback is never called.
+ * invalid message, producer not started or shut down, no room under `backpressure=fail`) the
+ * callback is never called.
+ *
+ * When `max_async_in_flight` or `max_async_in_flight_bytes` is reached and `backpressure=block`,
+ * the calling thread blocks until there is room (`RMQ_RESULT_TOO_MANY_REQUESTS` after
+ * `send_timeout_ms`). Inside a thread-mode delivery callback, a library thread that must not
+ * block, the send is accepted at once instead and waits for room before it goes out (a send that
+ * finds none in time reaches its callback as `RMQ_RESULT_TOO_MANY_REQUESTS`).
  *
  * Where the callback runs depends on `callback_mode`:
  * - `thread` (default): on a library runtime thread, as soon as the outcome is known. Keep it
@@ -759,9 +767,10 @@ enum rmq_result rmq_producer_send_oneway(struct rmq_producer *producer,
                                          const struct rmq_message *message);
 
 /**
- * Waits until every async send has had its callback run and return, or `timeout_ms` passes
- * (`RMQ_RESULT_TIMEOUT`; a negative timeout waits forever). In poll mode the callbacks run on the
- * calling thread meanwhile. Refused (`RMQ_RESULT_ILLEGAL_STATE`) inside a delivery callback.
+ * Waits until every async call (send, batch, request) has had its callback run and return, or
+ * `timeout_ms` passes (`RMQ_RESULT_TIMEOUT`; a negative timeout waits forever). In poll mode the
+ * callbacks run on the calling thread meanwhile. Refused (`RMQ_RESULT_ILLEGAL_STATE`) inside a
+ * delivery callback.
  */
 enum rmq_result rmq_producer_flush(struct rmq_producer *producer, int32_t timeout_ms);
 
@@ -776,7 +785,8 @@ enum rmq_result rmq_producer_poll(struct rmq_producer *producer,
                                   size_t *served);
 
 /**
- * Async sends accepted whose callback has not returned yet (queued ones included); 0 for NULL.
+ * Async calls (sends, batches, requests) accepted whose callback has not returned yet (queued
+ * ones included); 0 for NULL.
  */
 size_t rmq_producer_in_flight(const struct rmq_producer *producer);
 
@@ -864,8 +874,8 @@ enum rmq_result rmq_producer_send_with_sharding_key(struct rmq_producer *produce
 /**
  * `rmq_producer_send_to_queue` in ASYNC mode: returns at once, and `callback` is called exactly
  * once with `userdata` and the outcome, where `callback_mode` says, as for
- * `rmq_producer_send_async` (a queue of another topic reaches the callback as
- * `RMQ_RESULT_INVALID_ARGUMENT`).
+ * `rmq_producer_send_async` (also what it refuses, and where it waits for room; a queue of
+ * another topic reaches the callback as `RMQ_RESULT_INVALID_ARGUMENT`).
  */
 enum rmq_result rmq_producer_send_to_queue_async(struct rmq_producer *producer,
                                                  const struct rmq_message *message,
@@ -910,7 +920,9 @@ enum rmq_result rmq_producer_request(struct rmq_producer *producer,
  * runs where `callback_mode` says, as the callbacks of `rmq_producer_send_async` do, and
  * `rmq_producer_flush` / `shutdown` wait for it too (a shutdown waits at most
  * `shutdown_timeout_ms` for a request still unanswered). A refused request (NULL argument,
- * invalid message or timeout, producer not started) returns its error and never calls back.
+ * invalid message or timeout, producer not started or shut down, no room under
+ * `backpressure=fail`) returns its error and never calls back. Requests count against the async
+ * bounds and wait for room as `rmq_producer_send_async` does.
  */
 enum rmq_result rmq_producer_request_async(struct rmq_producer *producer,
                                            const struct rmq_message *message,

@@ -14,15 +14,19 @@ NODE_DEPS := $(NODE_DIR)/node_modules/.package-lock.json
 $(NODE_DEPS): $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm install --no-audit --no-fund --no-save
 
+# The Cargo profile of the addon: release, except for the tests (see Cargo.toml).
+NODE_PROFILE ?= release
+
 # The .node addon, plus the loader index.js and the typings index.d.ts (both committed).
 node-build: $(NODE_DEPS)
-	cd $(NODE_DIR) && npm run build
+	cd $(NODE_DIR) && npx napi build --platform --strip --profile $(NODE_PROFILE)
 
 # A build must leave the committed loader and typings as they are.
 node-drift: node-build
 	@git -C $(REPO) diff --exit-code -- bindings/node/index.js bindings/node/index.d.ts \
 	  || { echo "bindings/node: index.js/index.d.ts are stale; commit the regenerated files" >&2; exit 1; }
 
+node-test: NODE_PROFILE = bindings-test
 node-test: node-drift
 	cd $(NODE_DIR) && node --test __test__/
 	$(NODE_DIR)/scripts/pack-smoke.sh all

@@ -14,6 +14,8 @@ PY_VENV := $(REPO)/.cache/venv-python
 PY_WHEELS := $(REPO)/.cache/wheels-python
 PY_BIN := $(PY_VENV)/bin
 PY_TOOLS := 'maturin>=1.9.4,<2' 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2' 'mypy>=1.11'
+# The Cargo profile of the wheel: release, except for the tests (see Cargo.toml).
+PY_PROFILE ?= release
 
 .PHONY: python-venv python-wheel python-test python-test-send-path python-quickstart python-lint
 
@@ -25,7 +27,7 @@ python-venv:
 
 python-wheel: python-venv
 	rm -rf $(PY_WHEELS)
-	$(PY_BIN)/maturin build --release --strip --interpreter $(PY_BIN)/python \
+	$(PY_BIN)/maturin build --profile $(PY_PROFILE) --strip --interpreter $(PY_BIN)/python \
 		--manifest-path $(REPO)/bindings/python/Cargo.toml --out $(PY_WHEELS)
 	$(PY_BIN)/python -m pip install --quiet --disable-pip-version-check $(PY_WHEELS)/rmqproducer-*.whl
 
@@ -34,6 +36,7 @@ python-wheel: python-venv
 PY_PYTEST := cd $(PY_VENV) && bash $(REPO)/tests/with-cluster.sh $(PY_BIN)/python -m pytest \
 	-c $(REPO)/bindings/python/pyproject.toml --rootdir $(REPO)/bindings/python \
 	--import-mode=importlib -p no:cacheprovider --timeout=300
+python-test: PY_PROFILE = bindings-test
 python-test: python-wheel
 	$(PY_PYTEST) $(REPO)/bindings/python/tests
 

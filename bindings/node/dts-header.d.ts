@@ -40,9 +40,9 @@ export interface ProducerOptions {
   instanceName?: string
   /** Total time budget of one send, all retries included (3000). */
   sendTimeoutMs?: number
-  /** Retries of the core's blocking send, which Node does not use: `send` and `sendCallback` retry `retryTimesAsync` times (2). */
+  /** Retries of `send` and `sendBatch`, the core's SYNC sends, as Python's blocking `send` (2). */
   retryTimes?: number
-  /** Retries of `send`/`sendCallback` (2). */
+  /** Retries of the ASYNC forms: `sendCallback`, `sendBatchCallback`, `request`, `requestCallback` (2). */
   retryTimesAsync?: number
   /** Compress bodies of at least this many bytes (4096). */
   compressThreshold?: number
@@ -72,11 +72,11 @@ export interface ProducerOptions {
   shutdownTimeoutMs?: number
   /** Algorithm for bodies of at least `compressThreshold` bytes (zlib). */
   compressType?: 'zlib' | 'lz4' | 'zstd'
-  /** Bound on sends in flight, 0 for none (10000). */
+  /** Bound on async sends and requests in flight (all forms but `send`, `sendBatch`, `sendOneway`), 0 for none (10000). */
   maxAsyncInFlight?: number
-  /** Bound on body bytes of sends in flight, 0 for none (134217728 = 128 MiB). */
+  /** Bound on body bytes of async sends and requests in flight, 0 for none (134217728 = 128 MiB). */
   maxAsyncInFlightBytes?: number
-  /** When a bound is reached: wait (within `sendTimeoutMs`) or fail at once (block). */
+  /** When a bound is reached: wait for room within `sendTimeoutMs`, never blocking the JS thread, or refuse at once with `TOO_MANY_REQUESTS` (block). */
   backpressure?: 'block' | 'fail'
   /** Namespace: topics become `<namespace>%<topic>` (none). */
   namespace?: string

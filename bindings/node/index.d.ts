@@ -40,9 +40,9 @@ export interface ProducerOptions {
   instanceName?: string
   /** Total time budget of one send, all retries included (3000). */
   sendTimeoutMs?: number
-  /** Retries of the core's blocking send, which Node does not use: `send` and `sendCallback` retry `retryTimesAsync` times (2). */
+  /** Retries of `send` and `sendBatch`, the core's SYNC sends, as Python's blocking `send` (2). */
   retryTimes?: number
-  /** Retries of `send`/`sendCallback` (2). */
+  /** Retries of the ASYNC forms: `sendCallback`, `sendBatchCallback`, `request`, `requestCallback` (2). */
   retryTimesAsync?: number
   /** Compress bodies of at least this many bytes (4096). */
   compressThreshold?: number
@@ -72,11 +72,11 @@ export interface ProducerOptions {
   shutdownTimeoutMs?: number
   /** Algorithm for bodies of at least `compressThreshold` bytes (zlib). */
   compressType?: 'zlib' | 'lz4' | 'zstd'
-  /** Bound on sends in flight, 0 for none (10000). */
+  /** Bound on async sends and requests in flight (all forms but `send`, `sendBatch`, `sendOneway`), 0 for none (10000). */
   maxAsyncInFlight?: number
-  /** Bound on body bytes of sends in flight, 0 for none (134217728 = 128 MiB). */
+  /** Bound on body bytes of async sends and requests in flight, 0 for none (134217728 = 128 MiB). */
   maxAsyncInFlightBytes?: number
-  /** When a bound is reached: wait (within `sendTimeoutMs`) or fail at once (block). */
+  /** When a bound is reached: wait for room within `sendTimeoutMs`, never blocking the JS thread, or refuse at once with `TOO_MANY_REQUESTS` (block). */
   backpressure?: 'block' | 'fail'
   /** Namespace: topics become `<namespace>%<topic>` (none). */
   namespace?: string
@@ -111,7 +111,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  *
  * Sends run in the background on the library's own threads; each send's Promise (or callback)
  * keeps the process alive until the send completes, nothing else does. `shutdown()` waits for
- * sends in flight (up to `shutdownTimeoutMs`) and fails the rest with code `SHUTDOWN`.
+ * async sends and requests in flight (up to `shutdownTimeoutMs`) and fails the rest with code
+ * `SHUTDOWN`.
  */
 export declare class Producer {
   /**
@@ -126,19 +127,27 @@ export declare class Producer {
    */
   start(): Promise<void>
   /**
-   * Waits for sends in flight (up to `shutdownTimeoutMs`), fails the rest with `SHUTDOWN`,
-   * and releases everything the producer holds.
+   * Waits for async sends and requests in flight (up to `shutdownTimeoutMs`), fails the rest
+   * with `SHUTDOWN`, and releases everything the producer holds.
    */
   shutdown(): Promise<void>
   /**
-   * Sends `message` and resolves with where the broker stored it. Retries on another broker
-   * (`retryTimesAsync`) within `sendTimeoutMs`.
+   * Resolves once no async send (the callback forms, `sendToQueue`, `sendWithSelector`,
+   * `sendWithShardingKey`) and no request is in flight; rejects with `TIMEOUT` if some still
+   * are after `timeoutMs`.
+   */
+  flush(timeoutMs: number): Promise<void>
+  /**
+   * Sends `message` and resolves with where the broker stored it: the core's SYNC send, as
+   * Python's blocking `send`, retrying on another broker (`retryTimes`) within
+   * `sendTimeoutMs`.
    */
   send(message: Message): Promise<SendResult>
   /**
-   * `send` with a Node-style callback, called once with `(err, null)` or `(null, result)`.
-   * An exception thrown by the callback does not end the process: it is reported with
-   * `process.emitWarning` (type `RmqCallbackError`).
+   * The ASYNC send with a Node-style callback, called once with `(err, null)` or
+   * `(null, result)`; retries `retryTimesAsync` times. Throws, and never calls back, when the
+   * send is refused. An exception thrown by the callback does not end the process: it is
+   * reported with `process.emitWarning` (type `RmqCallbackError`).
    */
   sendCallback(message: Message, callback: (err: RmqError | null, result: SendResult | null) => void): void
   /**
@@ -158,9 +167,10 @@ export declare class Producer {
   sendToQueue(message: Message, queue: MessageQueue): Promise<SendResult>
   /**
    * Sends `message` to the queue `selector` picks: it gets the topic's writable queues (as
-   * `publishQueues` lists them) and the message, and returns an index into the queues (or a
-   * Promise of one). One attempt, no retry on another broker. An index out of range, or a
-   * selector that throws, rejects with `INVALID_ARGUMENT`.
+   * `publishQueues` lists them) and the message, on the JS thread, and returns an index into
+   * the queues (or a Promise of one) within `sendTimeoutMs`. One attempt, no retry on another
+   * broker. An index out of range or not an integer, or a selector that throws, rejects with
+   * `INVALID_ARGUMENT`.
    */
   sendWithSelector(message: Message, selector: (queues: MessageQueue[], message: MessageView) => number | Promise<number>): Promise<SendResult>
   /**
@@ -170,20 +180,25 @@ export declare class Producer {
    */
   sendWithShardingKey(message: Message, shardingKey: string): Promise<SendResult>
   /**
-   * Sends `messages` as one batch (one request, retried as `send`); the result's `msgIds`
-   * has each message's id, in order. All messages need one topic and no delay, and the batch
-   * must fit `maxMessageSize`, else `INVALID_MESSAGE` / `MESSAGE_TOO_LARGE`.
+   * Sends `messages` as one batch (one request): the core's SYNC send, retried as `send`
+   * (`retryTimes`); the result's `msgIds` has each message's id, in order. All messages need
+   * one topic and no delay, and the batch must fit `maxMessageSize`, else `INVALID_MESSAGE` /
+   * `MESSAGE_TOO_LARGE`.
    */
   sendBatch(messages: Message[]): Promise<SendResult>
-  /** `sendBatch` with a Node-style callback, as `sendCallback`. */
+  /** The ASYNC batch with a Node-style callback (`retryTimesAsync`), as `sendCallback`. */
   sendBatchCallback(messages: Message[], callback: (err: RmqError | null, result: SendResult | null) => void): void
   /**
-   * Request-reply: sends `message` and resolves with the reply a consumer sends back (the
-   * Java client's `MessageUtil.createReplyMessage`), or rejects with `TIMEOUT` when none
-   * comes within `timeoutMs`.
+   * Request-reply: sends `message` (ASYNC, `retryTimesAsync`) and resolves with the reply a
+   * consumer sends back (the Java client's `MessageUtil.createReplyMessage`), or rejects
+   * with `TIMEOUT` when none comes within `timeoutMs`. A pending request counts in flight:
+   * `flush()` and `shutdown()` wait for it.
    */
   request(message: Message, timeoutMs: number): Promise<MessageView>
-  /** `request` with a Node-style callback, called once with `(err, null)` or `(null, reply)`. */
+  /**
+   * `request` with a Node-style callback, called once with `(err, null)` or `(null, reply)`;
+   * throws, and never calls back, when the request is refused.
+   */
   requestCallback(message: Message, timeoutMs: number, callback: (err: RmqError | null, reply: MessageView | null) => void): void
   /**
    * Adds a hook called around every send attempt of this producer (all send forms):

@@ -5,10 +5,8 @@
 use std::ffi::c_void;
 
 use rmq_core::Message;
-use rmq_core::protocol::batch::check_batch;
-use rmq_core::protocol::message::validate;
 
-use crate::deliveries::{Callback, rmq_delivery_cb};
+use crate::deliveries::{Callback, rmq_delivery_cb, room_wait};
 use crate::error::{outcome, rmq_result};
 use crate::ffi::{check_out, try_mut, try_ref, write_out};
 use crate::message::rmq_message;
@@ -92,9 +90,9 @@ pub unsafe extern "C" fn rmq_producer_send_batch_sync(
 
 /// ASYNC send of a batch: copies it and returns at once; `callback` is then called exactly once
 /// with `userdata` and the outcome, on the thread `callback_mode` says, as for
-/// `rmq_producer_send_async`. The batch's rules are checked before it returns (a refused batch
-/// returns its error and never calls back), except the size once encoded, which a batch too large
-/// reports to the callback as `RMQ_RESULT_MESSAGE_TOO_LARGE`.
+/// `rmq_producer_send_async` (which also says where it waits for room). The batch's rules,
+/// including its size once encoded, are checked before it returns: a refused batch returns its
+/// error and never calls back.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rmq_producer_send_batch_async(
     producer: *mut rmq_producer,
@@ -108,17 +106,10 @@ pub unsafe extern "C" fn rmq_producer_send_batch_async(
             let messages = unsafe { try_ref(batch, "batch") }?.messages.clone();
             let callback = callback
                 .ok_or_else(|| rmq_core::Error::invalid_argument("callback is NULL"))?;
-            producer.check_started()?;
-            check_batch(&messages)?;
-            for message in &messages {
-                validate(message, producer.max_message_size)?;
-            }
-            let callback = Callback::new(callback, userdata).into_delivery();
-            producer.deliveries.submit(callback, |completion| {
-                producer
-                    .core
-                    .send_batch_with_callback(messages, move |outcome| completion.complete(outcome))
-            })
+            let callback = producer
+                .deliveries
+                .core_callback(Callback::new(callback, userdata).into_delivery());
+            producer.core.try_send_batch_with_callback(messages, room_wait(), callback)
         })())
     }
 }

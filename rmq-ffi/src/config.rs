@@ -100,10 +100,11 @@ pub extern "C" fn rmq_config_new() -> *mut rmq_config {
 /// - `shutdown_timeout_ms`: how long shutdown waits for in-flight async sends (3000)
 /// - `compress_type`: body compression, `zlib`, `lz4` or `zstd` (zlib)
 /// - `max_async_in_flight`: bound on async sends in flight, 0 for none (10000); beyond it a
-///   send waits or fails with `RMQ_ERR_TOO_MANY_REQUESTS`, as `backpressure` says
+///   send waits or fails with `RMQ_RESULT_TOO_MANY_REQUESTS`, as `backpressure` says
 /// - `max_async_in_flight_bytes`: bound on body bytes of async sends in flight, 0 for none
 ///   (134217728 = 128 MiB)
-/// - `backpressure`: when an async bound is reached, `block` (within the send timeout) or `fail`
+/// - `backpressure`: when an async bound is reached, `block` (the calling thread waits, within the
+///   send timeout; inside a thread-mode callback the send waits after being accepted) or `fail`
 ///   (block)
 /// - `namespace`: topics become `<namespace>%<topic>` (none)
 /// - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (false)

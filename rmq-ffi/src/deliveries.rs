@@ -1,20 +1,20 @@
 //! How the outcome of an async call (a send, a batch, a request) reaches its C callback, exactly
 //! once.
 //!
-//! Every accepted call is *pending* until its callback has returned. In thread mode the core's
-//! completion runs the callback at once, on the library runtime thread it completes on; in poll
-//! mode it queues the outcome, and `rmq_producer_poll` (or flush, shutdown, free) runs the queued
-//! callbacks on the application's thread. No lock is held while a callback runs, so a callback may
-//! call back into the library.
+//! The core calls back exactly once per accepted call and never for a refused one; what is left
+//! to the binding is where the C callback runs and when it counts as done. Every accepted call is
+//! *pending* until its C callback has returned. In thread mode the callback runs at once, on the
+//! library runtime thread the call completes on; in poll mode the outcome is queued, and
+//! `rmq_producer_poll` (or flush, shutdown, free) runs the queued callbacks on the application's
+//! thread. No lock is held while a callback runs, so a callback may call back into the library.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ffi::c_void;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Instant;
 
-use rmq_core::{Error, SendResult};
+use rmq_core::{Error, RoomWait, SendResult};
 
 use crate::config::CallbackMode;
 use crate::error::{rmq_error, rmq_result};
@@ -37,14 +37,27 @@ pub type rmq_delivery_cb = Option<
 >;
 
 thread_local! {
-    /// How many delivery callbacks this thread is inside (they can nest through poll).
-    static CALLBACK_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// How many delivery callbacks this thread is inside (they can nest through poll), and how
+    /// many of those are thread-mode ones (run on a library runtime thread).
+    static INSIDE: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
 }
 
 /// Whether the calling thread is inside a delivery callback, where calls that wait for callbacks
 /// (flush, shutdown) would wait for themselves.
 pub(crate) fn in_callback() -> bool {
-    CALLBACK_DEPTH.with(Cell::get) > 0
+    INSIDE.with(Cell::get).0 > 0
+}
+
+/// Where an async call made on the calling thread waits for room when the async bounds are full
+/// (`backpressure=block`): the application's threads block, as the header documents; a
+/// thread-mode delivery callback runs on a library runtime thread, which must never block, so
+/// its call is accepted at once and waits inside its task.
+pub(crate) fn room_wait() -> RoomWait {
+    if INSIDE.with(Cell::get).1 > 0 {
+        RoomWait::InTask
+    } else {
+        RoomWait::ThisThread
+    }
 }
 
 /// A C callback with its userdata.
@@ -71,7 +84,7 @@ impl Callback {
         Callback { function, userdata }
     }
 
-    /// The callback as the function [`Deliveries::submit`] takes.
+    /// The callback as the function [`Deliveries::core_callback`] takes.
     pub(crate) fn into_delivery(self) -> impl FnOnce(Outcome) + Send + 'static {
         move |outcome| self.invoke(&outcome)
     }
@@ -99,11 +112,18 @@ pub(crate) type Outcome = Result<SendResult, Error>;
 /// A callback bound to its outcome, ready to run.
 type Ready = Box<dyn FnOnce() + Send>;
 
-/// Runs a callback, marking the thread as inside one meanwhile.
-fn run(ready: Ready) {
-    CALLBACK_DEPTH.with(|depth| depth.set(depth.get() + 1));
+/// Runs a callback, marking the thread as inside one (of `mode`) meanwhile.
+fn run(ready: Ready, mode: CallbackMode) {
+    let thread_mode = u32::from(mode == CallbackMode::Thread);
+    INSIDE.with(|inside| {
+        let (depth, threaded) = inside.get();
+        inside.set((depth + 1, threaded + thread_mode));
+    });
     ready();
-    CALLBACK_DEPTH.with(|depth| depth.set(depth.get() - 1));
+    INSIDE.with(|inside| {
+        let (depth, threaded) = inside.get();
+        inside.set((depth - 1, threaded - thread_mode));
+    });
 }
 
 struct State {
@@ -117,8 +137,21 @@ struct State {
 pub(crate) struct Deliveries {
     mode: CallbackMode,
     state: Mutex<State>,
-    /// Signalled when an outcome is queued or a send stops being pending.
+    /// Signalled when an outcome is queued or a call stops being pending.
     changed: Condvar,
+}
+
+/// Counts one async call as pending for as long as it lives: until its callback has returned, or
+/// until the core drops the callback uncalled (a refused call). Weak, so that callbacks queued in
+/// a producer freed from inside its own callback do not keep it alive.
+struct Pending(Weak<Deliveries>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(deliveries) = self.0.upgrade() {
+            deliveries.finished();
+        }
+    }
 }
 
 impl Deliveries {
@@ -147,50 +180,31 @@ impl Deliveries {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hands a call to the core: `start` receives the completion to call with the outcome. On
-    /// `Ok` the callback will run exactly once; on `Err` (or a panic, which is passed on) it never
-    /// runs.
-    pub(crate) fn submit<T: Send + 'static>(
+    /// The callback to hand the core for one async call, pending from now on. The core calls it
+    /// at most once (exactly once for an accepted call); it then runs `callback` where the mode
+    /// says. A refused call drops it uncalled, which ends the pending count with no callback.
+    pub(crate) fn core_callback<T: Send + 'static>(
         self: &Arc<Self>,
         callback: impl FnOnce(Result<T, Error>) + Send + 'static,
-        start: impl FnOnce(Completion<T>),
-    ) -> Result<(), Error> {
+    ) -> impl FnOnce(Result<T, Error>) + Send + 'static {
         self.lock().pending += 1;
-        let handoff = Arc::new(Mutex::new(Handoff::Submitting));
-        let completion = Completion {
-            deliveries: Arc::clone(self),
-            callback: Some(Box::new(callback)),
-            handoff: Arc::clone(&handoff),
-        };
-        let started = catch_unwind(AssertUnwindSafe(|| start(completion)));
-        let mut handoff = handoff.lock().unwrap_or_else(PoisonError::into_inner);
-        let during_submit = std::mem::replace(&mut *handoff, Handoff::Submitted);
-        match (started, during_submit) {
-            (Ok(()), Handoff::Orphaned) => Err(Error::internal(
-                "the send was dropped without an outcome before it started",
-            )),
-            (Ok(()), _) => Ok(()),
-            (Err(panic), during_submit) => {
-                if matches!(during_submit, Handoff::Submitting) {
-                    // The completion may still be alive somewhere: make sure it never runs.
-                    *handoff = Handoff::Cancelled;
-                    drop(handoff);
-                    self.finished();
+        let pending = Pending(Arc::downgrade(self));
+        let mode = self.mode;
+        move |outcome| {
+            let deliveries = pending.0.upgrade();
+            // The pending count ends once the callback has returned.
+            let ready: Ready = Box::new(move || {
+                callback(outcome);
+                drop(pending);
+            });
+            match (mode, deliveries) {
+                (CallbackMode::Poll, Some(deliveries)) => {
+                    deliveries.lock().queued.push_back(ready);
+                    deliveries.changed.notify_all();
                 }
-                resume_unwind(panic)
-            }
-        }
-    }
-
-    fn deliver(&self, ready: Ready) {
-        match self.mode {
-            CallbackMode::Thread => {
-                run(ready);
-                self.finished();
-            }
-            CallbackMode::Poll => {
-                self.lock().queued.push_back(ready);
-                self.changed.notify_all();
+                // A poll-mode producer already freed: nobody polls any more.
+                (CallbackMode::Poll, None) => {}
+                (CallbackMode::Thread, _) => run(ready, mode),
             }
         }
     }
@@ -219,7 +233,7 @@ impl Deliveries {
         ran
     }
 
-    /// Waits until no send is pending or `deadline` passes (`false`), running queued callbacks on
+    /// Waits until no call is pending or `deadline` passes (`false`), running queued callbacks on
     /// this thread meanwhile (poll mode).
     pub(crate) fn drain(&self, deadline: Option<Instant>) -> bool {
         loop {
@@ -243,8 +257,7 @@ impl Deliveries {
         let next = self.lock().queued.pop_front();
         match next {
             Some(ready) => {
-                run(ready);
-                self.finished();
+                run(ready, self.mode);
                 true
             }
             None => false,
@@ -270,80 +283,13 @@ fn wait<'a>(
     }
 }
 
-/// Where the hand-over of a send to the core stands.
-enum Handoff {
-    /// The core is being called.
-    Submitting,
-    /// The core called the completion before returning (the callback ran or is queued).
-    DeliveredEarly,
-    /// The core took the send: an outcome (or a dropped completion) runs the callback.
-    Submitted,
-    /// The core dropped the completion while being called: the call reports the failure.
-    Orphaned,
-    /// The call failed: the callback must never run.
-    Cancelled,
-}
-
-/// The callback of one call, as the completion keeps it.
-type Delivery<T> = Box<dyn FnOnce(Result<T, Error>) + Send>;
-
-/// The one-shot completion the core calls with a call's outcome.
-pub(crate) struct Completion<T: Send + 'static> {
-    deliveries: Arc<Deliveries>,
-    callback: Option<Delivery<T>>,
-    handoff: Arc<Mutex<Handoff>>,
-}
-
-impl<T: Send + 'static> Completion<T> {
-    pub(crate) fn complete(mut self, outcome: Result<T, Error>) {
-        if let Some(callback) = self.callback.take() {
-            self.finish(callback, outcome);
-        }
-    }
-
-    fn finish(&self, callback: Delivery<T>, outcome: Result<T, Error>) {
-        let cancelled = {
-            let mut handoff = self.handoff.lock().unwrap_or_else(PoisonError::into_inner);
-            if matches!(*handoff, Handoff::Submitting) {
-                *handoff = Handoff::DeliveredEarly;
-            }
-            matches!(*handoff, Handoff::Cancelled)
-        };
-        // A cancelled send is no longer pending (its submit released it): nothing to run.
-        if !cancelled {
-            self.deliveries.deliver(Box::new(move || callback(outcome)));
-        }
-    }
-}
-
-impl<T: Send + 'static> Drop for Completion<T> {
-    /// A completion dropped without an outcome (a bug, or a panic in the core's task) still
-    /// reports one, so that no callback is ever lost.
-    fn drop(&mut self) {
-        let Some(callback) = self.callback.take() else {
-            return;
-        };
-        {
-            let mut handoff = self.handoff.lock().unwrap_or_else(PoisonError::into_inner);
-            if matches!(*handoff, Handoff::Submitting) {
-                *handoff = Handoff::Orphaned;
-                drop(handoff);
-                self.deliveries.finished();
-                return;
-            }
-        }
-        self.finish(
-            callback,
-            Err(Error::internal("the send ended without an outcome")),
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    use rmq_core::{Completion, ErrorKind};
 
     unsafe extern "C" fn count(
         calls: *mut c_void,
@@ -359,69 +305,56 @@ mod tests {
     }
 
     #[test]
-    fn a_panicking_submit_never_calls_back_and_is_not_pending() {
+    fn a_refused_call_never_calls_back_and_is_not_pending() {
         let calls = AtomicUsize::new(0);
         let deliveries = Deliveries::new(CallbackMode::Thread);
-        let caught = catch_unwind(AssertUnwindSafe(|| {
-            deliveries.submit(counting(&calls), |_completion: Completion<SendResult>| {
-                panic!("todo")
-            })
-        }));
-        assert!(caught.is_err());
+        // What the core does with the callback of a call it refuses: drops it.
+        drop(deliveries.core_callback(counting(&calls)));
         assert_eq!(deliveries.pending(), 0);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert!(deliveries.drain(Some(Instant::now())));
     }
 
     #[test]
-    fn a_completion_kept_by_a_panicking_submit_never_runs() {
-        let calls = AtomicUsize::new(0);
-        let deliveries = Deliveries::new(CallbackMode::Thread);
-        let kept = Mutex::new(None);
-        let caught = catch_unwind(AssertUnwindSafe(|| {
-            deliveries.submit(counting(&calls), |completion| {
-                *kept.lock().unwrap() = Some(completion);
-                panic!("after taking the completion")
-            })
-        }));
-        assert!(caught.is_err());
-        assert_eq!(deliveries.pending(), 0);
-        let completion = kept.lock().unwrap().take().unwrap();
-        completion.complete(Err(Error::internal("late")));
-        assert_eq!(deliveries.pending(), 0);
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
-    }
-
-    #[test]
-    fn a_dropped_completion_still_reports_once_and_poll_runs_it() {
+    fn an_accepted_call_dropped_unanswered_still_calls_back_once_and_poll_runs_it() {
         let calls = AtomicUsize::new(0);
         let deliveries = Deliveries::new(CallbackMode::Poll);
-        let kept = Mutex::new(None);
-        deliveries
-            .submit(counting(&calls), |completion| {
-                *kept.lock().unwrap() = Some(completion)
-            })
-            .unwrap();
+        let completion = Completion::new(deliveries.core_callback(counting(&calls)));
         assert_eq!(deliveries.pending(), 1);
-        drop(kept.lock().unwrap().take());
+        drop(completion);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "poll mode runs callbacks in poll"
+        );
         assert_eq!(deliveries.poll(Some(Instant::now())), 1);
+        assert_eq!(deliveries.poll(Some(Instant::now())), 0);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(deliveries.drain(Some(Instant::now())));
     }
 
     #[test]
-    fn drain_times_out_while_a_send_is_pending() {
+    fn drain_waits_until_the_callback_has_returned() {
         let calls = AtomicUsize::new(0);
         let deliveries = Deliveries::new(CallbackMode::Thread);
-        let kept = Mutex::new(None);
-        deliveries
-            .submit(counting(&calls), |completion| {
-                *kept.lock().unwrap() = Some(completion)
-            })
-            .unwrap();
+        let completion = Completion::new(deliveries.core_callback(counting(&calls)));
         assert!(!deliveries.drain(Some(Instant::now() + Duration::from_millis(20))));
-        let completion = kept.lock().unwrap().take().unwrap();
         completion.complete(Err(Error::internal("x")));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(deliveries.drain(None));
+    }
+
+    #[test]
+    fn thread_mode_callbacks_make_async_calls_wait_for_room_in_their_task() {
+        let deliveries = Deliveries::new(CallbackMode::Thread);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let callback = deliveries.core_callback(move |outcome: Result<(), Error>| {
+            tx.send((outcome.unwrap_err().kind(), room_wait())).unwrap();
+        });
+        assert_eq!(room_wait(), RoomWait::ThisThread);
+        callback(Err(Error::internal("x")));
+        assert_eq!(rx.recv().unwrap(), (ErrorKind::Internal, RoomWait::InTask));
+        assert_eq!(room_wait(), RoomWait::ThisThread);
+        assert!(!in_callback());
     }
 }

@@ -5,7 +5,7 @@
 
 use std::any::Any;
 
-use rmq_core::Error;
+use rmq_core::{Error, runtime};
 
 use crate::error::{last_error, rmq_result};
 use crate::send_result::rmq_send_status;
@@ -70,13 +70,9 @@ impl PanicDefault for bool {
 
 /// Records a caught panic as the thread's last error and picks the function's fallback value.
 pub(crate) fn caught<T: PanicDefault>(payload: Box<dyn Any + Send>) -> T {
-    let what = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("unknown cause");
     last_error::set(&Error::internal(format!(
-        "rmqproducer panicked ({what}); this is a bug, please report it"
+        "rmqproducer panicked ({}); this is a bug, please report it",
+        runtime::panic_message(payload)
     )));
     T::on_panic()
 }

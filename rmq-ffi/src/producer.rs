@@ -7,27 +7,19 @@
 
 use std::ffi::{c_char, c_void};
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rmq_core::producer::TransactionProducer;
-use rmq_core::protocol::message::validate;
 use rmq_core::{Error, Producer, runtime};
 
 use crate::config::{CallbackMode, rmq_config};
-use crate::deliveries::{Callback, Deliveries, in_callback, rmq_delivery_cb};
+use crate::deliveries::{Callback, Deliveries, in_callback, rmq_delivery_cb, room_wait};
 use crate::error::{outcome, rmq_result};
 use crate::ffi::{check_out, try_ref, write_errbuf, write_out};
 use crate::message::rmq_message;
 use crate::send_result::rmq_send_result;
-
-/// Where the producer is in its life, as far as the C API has seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lifecycle {
-    Created,
-    Started,
-    ShutDown,
-}
 
 /// A producer (opaque). Thread-safe: any function may be called from several threads at once,
 /// except `rmq_producer_free`, which must be the last call.
@@ -36,9 +28,8 @@ pub struct rmq_producer {
     /// Set for a producer made by `rmq_producer_new_transactional`; `core` is its producer.
     pub(crate) transaction: Option<TransactionProducer>,
     pub(crate) deliveries: Arc<Deliveries>,
-    pub(crate) max_message_size: usize,
-    shutdown_timeout: Duration,
-    lifecycle: Mutex<Lifecycle>,
+    /// Started and not shut down since: `rmq_producer_free` has to shut it down.
+    running: AtomicBool,
 }
 
 impl rmq_producer {
@@ -52,24 +43,8 @@ impl rmq_producer {
             core,
             transaction,
             deliveries: Deliveries::new(config.callback_mode),
-            max_message_size: config.core.max_message_size,
-            shutdown_timeout: config.core.shutdown_timeout,
-            lifecycle: Mutex::new(Lifecycle::Created),
+            running: AtomicBool::new(false),
         }
-    }
-
-    fn lifecycle(&self) -> Lifecycle {
-        *self
-            .lifecycle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn set_lifecycle(&self, lifecycle: Lifecycle) {
-        *self
-            .lifecycle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = lifecycle;
     }
 
     /// Runs an operation of the core on the library runtime and waits for it.
@@ -86,7 +61,7 @@ impl rmq_producer {
             Some(transaction) => runtime::block_on(async move { transaction.start().await })??,
             None => self.block(|core| async move { core.start().await })?,
         }
-        self.set_lifecycle(Lifecycle::Started);
+        self.running.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -98,9 +73,13 @@ impl rmq_producer {
             Some(transaction) => runtime::block_on(async move { transaction.shutdown().await })??,
             None => self.block(|core| async move { core.shutdown().await })?,
         }
-        self.set_lifecycle(Lifecycle::ShutDown);
+        self.running.store(false, Ordering::Release);
         // The core has given every send its outcome; the callbacks only have to run (and return).
-        let grace = self.shutdown_timeout.max(Duration::from_secs(1));
+        let grace = self
+            .core
+            .config()
+            .shutdown_timeout
+            .max(Duration::from_secs(1));
         if self.deliveries.drain(Some(Instant::now() + grace)) {
             Ok(())
         } else {
@@ -115,29 +94,10 @@ impl rmq_producer {
         }
     }
 
-    /// `IllegalState` unless the producer is started. Async calls check it up front, because a
-    /// refused call returns its error and never calls back.
-    pub(crate) fn check_started(&self) -> Result<(), Error> {
-        match self.lifecycle() {
-            Lifecycle::Started => Ok(()),
-            Lifecycle::Created => Err(Error::illegal_state(
-                "the producer is not started; call rmq_producer_start first",
-            )),
-            Lifecycle::ShutDown => Err(Error::illegal_state("the producer has been shut down")),
-        }
-    }
-
     fn send_async(&self, message: &rmq_message, callback: Callback) -> Result<(), Error> {
-        // Refused sends return their error and never call back, so check all that can be checked
-        // before handing the send over.
-        self.check_started()?;
-        validate(&message.inner, self.max_message_size)?;
-        let message = message.inner.clone();
-        self.deliveries
-            .submit(callback.into_delivery(), |completion| {
-                self.core
-                    .send_with_callback(message, move |outcome| completion.complete(outcome))
-            })
+        let callback = self.deliveries.core_callback(callback.into_delivery());
+        self.core
+            .try_send_with_callback(message.inner.clone(), room_wait(), callback)
     }
 }
 
@@ -216,7 +176,7 @@ pub unsafe extern "C" fn rmq_producer_free(producer: *mut rmq_producer) {
             return;
         }
         let producer = unsafe { Box::from_raw(producer) };
-        if producer.lifecycle() != Lifecycle::Started {
+        if !producer.running.load(Ordering::Acquire) {
             producer.deliveries.drain(Some(Instant::now()));
         } else if in_callback() {
             let core = producer.core.clone();
@@ -261,7 +221,14 @@ pub unsafe extern "C" fn rmq_producer_send_sync(
 /// ASYNC send: copies the message (free it whenever you like) and returns at once. When it returns
 /// `RMQ_RESULT_OK`, `callback` is called exactly once with `userdata` and the outcome, also when
 /// the producer shuts down first (`RMQ_RESULT_SHUTDOWN`); when it returns an error (NULL argument,
-/// invalid message, producer not started or shut down) the callback is never called.
+/// invalid message, producer not started or shut down, no room under `backpressure=fail`) the
+/// callback is never called.
+///
+/// When `max_async_in_flight` or `max_async_in_flight_bytes` is reached and `backpressure=block`,
+/// the calling thread blocks until there is room (`RMQ_RESULT_TOO_MANY_REQUESTS` after
+/// `send_timeout_ms`). Inside a thread-mode delivery callback, a library thread that must not
+/// block, the send is accepted at once instead and waits for room before it goes out (a send that
+/// finds none in time reaches its callback as `RMQ_RESULT_TOO_MANY_REQUESTS`).
 ///
 /// Where the callback runs depends on `callback_mode`:
 /// - `thread` (default): on a library runtime thread, as soon as the outcome is known. Keep it
@@ -305,9 +272,10 @@ pub unsafe extern "C" fn rmq_producer_send_oneway(
     }
 }
 
-/// Waits until every async send has had its callback run and return, or `timeout_ms` passes
-/// (`RMQ_RESULT_TIMEOUT`; a negative timeout waits forever). In poll mode the callbacks run on the
-/// calling thread meanwhile. Refused (`RMQ_RESULT_ILLEGAL_STATE`) inside a delivery callback.
+/// Waits until every async call (send, batch, request) has had its callback run and return, or
+/// `timeout_ms` passes (`RMQ_RESULT_TIMEOUT`; a negative timeout waits forever). In poll mode the
+/// callbacks run on the calling thread meanwhile. Refused (`RMQ_RESULT_ILLEGAL_STATE`) inside a
+/// delivery callback.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rmq_producer_flush(
     producer: *mut rmq_producer,
@@ -358,7 +326,8 @@ pub unsafe extern "C" fn rmq_producer_poll(
     }
 }
 
-/// Async sends accepted whose callback has not returned yet (queued ones included); 0 for NULL.
+/// Async calls (sends, batches, requests) accepted whose callback has not returned yet (queued
+/// ones included); 0 for NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rmq_producer_in_flight(producer: *const rmq_producer) -> usize {
     ffi_panic_boundary! {

@@ -4,13 +4,11 @@
 //! `send(msg, selector, arg)`).
 
 use std::ffi::{CString, c_char, c_void};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::future::ready;
 
-use rmq_core::protocol::message::validate;
-use rmq_core::{Error, ErrorKind, Message, MessageQueue, QueueSelection};
+use rmq_core::{Error, Message, MessageQueue, QueueSelection};
 
-use crate::deliveries::{Callback, rmq_delivery_cb};
+use crate::deliveries::{Callback, rmq_delivery_cb, room_wait};
 use crate::error::{outcome, rmq_result};
 use crate::ffi::{check_out, to_c_string, try_ref, try_str, write_out};
 use crate::message::rmq_message;
@@ -231,8 +229,8 @@ pub unsafe extern "C" fn rmq_producer_send_with_sharding_key(
     }
 }
 
-/// Sends with `selection` in ASYNC mode (one attempt): checks what can be checked, then hands the
-/// send over; `callback` runs exactly once when this returns `Ok`.
+/// Sends with `selection` in ASYNC mode (one attempt); `callback` runs exactly once when this
+/// returns `Ok`.
 unsafe fn send_to_async(
     producer: *mut rmq_producer,
     message: *const rmq_message,
@@ -244,22 +242,18 @@ unsafe fn send_to_async(
     let message = unsafe { try_ref(message, "message") }?.inner.clone();
     let callback = callback.ok_or_else(|| Error::invalid_argument("callback is NULL"))?;
     let selection = selection()?;
-    producer.check_started()?;
-    validate(&message, producer.max_message_size)?;
-    let callback = Callback::new(callback, userdata).into_delivery();
-    producer.deliveries.submit(callback, |completion| {
-        producer
-            .core
-            .send_to_with_callback(message, selection, move |outcome| {
-                completion.complete(outcome)
-            })
-    })
+    let callback = producer
+        .deliveries
+        .core_callback(Callback::new(callback, userdata).into_delivery());
+    producer
+        .core
+        .try_send_to_with_callback(message, selection, room_wait(), callback)
 }
 
 /// `rmq_producer_send_to_queue` in ASYNC mode: returns at once, and `callback` is called exactly
 /// once with `userdata` and the outcome, where `callback_mode` says, as for
-/// `rmq_producer_send_async` (a queue of another topic reaches the callback as
-/// `RMQ_RESULT_INVALID_ARGUMENT`).
+/// `rmq_producer_send_async` (also what it refuses, and where it waits for room; a queue of
+/// another topic reaches the callback as `RMQ_RESULT_INVALID_ARGUMENT`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rmq_producer_send_to_queue_async(
     producer: *mut rmq_producer,
@@ -326,10 +320,18 @@ struct Selector {
 unsafe impl Send for Selector {}
 
 impl Selector {
-    fn select(&self, queues: &[MessageQueue], message: &Message) -> i32 {
+    fn select(&self, queues: &[MessageQueue], message: Message) -> i32 {
         let queues = rmq_queue_list::new(queues);
-        let message = rmq_message::new(message.clone());
+        let message = rmq_message::new(message);
         unsafe { (self.function)(self.userdata, &queues, &message) }
+    }
+
+    /// The selection that asks this selector, whatever int it returns: the core checks the
+    /// index (negative ones included) and words the error.
+    fn into_selection(self) -> QueueSelection {
+        QueueSelection::async_selector(move |queues, message| {
+            ready(Ok(i64::from(self.select(&queues, message))))
+        })
     }
 }
 
@@ -344,28 +346,12 @@ pub unsafe extern "C" fn rmq_producer_send_with_selector(
     out: *mut *mut rmq_send_result,
 ) -> rmq_result {
     ffi_panic_boundary! {
-        // What the selector returned, to name a negative index as such in the error.
-        let returned = Arc::new(AtomicI64::new(0));
-        let result = unsafe {
+        outcome(unsafe {
             send_to(producer, message, out, || {
                 let function = selector.ok_or_else(|| Error::invalid_argument("selector is NULL"))?;
-                let selector = Selector { function, userdata };
-                let returned = Arc::clone(&returned);
-                Ok(QueueSelection::selector(move |queues, message| {
-                    let index = selector.select(queues, message);
-                    returned.store(i64::from(index), Ordering::Relaxed);
-                    usize::try_from(index).unwrap_or(usize::MAX)
-                }))
+                Ok(Selector { function, userdata }.into_selection())
             })
-        };
-        let index = returned.load(Ordering::Relaxed);
-        outcome(result.map_err(|error| {
-            if index < 0 && error.kind() == ErrorKind::InvalidArgument {
-                Error::invalid_argument(format!("the queue selector returned index {index}"))
-            } else {
-                error
-            }
-        }))
+        })
     }
 }
 

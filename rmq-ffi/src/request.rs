@@ -5,9 +5,9 @@
 use std::ffi::c_void;
 use std::time::Duration;
 
-use rmq_core::protocol::message::validate;
-use rmq_core::{Error, Message, runtime};
+use rmq_core::{Error, Message};
 
+use crate::deliveries::room_wait;
 use crate::error::{outcome, rmq_error, rmq_result};
 use crate::ffi::{check_out, try_ref, write_out};
 use crate::message::rmq_message;
@@ -92,7 +92,9 @@ pub unsafe extern "C" fn rmq_producer_request(
 /// runs where `callback_mode` says, as the callbacks of `rmq_producer_send_async` do, and
 /// `rmq_producer_flush` / `shutdown` wait for it too (a shutdown waits at most
 /// `shutdown_timeout_ms` for a request still unanswered). A refused request (NULL argument,
-/// invalid message or timeout, producer not started) returns its error and never calls back.
+/// invalid message or timeout, producer not started or shut down, no room under
+/// `backpressure=fail`) returns its error and never calls back. Requests count against the async
+/// bounds and wait for room as `rmq_producer_send_async` does.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rmq_producer_request_async(
     producer: *mut rmq_producer,
@@ -107,18 +109,11 @@ pub unsafe extern "C" fn rmq_producer_request_async(
             let message = unsafe { try_ref(message, "message") }?.inner.clone();
             let function = callback.ok_or_else(|| Error::invalid_argument("callback is NULL"))?;
             let timeout = reply_timeout(timeout_ms)?;
-            producer.check_started()?;
-            validate(&message, producer.max_message_size)?;
-            let callback = ReplyCallback { function, userdata };
-            let core = producer.core.clone();
-            producer.deliveries.submit(
-                move |outcome| callback.invoke(outcome),
-                |completion| {
-                    runtime::spawn(async move {
-                        completion.complete(core.request(message, timeout).await)
-                    });
-                },
-            )
+            let reply = ReplyCallback { function, userdata };
+            let callback = producer.deliveries.core_callback(move |outcome| reply.invoke(outcome));
+            producer
+                .core
+                .try_request_with_callback(message, timeout, room_wait(), callback)
         })())
     }
 }

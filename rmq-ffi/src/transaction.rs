@@ -6,11 +6,7 @@
 //! counts as `RMQ_TRANSACTION_STATE_UNKNOWN` (the broker asks the check function later).
 
 use std::ffi::{CString, c_char, c_void};
-use std::future::Future;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
+use std::time::Duration;
 
 use rmq_core::producer::{LocalTransactionState, TransactionCheck, TransactionProducer};
 use rmq_core::{Error, Message, SendResult, runtime};
@@ -236,39 +232,17 @@ pub unsafe extern "C" fn rmq_producer_send_in_transaction(
                 let half = rmq_send_result::new(half);
                 rmq_transaction_state::from_c(unsafe { local(userdata, &message, &half) })
             };
-            let sent = block_on_this_thread(transaction.send_in_transaction(message, run_local))??;
+            // Polled on this thread, so that the local transaction runs here (the application's
+            // transaction may be tied to its thread); C has nothing to check while it waits.
+            let sending = transaction.send_in_transaction(message, run_local);
+            let nothing_to_check = || Ok::<_, Error>(());
+            let sent =
+                runtime::block_on_this_thread(sending, Duration::from_secs(1), nothing_to_check)??;
             unsafe {
                 write_out(out_result, Box::into_raw(Box::new(rmq_send_result::new(&sent.send_result))));
                 write_out(out_state, sent.local_state.into());
             }
             Ok(())
         })())
-    }
-}
-
-/// Polls `future` to completion on the calling thread, so that the local transaction runs there
-/// (the application's transaction may be tied to its thread); the network work inside still runs
-/// on the library runtime. Refused on a runtime thread, which must never block.
-fn block_on_this_thread<F: Future>(future: F) -> Result<F::Output, Error> {
-    runtime::check_fork()?;
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::illegal_state(
-            "a blocking call was made from a library thread (for example inside a callback)",
-        ));
-    }
-    struct Unpark(Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        match future.as_mut().poll(&mut context) {
-            Poll::Ready(output) => return Ok(output),
-            Poll::Pending => std::thread::park(),
-        }
     }
 }

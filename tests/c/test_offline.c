@@ -5,11 +5,15 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -721,6 +725,101 @@ static void feature_calls_are_checked_before_the_network(void) {
   CHECK(calls == 0);
 }
 
+/* A name server that accepts connections and never answers, so that an async call waits for its
+ * route until it times out. Writes its address to addr; close the returned socket when done. */
+static int silent_namesrv(char *addr, size_t len) {
+  struct sockaddr_in sa;
+  socklen_t sa_len = sizeof sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 16) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &sa_len) == 0);
+  snprintf(addr, len, "127.0.0.1:%d", ntohs(sa.sin_port));
+  return fd;
+}
+
+/* A started producer on `namesrv`, with `count` more options. */
+static rmq_producer *started_producer_on(const char *namesrv, const char *group, const char *mode,
+                                         const char *const options[][2], size_t count) {
+  rmq_config *config = config_for(group, mode);
+  CHECK_RC(rmq_config_set(config, "namesrv_addr", namesrv, NULL, 0), RMQ_RESULT_OK);
+  for (size_t i = 0; i < count; i++)
+    CHECK_RC(rmq_config_set(config, options[i][0], options[i][1], NULL, 0), RMQ_RESULT_OK);
+  rmq_producer *producer = NULL;
+  CHECK_RC(rmq_producer_new(config, &producer, NULL, 0), RMQ_RESULT_OK);
+  rmq_config_free(config);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  return producer;
+}
+
+/* backpressure=fail with room for one async call: while a send waits for its route, every async
+ * form is refused at once with TOO_MANY_REQUESTS and never calls back; the accepted send calls
+ * back exactly once. */
+static void async_calls_beyond_the_bound_are_refused_and_never_call_back(void) {
+  char namesrv[64];
+  int silent = silent_namesrv(namesrv, sizeof namesrv);
+  /* Long timeouts: the accepted send must outlast the calls that follow it, even under valgrind. */
+  const char *const options[][2] = {{"max_async_in_flight", "1"},
+                                    {"backpressure", "fail"},
+                                    {"send_timeout_ms", "3000"},
+                                    {"client_api_timeout_ms", "3000"}};
+  rmq_producer *producer = started_producer_on(namesrv, "bound_fail", "thread", options, 4);
+  rmq_message *message = message_for("TopicTest", "body");
+  rmq_batch *batch = rmq_batch_new();
+  CHECK_RC(rmq_batch_add(batch, message), RMQ_RESULT_OK);
+  tally accepted, refused;
+  tally_init(&accepted);
+  tally_init(&refused);
+  int replies = 0;
+
+  CHECK_RC(rmq_producer_send_async(producer, message, count_delivery, &accepted), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_send_async(producer, message, count_delivery, &refused),
+           RMQ_RESULT_TOO_MANY_REQUESTS);
+  CHECK_RC(rmq_producer_send_batch_async(producer, batch, count_delivery, &refused),
+           RMQ_RESULT_TOO_MANY_REQUESTS);
+  CHECK_RC(rmq_producer_send_with_sharding_key_async(producer, message, "k", count_delivery,
+                                                     &refused),
+           RMQ_RESULT_TOO_MANY_REQUESTS);
+  CHECK_RC(rmq_producer_request_async(producer, message, 1000, on_reply, &replies),
+           RMQ_RESULT_TOO_MANY_REQUESTS);
+  CHECK(rmq_producer_in_flight(producer) <= 1);
+  CHECK_RC(rmq_producer_flush(producer, 30000), RMQ_RESULT_OK);
+  CHECK(tally_calls(&accepted) == 1 && accepted.failed == 1 && accepted.malformed == 0);
+  CHECK(tally_calls(&refused) == 0 && replies == 0);
+
+  rmq_error_free(accepted.kept);
+  rmq_batch_free(batch);
+  rmq_message_free(message);
+  rmq_producer_free(producer);
+  close(silent);
+}
+
+/* flush waits for an async request as for a send: the request waits for its route from a name
+ * server that never answers, and when flush returns its callback has run, in both modes. */
+static void flush_waits_for_async_requests(void) {
+  char namesrv[64];
+  int silent = silent_namesrv(namesrv, sizeof namesrv);
+  const char *const slow_namesrv_calls[][2] = {{"client_api_timeout_ms", "3000"}};
+  const char *modes[] = {"thread", "poll"};
+  for (int i = 0; i < 2; i++) {
+    char group[64];
+    snprintf(group, sizeof group, "request_flush_%s", modes[i]);
+    rmq_producer *producer = started_producer_on(namesrv, group, modes[i], slow_namesrv_calls, 1);
+    rmq_message *message = message_for("TopicTest", "question");
+    int calls = 0;
+    CHECK_RC(rmq_producer_request_async(producer, message, 3000, on_reply, &calls),
+             RMQ_RESULT_OK);
+    rmq_message_free(message);
+    CHECK(rmq_producer_in_flight(producer) == 1);
+    CHECK_RC(rmq_producer_flush(producer, 30000), RMQ_RESULT_OK);
+    CHECK(calls == 1 && rmq_producer_in_flight(producer) == 0);
+    rmq_producer_free(producer);
+  }
+  close(silent);
+}
+
 /* A transactional producer is an rmq_producer: the same lifecycle and sends. */
 static void transactional_producers_have_the_producer_lifecycle(void) {
   rmq_config *config = config_for("feature_tx", "thread");
@@ -785,6 +884,8 @@ int main(void) {
   RUN(feature_api_null_arguments_are_reported);
   RUN(messages_read_back_what_was_set);
   RUN(feature_calls_are_checked_before_the_network);
+  RUN(async_calls_beyond_the_bound_are_refused_and_never_call_back);
+  RUN(flush_waits_for_async_requests);
   RUN(transactional_producers_have_the_producer_lifecycle);
   RUN(feature_options_refuse_bad_values);
   return harness_finish("test_offline");

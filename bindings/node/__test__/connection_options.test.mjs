@@ -103,7 +103,7 @@ describe('TLS and ACL', () => {
     const stored = byMsgId(readTopic(topic, ids.length, { base }))
     assert.ok(ids.every((id) => stored.has(id)))
 
-    const wrong = secureProducer({ instanceName: 'node-wrong', secretKey: 'not-the-secret', retryTimesAsync: 0 })
+    const wrong = secureProducer({ instanceName: 'node-wrong', secretKey: 'not-the-secret', retryTimes: 0 })
     await wrong.start()
     const refused = await rejection(wrong.send({ topic, body: 'refused' })).finally(() => wrong.shutdown())
     assert.equal(refused.code, 'BROKER', refused.message)

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
 import { Producer } from '../index.js'
-import { closedPort, fakeCluster, namesrv, unique } from './support.mjs'
+import { closedPort, fakeCluster, namesrv, sendAsync, unique } from './support.mjs'
 
 async function rejection(promise) {
   try {
@@ -118,7 +118,8 @@ const failures = {
       shutdownTimeoutMs: 100,
     })
     await producer.start()
-    const pending = rejection(producer.send(message()))
+    // An async send: shutdown fails those still in flight after shutdownTimeoutMs.
+    const pending = rejection(sendAsync(producer, message()))
     await new Promise((resolve) => setTimeout(resolve, 200))
     const started = Date.now()
     await producer.shutdown()
@@ -156,12 +157,45 @@ test('local failures carry no broker fields', async () => {
 })
 
 test('sendCallback reports failures through the callback, as (err, null)', async () => {
-  const [err, result] = await withProducer({}, (p) => new Promise((resolve) => {
-    p.sendCallback(message(''), (...args) => resolve(args))
+  const [err, result] = await withFake({ behaviour: 'silent' }, { sendTimeoutMs: 500 }, (p) => new Promise((resolve) => {
+    p.sendCallback(message(), (...args) => resolve(args))
   }))
   assert.ok(err instanceof Error)
-  assert.equal(err.code, 'EMPTY_BODY')
+  assert.equal(err.code, 'TIMEOUT')
   assert.equal(result, null)
+})
+
+test('a refused async send rejects or throws at once, and its callback never fires', async () => {
+  let calls = 0
+  const count = () => calls++
+  const notStarted = new Producer({ group: unique('node_refused'), namesrv: namesrv() })
+  for (const start of [
+    () => notStarted.sendCallback(message(), count),
+    () => notStarted.sendBatchCallback([message()], count),
+    () => notStarted.requestCallback(message(), 1000, count),
+  ]) {
+    assert.equal(thrown(start).code, 'ILLEGAL_STATE')
+  }
+  for (const refused of [
+    notStarted.sendWithShardingKey(message(), 'k'),
+    notStarted.sendWithSelector(message(), count),
+    notStarted.request(message(), 1000),
+  ]) {
+    assert.equal((await rejection(refused)).code, 'ILLEGAL_STATE')
+  }
+
+  await withProducer({ maxMessageSize: 16 }, async (p) => {
+    assert.equal(thrown(() => p.sendCallback(message(''), count)).code, 'EMPTY_BODY')
+    assert.equal(thrown(() => p.sendCallback(message('x'.repeat(17)), count)).code, 'MESSAGE_TOO_LARGE')
+    assert.equal(thrown(() => p.sendBatchCallback([message('')], count)).code, 'EMPTY_BODY')
+    assert.equal(thrown(() => p.requestCallback(message(''), 1000, count)).code, 'EMPTY_BODY')
+    assert.equal(thrown(() => p.sendCallback(null, count)).code, 'INVALID_ARGUMENT')
+    assert.equal((await rejection(p.sendWithShardingKey(message(''), 'k'))).code, 'EMPTY_BODY')
+    assert.equal((await rejection(p.request(message(''), 1000))).code, 'EMPTY_BODY')
+    await p.flush(1000) // nothing refused is in flight
+  })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  assert.equal(calls, 0, 'a refused call called back (or a selector ran)')
 })
 
 test('bad arguments are INVALID_ARGUMENT: rejected by Promise methods, thrown by the others', async () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { Producer } from '../index.js'
-import { createTopic, fakeCluster, namesrv, readTopic, rejection, unique } from './support.mjs'
+import { createTopic, fakeCluster, namesrv, readTopic, rejection, sendAsync, unique } from './support.mjs'
 
 const settle = (promises) => Promise.allSettled(promises)
 
@@ -68,7 +68,7 @@ test('send hooks see every attempt of every send form; a throwing hook is only a
 
 test('a failed attempt reaches after() with its error', async () => {
   const fake = await fakeCluster({ behaviour: 'silent' })
-  const producer = new Producer({ group: unique('node_hooks_fail'), namesrv: fake.namesrv, sendTimeoutMs: 1000, retryTimesAsync: 0 })
+  const producer = new Producer({ group: unique('node_hooks_fail'), namesrv: fake.namesrv, sendTimeoutMs: 1000, retryTimes: 0 })
   const afters = []
   producer.addSendHook({ after: (ctx, outcome) => afters.push({ ctx, outcome }) })
   await producer.start()
@@ -106,7 +106,8 @@ test('backpressure fail refuses beyond the bounds with TOO_MANY_REQUESTS', async
     const producer = new Producer({ group: unique('node_fail'), namesrv: namesrv(), backpressure: 'fail', ...bounds })
     await producer.start()
     await producer.send({ topic, body: 'warm up the route' })
-    const results = await settle(Array.from({ length: 50 }, () => producer.send({ topic, body: Buffer.alloc(bodyLength, 120) })))
+    // The bounds are on async sends: `send` is the SYNC one.
+    const results = await settle(Array.from({ length: 50 }, () => sendAsync(producer, { topic, body: Buffer.alloc(bodyLength, 120) })))
     await producer.shutdown()
     const refused = results.filter((r) => r.status === 'rejected' && r.reason.code === 'TOO_MANY_REQUESTS')
     const sent = results.filter((r) => r.status === 'fulfilled').map((r) => r.value.msgId)
@@ -134,7 +135,7 @@ test('backpressure block waits for room without blocking the JS thread', async (
   await producer.start()
   let ticks = 0
   const timer = setInterval(() => (ticks += 1), 5)
-  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => producer.send({ topic, body: `blocked ${i}` })))
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => sendAsync(producer, { topic, body: `blocked ${i}` })))
   clearInterval(timer)
   await producer.shutdown()
   assert.ok(ticks > 0, 'the event loop was blocked')

@@ -91,6 +91,12 @@ describe('choosing the queue', () => {
     const outOfRange = await rejection(producer.sendWithSelector(message, (qs) => qs.length))
     const count = queues.length
     assert.match(outOfRange.message, new RegExp(`index ${count}.*${count} writable queue`))
+    // The bounds check is the core's, with its words.
+    for (const index of [-1, count]) {
+      const err = await rejection(producer.sendWithSelector(message, () => index))
+      assert.equal(err.code, 'INVALID_ARGUMENT')
+      assert.equal(err.message, `the queue selector returned index ${index}, but topic '${topic}' has ${count} writable queue(s)`)
+    }
 
     const threw = await rejection(
       producer.sendWithSelector(message, () => {

@@ -62,3 +62,30 @@ test('request() and requestCallback() get the Java responder\'s replies, and tim
   }
   assert.deepEqual(answered.map((r) => r.requestBody).sort(), ['ping 0', 'ping 1', 'ping 2', 'ping 3'])
 })
+
+test('flush() waits for a pending request', async () => {
+  const producer = new Producer({ group: unique('node_request_flush'), namesrv: namesrv() })
+  await producer.start()
+  try {
+    const started = Date.now()
+    let settledAt
+    const pending = rejection(producer.request({ topic: unique('NodeUnanswered'), body: 'anyone?' }, 1500)).then((err) => {
+      settledAt = Date.now()
+      return err
+    })
+    await producer.flush(10000)
+    const flushedAt = Date.now()
+    assert.ok(settledAt !== undefined, `flush() resolved ${flushedAt - started} ms in, before the request ended`)
+    assert.ok(flushedAt - started >= 1400, `flush() resolved after ${flushedAt - started} ms`)
+    assert.equal((await pending).code, 'TIMEOUT')
+
+    const silent = rejection(producer.request({ topic: unique('NodeUnanswered'), body: 'anyone?' }, 3000))
+    const err = await rejection(producer.flush(200))
+    assert.equal(err.code, 'TIMEOUT')
+    assert.match(err.message, /1 async send\(s\) still in flight/)
+    await silent
+    assert.equal((await rejection(producer.flush(-1))).code, 'INVALID_ARGUMENT')
+  } finally {
+    await producer.shutdown()
+  }
+})

@@ -87,6 +87,16 @@ export function newTopic(prefix, messageType = 'NORMAL') {
   return topic
 }
 
+/**
+ * `sendCallback` (the ASYNC send, `retryTimesAsync`) as a Promise: a refusal, which the callback
+ * form throws, rejects it as a failure reported through the callback does.
+ */
+export function sendAsync(producer, message) {
+  return new Promise((resolve, reject) =>
+    producer.sendCallback(message, (err, result) => (err ? reject(err) : resolve(result))),
+  )
+}
+
 /** The error `promise` rejects with (fails the test if it resolves). */
 export async function rejection(promise) {
   try {

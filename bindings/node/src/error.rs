@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use napi::bindgen_prelude::{JsObjectValue, JsValue, Object};
 use napi::{Env, Status};
 use napi_derive::napi;
-use rmq_core::{Error, ErrorKind};
+use rmq_core::{Error, ErrorKind, runtime};
 
 /// The `code` of every error this package raises; one per core `ErrorKind`.
 #[napi(string_enum = "UPPER_SNAKE")]
@@ -89,17 +89,10 @@ fn build_js_error<'env>(env: &'env Env, err: &Error) -> napi::Result<Object<'env
 /// `AssertUnwindSafe` is sound here: the closures only read the producer handle, whose shared
 /// state the core keeps consistent across its own panics.
 pub fn catch_panic<T>(f: impl FnOnce() -> rmq_core::Result<T>) -> rmq_core::Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(panic_error(payload.as_ref())))
-}
-
-/// An `Internal` error naming the panic's message.
-pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> Error {
-    let what = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)");
-    Error::internal(format!(
-        "rmqproducer panicked (a bug, please report it): {what}"
-    ))
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(Error::internal(format!(
+            "rmqproducer panicked (a bug, please report it): {}",
+            runtime::panic_message(payload)
+        )))
+    })
 }

@@ -5,9 +5,9 @@
 //! JS `Error` with a `code` ([`error`]).
 //!
 //! Nothing here runs a runtime of its own: all network work runs on `rmq_core::runtime`, and its
-//! outcome comes back to the JS thread through a [`completion::Completion`] (a Promise or a
-//! callback). A completion holds the event loop open only while its operation is pending, so a
-//! script that has shut its producers down exits by itself.
+//! outcome comes back to the JS thread, exactly once through the core's `Completion`, as a
+//! Promise or a callback ([`completion`]). Either holds the event loop open only while its
+//! operation is pending, so a script that has shut its producers down exits by itself.
 //!
 //! [`transaction::TransactionProducer`] wraps `rmq_core::producer::TransactionProducer`. JS
 //! functions the library calls from its own threads (queue selectors, transaction functions,

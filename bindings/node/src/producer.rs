@@ -1,8 +1,15 @@
 //! The JS `Producer` class: a handle on one `rmq_core::Producer`.
 //!
-//! Methods that return a Promise never throw: a bad argument rejects the Promise like any other
-//! failure. Only the constructor, the callback forms and `addSendHook` throw, synchronously, and
-//! only for bad arguments.
+//! Methods that return a Promise never throw: a bad argument or a refused send rejects the
+//! Promise like any other failure. The constructor, the callback forms and `addSendHook` throw,
+//! synchronously: a callback form throws whatever refuses its send (a bad argument, an invalid
+//! message, a producer not running, no room under `backpressure: 'fail'`), and then never calls
+//! back.
+//!
+//! Retries, one setting per form as in every binding: `send` and `sendBatch` are the core's
+//! SYNC sends (`retryTimes`), the callback forms its ASYNC ones (`retryTimesAsync`). Every
+//! async form waits for room under the async bounds inside its task (`RoomWait::InTask`): the
+//! JS thread never blocks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +17,9 @@ use std::time::Duration;
 use napi::bindgen_prelude::{FnArgs, Object, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
-use rmq_core::{Error, QueueSelection, runtime};
+use rmq_core::{Error, QueueSelection, RoomWait};
 
-use crate::completion::Completion;
+use crate::completion::{node_callback, promise};
 use crate::error::{catch_panic, to_js_error};
 use crate::hook::JsSendHook;
 use crate::js_function::JsFunction;
@@ -31,7 +38,8 @@ type Selector = JsFunction<
 ///
 /// Sends run in the background on the library's own threads; each send's Promise (or callback)
 /// keeps the process alive until the send completes, nothing else does. `shutdown()` waits for
-/// sends in flight (up to `shutdownTimeoutMs`) and fails the rest with code `SHUTDOWN`.
+/// async sends and requests in flight (up to `shutdownTimeoutMs`) and fails the rest with code
+/// `SHUTDOWN`.
 #[napi]
 pub struct Producer {
     inner: rmq_core::Producer,
@@ -54,32 +62,46 @@ impl Producer {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn start<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         let producer = self.inner.clone();
-        Completion::promise_with(env, async move { producer.start().await })
+        promise(env, async move { producer.start().await })
     }
 
-    /// Waits for sends in flight (up to `shutdownTimeoutMs`), fails the rest with `SHUTDOWN`,
-    /// and releases everything the producer holds.
+    /// Waits for async sends and requests in flight (up to `shutdownTimeoutMs`), fails the rest
+    /// with `SHUTDOWN`, and releases everything the producer holds.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         let producer = self.inner.clone();
-        Completion::promise_with(env, async move { producer.shutdown().await })
+        promise(env, async move { producer.shutdown().await })
     }
 
-    /// Sends `message` and resolves with where the broker stored it. Retries on another broker
-    /// (`retryTimesAsync`) within `sendTimeoutMs`.
+    /// Resolves once no async send (the callback forms, `sendToQueue`, `sendWithSelector`,
+    /// `sendWithShardingKey`) and no request is in flight; rejects with `TIMEOUT` if some still
+    /// are after `timeoutMs`.
+    #[napi(ts_args_type = "timeoutMs: number", ts_return_type = "Promise<void>")]
+    pub fn flush<'env>(&self, env: &'env Env, timeout_ms: Unknown) -> napi::Result<Object<'env>> {
+        let timeout = millis_from_js(timeout_ms, "timeoutMs");
+        let producer = self.inner.clone();
+        promise(env, async move { producer.flush(timeout?).await })
+    }
+
+    /// Sends `message` and resolves with where the broker stored it: the core's SYNC send, as
+    /// Python's blocking `send`, retrying on another broker (`retryTimes`) within
+    /// `sendTimeoutMs`.
     #[napi(
         ts_args_type = "message: Message",
         ts_return_type = "Promise<SendResult>"
     )]
     pub fn send<'env>(&self, env: &'env Env, message: Unknown) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
-        self.send_to(message, completion);
-        Ok(promise)
+        let message = message_from_js(message);
+        let producer = self.inner.clone();
+        promise(env, async move {
+            producer.send(message?).await.map(SendResult::from)
+        })
     }
 
-    /// `send` with a Node-style callback, called once with `(err, null)` or `(null, result)`.
-    /// An exception thrown by the callback does not end the process: it is reported with
-    /// `process.emitWarning` (type `RmqCallbackError`).
+    /// The ASYNC send with a Node-style callback, called once with `(err, null)` or
+    /// `(null, result)`; retries `retryTimesAsync` times. Throws, and never calls back, when the
+    /// send is refused. An exception thrown by the callback does not end the process: it is
+    /// reported with `process.emitWarning` (type `RmqCallbackError`).
     #[napi(
         ts_args_type = "message: Message, callback: (err: RmqError | null, result: SendResult | null) => void"
     )]
@@ -89,9 +111,11 @@ impl Producer {
         message: Unknown,
         callback: Unknown,
     ) -> napi::Result<()> {
-        let completion = Completion::callback(callback).map_err(|err| to_js_error(env, &err))?;
-        self.send_to(message, completion);
-        Ok(())
+        throw_refusal(env, || {
+            let done = send_result_callback(callback)?;
+            self.inner
+                .try_send_with_callback(message_from_js(message)?, RoomWait::InTask, done)
+        })
     }
 
     /// Writes `message` to a broker without waiting for an answer: resolves once written, and
@@ -102,15 +126,9 @@ impl Producer {
         env: &'env Env,
         message: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
-        match message_from_js(message) {
-            Ok(message) => {
-                let producer = self.inner.clone();
-                completion.complete_with(async move { producer.send_oneway(message).await });
-            }
-            Err(err) => completion.complete(Err(err)),
-        }
-        Ok(promise)
+        let message = message_from_js(message);
+        let producer = self.inner.clone();
+        promise(env, async move { producer.send_oneway(message?).await })
     }
 
     /// The writable queues of `topic` in the order selectors see them (brokers by name, then
@@ -124,18 +142,15 @@ impl Producer {
         env: &'env Env,
         topic: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::<Vec<MessageQueue>>::promise(env)?;
-        match string_from_js(topic, "topic") {
-            Ok(topic) => {
-                let producer = self.inner.clone();
-                completion.complete_with(async move {
-                    let queues = producer.publish_queues(&topic).await?;
-                    Ok(queues.into_iter().map(MessageQueue::from).collect())
-                });
-            }
-            Err(err) => completion.complete(Err(err)),
-        }
-        Ok(promise)
+        let topic = string_from_js(topic, "topic");
+        let producer = self.inner.clone();
+        promise(env, async move {
+            let queues = producer.publish_queues(&topic?).await?;
+            Ok(queues
+                .into_iter()
+                .map(MessageQueue::from)
+                .collect::<Vec<_>>())
+        })
     }
 
     /// Sends `message` to exactly `queue` (one of `publishQueues(topic)`): one attempt, no
@@ -150,18 +165,15 @@ impl Producer {
         message: Unknown,
         queue: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
-        match queue_from_js(queue) {
-            Ok(queue) => self.send_routed(message, QueueSelection::Queue(queue), completion),
-            Err(err) => completion.complete(Err(err)),
-        }
-        Ok(promise)
+        let selection = queue_from_js(queue).map(QueueSelection::Queue);
+        self.send_routed(env, message, selection)
     }
 
     /// Sends `message` to the queue `selector` picks: it gets the topic's writable queues (as
-    /// `publishQueues` lists them) and the message, and returns an index into the queues (or a
-    /// Promise of one). One attempt, no retry on another broker. An index out of range, or a
-    /// selector that throws, rejects with `INVALID_ARGUMENT`.
+    /// `publishQueues` lists them) and the message, on the JS thread, and returns an index into
+    /// the queues (or a Promise of one) within `sendTimeoutMs`. One attempt, no retry on another
+    /// broker. An index out of range or not an integer, or a selector that throws, rejects with
+    /// `INVALID_ARGUMENT`.
     #[napi(
         ts_args_type = "message: Message, selector: (queues: MessageQueue[], message: MessageView) => number | Promise<number>",
         ts_return_type = "Promise<SendResult>"
@@ -172,45 +184,18 @@ impl Producer {
         message: Unknown,
         selector: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
-        let started = message_from_js(message).and_then(|message| {
-            let selector: Selector = JsFunction::new(
-                selector,
-                "queue selector",
-                false,
-                |_env, (queues, message)| {
-                    let queues: Vec<rmq_core::MessageQueue> = queues;
-                    Ok(FnArgs::from((
-                        queues.into_iter().map(MessageQueue::from).collect(),
-                        MessageView::from(message),
-                    )))
-                },
-            )?;
-            Ok((message, selector))
+        let selection = js_selector(selector).map(|selector| {
+            QueueSelection::async_selector(move |queues, message| async move {
+                let index = selector
+                    .ask::<f64>((queues, message))
+                    .await
+                    .map_err(|failure| {
+                        Error::invalid_argument(format!("the queue selector {failure}"))
+                    })?;
+                integer_index(index)
+            })
         });
-        let (message, selector) = match started {
-            Ok(started) => started,
-            Err(err) => {
-                completion.complete(Err(err));
-                return Ok(promise);
-            }
-        };
-        let producer = self.inner.clone();
-        completion.complete_with(async move {
-            let queues = producer.publish_queues(&message.topic).await?;
-            let index = selector
-                .ask::<f64>((queues.clone(), message.clone()))
-                .await
-                .map_err(|failure| {
-                    Error::invalid_argument(format!("the queue selector {failure}"))
-                })?;
-            let queue = selected_queue(&message.topic, queues, index)?;
-            producer
-                .send_to_async(message, QueueSelection::Queue(queue))
-                .await
-                .map(SendResult::from)
-        });
-        Ok(promise)
+        self.send_routed(env, message, selection)
     }
 
     /// Sends `message` to the queue the Java client's `SelectMessageQueueByHash` picks for
@@ -226,17 +211,15 @@ impl Producer {
         message: Unknown,
         sharding_key: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
-        match string_from_js(sharding_key, "sharding key") {
-            Ok(key) => self.send_routed(message, QueueSelection::ShardingKey(key), completion),
-            Err(err) => completion.complete(Err(err)),
-        }
-        Ok(promise)
+        let selection =
+            string_from_js(sharding_key, "sharding key").map(QueueSelection::ShardingKey);
+        self.send_routed(env, message, selection)
     }
 
-    /// Sends `messages` as one batch (one request, retried as `send`); the result's `msgIds`
-    /// has each message's id, in order. All messages need one topic and no delay, and the batch
-    /// must fit `maxMessageSize`, else `INVALID_MESSAGE` / `MESSAGE_TOO_LARGE`.
+    /// Sends `messages` as one batch (one request): the core's SYNC send, retried as `send`
+    /// (`retryTimes`); the result's `msgIds` has each message's id, in order. All messages need
+    /// one topic and no delay, and the batch must fit `maxMessageSize`, else `INVALID_MESSAGE` /
+    /// `MESSAGE_TOO_LARGE`.
     #[napi(
         ts_args_type = "messages: Message[]",
         ts_return_type = "Promise<SendResult>"
@@ -246,12 +229,14 @@ impl Producer {
         env: &'env Env,
         messages: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
-        self.send_batch_to(messages, completion);
-        Ok(promise)
+        let messages = messages_from_js(messages);
+        let producer = self.inner.clone();
+        promise(env, async move {
+            producer.send_batch(messages?).await.map(SendResult::from)
+        })
     }
 
-    /// `sendBatch` with a Node-style callback, as `sendCallback`.
+    /// The ASYNC batch with a Node-style callback (`retryTimesAsync`), as `sendCallback`.
     #[napi(
         ts_args_type = "messages: Message[], callback: (err: RmqError | null, result: SendResult | null) => void"
     )]
@@ -261,14 +246,20 @@ impl Producer {
         messages: Unknown,
         callback: Unknown,
     ) -> napi::Result<()> {
-        let completion = Completion::callback(callback).map_err(|err| to_js_error(env, &err))?;
-        self.send_batch_to(messages, completion);
-        Ok(())
+        throw_refusal(env, || {
+            let done = send_result_callback(callback)?;
+            self.inner.try_send_batch_with_callback(
+                messages_from_js(messages)?,
+                RoomWait::InTask,
+                done,
+            )
+        })
     }
 
-    /// Request-reply: sends `message` and resolves with the reply a consumer sends back (the
-    /// Java client's `MessageUtil.createReplyMessage`), or rejects with `TIMEOUT` when none
-    /// comes within `timeoutMs`.
+    /// Request-reply: sends `message` (ASYNC, `retryTimesAsync`) and resolves with the reply a
+    /// consumer sends back (the Java client's `MessageUtil.createReplyMessage`), or rejects
+    /// with `TIMEOUT` when none comes within `timeoutMs`. A pending request counts in flight:
+    /// `flush()` and `shutdown()` wait for it.
     #[napi(
         ts_args_type = "message: Message, timeoutMs: number",
         ts_return_type = "Promise<MessageView>"
@@ -279,12 +270,17 @@ impl Producer {
         message: Unknown,
         timeout_ms: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::promise(env)?;
-        self.request_to(message, timeout_ms, completion);
-        Ok(promise)
+        // Started here, not in the task, so that it is in flight as this call returns.
+        let asked = catch_panic(|| {
+            let message = message_from_js(message)?;
+            let timeout = millis_from_js(timeout_ms, "timeoutMs")?;
+            Ok(self.inner.request(message, timeout))
+        });
+        promise(env, async move { asked?.await.map(MessageView::from) })
     }
 
-    /// `request` with a Node-style callback, called once with `(err, null)` or `(null, reply)`.
+    /// `request` with a Node-style callback, called once with `(err, null)` or `(null, reply)`;
+    /// throws, and never calls back, when the request is refused.
     #[napi(
         ts_args_type = "message: Message, timeoutMs: number, callback: (err: RmqError | null, reply: MessageView | null) => void"
     )]
@@ -295,9 +291,17 @@ impl Producer {
         timeout_ms: Unknown,
         callback: Unknown,
     ) -> napi::Result<()> {
-        let completion = Completion::callback(callback).map_err(|err| to_js_error(env, &err))?;
-        self.request_to(message, timeout_ms, completion);
-        Ok(())
+        throw_refusal(env, || {
+            let reply = node_callback::<MessageView>(callback)?;
+            let message = message_from_js(message)?;
+            let timeout = millis_from_js(timeout_ms, "timeoutMs")?;
+            self.inner.try_request_with_callback(
+                message,
+                timeout,
+                RoomWait::InTask,
+                move |outcome| reply(outcome.map(MessageView::from)),
+            )
+        })
     }
 
     /// Adds a hook called around every send attempt of this producer (all send forms):
@@ -318,99 +322,62 @@ impl Producer {
         Producer { inner }
     }
 
-    fn send_routed(
+    /// An ASYNC one-attempt send to the queue `selection` chooses. It starts here, so that a
+    /// refusal rejects the Promise at once.
+    fn send_routed<'env>(
         &self,
+        env: &'env Env,
         message: Unknown,
-        selection: QueueSelection,
-        completion: Completion<SendResult>,
-    ) {
-        let message = match message_from_js(message) {
-            Ok(message) => message,
-            Err(err) => return completion.complete(Err(err)),
-        };
-        let _ = catch_panic(|| {
-            let _context = runtime::handle().enter();
-            self.inner
-                .send_to_with_callback(message, selection, move |outcome| {
-                    completion.complete(outcome.map(SendResult::from))
-                });
-            Ok(())
+        selection: rmq_core::Result<QueueSelection>,
+    ) -> napi::Result<Object<'env>> {
+        let sending = catch_panic(|| {
+            Ok(self
+                .inner
+                .send_to_async(message_from_js(message)?, selection?))
         });
-    }
-
-    fn request_to(
-        &self,
-        message: Unknown,
-        timeout_ms: Unknown,
-        completion: Completion<MessageView>,
-    ) {
-        let started = message_from_js(message)
-            .and_then(|message| Ok((message, millis_from_js(timeout_ms, "timeoutMs")?)));
-        match started {
-            Ok((message, timeout)) => {
-                let producer = self.inner.clone();
-                completion.complete_with(async move {
-                    producer
-                        .request(message, timeout)
-                        .await
-                        .map(MessageView::from)
-                });
-            }
-            Err(err) => completion.complete(Err(err)),
-        }
-    }
-
-    fn send_batch_to(&self, messages: Unknown, completion: Completion<SendResult>) {
-        let messages = match messages_from_js(messages) {
-            Ok(messages) => messages,
-            Err(err) => return completion.complete(Err(err)),
-        };
-        let _ = catch_panic(|| {
-            let _context = runtime::handle().enter();
-            self.inner
-                .send_batch_with_callback(messages, move |outcome| {
-                    completion.complete(outcome.map(SendResult::from))
-                });
-            Ok(())
-        });
-    }
-
-    fn send_to(&self, message: Unknown, completion: Completion<SendResult>) {
-        let message = match message_from_js(message) {
-            Ok(message) => message,
-            Err(err) => return completion.complete(Err(err)),
-        };
-        // Should the core panic, the callback is dropped unrun, and dropping the completion
-        // inside it delivers an `Internal` error: nothing is left to report here. The send
-        // starts inside the library runtime's context so that with `backpressure: 'block'` it
-        // waits for room in its own task (its Promise stays pending), never on the JS thread.
-        let _ = catch_panic(|| {
-            let _context = runtime::handle().enter();
-            self.inner.send_with_callback(message, move |outcome| {
-                completion.complete(outcome.map(SendResult::from))
-            });
-            Ok(())
-        });
+        promise(env, async move { sending?.await.map(SendResult::from) })
     }
 }
 
-/// The queue at the index a selector returned; `INVALID_ARGUMENT` for anything but an integer
-/// in range.
-fn selected_queue(
-    topic: &str,
-    queues: Vec<rmq_core::MessageQueue>,
-    index: f64,
-) -> rmq_core::Result<rmq_core::MessageQueue> {
-    let count = queues.len();
-    let valid = index.fract() == 0.0 && index >= 0.0 && index < count as f64;
-    valid
-        .then(|| queues.into_iter().nth(index as usize))
-        .flatten()
-        .ok_or_else(|| {
-            Error::invalid_argument(format!(
-                "the queue selector returned index {index}, but topic '{topic}' has {count} writable queue(s)"
-            ))
-        })
+/// Runs a callback form's start; what refuses it is thrown. A panic is thrown as `INTERNAL`.
+fn throw_refusal(env: &Env, start: impl FnOnce() -> rmq_core::Result<()>) -> napi::Result<()> {
+    catch_panic(start).map_err(|err| to_js_error(env, &err))
+}
+
+/// A callback of the send forms, taking the core's send results.
+fn send_result_callback(
+    js_callback: Unknown,
+) -> rmq_core::Result<impl FnOnce(rmq_core::Result<rmq_core::SendResult>) + Send + 'static> {
+    let done = node_callback::<SendResult>(js_callback)?;
+    Ok(move |outcome: rmq_core::Result<rmq_core::SendResult>| done(outcome.map(SendResult::from)))
+}
+
+/// Holds on to a JS queue selector, called with the queues and the message as JS sees them.
+fn js_selector(selector: Unknown) -> rmq_core::Result<Selector> {
+    JsFunction::new(
+        selector,
+        "queue selector",
+        false,
+        |_env, (queues, message): (Vec<rmq_core::MessageQueue>, rmq_core::Message)| {
+            Ok(FnArgs::from((
+                queues.into_iter().map(MessageQueue::from).collect(),
+                MessageView::from(message),
+            )))
+        },
+    )
+}
+
+/// A selector's answer as an index; whether it is in range is the core's check.
+fn integer_index(index: f64) -> rmq_core::Result<i64> {
+    // i64::MIN and i64::MAX + 1 as f64 are exact powers of two.
+    let representable = index >= i64::MIN as f64 && index < -(i64::MIN as f64);
+    if index.fract() == 0.0 && representable {
+        Ok(index as i64)
+    } else {
+        Err(Error::invalid_argument(format!(
+            "the queue selector returned {index}, which is not an integer index"
+        )))
+    }
 }
 
 fn string_from_js(value: Unknown, name: &str) -> rmq_core::Result<String> {

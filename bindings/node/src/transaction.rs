@@ -14,7 +14,7 @@ use napi::Env;
 use napi::bindgen_prelude::{FnArgs, Object, Unknown};
 use napi_derive::napi;
 
-use crate::completion::Completion;
+use crate::completion::promise;
 use crate::error::{catch_panic, to_js_error};
 use crate::js_function::JsFunction;
 use crate::message::{MessageView, SendResult, message_from_js};
@@ -143,14 +143,14 @@ impl TransactionProducer {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn start<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         let producer = self.inner.clone();
-        Completion::promise_with(env, async move { producer.start().await })
+        promise(env, async move { producer.start().await })
     }
 
     /// Stops answering checks and shuts the producer down.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         let producer = self.inner.clone();
-        Completion::promise_with(env, async move { producer.shutdown().await })
+        promise(env, async move { producer.shutdown().await })
     }
 
     /// Sends `message` as a half message, the broker keeps it invisible; then calls
@@ -166,7 +166,6 @@ impl TransactionProducer {
         message: Unknown,
         local: Unknown,
     ) -> napi::Result<Object<'env>> {
-        let (completion, promise) = Completion::<TransactionSendResult>::promise(env)?;
         let started = message_from_js(message).and_then(|message| {
             let local = JsFunction::new(
                 local,
@@ -181,15 +180,9 @@ impl TransactionProducer {
             )?;
             Ok((message, local))
         });
-        let (message, local) = match started {
-            Ok(started) => started,
-            Err(err) => {
-                completion.complete(Err(err));
-                return Ok(promise);
-            }
-        };
         let producer = self.inner.clone();
-        completion.complete_with(async move {
+        promise(env, async move {
+            let (message, local) = started?;
             let sent = producer
                 .send_in_transaction_async(message, move |message, half| async move {
                     local
@@ -203,7 +196,6 @@ impl TransactionProducer {
                 send_result: sent.send_result.into(),
                 local_state: sent.local_state.into(),
             })
-        });
-        Ok(promise)
+        })
     }
 }

@@ -1,5 +1,5 @@
-//! The delivery thread: every outcome of an async operation and every log record reaches Python
-//! through it.
+//! The delivery thread: every outcome of an async operation, every log record and every call of
+//! a queue selector reaches Python through it.
 //!
 //! Library runtime threads never wait for the GIL (a Python thread holding it would stall the
 //! network I/O of every producer); they queue a job here instead. This one thread takes the GIL,
@@ -7,6 +7,7 @@
 //! outcome queued before `shutdown()` returns is delivered before it returns (see [`drain`]).
 
 use std::cell::Cell;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,7 +17,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
-use rmq_core::Error;
+use tokio::sync::oneshot;
 
 use crate::errors::to_py_err;
 use crate::logging;
@@ -100,11 +101,16 @@ fn run_job(py: Python<'_>, job: Job) {
     }
 }
 
+/// Whether this is the delivery thread (a callback, a hook, a selector runs on it).
+pub fn on_delivery_thread() -> bool {
+    ON_DELIVERY_THREAD.get()
+}
+
 /// Waits (GIL released, up to [`DRAIN_TIMEOUT`]) until every job queued before this call has run,
 /// so that callbacks of sends that completed before `shutdown()` or `flush()` returned have run
 /// too. Returns at once on the delivery thread itself (a callback would wait for itself).
 pub fn drain(py: Python<'_>) {
-    if ON_DELIVERY_THREAD.get() {
+    if on_delivery_thread() {
         return;
     }
     if STARTED_IN.load(Ordering::Acquire) != std::process::id() {
@@ -138,6 +144,22 @@ impl Target {
             future: future.clone().unbind(),
         };
         Ok((future, target))
+    }
+
+    /// The callback of one async call of the core (which calls it exactly once): it queues the
+    /// outcome, converted to Python by `convert`, for the delivery thread.
+    pub fn callback<T: Send + 'static>(
+        self,
+        convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+    ) -> impl FnOnce(rmq_core::Result<T>) + Send + 'static {
+        move |outcome| {
+            submit(Box::new(move |py| {
+                let outcome = outcome
+                    .map_err(|error| to_py_err(py, error))
+                    .and_then(|value| convert(py, value));
+                self.deliver(py, outcome);
+            }))
+        }
     }
 
     fn deliver(self, py: Python<'_>, outcome: PyResult<Py<PyAny>>) {
@@ -209,46 +231,15 @@ fn set_future_outcome_fn(py: Python<'_>) -> PyResult<Py<PyCFunction>> {
         .map(|function| function.clone_ref(py))
 }
 
-type Convert<T> = Box<dyn FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send>;
-
-/// The promise to deliver one outcome to a [`Target`]: either [`Completion::complete`] is called,
-/// or dropping it (the library lost the operation, say through a panic) delivers an
-/// `InternalError`, so an awaiting coroutine or a waiting thread never hangs.
-pub struct Completion<T> {
-    target: Option<(Target, Convert<T>)>,
-}
-
-impl<T: Send + 'static> Completion<T> {
-    pub fn new(
-        target: Target,
-        convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
-    ) -> Self {
-        Completion {
-            target: Some((target, Box::new(convert))),
-        }
-    }
-
-    pub fn complete(mut self, outcome: rmq_core::Result<T>) {
-        if let Some((target, convert)) = self.target.take() {
-            submit(Box::new(move |py| {
-                let outcome = outcome
-                    .map_err(|error| to_py_err(py, error))
-                    .and_then(|value| convert(py, value));
-                target.deliver(py, outcome);
-            }));
-        }
-    }
-}
-
-impl<T> Drop for Completion<T> {
-    fn drop(&mut self) {
-        if let Some((target, _)) = self.target.take() {
-            submit(Box::new(move |py| {
-                let lost = Error::internal(
-                    "the operation ended without a result (a bug in rmqproducer, please report it)",
-                );
-                target.deliver(py, Err(to_py_err(py, lost)));
-            }));
-        }
-    }
+/// Runs `job` on the delivery thread for the library runtime, which must not wait for the GIL
+/// itself (a queue selector): the future of its answer, `None` if it could not run.
+pub fn ask<T: Send + 'static>(
+    job: impl FnOnce(Python<'_>) -> T + Send + 'static,
+) -> impl Future<Output = Option<T>> + Send + 'static {
+    let (answer, answered) = oneshot::channel();
+    submit(Box::new(move |py| {
+        let _ = answer.send(job(py));
+    }));
+    // A job dropped without running drops its sender: the answer is `None`.
+    async move { answered.await.ok() }
 }

@@ -2,23 +2,24 @@
 //!
 //! Blocking calls (`send`, `send_to_queue`, `send_with_selector`, `send_batch`, `request`, ...)
 //! release the GIL while they wait; their `_async` forms and `async with` return asyncio futures
-//! of the caller's running loop; `send_callback` and send hooks run on the delivery thread (see
-//! [`crate::dispatch`]). Every call first checks that the process is the one that created the
-//! library's runtime, so a producer used in a forked child fails at once instead of hanging.
+//! of the caller's running loop, and never block it; `send_callback`, send hooks and queue
+//! selectors run on the delivery thread (see [`crate::dispatch`]). Every call first checks that
+//! the process is the one that created the library's runtime, so a producer used in a forked
+//! child fails at once instead of hanging.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
-use rmq_core::{Error, ProducerConfig, QueueSelection, runtime};
+use rmq_core::{Completion, Error, ProducerConfig, QueueSelection, RoomWait, runtime};
 
-use crate::dispatch::{self, Completion, Target};
-use crate::errors::{IntoPyResult, catch_panic, to_py_err};
+use crate::dispatch::{self, Target};
+use crate::errors::{IntoPyResult, catch_panic};
 use crate::hook::PySendHook;
 use crate::message::PyMessage;
 use crate::result::{PyMessageQueue, PySendResult};
@@ -87,27 +88,36 @@ impl PyProducer {
     {
         let producer = self.usable().into_py_result(py)?;
         let (future, target) = Target::asyncio_future(py)?;
-        let completion = Completion::new(target, convert);
+        let completion = Completion::new(target.callback(convert));
         let operation = operation(producer);
         runtime::spawn(async move { completion.complete(operation.await) });
         Ok(future)
     }
 
-    /// Starts an async send whose outcome goes to `target`.
-    fn send_to(&self, py: Python<'_>, msg: &PyMessage, target: Target) -> PyResult<()> {
+    /// Starts an async call with `try_call` (one of the core's `try_*_with_callback`, given
+    /// `RoomWait::InTask`, so that a full producer never holds the event loop) and returns an
+    /// asyncio future of its outcome. A refused call raises here; its future is never resolved.
+    fn try_awaitable<'py, T>(
+        &self,
+        py: Python<'py>,
+        what: &str,
+        try_call: impl FnOnce(&rmq_core::Producer, Callback<T>) -> rmq_core::Result<()> + Send,
+        convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+    ) -> PyResult<Bound<'py, PyAny>>
+    where
+        T: Send + 'static,
+    {
         let producer = self.usable().into_py_result(py)?;
-        let message = msg.to_core();
-        let completion = Completion::new(target, PySendResult::into_object);
-        // With `backpressure=block` a full producer holds the caller here: without the GIL.
-        catch_panic("send_with_callback", move || {
-            py.detach(move || {
-                producer.send_with_callback(message, move |outcome| completion.complete(outcome))
-            });
-            Ok(())
-        })
-        .into_py_result(py)
+        let (future, target) = Target::asyncio_future(py)?;
+        let callback = Box::new(target.callback(convert));
+        // Encoding a large message takes a while: without the GIL.
+        catch_panic(what, || py.detach(|| try_call(&producer, callback))).into_py_result(py)?;
+        Ok(future)
     }
 }
+
+/// The callback of an async call, as the core's `try_*_with_callback` take it.
+type Callback<T> = Box<dyn FnOnce(rmq_core::Result<T>) + Send>;
 
 #[pymethods]
 impl PyProducer {
@@ -170,24 +180,28 @@ impl PyProducer {
     }
 
     /// Starts a send now and returns an `asyncio.Future` of its `SendResult`, resolved on the
-    /// running event loop of the caller. Cancelling the future does not cancel the send.
+    /// running event loop of the caller. Cancelling the future does not cancel the send. A send
+    /// refused at once raises here; a full producer makes it wait in its task, never the loop.
     fn send_async<'py>(
         &self,
         py: Python<'py>,
         msg: PyRef<'_, PyMessage>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (future, target) = Target::asyncio_future(py)?;
-        if let Err(error) = self.send_to(py, &msg, target) {
-            // Nobody will await this future; cancel it so asyncio does not report it as lost.
-            future.call_method0("cancel")?;
-            return Err(error);
-        }
-        Ok(future)
+        let message = msg.to_core();
+        self.try_awaitable(
+            py,
+            "send_async",
+            |producer, callback| {
+                producer.try_send_with_callback(message, RoomWait::InTask, callback)
+            },
+            PySendResult::into_object,
+        )
     }
 
     /// Starts a send now; `callback(result, error)` is called once, on the library's delivery
     /// thread with the GIL held, with either a `SendResult` or an `RmqError`. An exception raised
-    /// by the callback is logged to the `rmqproducer` logger.
+    /// by the callback is logged to the `rmqproducer` logger. A send refused at once raises here
+    /// and never calls back.
     fn send_callback(
         &self,
         py: Python<'_>,
@@ -199,7 +213,15 @@ impl PyProducer {
                 "callback must be callable as callback(result, error)",
             ));
         }
-        self.send_to(py, &msg, Target::Callback(callback.unbind()))
+        let producer = self.usable().into_py_result(py)?;
+        let message = msg.to_core();
+        let callback = Target::Callback(callback.unbind()).callback(PySendResult::into_object);
+        // With `backpressure=block` a full producer holds this thread until there is room:
+        // without the GIL.
+        catch_panic("send_callback", || {
+            py.detach(|| producer.try_send_with_callback(message, RoomWait::ThisThread, callback))
+        })
+        .into_py_result(py)
     }
 
     /// Writes the message to a broker without waiting for any answer (no retry, no result).
@@ -245,36 +267,41 @@ impl PyProducer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let selection = QueueSelection::Queue(queue.to_core());
         let message = msg.to_core();
-        self.spawn_awaitable(
+        self.try_awaitable(
             py,
-            |producer| async move { producer.send_to_async(message, selection).await },
+            "send_to_queue_async",
+            |producer, callback| {
+                producer.try_send_to_with_callback(message, selection, RoomWait::InTask, callback)
+            },
             PySendResult::into_object,
         )
     }
 
-    /// Sends to the queue `selector(queues, msg)` picks: it is called on this thread with the
-    /// topic's writable queues (as `publish_queues` lists them) and returns an index among them.
-    /// An index out of range, or a selector that raises, is an `InvalidArgumentError`.
+    /// Sends to the queue `selector(queues, msg)` picks among the topic's writable queues (as
+    /// `publish_queues` lists them); it is called on the library's delivery thread. An index out
+    /// of range, something other than an int, or a selector that raises (its exception is the
+    /// `__cause__`) is an `InvalidArgumentError`.
     fn send_with_selector(
         &self,
         py: Python<'_>,
-        msg: Bound<'_, PyMessage>,
+        msg: PyRef<'_, PyMessage>,
         selector: Bound<'_, PyAny>,
     ) -> PyResult<PySendResult> {
-        if !selector.is_callable() {
-            return Err(PyTypeError::new_err(
-                "selector must be callable as selector(queues, msg) -> int",
-            ));
+        let selector = PySelector::new(selector)?;
+        if dispatch::on_delivery_thread() {
+            // The selector would wait for this very thread until the send timeout.
+            return Err(Error::illegal_state(
+                "send_with_selector was called from a callback or hook, on the thread its selector runs on; call it from another thread",
+            ))
+            .into_py_result(py);
         }
-        let message = msg.borrow().to_core();
-        let topic = message.topic.clone();
-        let queues = self.wait(py, "publish_queues", |producer| async move {
-            producer.publish_queues(&topic).await
-        })?;
-        let queue = queues[select_index(py, &selector, &queues, &msg)?].clone();
-        let result = self.wait(py, "send_with_selector", |producer| async move {
-            producer.send_to_queue(message, queue).await
-        })?;
+        let message = msg.to_core();
+        drop(msg);
+        let selection = selector.selection(py);
+        let sent = self.wait(py, "send_with_selector", |producer| async move {
+            producer.send_to(message, selection).await
+        });
+        let result = sent.map_err(|error| selector.explain(py, error))?;
         PySendResult::new(py, result)
     }
 
@@ -302,12 +329,12 @@ impl PyProducer {
         key: String,
     ) -> PyResult<Bound<'py, PyAny>> {
         let message = msg.to_core();
-        self.spawn_awaitable(
+        self.try_awaitable(
             py,
-            |producer| async move {
-                producer
-                    .send_to_async(message, QueueSelection::ShardingKey(key))
-                    .await
+            "send_with_sharding_key_async",
+            |producer, callback| {
+                let selection = QueueSelection::ShardingKey(key);
+                producer.try_send_to_with_callback(message, selection, RoomWait::InTask, callback)
             },
             PySendResult::into_object,
         )
@@ -330,9 +357,12 @@ impl PyProducer {
         msgs: &Bound<'_, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let messages = message_list(msgs)?;
-        self.spawn_awaitable(
+        self.try_awaitable(
             py,
-            |producer| async move { producer.send_batch_async(messages).await },
+            "send_batch_async",
+            |producer, callback| {
+                producer.try_send_batch_with_callback(messages, RoomWait::InTask, callback)
+            },
             PySendResult::into_object,
         )
     }
@@ -365,9 +395,12 @@ impl PyProducer {
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = seconds(py, "request timeout", timeout)?;
         let message = msg.to_core();
-        self.spawn_awaitable(
+        self.try_awaitable(
             py,
-            move |producer| async move { producer.request(message, timeout).await },
+            "request_async",
+            |producer, callback| {
+                producer.try_request_with_callback(message, timeout, RoomWait::InTask, callback)
+            },
             PyMessage::into_object,
         )
     }
@@ -390,7 +423,7 @@ impl PyProducer {
         Ok(())
     }
 
-    /// Waits until no async send is in flight and their callbacks have run, or raises
+    /// Waits until no async send or request is in flight and their callbacks have run, or raises
     /// `TimeoutError` after `timeout` seconds.
     #[pyo3(signature = (timeout=30.0))]
     fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
@@ -402,7 +435,7 @@ impl PyProducer {
         Ok(())
     }
 
-    /// Async sends started and not yet completed.
+    /// Async sends and requests started and not yet completed.
     #[getter]
     fn in_flight(&self, py: Python<'_>) -> PyResult<usize> {
         let producer = self.usable().into_py_result(py)?;
@@ -539,44 +572,80 @@ fn message_list(messages: &Bound<'_, PyAny>) -> PyResult<Vec<rmq_core::Message>>
         .collect()
 }
 
-/// Calls a user's queue selector with the topic's writable queues and the message, and checks
-/// the index it returns. Whatever goes wrong is an `InvalidArgumentError` (a raised exception
-/// is its `__cause__`).
-fn select_index(
+/// A user's queue selector, `selector(queues, msg) -> int`, for the core to call.
+struct PySelector {
+    selector: Py<PyAny>,
+    /// What the selector raised, to be the `__cause__` of the send's error.
+    raised: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl PySelector {
+    fn new(selector: Bound<'_, PyAny>) -> PyResult<Self> {
+        if !selector.is_callable() {
+            return Err(PyTypeError::new_err(
+                "selector must be callable as selector(queues, msg) -> int",
+            ));
+        }
+        Ok(PySelector {
+            selector: selector.unbind(),
+            raised: Arc::default(),
+        })
+    }
+
+    /// The core's selection: the selector runs on the delivery thread (a runtime thread never
+    /// waits for the GIL), the core checks the index it returns.
+    fn selection(&self, py: Python<'_>) -> QueueSelection {
+        let (selector, raised) = (self.selector.clone_ref(py), self.raised.clone());
+        QueueSelection::async_selector(move |queues, msg| {
+            let picked =
+                dispatch::ask(move |py| call_selector(py, &selector, queues, msg, &raised));
+            async move {
+                picked.await.unwrap_or_else(|| {
+                    Err(Error::internal(
+                        "the queue selector could not run: the interpreter is shutting down",
+                    ))
+                })
+            }
+        })
+    }
+
+    /// The send's error, with what the selector raised as its `__cause__`.
+    fn explain(&self, py: Python<'_>, error: PyErr) -> PyErr {
+        let raised = self
+            .raised
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(raised) = raised {
+            error.set_cause(py, Some(raised));
+        }
+        error
+    }
+}
+
+/// The index a selector returns for `queues` and `msg`; a raise or a non-int is an invalid
+/// argument (and what it raised goes to `raised`).
+fn call_selector(
     py: Python<'_>,
-    selector: &Bound<'_, PyAny>,
-    queues: &[rmq_core::MessageQueue],
-    msg: &Bound<'_, PyMessage>,
-) -> PyResult<usize> {
-    let topic = msg.borrow().to_core().topic;
-    let listed = PyList::new(py, queues.iter().cloned().map(PyMessageQueue::from_core))?;
-    let returned = selector.call1((listed, msg)).map_err(|raised| {
-        let error = Error::invalid_argument(format!("the queue selector raised {raised}"));
-        let error = to_py_err(py, error);
-        error.set_cause(py, Some(raised));
+    selector: &Py<PyAny>,
+    queues: Vec<rmq_core::MessageQueue>,
+    msg: rmq_core::Message,
+    raised: &Mutex<Option<PyErr>>,
+) -> rmq_core::Result<i64> {
+    let returned = PyList::new(py, queues.into_iter().map(PyMessageQueue::from_core))
+        .and_then(|queues| Ok((queues, Py::new(py, PyMessage::from_core(msg))?)))
+        .and_then(|args| selector.bind(py).call1(args));
+    let returned = returned.map_err(|exception| {
+        let error = Error::invalid_argument(format!("the queue selector raised {exception}"));
+        *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(exception);
         error
     })?;
-    let index = returned.extract::<i64>().map_err(|_| {
+    returned.extract::<i64>().map_err(|_| {
         let shown = returned.repr().map(|r| r.to_string()).unwrap_or_default();
-        to_py_err(
-            py,
-            Error::invalid_argument(format!(
-                "the queue selector returned {shown}, not an int index"
-            )),
-        )
-    })?;
-    usize::try_from(index)
-        .ok()
-        .filter(|&index| index < queues.len())
-        .ok_or_else(|| {
-            to_py_err(
-                py,
-                Error::invalid_argument(format!(
-                    "the queue selector returned index {index}, but topic '{topic}' has {} writable queue(s)",
-                    queues.len()
-                )),
-            )
-        })
+        Error::invalid_argument(format!(
+            "the queue selector returned {shown}, not an int index"
+        ))
+    })
 }
 
 /// An option value as the core's string form: `True` → `"true"`, numbers and `str` as written.

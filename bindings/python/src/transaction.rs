@@ -10,10 +10,7 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
-use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
-use std::thread::Thread;
 
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
@@ -21,7 +18,7 @@ use pyo3::types::{PyDict, PyTuple};
 use rmq_core::producer::{LocalTransactionState, TransactionCheck};
 use rmq_core::{SendResult, runtime};
 
-use crate::errors::{IntoPyResult, catch_panic};
+use crate::errors::{IntoPyResult, catch_panic, to_py_err};
 use crate::logging;
 use crate::message::PyMessage;
 use crate::producer::{PyProducer, SIGNAL_CHECK_INTERVAL, producer_config, wait_releasing_gil};
@@ -176,15 +173,6 @@ fn checker(check: Py<PyAny>) -> impl Fn(&TransactionCheck) -> LocalTransactionSt
     }
 }
 
-/// Wakes the thread that polls a future.
-struct ThreadWaker(Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
 /// Polls `future` on the calling thread, GIL released, until it completes. Its network parts run
 /// on the library runtime (the core moves them there); what runs here is the caller's local
 /// transaction. Wakes up now and then to let Python handle signals: Ctrl-C abandons the wait
@@ -194,21 +182,20 @@ where
     F: Future + Send,
     F::Output: Send,
 {
-    let mut future = pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    loop {
-        let polled = py.detach(|| {
-            let mut context = Context::from_waker(&waker);
-            let polled = future.as_mut().poll(&mut context);
-            if polled.is_pending() {
-                std::thread::park_timeout(SIGNAL_CHECK_INTERVAL);
-            }
-            polled
-        });
-        match polled {
-            Poll::Ready(output) => return Ok(output),
-            Poll::Pending => py.check_signals()?,
-        }
+    py.detach(|| {
+        runtime::block_on_this_thread(future, SIGNAL_CHECK_INTERVAL, || {
+            Python::attach(|py| py.check_signals()).map_err(Raised)
+        })
+    })
+    .map_err(|Raised(exception)| exception)
+}
+
+/// A Python exception as the error of the core's wait, which also reports its own refusals.
+struct Raised(PyErr);
+
+impl From<rmq_core::Error> for Raised {
+    fn from(refused: rmq_core::Error) -> Self {
+        Raised(Python::attach(|py| to_py_err(py, refused)))
     }
 }
 

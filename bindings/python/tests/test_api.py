@@ -220,7 +220,7 @@ class TestExceptions:
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is rmqproducer.BrokerError
         assert (copy.code, copy.response_code, copy.remark, copy.broker_addr) == (
-            13,
+            "BROKER",
             13,
             "too big",
             "b:1",

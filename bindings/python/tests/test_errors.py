@@ -65,7 +65,8 @@ class TestValidation:
 def test_invalid_argument() -> None:
     with pytest.raises(rmqproducer.InvalidArgumentError) as caught:
         Producer("py_err", retry_times="many")  # type: ignore[arg-type]
-    assert caught.value.kind == "INVALID_ARGUMENT" and caught.value.code is None
+    assert caught.value.kind == "INVALID_ARGUMENT" and caught.value.response_code is None
+    assert caught.value.code == "INVALID_ARGUMENT"
 
 
 def test_illegal_state_twice_started_and_not_started(silent_namesrv: str) -> None:
@@ -140,9 +141,10 @@ def test_broker_error_has_code_and_remark(namesrv: str, group: str, topic: str) 
         p.send(Message(topic, b"create the route"))
         error = raised_by_send(p, Message(topic, body))
     assert type(error) is rmqproducer.BrokerError, repr(error)
-    assert isinstance(error.code, int) and error.code == error.response_code and error.code != 0
+    assert isinstance(error.response_code, int) and error.response_code != 0
+    assert error.code == "BROKER"
     assert error.remark and error.broker_addr
-    assert f"code {error.code}" in str(error)
+    assert f"code {error.response_code}" in str(error)
 
 
 def test_shutdown_fails_sends_still_in_flight(silent_namesrv: str) -> None:

@@ -147,15 +147,13 @@ fn async_result<T: Send + 'static>() -> (
     (done, result)
 }
 
-/// The future of an async call that was either refused (its error) or accepted (its outcome).
-fn refused_or<T>(
+/// The outcome of an async call that was either refused (its error) or accepted (its outcome).
+async fn refused_or<T>(
     refused: Result<()>,
     outcome: impl Future<Output = Result<T>> + Send + 'static,
-) -> impl Future<Output = Result<T>> + Send + 'static {
-    async move {
-        refused?;
-        outcome.await
-    }
+) -> Result<T> {
+    refused?;
+    outcome.await
 }
 
 /// Counts one async call in flight for as long as it lives, and holds its room under the

@@ -205,12 +205,18 @@ class Producer:
         """The name servers given, or ``None`` when they come from ``NAMESRV_ADDR``."""
     @property
     def in_flight(self) -> int:
-        """Async sends started and not yet completed."""
+        """Async sends and requests started and not yet completed."""
     def start(self) -> None: ...
     def shutdown(self) -> None: ...
     def send(self, msg: Message) -> SendResult: ...
-    def send_async(self, msg: Message) -> asyncio.Future[SendResult]: ...
-    def send_callback(self, msg: Message, callback: _SendCallback) -> None: ...
+    def send_async(self, msg: Message) -> asyncio.Future[SendResult]:
+        """Starts a send and returns a future of its result; a send refused at once (invalid
+        message, not started, no room with ``backpressure="fail"``) raises here instead. It
+        never blocks the event loop: a full producer makes the send wait inside its task."""
+    def send_callback(self, msg: Message, callback: _SendCallback) -> None:
+        """Starts a send whose outcome goes to ``callback(result, error)``, once, on the delivery
+        thread. A refused send raises here and never calls back; with
+        ``backpressure="block"`` a full producer holds this thread (without the GIL)."""
     def send_oneway(self, msg: Message) -> None: ...
     def publish_queues(self, topic: str) -> list[MessageQueue]:
         """The writable queues of ``topic``, in the order selectors see them."""
@@ -220,7 +226,7 @@ class Producer:
     ) -> asyncio.Future[SendResult]: ...
     def send_with_selector(self, msg: Message, selector: _QueueSelector) -> SendResult:
         """Sends to ``publish_queues(msg.topic)[selector(queues, msg)]``; the selector runs on
-        the calling thread. A bad index or a raising selector is an ``InvalidArgumentError``."""
+        the delivery thread. A bad index or a raising selector is an ``InvalidArgumentError``."""
     def send_with_sharding_key(self, msg: Message, key: str) -> SendResult:
         """Sends to the queue the Java client's ``SelectMessageQueueByHash`` picks for ``key``."""
     def send_with_sharding_key_async(

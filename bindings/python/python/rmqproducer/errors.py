@@ -48,8 +48,9 @@ class RmqError(Exception):
     ``str(error)`` is ``"[KIND] what happened"``. The attributes say more when known:
 
     - ``kind``: the error kind's stable name, such as ``"TIMEOUT"`` (a class attribute);
+    - ``code``: the same name (what the Node binding's ``err.code`` holds);
     - ``response_code``: the response code of the broker or name server that refused the
-      request (:class:`BrokerError`), else ``None``; ``code`` is the same value;
+      request (:class:`BrokerError`), else ``None``;
     - ``remark``: the remark that came with that response, else ``None``;
     - ``broker_addr``: the address of the server involved, else ``None``;
     - ``retriable``: whether the same send may succeed when tried again later.
@@ -74,9 +75,9 @@ class RmqError(Exception):
         self.retriable = retriable
 
     @property
-    def code(self) -> Optional[int]:
-        """The broker's response code (same as ``response_code``)."""
-        return self.response_code
+    def code(self) -> str:
+        """The error kind's name, such as ``"TIMEOUT"`` (the same as ``kind``)."""
+        return self.kind
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keep the attributes across pickling (multiprocessing sends exceptions that way).
@@ -164,7 +165,7 @@ class NetworkError(RmqError, builtins.ConnectionError):
 
 
 class BrokerError(RmqError):
-    """The broker or name server refused the request; see ``code`` and ``remark``."""
+    """The broker or name server refused the request; see ``response_code`` and ``remark``."""
 
     kind = "BROKER"
 
