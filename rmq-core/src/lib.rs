@@ -4,14 +4,19 @@
 //! actor per address) → [`client`] (the shared client instance: name servers, routes, heartbeats)
 //! → [`producer`] (the public API: queue selection, fault strategy, retries).
 
+// The layers below the producer are public for the bindings' tests and the fuzz targets only:
+// the supported surface is the producer API re-exported here.
+#[doc(hidden)]
 pub mod client;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod producer;
+#[doc(hidden)]
 pub mod protocol;
 pub mod runtime;
+#[doc(hidden)]
 pub mod transport;
 
 pub use error::{Error, ErrorKind, Result};

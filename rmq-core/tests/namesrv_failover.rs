@@ -164,7 +164,7 @@ async fn heartbeats_keep_their_interval_while_100_routes_are_refreshed_against_a
     config.instance_name = Some(format!("hung-ns-{}", std::process::id()));
     config.set("poll_namesrv_interval_ms", "1000").unwrap();
     config.set("heartbeat_interval_ms", "1000").unwrap();
-    let client = ClientInstance::register(&config).unwrap();
+    let client = ClientInstance::register(&config.client_config(), &config.group).unwrap();
     for i in 0..100 {
         let deadline = Instant::now() + Duration::from_secs(3);
         let topic = format!("HungNsTopic{i}");

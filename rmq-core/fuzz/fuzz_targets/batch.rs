@@ -7,7 +7,7 @@ use bytes::{Buf, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use rmq_core::ErrorKind;
 use rmq_core::protocol::batch::encode_record;
-use rmq_core::protocol::message::MAX_PROPERTIES_LEN;
+use rmq_core::protocol::validate::MAX_PROPERTIES_LEN;
 
 /// One record as the broker reads it.
 #[derive(Debug, PartialEq)]

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use rmq_core::protocol::codes::response;
 use rmq_core::protocol::command::{DEFAULT_MAX_FRAME_LEN, RemotingCommand};
-use rmq_core::protocol::message::decode_offset_msg_id;
+use rmq_core::protocol::unique_id::decode_offset_msg_id;
 use rmq_core::{ErrorKind, SendStatus, fuzzing};
 
 fuzz_target!(|frame: &[u8]| {

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::client::Secret;
+use crate::client::{ClientConfig, Security};
 use crate::error::{Error, Result};
-use crate::protocol::acl::Credentials;
 use crate::protocol::command::SerializeType;
 use crate::protocol::compression::CompressionType;
-use crate::transport::Tls;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
@@ -74,16 +74,6 @@ pub struct ProducerConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// The name server certificates must show, instead of the host of the address.
     pub tls_server_name: Option<String>,
-}
-
-/// A secret string that `Debug` never shows.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 /// Default bound on async sends in flight. Unbounded, a callback loop against a stalled broker
@@ -205,32 +195,28 @@ pub const OPTION_KEYS: &[(&str, &str)] = &[
 ];
 
 impl ProducerConfig {
-    /// The signing credentials: both keys, or neither.
-    pub fn credentials(&self) -> Result<Option<Credentials>> {
-        match (&self.access_key, &self.secret_key) {
-            (Some(access_key), Some(secret_key)) => Ok(Some(Credentials {
-                access_key: access_key.clone(),
-                secret_key: secret_key.0.clone(),
-                security_token: self.security_token.as_ref().map(|t| t.0.clone()),
-            })),
-            (None, None) => Ok(None),
-            _ => Err(Error::invalid_argument(
-                "access_key and secret_key must be set together",
-            )),
+    /// The settings of the client instance this producer starts or joins.
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            namesrv_addr: self.namesrv_addr.clone(),
+            instance_name: self.instance_name.clone(),
+            serialize_type: self.serialize_type,
+            api_timeout: self.client_api_timeout,
+            max_in_flight_per_connection: self.max_in_flight_per_connection,
+            heartbeat_interval: self.heartbeat_interval,
+            poll_namesrv_interval: self.poll_namesrv_interval,
+            default_topic_queue_nums: self.default_topic_queue_nums,
+            create_topic_key: self.create_topic_key.clone(),
+            security: Security {
+                tls: self.tls,
+                tls_verify: self.tls_verify,
+                tls_ca_file: self.tls_ca_file.clone(),
+                tls_server_name: self.tls_server_name.clone(),
+                access_key: self.access_key.clone(),
+                secret_key: self.secret_key.clone(),
+                security_token: self.security_token.clone(),
+            },
         }
-    }
-
-    /// The TLS settings, when `tls` is on.
-    pub fn tls_settings(&self) -> Result<Option<Tls>> {
-        if !self.tls {
-            return Ok(None);
-        }
-        Tls::new(
-            self.tls_verify,
-            self.tls_ca_file.as_deref(),
-            self.tls_server_name.clone(),
-        )
-        .map(Some)
     }
 
     pub fn new(group: impl Into<String>) -> Self {
@@ -456,10 +442,10 @@ mod tests {
             !format!("{c:?}").contains("\"sk\""),
             "secrets stay out of Debug"
         );
-        assert!(c.credentials().unwrap().is_some());
+        assert!(c.client_config().security.credentials().unwrap().is_some());
         c.secret_key = None;
         assert_eq!(
-            c.credentials().unwrap_err().kind(),
+            c.client_config().security.credentials().unwrap_err().kind(),
             ErrorKind::InvalidArgument
         );
     }

@@ -35,9 +35,10 @@ pub use transaction::{
 
 use crate::client::ClientInstance;
 use crate::error::{Error, ErrorKind, Result};
-use crate::protocol::message::{self, Message};
+use crate::protocol::message::Message;
 use crate::protocol::namespace;
 use crate::protocol::route::MessageQueue;
+use crate::protocol::validate;
 use crate::runtime;
 use bounds::{AsyncBounds, AsyncPermit};
 use fault::FaultStrategy;
@@ -244,7 +245,7 @@ impl Inner {
                 ));
             }
         }
-        let client = ClientInstance::register(&self.config)?;
+        let client = ClientInstance::register(&self.config.client_config(), &self.config.group)?;
         tracing::info!(group = %self.config.group, client_id = client.client_id(), "producer started");
         let heartbeat = client.clone();
         runtime::spawn(async move { heartbeat.heartbeat_all().await });
@@ -296,7 +297,7 @@ impl Inner {
 impl Producer {
     /// Checks the configuration; nothing connects until [`Producer::start`].
     pub fn new(config: ProducerConfig) -> Result<Self> {
-        message::validate_group(&config.group)?;
+        validate::validate_group(&config.group)?;
         Ok(Producer {
             inner: Arc::new(Inner {
                 fault: FaultStrategy::new(config.latency_fault_tolerance),
@@ -451,7 +452,7 @@ impl Producer {
     /// The writable queues of `topic` in Java's order (`fetchPublishMessageQueues`), what
     /// selectors choose from.
     pub async fn publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
-        message::validate_topic(topic)?;
+        validate::validate_topic(topic)?;
         let client = self.inner.client()?;
         let deadline = Instant::now() + self.inner.config.send_timeout;
         let user_topic = topic.to_string();

@@ -19,13 +19,15 @@ use crate::protocol::batch;
 use crate::protocol::codes::response;
 use crate::protocol::command::RemotingCommand;
 use crate::protocol::header::{SendMessageRequestHeader, SendMessageResponseHeader};
-use crate::protocol::message::{self, Message, UniqIdGenerator, sys_flag};
+use crate::protocol::message::{self, Message, sys_flag};
 use crate::protocol::namespace;
 use crate::protocol::route::{self, MessageQueue};
 use crate::protocol::transaction::EndTransactionRequestHeader;
-use crate::transport::HangCheck;
+use crate::protocol::unique_id::{self, UniqIdGenerator};
+use crate::protocol::validate;
 
-static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
+static UNIQ_IDS: Lazy<UniqIdGenerator> =
+    Lazy::new(|| UniqIdGenerator::new(crate::transport::local_ip()));
 
 /// An attempt unanswered for its share of the budget (but never less than this) makes its broker
 /// suspect: the connection is probed. A broker that answers the probe is slow and is waited for
@@ -33,9 +35,6 @@ static UNIQ_IDS: Lazy<UniqIdGenerator> = Lazy::new(UniqIdGenerator::new);
 /// storing; one that answers nothing is hung, and the attempt moves on to another broker, so
 /// that a hung broker does not eat every retry's time (Java's users' complaint).
 const MIN_SUSPECT_AFTER: Duration = Duration::from_millis(1000);
-/// How long a suspect broker gets to answer the probe: a heartbeat, which the broker answers on
-/// its heartbeat executor, not on the send executor the unanswered attempt may be waiting for.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Broker response codes after which a send is tried again on another broker (Java's
 /// `retryResponseCodes`, 5.3.x).
@@ -69,7 +68,7 @@ pub struct Prepared {
 impl Prepared {
     /// Validates and encodes `msg`; nothing reaches the network when this fails.
     pub fn new(msg: &Message, config: &ProducerConfig) -> Result<Prepared> {
-        message::validate(msg, config.max_message_size)?;
+        validate::validate(msg, config.max_message_size)?;
         let uniq_key = UNIQ_IDS.next_id();
         let mut properties = message::message_properties(msg, &uniq_key);
         add_instance_id(&mut properties, config);
@@ -129,7 +128,7 @@ impl Prepared {
         let mut body = BytesMut::new();
         let mut ids = Vec::with_capacity(msgs.len());
         for msg in msgs {
-            message::validate(msg, config.max_message_size)?;
+            validate::validate(msg, config.max_message_size)?;
             let uniq_key = UNIQ_IDS.next_id();
             let properties = message::message_properties(msg, &uniq_key);
             batch::encode_record(&mut body, msg.flag, &msg.body, &properties)?;
@@ -244,7 +243,7 @@ fn compressed(body: &Bytes, config: &ProducerConfig) -> Option<Vec<u8>> {
 fn wire_topic(topic: &str, config: &ProducerConfig) -> Result<String> {
     let wrapped = namespace::wrap(config.namespace.as_deref(), topic);
     if wrapped != topic {
-        message::validate_topic(&wrapped)
+        validate::validate_topic(&wrapped)
             .map_err(|e| e.context(format!("in namespace '{}'", wrapped)))?;
     }
     Ok(wrapped)
@@ -400,11 +399,7 @@ impl Sender<'_> {
         let ctx = prepared.hook_context(self.config, &user_queue, addr, 0, true);
         self.hooks.before(&ctx);
         let begin = Instant::now();
-        let result = self
-            .client
-            .transport()
-            .invoke_oneway(addr, cmd, deadline)
-            .await;
+        let result = self.client.oneway_broker(addr, cmd, deadline).await;
         let outcome = match &result {
             Ok(()) => SendOutcome::Written,
             Err(e) => SendOutcome::Failed(e),
@@ -435,7 +430,7 @@ impl Sender<'_> {
         // The broker that stored the half message ends it, writable or not (drained).
         let info = self.client.route_info(&prepared.topic, deadline).await?;
         let addr = &self.broker_addr(&info, &half.queue)?;
-        let (_, commit_log_offset) = message::decode_offset_msg_id(&half.offset_msg_id)?;
+        let (_, commit_log_offset) = unique_id::decode_offset_msg_id(&half.offset_msg_id)?;
         let header = EndTransactionRequestHeader {
             topic: prepared.topic.clone(),
             producer_group: self.config.group.clone(),
@@ -448,8 +443,7 @@ impl Sender<'_> {
             broker_name: Some(half.queue.broker_name.clone()),
         };
         self.client
-            .transport()
-            .invoke_oneway(addr, header.to_command(remark), deadline)
+            .oneway_broker(addr, header.to_command(remark), deadline)
             .await
     }
 
@@ -478,16 +472,9 @@ impl Sender<'_> {
         let ctx = prepared.hook_context(self.config, &user_queue, addr, attempt, false);
         self.hooks.before(&ctx);
         let begin = Instant::now();
-        let probe = || self.client.liveness_probe();
-        let hang_check = suspect_at.map(|suspect_at| HangCheck {
-            suspect_at,
-            probe_timeout: PROBE_TIMEOUT,
-            probe: &probe,
-        });
         let response = self
             .client
-            .transport()
-            .invoke_until(addr, cmd, hang_check, deadline)
+            .invoke_broker(addr, cmd, suspect_at, deadline)
             .await;
         let result = match response {
             Ok(response) => send_result(response, queue, prepared, addr),

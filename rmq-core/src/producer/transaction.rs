@@ -264,8 +264,7 @@ fn answer_check(
     runtime::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(3);
         if let Err(e) = client
-            .transport()
-            .invoke_oneway(&addr, end.to_command(None), deadline)
+            .oneway_broker(&addr, end.to_command(None), deadline)
             .await
         {
             tracing::warn!(addr, msg_id = %end.msg_id, error = %e, "answer to a transaction check not sent");

@@ -4,7 +4,8 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::error::{Error, Result};
-use crate::protocol::message::{MAX_PROPERTIES_LEN, Message};
+use crate::protocol::message::Message;
+use crate::protocol::validate::MAX_PROPERTIES_LEN;
 
 /// Fixed bytes of a record besides body and properties: totalSize, magic, bodyCRC, flag,
 /// bodyLen (i32 each) and propertiesLen (i16).

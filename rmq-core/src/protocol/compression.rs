@@ -3,7 +3,10 @@
 
 use std::io::{Read, Write};
 
-use crate::protocol::message::{self, sys_flag};
+use flate2::Compression;
+use flate2::write::ZlibEncoder;
+
+use crate::protocol::message::sys_flag;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CompressionType {
@@ -79,7 +82,7 @@ impl CompressionType {
     /// zlib (0..=9) or zstd level; LZ4 has none.
     pub fn compress(self, body: &[u8], level: u32) -> Option<Vec<u8>> {
         match self {
-            CompressionType::Zlib => message::compress_zlib(body, level),
+            CompressionType::Zlib => compress_zlib(body, level),
             CompressionType::Lz4 => {
                 let mut encoder =
                     lz4_flex::frame::FrameEncoder::new(Vec::with_capacity(body.len() / 2));
@@ -89,6 +92,18 @@ impl CompressionType {
             CompressionType::Zstd => zstd::bulk::compress(body, level as i32).ok(),
         }
     }
+}
+
+/// zlib (RFC 1950) compression at `level`; `None` if it fails.
+///
+/// Levels above 9 fail, as `java.util.zip.Deflater` rejects them.
+pub fn compress_zlib(body: &[u8], level: u32) -> Option<Vec<u8>> {
+    if level > 9 {
+        return None;
+    }
+    let mut encoder = ZlibEncoder::new(Vec::with_capacity(body.len() / 2), Compression::new(level));
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok()
 }
 
 #[cfg(test)]
@@ -145,5 +160,22 @@ mod tests {
             assert_eq!(t.name(), name.to_ascii_lowercase());
         }
         assert_eq!(CompressionType::from_name("gzip"), None);
+    }
+
+    #[test]
+    fn zlib_compression_round_trip() {
+        let body: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 97).to_be_bytes())
+            .collect();
+        let compressed = compress_zlib(&body, 5).unwrap();
+        assert!(compressed.len() < body.len() / 4);
+        assert_eq!(compressed[0], 0x78, "zlib header");
+        let mut back = Vec::new();
+        flate2::read::ZlibDecoder::new(&compressed[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, body);
+        assert!(compress_zlib(b"", 0).is_some());
+        assert_eq!(compress_zlib(b"x", 10), None);
     }
 }

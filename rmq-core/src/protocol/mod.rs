@@ -13,3 +13,5 @@ pub mod namespace;
 pub mod route;
 pub mod stored;
 pub mod transaction;
+pub mod unique_id;
+pub mod validate;

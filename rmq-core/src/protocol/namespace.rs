@@ -2,7 +2,7 @@
 //! wire; retry and DLQ prefixes stay in front; system topics are never wrapped.
 
 use crate::error::{Error, Result};
-use crate::protocol::message::NOT_ALLOWED_SEND_TOPICS;
+use crate::protocol::validate::NOT_ALLOWED_SEND_TOPICS;
 
 const SEPARATOR: char = '%';
 const RETRY_PREFIX: &str = "%RETRY%";

@@ -12,5 +12,29 @@ pub use pool::{Transport, TransportConfig};
 pub use server_requests::{ServerHandlers, ServerRequestHandler};
 pub use tls::Tls;
 
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+
+/// The IPv4 address this host would use for outbound traffic (its default route), else
+/// 127.0.0.1. Connecting a UDP socket only picks a route; nothing is sent. The target is a
+/// documentation address (TEST-NET-1), so no real host is ever involved.
+pub fn local_ip() -> IpAddr {
+    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|socket| {
+            socket.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
+            socket.local_addr()
+        })
+        .map(|addr| addr.ip());
+    match routed {
+        Ok(ip) if !ip.is_loopback() && !ip.is_unspecified() => ip,
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[test]
+fn local_ip_is_never_unspecified() {
+    assert!(!local_ip().is_unspecified());
+}

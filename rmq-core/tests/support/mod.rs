@@ -340,7 +340,7 @@ impl Deployment {
 
 /// The store host ("ip:port") an offset message id names: the broker that stored the message.
 pub fn store_host(offset_msg_id: &str) -> String {
-    rmq_core::protocol::message::decode_offset_msg_id(offset_msg_id)
+    rmq_core::protocol::unique_id::decode_offset_msg_id(offset_msg_id)
         .unwrap_or_else(|e| panic!("{e}"))
         .0
         .to_string()
