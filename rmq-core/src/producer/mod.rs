@@ -179,10 +179,10 @@ impl InFlight {
     }
 
     /// Room for a call accepted without it, up to the send timeout.
-    async fn wait_for_room(&mut self, inner: &Inner) -> Result<()> {
+    async fn wait_for_room(&mut self) -> Result<()> {
         if self.permit.is_none() {
-            let deadline = Instant::now() + inner.config.send_timeout;
-            self.permit = Some(inner.bounds.acquire(self.bytes, deadline).await?);
+            let deadline = Instant::now() + self.inner.config.send_timeout;
+            self.permit = Some(self.inner.bounds.acquire(self.bytes, deadline).await?);
         }
         Ok(())
     }
@@ -533,11 +533,9 @@ impl Producer {
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        let client = self.inner.client()?;
-        let prepared = prepare(&self.inner.config)?;
-        let in_flight = self.accept(prepared.body_len(), wait)?;
+        let (client, prepared, in_flight) = self.admit(wait, |config, _| prepare(config))?;
         let inner = self.inner.clone();
-        let what = format!("the send to '{}'", prepared.user_topic());
+        let topic = prepared.shared_user_topic();
         let send = async move {
             #[cfg(test)]
             tests::panic_point(prepared.user_topic());
@@ -546,15 +544,22 @@ impl Producer {
                 .send_routed(&prepared, route, Mode::Async)
                 .await
         };
-        self.spawn_accepted(in_flight, what, send, Completion::new(callback));
+        self.spawn_accepted(in_flight, ("send", topic), send, Completion::new(callback));
         Ok(())
     }
 
-    /// Counts an async call of `bytes` body bytes in flight, with its room under the async
-    /// bounds, waiting for room where `wait` says; refuses it when the producer is not running.
-    fn accept(&self, bytes: usize, wait: RoomWait) -> Result<InFlight> {
+    /// Admits an async call or returns why not: the producer runs, `prepare` validates and
+    /// encodes it, and it is counted in flight with its room under the async bounds, waiting for
+    /// room where `wait` says.
+    fn admit(
+        &self,
+        wait: RoomWait,
+        prepare: impl FnOnce(&ProducerConfig, &ClientInstance) -> Result<Prepared>,
+    ) -> Result<(Arc<ClientInstance>, Prepared, InFlight)> {
         runtime::check_fork()?;
-        self.inner.client()?;
+        let client = self.inner.client()?;
+        let prepared = prepare(&self.inner.config, &client)?;
+        let bytes = prepared.body_len();
         let bounds = &self.inner.bounds;
         let wait = match bounds.mode {
             Backpressure::Fail => RoomWait::Fail,
@@ -572,15 +577,16 @@ impl Producer {
                 })??)
             }
         };
-        Ok(InFlight::new(&self.inner, permit, bytes))
+        Ok((client, prepared, InFlight::new(&self.inner, permit, bytes)))
     }
 
     /// Runs an accepted async call on the library runtime and completes it exactly once: with
     /// its outcome, with `Internal` if it panics, or with `Shutdown` when shutdown gives up on it.
+    /// `(kind, topic)` name the call in that error, formatted only then.
     fn spawn_accepted<T: Send + 'static>(
         &self,
         mut in_flight: InFlight,
-        what: String,
+        (kind, topic): (&'static str, Arc<str>),
         call: impl Future<Output = Result<T>> + Send + 'static,
         completion: Completion<T>,
     ) {
@@ -588,7 +594,7 @@ impl Producer {
         runtime::spawn(async move {
             let mut abort = inner.abort.subscribe();
             let run = async {
-                in_flight.wait_for_room(&inner).await?;
+                in_flight.wait_for_room().await?;
                 call.await
             };
             let run = AssertUnwindSafe(run).catch_unwind().map(|outcome| {
@@ -603,7 +609,7 @@ impl Producer {
                 outcome = run => outcome,
                 _ = abort.wait_for(|aborted| *aborted) => Err(Error::new(
                     ErrorKind::Shutdown,
-                    format!("the producer shut down before {what} completed"),
+                    format!("the producer shut down before the {kind} to '{topic}' completed"),
                 )),
             };
             // The count and the room are released before the callback runs, so that the
@@ -673,18 +679,12 @@ impl Producer {
     where
         F: FnOnce(Result<Message>) + Send + 'static,
     {
-        let client = self.inner.client()?;
         let correlation_id = correlation_id();
-        let prepared = Prepared::request(
-            &msg,
-            &self.inner.config,
-            &correlation_id,
-            client.client_id(),
-            timeout,
-        )?;
-        let in_flight = self.accept(prepared.body_len(), wait)?;
+        let (client, prepared, in_flight) = self.admit(wait, |config, client| {
+            Prepared::request(&msg, config, &correlation_id, client.client_id(), timeout)
+        })?;
         let inner = self.inner.clone();
-        let what = format!("the request to '{}'", prepared.user_topic());
+        let topic = prepared.shared_user_topic();
         let request = async move {
             let deadline = Instant::now() + timeout;
             let info = client.publish_info(prepared.wire_topic(), deadline).await?;
@@ -707,7 +707,12 @@ impl Producer {
                 )),
             }
         };
-        self.spawn_accepted(in_flight, what, request, Completion::new(callback));
+        self.spawn_accepted(
+            in_flight,
+            ("request", topic),
+            request,
+            Completion::new(callback),
+        );
         Ok(())
     }
 

@@ -52,7 +52,7 @@ const RETRY_RESPONSE_CODES: [i32; 8] = [
 /// The parts of a message that stay the same across attempts, encoded once.
 pub struct Prepared {
     /// The topic as the user named it.
-    user_topic: String,
+    user_topic: Arc<str>,
     /// The topic on the wire (inside the namespace, if any).
     topic: String,
     /// What the SendResult reports as `msg_id`: the UNIQ_KEY, or a batch's inner UNIQ_KEYs
@@ -77,7 +77,7 @@ impl Prepared {
             None => (msg.body.clone(), 0),
         };
         Ok(Prepared {
-            user_topic: msg.topic.clone(),
+            user_topic: msg.topic.as_str().into(),
             topic: wire_topic(&msg.topic, config)?,
             msg_id: uniq_key,
             properties,
@@ -158,7 +158,7 @@ impl Prepared {
         let mut properties = message::encode_properties([(message::property::WAIT, wait)]);
         add_instance_id(&mut properties, config);
         Ok(Prepared {
-            user_topic: first.topic.clone(),
+            user_topic: first.topic.as_str().into(),
             topic: wire_topic(&first.topic, config)?,
             msg_id: ids.join(","),
             properties,
@@ -177,7 +177,7 @@ impl Prepared {
     /// `queue` (from the wire route) named by the user's topic.
     fn user_queue(&self, queue: &MessageQueue) -> MessageQueue {
         MessageQueue {
-            topic: self.user_topic.clone(),
+            topic: self.user_topic.to_string(),
             ..queue.clone()
         }
     }
@@ -209,6 +209,11 @@ impl Prepared {
     /// The topic as the user named it.
     pub fn user_topic(&self) -> &str {
         &self.user_topic
+    }
+
+    /// The topic as the user named it, shared (a refcount, not a copy).
+    pub fn shared_user_topic(&self) -> Arc<str> {
+        self.user_topic.clone()
     }
 
     fn command(&self, config: &ProducerConfig, queue: &MessageQueue) -> RemotingCommand {
@@ -542,7 +547,7 @@ pub(crate) fn send_result(
         msg_id: prepared.msg_id.clone(),
         offset_msg_id: header.msg_id,
         queue: MessageQueue {
-            topic: prepared.user_topic.clone(),
+            topic: prepared.user_topic.to_string(),
             broker_name: queue.broker_name.clone(),
             queue_id: header.queue_id,
         },
