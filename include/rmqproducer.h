@@ -378,42 +378,46 @@ struct rmq_config *rmq_config_new(void);
  * Sets option `key` to `value`. The keys, with their defaults:
  *
  * - `group`: producer group name (required)
- * - `namesrv_addr`: name servers, `host:port;host:port` (default: env `NAMESRV_ADDR` at start)
+ * - `namesrv_addr`: name servers, `host:port;host:port` (default: the NAMESRV_ADDR environment
+ *   variable, read at start)
  * - `instance_name`: client instance name (default: pid-based)
- * - `send_timeout_ms`: total time budget of one send, all retries included (3000)
- * - `retry_times`: retries of a sync send (2)
- * - `retry_times_async`: retries of an async send (2)
- * - `compress_threshold`: compress bodies of at least this many bytes (4096)
- * - `compress_level`: zlib level 0-9 (5)
- * - `max_message_size`: largest body accepted, bytes (4194304)
- * - `default_topic_queue_nums`: queues of an auto-created topic (4)
- * - `create_topic_key`: topic auto-created topics inherit from (TBW102)
- * - `latency_fault_tolerance`: avoid slow or failed brokers for a while (true)
- * - `retry_another_broker_when_not_store_ok`: retry non-SEND_OK statuses (false)
- * - `heartbeat_interval_ms`: heartbeat period (30000)
- * - `poll_namesrv_interval_ms`: route refresh period (30000)
- * - `client_api_timeout_ms`: timeout of name server and heartbeat requests (3000)
- * - `serialize_type`: request header encoding, `json` or `rocketmq` (rocketmq: the binary encoding; servers answer in JSON either way)
- * - `max_in_flight_per_connection`: bound on requests in flight per connection (65535)
- * - `shutdown_timeout_ms`: how long shutdown waits for in-flight async sends (3000)
- * - `compress_type`: body compression, `zlib`, `lz4` or `zstd` (zlib)
- * - `max_async_in_flight`: bound on async sends in flight, 0 for none (10000); beyond it a
- *   send waits or fails with `RMQ_RESULT_TOO_MANY_REQUESTS`, as `backpressure` says
- * - `max_async_in_flight_bytes`: bound on body bytes of async sends in flight, 0 for none
- *   (134217728 = 128 MiB)
- * - `backpressure`: when an async bound is reached, `block` (the calling thread waits, within the
- *   send timeout; inside a thread-mode callback the send waits after being accepted) or `fail`
- *   (block)
- * - `namespace`: topics become `<namespace>%<topic>` (none)
- * - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (false)
- * - `access_key`: access key for brokers with authentication on (none)
- * - `secret_key`: secret key that signs every request (none)
- * - `security_token`: security token sent with the access key (none)
- * - `tls`: TLS on every connection (false)
+ * - `send_timeout_ms`: total time budget of one send, all retries included (default: 3000)
+ * - `retry_times`: retries of a sync send, 0-16 (default: 2)
+ * - `retry_times_async`: retries of an async send, 0-16 (default: 2)
+ * - `compress_threshold`: compress bodies of at least this many bytes (default: 4096)
+ * - `compress_level`: level of zlib compression, 0-9 (default: 5)
+ * - `max_message_size`: largest body accepted, bytes (default: 4194304)
+ * - `default_topic_queue_nums`: queues of an auto-created topic (default: 4)
+ * - `create_topic_key`: topic that auto-created topics inherit from (default: TBW102)
+ * - `latency_fault_tolerance`: avoid slow or failed brokers for a while (default: true)
+ * - `retry_another_broker_when_not_store_ok`: retry a sync send whose status is not SEND_OK on
+ *   another broker (the first copy stays stored) (default: false)
+ * - `heartbeat_interval_ms`: heartbeat period (default: 30000)
+ * - `poll_namesrv_interval_ms`: route refresh period (default: 30000)
+ * - `client_api_timeout_ms`: timeout of name server and heartbeat requests (default: 3000)
+ * - `serialize_type`: request header encoding: rocketmq (binary) or json; the servers answer in
+ *   JSON either way (default: rocketmq)
+ * - `max_in_flight_per_connection`: bound on requests in flight per connection (default: 65535)
+ * - `shutdown_timeout_ms`: how long shutdown waits for async sends and requests in flight
+ *   (default: 3000)
+ * - `compress_type`: algorithm for bodies of at least `compress_threshold` bytes (default: zlib)
+ * - `max_async_in_flight`: bound on async sends and requests in flight, 0 for none (default:
+ *   10000)
+ * - `max_async_in_flight_bytes`: bound on body bytes of async sends and requests in flight (128
+ *   MiB), 0 for none (default: 134217728)
+ * - `backpressure`: when an async bound is reached: block (wait for room within the send timeout)
+ *   or fail (refuse at once with TOO_MANY_REQUESTS); `block` makes the calling thread wait (inside
+ *   a thread-mode callback, the send waits after being accepted) (default: block)
+ * - `namespace`: namespace: topics become `<namespace>%<topic>` (default: none)
+ * - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (default: false)
+ * - `access_key`: access key for brokers with authentication on (default: none)
+ * - `secret_key`: secret key that signs every request (default: none)
+ * - `security_token`: security token sent with the access key (default: none)
+ * - `tls`: TLS on every connection (default: false)
  * - `tls_verify`: check server certificates; false accepts any, for self-signed test servers
- *   (true)
- * - `tls_ca_file`: PEM file of trusted CA certificates (the system's)
- * - `tls_server_name`: name server certificates must show (the address's host)
+ *   (default: true)
+ * - `tls_ca_file`: PEM file of trusted CA certificates (default: the system's)
+ * - `tls_server_name`: name server certificates must show (default: the address's host)
  * - `callback_mode`: `thread` (default: delivery callbacks run on a library thread) or `poll`
  *   (they are queued and run inside `rmq_producer_poll` on the calling thread)
  *

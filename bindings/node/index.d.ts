@@ -32,70 +32,72 @@ export interface SendHook {
  * checked by the core, and an unknown key is an `INVALID_ARGUMENT` error.
  */
 export interface ProducerOptions {
-  /** Producer group name. */
+  // options: generated from rmq_core::producer::OPTIONS (rmq-core/tests/option_docs.rs)
+  /** Producer group name (required). */
   group: string
-  /** Name servers, `host:port;host:port`; default: the `NAMESRV_ADDR` environment variable. */
+  /** Name servers, `host:port;host:port` (default: the NAMESRV_ADDR environment variable, read at start). */
   namesrv?: string
   /** Client instance name (default: pid-based). */
   instanceName?: string
-  /** Total time budget of one send, all retries included (3000). */
+  /** Total time budget of one send, all retries included (default: 3000). */
   sendTimeoutMs?: number
-  /** Retries of `send` and `sendBatch`, the core's SYNC sends, as Python's blocking `send` (2). */
+  /** Retries of a sync send, 0-16: `send` and `sendBatch`, the core's sync sends (default: 2). */
   retryTimes?: number
-  /** Retries of the ASYNC forms: `sendCallback`, `sendBatchCallback`, `request`, `requestCallback` (2). */
+  /** Retries of an async send, 0-16: `sendCallback`, `sendBatchCallback`, `request` and `requestCallback` (default: 2). */
   retryTimesAsync?: number
-  /** Compress bodies of at least this many bytes (4096). */
+  /** Compress bodies of at least this many bytes (default: 4096). */
   compressThreshold?: number
-  /** zlib level 0-9 (5). */
+  /** Level of zlib compression, 0-9 (default: 5). */
   compressLevel?: number
-  /** Largest body accepted, bytes (4194304). */
+  /** Largest body accepted, bytes (default: 4194304). */
   maxMessageSize?: number
-  /** Queues of an auto-created topic (4). */
+  /** Queues of an auto-created topic (default: 4). */
   defaultTopicQueueNums?: number
-  /** Topic that auto-created topics inherit from (TBW102). */
+  /** Topic that auto-created topics inherit from (default: TBW102). */
   createTopicKey?: string
-  /** Avoid slow or failed brokers for a while (true). */
+  /** Avoid slow or failed brokers for a while (default: true). */
   latencyFaultTolerance?: boolean
-  /** Retry sends whose status is not SEND_OK (false). */
+  /** Retry a sync send whose status is not SEND_OK on another broker (the first copy stays stored) (default: false). */
   retryAnotherBrokerWhenNotStoreOk?: boolean
-  /** Heartbeat period (30000). */
+  /** Heartbeat period (default: 30000). */
   heartbeatIntervalMs?: number
-  /** Route refresh period (30000). */
+  /** Route refresh period (default: 30000). */
   pollNamesrvIntervalMs?: number
-  /** Timeout of name server and heartbeat requests (3000). */
+  /** Timeout of name server and heartbeat requests (default: 3000). */
   clientApiTimeoutMs?: number
-  /** Request header encoding (rocketmq, the binary one; servers answer in JSON either way). */
+  /** Request header encoding: rocketmq (binary) or json; the servers answer in JSON either way (default: rocketmq). */
   serializeType?: 'json' | 'rocketmq'
-  /** Bound on requests in flight per connection (65535). */
+  /** Bound on requests in flight per connection (default: 65535). */
   maxInFlightPerConnection?: number
-  /** How long `shutdown()` waits for sends in flight (3000). */
+  /** How long shutdown waits for async sends and requests in flight (default: 3000). */
   shutdownTimeoutMs?: number
-  /** Algorithm for bodies of at least `compressThreshold` bytes (zlib). */
+  /** Algorithm for bodies of at least `compressThreshold` bytes (default: zlib). */
   compressType?: 'zlib' | 'lz4' | 'zstd'
-  /** Bound on async sends and requests in flight (all forms but `send`, `sendBatch`, `sendOneway`), 0 for none (10000). */
+  /** Bound on async sends and requests in flight, 0 for none (default: 10000). */
   maxAsyncInFlight?: number
-  /** Bound on body bytes of async sends and requests in flight, 0 for none (134217728 = 128 MiB). */
+  /** Bound on body bytes of async sends and requests in flight (128 MiB), 0 for none (default: 134217728). */
   maxAsyncInFlightBytes?: number
-  /** When a bound is reached: wait for room within `sendTimeoutMs`, never blocking the JS thread, or refuse at once with `TOO_MANY_REQUESTS` (block). */
+  /** When an async bound is reached: block (wait for room within the send timeout) or fail (refuse at once with TOO_MANY_REQUESTS); the JS thread never blocks (default: block). */
   backpressure?: 'block' | 'fail'
-  /** Namespace: topics become `<namespace>%<topic>` (none). */
+  /** Namespace: topics become `<namespace>%<topic>` (default: none). */
   namespace?: string
-  /** Send to the brokers' VIP channel, listen port - 2 (false). */
+  /** Send to the brokers' VIP channel, listen port - 2 (default: false). */
   vipChannelEnabled?: boolean
-  /** Access key for brokers with authentication on; needs `secretKey` (none). */
+  /** Access key for brokers with authentication on (default: none). */
   accessKey?: string
-  /** Secret key that signs every request (none). */
+  /** Secret key that signs every request (default: none). */
   secretKey?: string
-  /** Security token sent with the access key (none). */
+  /** Security token sent with the access key (default: none). */
   securityToken?: string
-  /** TLS on every connection (false). */
+  /** TLS on every connection (default: false). */
   tls?: boolean
-  /** Check server certificates; false accepts any, for self-signed test servers (true). */
+  /** Check server certificates; false accepts any, for self-signed test servers (default: true). */
   tlsVerify?: boolean
-  /** PEM file of trusted CA certificates (the system's). */
+  /** PEM file of trusted CA certificates (default: the system's). */
   tlsCaFile?: string
-  /** Name server certificates must show (the address's host). */
+  /** Name server certificates must show (default: the address's host). */
   tlsServerName?: string
+  // end of generated options
 }
 
 /**

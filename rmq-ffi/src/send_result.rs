@@ -259,20 +259,18 @@ mod tests {
 
     #[test]
     fn a_batch_result_through_raw_pointers() {
-        let result = SendResult {
-            status: SendStatus::FlushSlaveTimeout,
-            msg_id: "U1,U2".into(),
-            offset_msg_id: "O1,O2".into(),
-            queue: MessageQueue {
-                topic: "T".into(),
-                broker_name: "broker-a".into(),
-                queue_id: 2,
-            },
-            queue_offset: 9,
-            transaction_id: None,
-            region_id: "DefaultRegion".into(),
-            trace_on: true,
+        let mut result = SendResult::default();
+        result.status = SendStatus::FlushSlaveTimeout;
+        result.msg_id = "U1,U2".into();
+        result.offset_msg_id = "O1,O2".into();
+        result.queue = MessageQueue {
+            topic: "T".into(),
+            broker_name: "broker-a".into(),
+            queue_id: 2,
         };
+        result.queue_offset = 9;
+        result.region_id = "DefaultRegion".into();
+        result.trace_on = true;
         unsafe {
             let original = Box::into_raw(Box::new(rmq_send_result::new(&result)));
             let r = rmq_send_result_clone(original);

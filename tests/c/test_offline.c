@@ -796,6 +796,36 @@ static void async_calls_beyond_the_bound_are_refused_and_never_call_back(void) {
   close(silent);
 }
 
+/* A panic inside the library's task of an async send (made on purpose by the test switch
+ * `test.panic_in_sends`) calls the callback once with RMQ_RESULT_INTERNAL; the producer goes on. */
+static void a_panic_inside_a_send_task_calls_back_once_with_internal(void) {
+  char namesrv[64];
+  int silent = silent_namesrv(namesrv, sizeof namesrv);
+  const char *const options[][2] = {{"test.panic_in_sends", "1"}, {"send_timeout_ms", "300"}};
+  rmq_producer *producer = started_producer_on(namesrv, "panic_in_task", "thread", options, 2);
+  rmq_message *message = message_for("TopicTest", "body");
+  tally panicked, sent;
+  tally_init(&panicked);
+  tally_init(&sent);
+
+  CHECK_RC(rmq_producer_send_async(producer, message, count_delivery, &panicked), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_flush(producer, 30000), RMQ_RESULT_OK);
+  CHECK(tally_calls(&panicked) == 1 && panicked.last == RMQ_RESULT_INTERNAL);
+  CHECK(panicked.malformed == 0);
+  CHECK(panicked.kept != NULL && strstr(rmq_error_message(panicked.kept), "panic") != NULL);
+  /* The next send runs: it times out waiting for the silent name server. */
+  CHECK_RC(rmq_producer_send_async(producer, message, count_delivery, &sent), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_flush(producer, 30000), RMQ_RESULT_OK);
+  CHECK(tally_calls(&sent) == 1 && sent.last != RMQ_RESULT_INTERNAL && sent.last != RMQ_RESULT_OK);
+  CHECK(tally_calls(&panicked) == 1);
+
+  rmq_error_free(panicked.kept);
+  rmq_error_free(sent.kept);
+  rmq_message_free(message);
+  rmq_producer_free(producer);
+  close(silent);
+}
+
 /* flush waits for an async request as for a send: the request waits for its route from a name
  * server that never answers, and when flush returns its callback has run, in both modes. */
 static void flush_waits_for_async_requests(void) {
@@ -886,6 +916,7 @@ int main(void) {
   RUN(feature_calls_are_checked_before_the_network);
   RUN(async_calls_beyond_the_bound_are_refused_and_never_call_back);
   RUN(flush_waits_for_async_requests);
+  RUN(a_panic_inside_a_send_task_calls_back_once_with_internal);
   RUN(transactional_producers_have_the_producer_lifecycle);
   RUN(feature_options_refuse_bad_values);
   return harness_finish("test_offline");

@@ -3,9 +3,10 @@ each a lone master (topology `masters`, the default) or a master with a slave (`
 RocketMQ 5.3.3 (the default) or another version such as 4.9.7.
 
 The jars come from Maven Central (through `mvn`) into the ignored `.cache/` folder at the repository
-root; every server runs as a detached JVM whose pid, configuration, store and logs live in
-`.cache/cluster/<port base>/`. Only the Python standard library is used, so any test runner can call
-the `rmq-cluster` command next to this file. Failures raise ClusterError, whose message is one line.
+root; every server runs as a detached JVM whose pid, configuration and logs live in
+`.cache/cluster/<port base>/`, and each broker's store in memory (see `store_root`). Only the Python
+standard library is used, so any test runner can call the `rmq-cluster` command next to this file.
+Failures raise ClusterError, whose message is one line.
 """
 
 import contextlib
@@ -141,6 +142,38 @@ LOGBACK_4X = """<?xml version="1.0" encoding="UTF-8"?>
 </configuration>
 """
 LOGBACK_4X_KINDS = {"namesrv": ("namesrv", "INFO"), "broker": ("broker", "INFO"), "tools": ("tools", "WARN")}
+
+
+# A broker deletes commit-log files once its store's file system is 85 % full and refuses every
+# write at 90 % (5.x caps its settings there; 4.9 reads them only from system properties).
+STORE_CLEAN_RATIO = 0.85
+STORE_FULL_RATIO = 0.90
+# The brokers' stores live here when it is a memory file system with this much room.
+MEMORY_FS = Path("/dev/shm")
+MEMORY_FS_MIN_FREE = 2 << 30
+
+
+def used_ratio(path):
+    fs = os.statvfs(path)
+    return 1 - fs.f_bavail / fs.f_blocks if fs.f_blocks else 0.0
+
+
+def store_root(state_dir):
+    """The folder of the brokers' stores of one cluster: under $RMQ_STORE_DIR, else in memory
+    (/dev/shm), else in the state folder. A shared CI disk can be over 85 % full, where the brokers would delete
+    and then refuse what the tests write; the tests write little, so memory holds it."""
+    key = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
+    chosen = os.environ.get("RMQ_STORE_DIR")
+    if chosen:
+        return Path(chosen).resolve() / key
+    try:
+        fs = os.statvfs(MEMORY_FS)
+        roomy = fs.f_bavail * fs.f_frsize >= MEMORY_FS_MIN_FREE and os.access(MEMORY_FS, os.W_OK)
+    except OSError:
+        roomy = False
+    if roomy:
+        return MEMORY_FS / f"rmqproducer-{os.getuid()}" / key
+    return state_dir / "stores"
 
 
 def progress(message, end="\n"):
@@ -519,6 +552,7 @@ class Member:
         self.stdout_file = self.dir / "stdout.log"
         self.home = self.dir / "home"  # -Duser.home: logs/rocketmqlogs and namesrv kv config go here
         self.conf_file = self.dir / f"{name}.conf"
+        self.store = cluster.store_dir / name
         self._child = None  # Popen when this process started it (to reap it if it dies)
         self._log_offset = 0
 
@@ -621,7 +655,7 @@ class Member:
         return registered.get(self.group, {}).get(str(self.broker_id)) == self.addr
 
     def broker_conf(self):
-        store = self.dir / "store"
+        store = self.store
         deployment = self.cluster.deployment
         conf = [
             ("brokerClusterName", CLUSTER_NAME),
@@ -639,11 +673,6 @@ class Member:
             ("autoCreateTopicEnable", "true"),
             ("autoCreateSubscriptionGroup", "true"),
             ("enablePropertyFilter", "true"),
-            # CI disks are often >85 % full: by default the broker then deletes commit-log files
-            # early (85 %) and refuses writes (90 %). Tests write little, so only stop near 98 %.
-            ("diskMaxUsedSpaceRatio", 95),
-            ("diskSpaceCleanForciblyRatio", 97),
-            ("diskSpaceWarningLevelRatio", 98),
             # A send that waits over 200 ms (the default) in the broker's send queue is dropped by
             # its fast failure: answered SYSTEM_BUSY, or, for a oneway, dropped without a trace.
             # A starved CI machine makes such waits, so allow the client's whole send budget.
@@ -791,6 +820,7 @@ class Cluster:
             raise ClusterError(f"port base {self.base} is out of range (1024..{65535 - 252})")
         cache = install.cache if install is not None else Install().cache
         self.state_dir = cache / "cluster" / str(self.base)
+        self.store_dir = store_root(self.state_dir)
         # Present while the cluster of this base is a secure one (kept across broker restarts).
         self.secure_marker = self.state_dir / "secure"
         self.deployment_file = self.state_dir / "deployment.json"
@@ -948,6 +978,7 @@ class Cluster:
                 else:
                     self.secure_marker.unlink(missing_ok=True)
                 self._make_network()
+                self._warn_if_store_nearly_full()
             to_start = [m for m in self.members() if not m.running()]
             self._check_ports(to_start)
             started = []
@@ -992,6 +1023,7 @@ class Cluster:
             self.namesrv.stop()
             # Whatever the recorded deployment: also a crashed run's namespaces of this base.
             netns.Network(self.base).remove_all()
+            self._wipe_stores()  # often memory: give it back
 
     def start_broker(self, name):
         broker = self.broker(name)
@@ -1111,6 +1143,18 @@ class Cluster:
     def _wipe_state(self):
         for member in self.members():
             shutil.rmtree(member.dir, ignore_errors=True)
+        self._wipe_stores()
+
+    def _wipe_stores(self):
+        shutil.rmtree(self.store_dir, ignore_errors=True)
+
+    def _warn_if_store_nearly_full(self):
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        used = used_ratio(self.store_dir)
+        if used >= STORE_CLEAN_RATIO:
+            progress(f"warning: the brokers' stores are on a file system {used:.0%} full ({self.store_dir}); "
+                     f"a broker deletes commit-log files above {STORE_CLEAN_RATIO:.0%} and refuses writes "
+                     f"above {STORE_FULL_RATIO:.0%} (set RMQ_STORE_DIR to a roomier folder)")
 
     def _check_ports(self, members):
         if self.network is not None:

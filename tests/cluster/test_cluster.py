@@ -204,6 +204,26 @@ def test_producers_lists_a_connected_java_producer(cluster, both_brokers_topic):
         sender.wait()
 
 
+def test_broker_stores_are_in_memory_not_on_the_shared_disk(cluster, both_brokers_topic):
+    """A shared disk over 90 % full made every broker refuse writes ("the broker's disk is full")."""
+    run_cli("send", both_brokers_topic, "stored in memory", base=cluster)
+    launched = rmqcluster.Cluster(cluster)
+    written = [b.name for b in launched.broker_members() if any((b.store / "commitlog").glob("0*"))]
+    assert written, f"no commit log under {launched.store_dir}"
+    if not os.environ.get("RMQ_STORE_DIR") and launched.store_dir != launched.state_dir / "stores":
+        assert launched.store_dir.is_relative_to(rmqcluster.MEMORY_FS)
+        assert rmqcluster.used_ratio(launched.store_dir) < rmqcluster.STORE_CLEAN_RATIO
+
+
+def test_store_folder_follows_rmq_store_dir_else_memory_else_the_state_folder(monkeypatch, tmp_path):
+    state = tmp_path / "cluster" / "1"
+    monkeypatch.setenv("RMQ_STORE_DIR", str(tmp_path / "stores"))
+    assert rmqcluster.store_root(state).parent == tmp_path / "stores"
+    monkeypatch.delenv("RMQ_STORE_DIR")
+    monkeypatch.setattr(rmqcluster, "MEMORY_FS", tmp_path / "no-such-fs")
+    assert rmqcluster.store_root(state) == state / "stores"
+
+
 # ------------------------------------------------------------------------------------------------
 # 2. A broker can be killed and restarted; the NameServer follows
 

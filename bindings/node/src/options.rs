@@ -1,12 +1,12 @@
 //! `new Producer({ group, namesrv, ...options })`: JS option names to the core's string options.
 //!
-//! Every core option (`rmq_core::producer::OPTION_KEYS`) is accepted under its camelCase name
+//! Every core option (`rmq_core::producer::OPTIONS`) is accepted under its camelCase name
 //! (`send_timeout_ms` → `sendTimeoutMs`), except `namesrv_addr`, which JS calls `namesrv`. Values
 //! are stringified and parsed by the core, so the rules and defaults live in one place.
 
 use napi::ValueType;
 use napi::bindgen_prelude::{JsObjectValue, JsValue, Object, Unknown};
-use rmq_core::producer::OPTION_KEYS;
+use rmq_core::producer::OPTIONS;
 use rmq_core::{Error, ProducerConfig};
 
 /// The JS name of a core option key.
@@ -34,19 +34,24 @@ pub fn config_from_js(options: Unknown) -> rmq_core::Result<ProducerConfig> {
     }
     let options: Object = options.coerce_to_object().map_err(|_| not_an_object())?;
 
-    let known: Vec<(String, &str)> = OPTION_KEYS
+    let known: Vec<(String, &str)> = OPTIONS
         .iter()
-        .map(|(key, _)| (js_name(key), *key))
+        .map(|option| (js_name(option.key), option.key))
         .collect();
     let mut config = ProducerConfig::new("");
     let mut group_given = false;
     for name in own_keys(&options)? {
-        let Some((_, core_key)) = known.iter().find(|(js, _)| *js == name) else {
-            let names: Vec<&str> = known.iter().map(|(js, _)| js.as_str()).collect();
-            return Err(Error::invalid_argument(format!(
-                "unknown producer option '{name}' (known: {})",
-                names.join(", ")
-            )));
+        let core_key = match known.iter().find(|(js, _)| *js == name) {
+            Some((_, core_key)) => *core_key,
+            // `test.` keys are the core's undocumented test switches, passed as they are.
+            None if name.starts_with("test.") => name.as_str(),
+            None => {
+                let names: Vec<&str> = known.iter().map(|(js, _)| js.as_str()).collect();
+                return Err(Error::invalid_argument(format!(
+                    "unknown producer option '{name}' (known: {})",
+                    names.join(", ")
+                )));
+            }
         };
         let value: Unknown = options.get_named_property(&name).map_err(js_failure)?;
         let Some(value) = option_value(&name, value)? else {
@@ -55,7 +60,7 @@ pub fn config_from_js(options: Unknown) -> rmq_core::Result<ProducerConfig> {
         config
             .set(core_key, &value)
             .map_err(|e| e.context(format!("option '{name}'")))?;
-        group_given |= *core_key == "group";
+        group_given |= core_key == "group";
     }
     if !group_given {
         return Err(Error::invalid_argument(

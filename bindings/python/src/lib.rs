@@ -19,7 +19,7 @@ mod _rmqproducer {
     use pyo3::prelude::*;
     use pyo3::types::PyDict;
     use rmq_core::ErrorKind;
-    use rmq_core::producer::OPTION_KEYS;
+    use rmq_core::producer::OPTIONS;
 
     #[pymodule_export]
     use super::hook::PySendContext;
@@ -52,8 +52,9 @@ mod _rmqproducer {
         super::logging::install();
         module.add("__version__", rmq_core::VERSION)?;
         let options = PyDict::new(module.py());
-        for (key, meaning) in OPTION_KEYS {
-            options.set_item(key, meaning)?;
+        for option in OPTIONS {
+            let doc = format!("{} (default: {})", option.meaning, option.default);
+            options.set_item(option.key, doc)?;
         }
         module.add("OPTION_KEYS", options)?;
         Ok(())

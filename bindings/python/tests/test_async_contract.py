@@ -5,6 +5,7 @@ requests count in flight."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable
 from typing import Any, Callable, Optional
@@ -115,3 +116,27 @@ async def test_flush_waits_for_a_request_in_flight(silent_broker_namesrv: str) -
         with pytest.raises(rmqproducer.TimeoutError):
             await reply
 
+
+
+async def test_a_panic_inside_a_send_task_completes_once_with_internal(silent_namesrv: str) -> None:
+    """The core's test switch `test.panic_in_sends` makes the next async calls panic inside the
+    library's task: each completes once, with InternalError, and the producer goes on."""
+    calls = Calls()
+    called = threading.Event()
+
+    def callback(result: Optional[SendResult], error: Optional[rmqproducer.RmqError]) -> None:
+        calls(result, error)
+        called.set()
+
+    options: dict[str, Any] = {"test.panic_in_sends": 2, "send_timeout_ms": 300}
+    with Producer("py_panic", silent_namesrv, **options) as p:
+        with pytest.raises(rmqproducer.InternalError, match="panic"):
+            await p.send_async(Message("PyTopic", b"x"))
+        p.send_callback(Message("PyTopic", b"y"), callback)
+        assert called.wait(30)
+        with pytest.raises(rmqproducer.RmqError) as later:
+            await p.send_async(Message("PyTopic", b"z"))
+        assert not isinstance(later.value, rmqproducer.InternalError)
+        p.flush(30)
+    [(result, error)] = calls.outcomes
+    assert result is None and isinstance(error, rmqproducer.InternalError)

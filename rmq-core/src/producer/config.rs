@@ -10,7 +10,11 @@ use crate::error::{Error, Result};
 use crate::protocol::command::SerializeType;
 use crate::protocol::compression::CompressionType;
 
+use super::options::OPTIONS;
+
+/// Built by [`ProducerConfig::new`] and [`ProducerConfig::set`]; options will be added.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ProducerConfig {
     /// Producer group; unique within a client instance.
     pub group: String,
@@ -74,6 +78,11 @@ pub struct ProducerConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// The name server certificates must show, instead of the host of the address.
     pub tls_server_name: Option<String>,
+    /// `test.panic_in_sends`: so many async calls panic inside their task, so that each binding's
+    /// tests can see a panic complete a callback once with `Internal` (librdkafka's
+    /// `rd_kafka_test_fatal_error` in spirit). Never set outside tests.
+    #[doc(hidden)]
+    pub test_panic_in_sends: u32,
 }
 
 /// Default bound on async sends in flight. Unbounded, a callback loop against a stalled broker
@@ -88,111 +97,13 @@ pub const DEFAULT_MAX_ASYNC_IN_FLIGHT_BYTES: usize = 128 << 20;
 
 /// What an async send does when `max_async_in_flight` or `max_async_in_flight_bytes` is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Backpressure {
     /// Wait for room, within the send timeout (then `TooManyRequests`).
     Block,
     /// Fail at once with `TooManyRequests`.
     Fail,
 }
-
-/// Every key [`ProducerConfig::set`] accepts, with what it means (shown in errors and docs).
-pub const OPTION_KEYS: &[(&str, &str)] = &[
-    ("group", "producer group name"),
-    ("namesrv_addr", "name servers, host:port;host:port"),
-    ("instance_name", "client instance name (default: pid-based)"),
-    (
-        "send_timeout_ms",
-        "total time budget of one send, all retries included (3000)",
-    ),
-    ("retry_times", "retries of a sync send (2)"),
-    ("retry_times_async", "retries of an async send (2)"),
-    (
-        "compress_threshold",
-        "compress bodies of at least this many bytes (4096)",
-    ),
-    ("compress_level", "zlib level 0-9 (5)"),
-    ("max_message_size", "largest body accepted, bytes (4194304)"),
-    (
-        "default_topic_queue_nums",
-        "queues of an auto-created topic (4)",
-    ),
-    (
-        "create_topic_key",
-        "topic auto-created topics inherit from (TBW102)",
-    ),
-    (
-        "latency_fault_tolerance",
-        "avoid slow or failed brokers for a while (true)",
-    ),
-    (
-        "retry_another_broker_when_not_store_ok",
-        "retry non-SEND_OK statuses (false)",
-    ),
-    ("heartbeat_interval_ms", "heartbeat period (30000)"),
-    ("poll_namesrv_interval_ms", "route refresh period (30000)"),
-    (
-        "client_api_timeout_ms",
-        "timeout of name server and heartbeat requests (3000)",
-    ),
-    (
-        "serialize_type",
-        "request header encoding: json or rocketmq (rocketmq)",
-    ),
-    (
-        "max_in_flight_per_connection",
-        "bound on requests in flight per connection (65535)",
-    ),
-    (
-        "shutdown_timeout_ms",
-        "how long shutdown waits for in-flight async sends (3000)",
-    ),
-    (
-        "compress_type",
-        "body compression: zlib, lz4 or zstd (zlib)",
-    ),
-    (
-        "max_async_in_flight",
-        "bound on async sends in flight, 0 for none (10000)",
-    ),
-    (
-        "max_async_in_flight_bytes",
-        "bound on body bytes of async sends in flight, 0 for none (134217728 = 128 MiB)",
-    ),
-    (
-        "backpressure",
-        "when an async bound is reached: block (within the send timeout) or fail (block)",
-    ),
-    (
-        "namespace",
-        "namespace: topics become <namespace>%<topic> (none)",
-    ),
-    (
-        "vip_channel_enabled",
-        "send to the brokers' VIP channel, listen port - 2 (false)",
-    ),
-    (
-        "access_key",
-        "access key for brokers with authentication on (none)",
-    ),
-    ("secret_key", "secret key that signs every request (none)"),
-    (
-        "security_token",
-        "security token sent with the access key (none)",
-    ),
-    ("tls", "TLS on every connection (false)"),
-    (
-        "tls_verify",
-        "check server certificates; false accepts any, for self-signed test servers (true)",
-    ),
-    (
-        "tls_ca_file",
-        "PEM file of trusted CA certificates (the system's)",
-    ),
-    (
-        "tls_server_name",
-        "name server certificates must show (the address's host)",
-    ),
-];
 
 impl ProducerConfig {
     /// The settings of the client instance this producer starts or joins.
@@ -253,10 +164,11 @@ impl ProducerConfig {
             tls_verify: true,
             tls_ca_file: None,
             tls_server_name: None,
+            test_panic_in_sends: 0,
         }
     }
 
-    /// Sets one option by its string key (see [`OPTION_KEYS`]); an unknown key or a value that
+    /// Sets one option by its string key (see [`OPTIONS`]); an unknown key or a value that
     /// does not parse is an `InvalidArgument` error naming both.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let value = value.trim();
@@ -321,6 +233,7 @@ impl ProducerConfig {
             "tls_verify" => self.tls_verify = boolean(key, value)?,
             "tls_ca_file" => self.tls_ca_file = non_empty(value).map(PathBuf::from),
             "tls_server_name" => self.tls_server_name = non_empty(value),
+            "test.panic_in_sends" => self.test_panic_in_sends = number(key, value, 0, 1000)?,
             "namespace" => {
                 self.namespace = non_empty(value);
                 if let Some(ns) = &self.namespace {
@@ -329,7 +242,7 @@ impl ProducerConfig {
                 }
             }
             _ => {
-                let known: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
+                let known: Vec<&str> = OPTIONS.iter().map(|option| option.key).collect();
                 return Err(Error::invalid_argument(format!(
                     "unknown producer option '{key}' (known: {})",
                     known.join(", ")
@@ -422,7 +335,7 @@ mod tests {
             ("tls_ca_file", "/etc/ca.pem"),
             ("tls_server_name", "broker.example"),
         ];
-        let keys: Vec<&str> = OPTION_KEYS.iter().map(|(k, _)| *k).collect();
+        let keys: Vec<&str> = OPTIONS.iter().map(|option| option.key).collect();
         assert_eq!(keys, samples.iter().map(|(k, _)| *k).collect::<Vec<_>>());
         let mut c = ProducerConfig::new("g");
         for (key, value) in samples {

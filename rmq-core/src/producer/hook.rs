@@ -12,6 +12,7 @@ use crate::protocol::route::MessageQueue;
 
 /// One attempt to send to a broker.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct SendContext<'a> {
     pub group: &'a str,
     /// The queue (topic as the user named it, broker, queue id).
@@ -26,7 +27,7 @@ pub struct SendContext<'a> {
     pub oneway: bool,
 }
 
-/// How an attempt ended.
+/// How an attempt ended: every attempt ends in one of these three, so matches stay exhaustive.
 #[derive(Debug, Clone, Copy)]
 pub enum SendOutcome<'a> {
     /// The broker answered with a send status.

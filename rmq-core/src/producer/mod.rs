@@ -9,6 +9,7 @@ mod completion;
 mod config;
 mod fault;
 mod hook;
+mod options;
 mod select;
 pub(crate) mod send;
 mod transaction;
@@ -16,7 +17,7 @@ mod transaction;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -25,8 +26,9 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::time::Instant;
 
 pub use completion::{Completion, RoomWait};
-pub use config::{Backpressure, OPTION_KEYS, ProducerConfig, Secret};
+pub use config::{Backpressure, ProducerConfig, Secret};
 pub use hook::{SendContext, SendHook, SendOutcome};
+pub use options::{OPTIONS, OptionDefault, OptionDoc, OptionValue, option_doc};
 pub use select::{AsyncQueueSelector, QueueSelection, QueueSelector, hash_index, java_string_hash};
 pub use transaction::{
     LocalTransactionState, TransactionCheck, TransactionChecker, TransactionProducer,
@@ -46,9 +48,10 @@ use hook::Hooks;
 use select::Route;
 use send::{Mode, Prepared, Sender};
 
-/// `SendStatus.java`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `SendStatus.java`: four values since RocketMQ 3, so matches on it stay exhaustive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SendStatus {
+    #[default]
     SendOk = 0,
     FlushDiskTimeout = 1,
     FlushSlaveTimeout = 2,
@@ -66,8 +69,10 @@ impl SendStatus {
     }
 }
 
-/// What the broker said about a stored message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the broker said about a stored message. Fields will be added (e.g. a recall handle); a test
+/// double starts from `SendResult::default()` and sets what it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SendResult {
     pub status: SendStatus,
     /// The client-generated unique id (UNIQ_KEY).
@@ -117,6 +122,8 @@ struct Inner {
     idle: Notify,
     /// Flipped when shutdown gives up waiting: async sends still running fail with `Shutdown`.
     abort: watch::Sender<bool>,
+    /// Async calls still to panic, as `test.panic_in_sends` asked.
+    test_panics_left: AtomicU32,
 }
 
 /// A fresh CORRELATION_ID: 128 random bits in the text form of a UUID, as Java's.
@@ -210,6 +217,16 @@ impl Drop for AwaitedReply<'_> {
 }
 
 impl Inner {
+    fn take_test_panic(&self) -> bool {
+        self.test_panics_left.load(Ordering::Relaxed) > 0
+            && self
+                .test_panics_left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok()
+    }
+
     /// The client instance, if the producer is running.
     fn client(&self) -> Result<Arc<ClientInstance>> {
         match &*self.state.lock() {
@@ -298,6 +315,7 @@ impl Producer {
     /// Checks the configuration; nothing connects until [`Producer::start`].
     pub fn new(config: ProducerConfig) -> Result<Self> {
         validate::validate_group(&config.group)?;
+        let test_panics = config.test_panic_in_sends;
         Ok(Producer {
             inner: Arc::new(Inner {
                 fault: FaultStrategy::new(config.latency_fault_tolerance),
@@ -308,6 +326,7 @@ impl Producer {
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 abort: watch::Sender::new(false),
+                test_panics_left: AtomicU32::new(test_panics),
             }),
         })
     }
@@ -537,8 +556,6 @@ impl Producer {
         let inner = self.inner.clone();
         let topic = prepared.shared_user_topic();
         let send = async move {
-            #[cfg(test)]
-            tests::panic_point(prepared.user_topic());
             inner
                 .sender(&client)
                 .send_routed(&prepared, route, Mode::Async)
@@ -595,6 +612,11 @@ impl Producer {
             let mut abort = inner.abort.subscribe();
             let run = async {
                 in_flight.wait_for_room().await?;
+                if inner.take_test_panic() {
+                    panic!(
+                        "a panic inside the task of an async {kind}, as test.panic_in_sends asked"
+                    );
+                }
                 call.await
             };
             let run = AssertUnwindSafe(run).catch_unwind().map(|outcome| {
@@ -736,15 +758,6 @@ mod tests {
 
     use super::*;
 
-    /// Sends to this topic panic inside their async task: a stand-in for any bug there.
-    const PANIC_TOPIC: &str = "PanicInsideTheSendTask";
-
-    pub(super) fn panic_point(topic: &str) {
-        if topic == PANIC_TOPIC {
-            panic!("injected panic inside a send task");
-        }
-    }
-
     fn started_producer(group: &str, options: &[(&str, &str)]) -> Producer {
         let mut config = ProducerConfig::new(group);
         // Never contacted: these tests end before any route lookup.
@@ -768,11 +781,12 @@ mod tests {
 
     #[test]
     fn a_panic_inside_a_send_task_completes_its_callback_once_with_internal() {
-        let producer = started_producer("PanicInsideSendTask", &[]);
+        // A stand-in for any bug there: the first two async calls panic inside their task.
+        let producer = started_producer("PanicInsideSendTask", &[("test.panic_in_sends", "2")]);
         let (tx, rx) = mpsc::channel();
         producer
             .try_send_with_callback(
-                Message::new(PANIC_TOPIC, "x"),
+                Message::new("PanicInsideTheSendTask", "x"),
                 RoomWait::ThisThread,
                 move |result| tx.send(result).unwrap(),
             )
@@ -782,14 +796,18 @@ mod tests {
             .expect("the callback was never called");
         let err = result.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal);
-        assert!(err.message().contains("injected panic"), "{err}");
+        assert!(err.message().contains("test.panic_in_sends"), "{err}");
         // The callback is gone (its sender dropped) without a second call.
         assert!(rx.recv().is_err());
 
-        let future = producer.send_async(Message::new(PANIC_TOPIC, "y"));
+        let future = producer.send_async(Message::new("PanicInsideTheSendTask", "y"));
         let err = runtime::block_on(future).unwrap().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal);
         assert_eq!(producer.in_flight(), 0);
+        // The third is sent (and fails to find the name server that is not there: not INTERNAL).
+        let future = producer.send_async(Message::new("PanicInsideTheSendTask", "z"));
+        let err = runtime::block_on(future).unwrap().unwrap_err();
+        assert_ne!(err.kind(), ErrorKind::Internal, "{err}");
         shut_down(producer);
     }
 

@@ -22,7 +22,7 @@ use crate::protocol::transaction::{
 };
 use crate::runtime;
 
-/// How a local transaction ended (Java's `LocalTransactionState`).
+/// How a local transaction ended (Java's `LocalTransactionState`: three values, matched exhaustively).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalTransactionState {
     /// Make the message visible.
@@ -54,6 +54,7 @@ impl LocalTransactionState {
 
 /// A half message whose outcome the broker asks about.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TransactionCheck {
     /// The message's UNIQ_KEY (the `msg_id` its send reported).
     pub msg_id: String,
@@ -67,6 +68,7 @@ pub struct TransactionCheck {
 
 /// The outcome of [`TransactionProducer::send_in_transaction`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransactionSendResult {
     /// The half message's send result.
     pub send_result: SendResult,

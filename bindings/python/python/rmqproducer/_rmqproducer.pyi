@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import ClassVar, Final, Optional, TypedDict, Union, final
+from typing import ClassVar, Final, Literal, Optional, TypedDict, Union, final
 
 from typing_extensions import Self, Unpack
 
@@ -31,39 +31,70 @@ OPTION_KEYS: Final[dict[str, str]]
 """Every producer option keyword, with what it means and its default."""
 
 class _ProducerOptions(TypedDict, total=False):
+    # options: generated from rmq_core::producer::OPTIONS (rmq-core/tests/option_docs.rs)
     namesrv_addr: str
+    """Name servers, `host:port;host:port` (default: the NAMESRV_ADDR environment variable, read at start)."""
     instance_name: str
+    """Client instance name (default: pid-based)."""
     send_timeout_ms: int
+    """Total time budget of one send, all retries included (default: 3000)."""
     retry_times: int
+    """Retries of a sync send, 0-16: the blocking forms, `send`, `send_batch`, `send_to_queue` and the selector forms (default: 2)."""
     retry_times_async: int
+    """Retries of an async send, 0-16: `send_async`, `send_callback`, `send_batch_async`, `request` and the other async forms (default: 2)."""
     compress_threshold: int
+    """Compress bodies of at least this many bytes (default: 4096)."""
     compress_level: int
+    """Level of zlib compression, 0-9 (default: 5)."""
     max_message_size: int
+    """Largest body accepted, bytes (default: 4194304)."""
     default_topic_queue_nums: int
+    """Queues of an auto-created topic (default: 4)."""
     create_topic_key: str
+    """Topic that auto-created topics inherit from (default: TBW102)."""
     latency_fault_tolerance: bool
+    """Avoid slow or failed brokers for a while (default: true)."""
     retry_another_broker_when_not_store_ok: bool
+    """Retry a sync send whose status is not SEND_OK on another broker (the first copy stays stored) (default: false)."""
     heartbeat_interval_ms: int
+    """Heartbeat period (default: 30000)."""
     poll_namesrv_interval_ms: int
+    """Route refresh period (default: 30000)."""
     client_api_timeout_ms: int
-    serialize_type: str
+    """Timeout of name server and heartbeat requests (default: 3000)."""
+    serialize_type: Literal["json", "rocketmq"]
+    """Request header encoding: rocketmq (binary) or json; the servers answer in JSON either way (default: rocketmq)."""
     max_in_flight_per_connection: int
+    """Bound on requests in flight per connection (default: 65535)."""
     shutdown_timeout_ms: int
-    compress_type: str
+    """How long shutdown waits for async sends and requests in flight (default: 3000)."""
+    compress_type: Literal["zlib", "lz4", "zstd"]
+    """Algorithm for bodies of at least `compress_threshold` bytes (default: zlib)."""
     max_async_in_flight: int
-    """Bound on async sends in flight, 0 for none (10000)."""
+    """Bound on async sends and requests in flight, 0 for none (default: 10000)."""
     max_async_in_flight_bytes: int
-    """Bound on body bytes of async sends in flight, 0 for none (134217728 = 128 MiB)."""
-    backpressure: str
+    """Bound on body bytes of async sends and requests in flight (128 MiB), 0 for none (default: 134217728)."""
+    backpressure: Literal["block", "fail"]
+    """When an async bound is reached: block (wait for room within the send timeout) or fail (refuse at once with TOO_MANY_REQUESTS); awaitables wait inside the library, never blocking the event loop (default: block)."""
     namespace: str
+    """Namespace: topics become `<namespace>%<topic>` (default: none)."""
     vip_channel_enabled: bool
+    """Send to the brokers' VIP channel, listen port - 2 (default: false)."""
     access_key: str
+    """Access key for brokers with authentication on (default: none)."""
     secret_key: str
+    """Secret key that signs every request (default: none)."""
     security_token: str
+    """Security token sent with the access key (default: none)."""
     tls: bool
+    """TLS on every connection (default: false)."""
     tls_verify: bool
+    """Check server certificates; false accepts any, for self-signed test servers (default: true)."""
     tls_ca_file: str
+    """PEM file of trusted CA certificates (default: the system's)."""
     tls_server_name: str
+    """Name server certificates must show (default: the address's host)."""
+    # end of generated options
 
 _Body = Union[bytes, bytearray, str]
 
