@@ -47,6 +47,8 @@ pub fn message_from_js(value: Unknown) -> rmq_core::Result<rmq_core::Message> {
 impl From<Message> for rmq_core::Message {
     fn from(js: Message) -> Self {
         let body = match js.body {
+            // The body's one copy on its way to the socket. Holding the JS buffer instead would let
+            // JS change or detach it while a library thread reads it.
             Either::A(bytes) => Bytes::copy_from_slice(&bytes),
             Either::B(text) => Bytes::from(text),
         };

@@ -1,9 +1,11 @@
 //! `Message`: a core message behind Python attributes. Validation (topic, body size, reserved
 //! property names, delay level) happens at send time in the core, as for every binding.
 
+use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{PyBytes, PyDict, PyList, PyMemoryView, PyString};
 
 #[pyclass(module = "rmqproducer", name = "Message")]
 pub struct PyMessage {
@@ -76,7 +78,7 @@ impl PyMessage {
     }
     #[setter]
     fn set_body(&mut self, body: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.body = body_bytes(body)?.into();
+        self.inner.body = body_bytes(body)?;
         Ok(())
     }
 
@@ -192,17 +194,21 @@ fn body_preview(py: Python<'_>, body: &[u8]) -> PyResult<String> {
     })
 }
 
-/// `bytes` and `bytearray` as they are, `str` UTF-8 encoded.
-fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+/// The body: a `bytes` object is held, not copied (it cannot change); a `str` is UTF-8 encoded;
+/// any other buffer (`bytearray`, `memoryview`, `array`, ...) is copied once, into a `bytes`
+/// object held the same way, since its owner may change it after the call.
+fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    let held = |bytes: Bound<'_, PyBytes>| Bytes::from_owner(PyBackedBytes::from(bytes));
     if let Ok(bytes) = body.cast::<PyBytes>() {
-        Ok(bytes.as_bytes().to_vec())
+        Ok(held(bytes.clone()))
     } else if let Ok(text) = body.cast::<PyString>() {
-        Ok(text.to_cow()?.as_bytes().to_vec())
-    } else if let Ok(array) = body.cast::<PyByteArray>() {
-        Ok(array.to_vec())
+        Ok(Bytes::from_owner(text.to_cow()?.into_owned()))
+    } else if let Ok(view) = PyMemoryView::from(body) {
+        let copy = body.py().get_type::<PyBytes>().call1((view,))?;
+        Ok(held(copy.cast_into::<PyBytes>()?))
     } else {
         Err(PyTypeError::new_err(format!(
-            "message body must be bytes or str, not {}",
+            "message body must be bytes, str or a bytes-like object, not {}",
             body.get_type().name()?
         )))
     }

@@ -3,6 +3,7 @@ None of these need the cluster."""
 
 from __future__ import annotations
 
+import array as arraymod
 import ast
 import builtins
 import pickle
@@ -75,7 +76,22 @@ class TestMessage:
 
     def test_str_body_is_utf8(self) -> None:
         assert Message("T", "héllo").body == "héllo".encode()
-        assert Message("T", bytearray(b"ab")).body == b"ab"
+
+    def test_a_bytes_body_is_held_not_copied(self) -> None:
+        body = b"x" * 4096
+        before = sys.getrefcount(body)
+        message = Message("T", body)
+        assert sys.getrefcount(body) == before + 1
+        del message
+        assert sys.getrefcount(body) == before
+
+    def test_other_buffers_are_copied_once_and_later_changes_stay_out(self) -> None:
+        for body in (bytearray(b"ab"), memoryview(b"xcdx")[1:3], arraymod.array("B", b"ef")):
+            assert Message("T", body).body == bytes(body)
+        changed = bytearray(b"ab")
+        message = Message("T", changed)
+        changed[0] = ord("z")
+        assert message.body == b"ab"
 
     def test_one_str_key_is_one_key(self) -> None:
         assert Message("T", b"x", keys="order-1").keys == ["order-1"]
@@ -102,7 +118,7 @@ class TestMessage:
         [
             {"body": 5},
             {"body": None},
-            {"body": memoryview(b"x")},
+            {"body": [1, 2]},
             {"body": b"x", "keys": 5},
             {"body": b"x", "keys": ["ok", 5]},
             {"body": b"x", "properties": ["not", "a", "mapping"]},

@@ -8,7 +8,7 @@ import asyncio
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import pytest
 
@@ -219,7 +219,12 @@ def test_backpressure_block_mode_waits_for_room(
 
 @pytest.mark.parametrize(("compress_type", "type_bits"), [("zlib", 3), ("lz4", 1), ("zstd", 2)])
 def test_compressed_bodies_are_read_back_decompressed(
-    namesrv: str, group: str, topic: str, cluster: Cluster, compress_type: str, type_bits: int
+    namesrv: str,
+    group: str,
+    topic: str,
+    cluster: Cluster,
+    compress_type: Literal["zlib", "lz4", "zstd"],
+    type_bits: int,
 ) -> None:
     body = b"".join(b"line %06d of a compressible body\n" % i for i in range(20000))
     with Producer(group, namesrv, compress_type=compress_type) as producer:

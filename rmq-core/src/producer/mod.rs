@@ -759,9 +759,13 @@ mod tests {
     use super::*;
 
     fn started_producer(group: &str, options: &[(&str, &str)]) -> Producer {
+        // Refuses connections: for tests that end before a route lookup, or want it to fail.
+        started_producer_on("127.0.0.1:9", group, options)
+    }
+
+    fn started_producer_on(namesrv: &str, group: &str, options: &[(&str, &str)]) -> Producer {
         let mut config = ProducerConfig::new(group);
-        // Never contacted: these tests end before any route lookup.
-        config.set("namesrv_addr", "127.0.0.1:9").unwrap();
+        config.set("namesrv_addr", namesrv).unwrap();
         for (key, value) in options {
             config.set(key, value).unwrap();
         }
@@ -771,6 +775,14 @@ mod tests {
             .unwrap()
             .unwrap();
         producer
+    }
+
+    /// A name server that takes connections and never answers: a send waits for its route until
+    /// its deadline, however slowly the test's own thread runs.
+    fn silent_namesrv() -> (std::net::TcpListener, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        (listener, addr)
     }
 
     fn shut_down(producer: Producer) {
@@ -859,9 +871,11 @@ mod tests {
 
     #[test]
     fn where_a_full_producer_waits_for_room_is_the_callers_choice() {
-        let producer = started_producer(
+        let (_silent, namesrv) = silent_namesrv();
+        let producer = started_producer_on(
+            &namesrv,
             "RoomWaitChoice",
-            &[("max_async_in_flight", "1"), ("send_timeout_ms", "300")],
+            &[("max_async_in_flight", "1"), ("send_timeout_ms", "1000")],
         );
         // The one send allowed waits for its route from a name server that never answers.
         let (_, first) = counted();
@@ -898,12 +912,14 @@ mod tests {
 
     #[test]
     fn a_request_is_in_flight_until_it_completes() {
-        let producer = started_producer("RequestInFlight", &[("send_timeout_ms", "200")]);
+        let (_silent, namesrv) = silent_namesrv();
+        let producer =
+            started_producer_on(&namesrv, "RequestInFlight", &[("send_timeout_ms", "1000")]);
         let (tx, rx) = mpsc::channel();
         producer
             .try_request_with_callback(
                 Message::new("T", "question"),
-                Duration::from_millis(200),
+                Duration::from_millis(1000),
                 RoomWait::ThisThread,
                 move |reply| tx.send(reply).unwrap(),
             )

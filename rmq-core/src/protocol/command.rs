@@ -153,6 +153,38 @@ impl SerializeType {
     }
 }
 
+/// One frame on its way to the socket: the length words and header, then the body, which stays
+/// the message's own bytes (the writer sends both parts with one vectored write).
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub head: Bytes,
+    pub body: Bytes,
+}
+
+impl Frame {
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The frame without its first `n` bytes.
+    pub fn skip(&self, n: usize) -> Frame {
+        match n.checked_sub(self.head.len()) {
+            None => Frame {
+                head: self.head.slice(n..),
+                body: self.body.clone(),
+            },
+            Some(into_body) => Frame {
+                head: Bytes::new(),
+                body: self.body.slice(into_body..),
+            },
+        }
+    }
+}
+
 impl RemotingCommand {
     /// A request from this client: language RUST, version [`CLIENT_VERSION`], opaque 0 (the
     /// transport assigns it), empty body.
@@ -245,8 +277,24 @@ impl RemotingCommand {
 
     /// Appends the whole frame (length prefix included) to `dst`, the header written in place.
     pub fn encode(&self, serialize: SerializeType, dst: &mut BytesMut) {
-        let start = dst.len();
         dst.reserve(8 + 512 + self.body.len());
+        self.encode_head(serialize, dst);
+        dst.put_slice(&self.body);
+    }
+
+    /// The frame as the writer sends it: the body is shared, not copied.
+    pub fn to_frame(&self, serialize: SerializeType) -> Frame {
+        let mut head = BytesMut::with_capacity(8 + 512);
+        self.encode_head(serialize, &mut head);
+        Frame {
+            head: head.freeze(),
+            body: self.body.clone(),
+        }
+    }
+
+    /// Appends the length words and the header: the frame up to its body.
+    fn encode_head(&self, serialize: SerializeType, dst: &mut BytesMut) {
+        let start = dst.len();
         // The length and header-length words, filled in once the header is written.
         dst.put_u64(0);
         match serialize {
@@ -257,8 +305,7 @@ impl RemotingCommand {
         // The 24-bit header length cannot overflow with the headers a producer builds
         // (properties are capped at 32767 bytes by validation).
         debug_assert!(header_len <= MAX_HEADER_LEN, "header of {header_len} bytes");
-        dst.put_slice(&self.body);
-        let length = (dst.len() - start - 4) as i32;
+        let length = (4 + header_len + self.body.len()) as i32;
         let type_and_len = ((serialize as i32) << 24) | (header_len as i32 & MAX_HEADER_LEN as i32);
         dst[start..start + 4].copy_from_slice(&length.to_be_bytes());
         dst[start + 4..start + 8].copy_from_slice(&type_and_len.to_be_bytes());
@@ -703,6 +750,28 @@ mod tests {
         assert_eq!((resp.opaque, resp.flag), (42, 1));
         let with_body = RemotingCommand::request(10, BTreeMap::new()).with_body(Bytes::from("b"));
         assert_eq!(with_body.body, Bytes::from("b"));
+    }
+
+    #[test]
+    fn a_frame_shares_the_body_and_reads_as_the_whole_encoding() {
+        let body = Bytes::from(vec![7u8; 300]);
+        let cmd = RemotingCommand::request(310, ext(&[("topic", "T")])).with_body(body.clone());
+        for serialize in [SerializeType::Json, SerializeType::RocketMq] {
+            let mut whole = BytesMut::new();
+            cmd.encode(serialize, &mut whole);
+            let frame = cmd.to_frame(serialize);
+            assert_eq!(frame.body.as_ptr(), body.as_ptr(), "the body was copied");
+            assert_eq!(frame.len(), whole.len());
+            // Every cut point, in the header or in the body, leaves exactly the rest.
+            for cut in 0..=whole.len() {
+                let rest = frame.skip(cut);
+                assert_eq!(
+                    [&rest.head[..], &rest.body[..]].concat(),
+                    &whole[cut..],
+                    "cut {cut}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,13 +1,15 @@
-//! One TCP connection as two tasks: a writer that coalesces queued frames into few syscalls, and
-//! a reader that matches responses to pending requests by opaque and answers server requests.
+//! One TCP connection as two tasks: a writer that sends queued frames with few vectored writes
+//! (bodies are never copied), and a reader that matches responses to pending requests by opaque
+//! and answers server requests.
 
 use std::collections::HashMap;
+use std::io::IoSlice;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::codes::response;
-use crate::protocol::command::{RemotingCommand, SerializeType};
+use crate::protocol::command::{Frame, RemotingCommand, SerializeType};
 use crate::transport::pool::TransportConfig;
 use crate::transport::server_requests::ServerHandlers;
 
@@ -43,6 +45,8 @@ const FLUSH_ON_CLOSE: Duration = Duration::from_secs(1);
 /// Frames waiting for the writer; beyond this, `request` waits (the in-flight bound usually
 /// applies first).
 const WRITE_QUEUE: usize = 4096;
+/// Slices per vectored write at most (Linux's IOV_MAX); the rest goes in the next write.
+const MAX_SLICES: usize = 1024;
 
 struct Pending {
     reply: oneshot::Sender<Result<RemotingCommand>>,
@@ -426,10 +430,8 @@ impl Connection {
         awaited: Option<i32>,
         deadline: Instant,
     ) -> Result<()> {
-        let mut frame = BytesMut::new();
-        cmd.encode(self.serialize, &mut frame);
         let outgoing = Outgoing {
-            frame: frame.freeze(),
+            frame: cmd.to_frame(self.serialize),
             awaited,
         };
         match tokio::time::timeout_at(deadline, self.writer.send(outgoing)).await {
@@ -459,15 +461,15 @@ impl Connection {
 /// answer; such a frame is written only while its caller still waits (is in `pending`), so a
 /// request reported failed or timed out never reaches the peer afterwards.
 struct Outgoing {
-    frame: Bytes,
+    frame: Frame,
     awaited: Option<i32>,
 }
 
-/// Frames taken from the queue for one write, and their bytes in one buffer.
+/// Frames taken from the queue for one write.
 #[derive(Default)]
 struct Batch {
     frames: Vec<Outgoing>,
-    bytes: Vec<u8>,
+    len: usize,
 }
 
 impl Batch {
@@ -494,10 +496,33 @@ impl Batch {
             self.frames
                 .retain(|f| f.awaited.is_none_or(|opaque| pending.contains_key(&opaque)));
         }
-        self.bytes.clear();
-        for outgoing in &self.frames {
-            self.bytes.extend_from_slice(&outgoing.frame);
+        self.len = self.frames.iter().map(|f| f.frame.len()).sum();
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.len = 0;
+    }
+
+    /// The batch's bytes after the first `skip`, as the slices of one vectored write.
+    fn slices(&self, mut skip: usize) -> Vec<IoSlice<'_>> {
+        let parts = self
+            .frames
+            .iter()
+            .flat_map(|f| [&f.frame.head, &f.frame.body]);
+        let mut slices = Vec::with_capacity((2 * self.frames.len()).min(MAX_SLICES));
+        for part in parts {
+            if skip >= part.len() {
+                skip -= part.len(); // also passes over empty parts
+                continue;
+            }
+            slices.push(IoSlice::new(&part[skip..]));
+            skip = 0;
+            if slices.len() == MAX_SLICES {
+                break;
+            }
         }
+        slices
     }
 
     /// After a close cut the write of this batch at `written` bytes: keeps what may still go
@@ -516,7 +541,7 @@ impl Batch {
                     return false;
                 }
                 rest.push(Outgoing {
-                    frame: outgoing.frame.slice(written - start..),
+                    frame: outgoing.frame.skip(written - start),
                     awaited: None,
                 });
             }
@@ -546,8 +571,8 @@ async fn write_loop(
             _ = closed.wait_for(|closed| *closed) => break,
         };
         batch.fill(first, &mut queue, &shared);
-        match write_until_closed(&shared, &mut socket, &batch.bytes, &mut closed).await {
-            Ok(written) if written == batch.bytes.len() => batch.frames.clear(),
+        match write_until_closed(&shared, &mut socket, &batch, &mut closed).await {
+            Ok(written) if written == batch.len => batch.clear(),
             Ok(written) => {
                 if !batch.keep_unwritten(written, &shared) {
                     return end_writing(&shared, &mut socket, resetter).await;
@@ -568,20 +593,13 @@ async fn write_loop(
         return end_writing(&shared, &mut socket, resetter).await;
     }
     let flush = async {
-        if cut_batch
-            && write_batch(&shared, &mut socket, &batch.bytes)
-                .await
-                .is_err()
-        {
+        if cut_batch && write_batch(&shared, &mut socket, &batch).await.is_err() {
             return;
         }
         while let Ok(first) = queue.try_recv() {
-            batch.frames.clear();
+            batch.clear();
             batch.fill(first, &mut queue, &shared);
-            if write_batch(&shared, &mut socket, &batch.bytes)
-                .await
-                .is_err()
-            {
+            if write_batch(&shared, &mut socket, &batch).await.is_err() {
                 return;
             }
         }
@@ -603,37 +621,46 @@ async fn end_writing(shared: &Shared, socket: &mut Writer, resetter: socket2::So
     }
 }
 
-/// Writes `bytes` until done or until the connection closes (a peer that does not read would
+/// Writes `batch` until done or until the connection closes (a peer that does not read would
 /// otherwise keep requests queued in this write, to be sent after their callers were failed).
 /// Returns how much was written.
 async fn write_until_closed(
     shared: &Shared,
     socket: &mut Writer,
-    bytes: &[u8],
+    batch: &Batch,
     closed: &mut watch::Receiver<bool>,
 ) -> std::io::Result<usize> {
     let mut written = 0;
-    while written < bytes.len() {
-        // `write` is cancel safe: when the close wins, nothing of this call was written.
+    while written < batch.len {
+        let slices = batch.slices(written);
+        // `write_vectored` is cancel safe: when the close wins, nothing of this call was written.
         let result = tokio::select! {
             biased;
             _ = closed.wait_for(|closed| *closed) => return Ok(written),
-            result = socket.write(&bytes[written..]) => result,
+            result = socket.write_vectored(&slices) => result,
         };
-        match result {
-            Ok(0) => return Err(write_failed(shared, std::io::ErrorKind::WriteZero.into())),
-            Ok(n) => written += n,
-            Err(e) => return Err(write_failed(shared, e)),
-        }
+        written += wrote(shared, result)?;
     }
     Ok(written)
 }
 
-async fn write_batch(shared: &Shared, socket: &mut Writer, bytes: &[u8]) -> std::io::Result<()> {
-    socket
-        .write_all(bytes)
-        .await
-        .map_err(|e| write_failed(shared, e))
+/// Writes the whole `batch`, whatever happens to the connection meanwhile.
+async fn write_batch(shared: &Shared, socket: &mut Writer, batch: &Batch) -> std::io::Result<()> {
+    let mut written = 0;
+    while written < batch.len {
+        let result = socket.write_vectored(&batch.slices(written)).await;
+        written += wrote(shared, result)?;
+    }
+    Ok(())
+}
+
+/// How much one write wrote; nothing written is an error, as `write_all` has it.
+fn wrote(shared: &Shared, result: std::io::Result<usize>) -> std::io::Result<usize> {
+    match result {
+        Ok(0) => Err(write_failed(shared, std::io::ErrorKind::WriteZero.into())),
+        Ok(n) => Ok(n),
+        Err(e) => Err(write_failed(shared, e)),
+    }
 }
 
 fn write_failed(shared: &Shared, e: std::io::Error) -> std::io::Error {
@@ -730,10 +757,8 @@ fn answer_server_request(
         return;
     };
     answer.opaque = opaque;
-    let mut frame = BytesMut::new();
-    answer.encode(serialize, &mut frame);
     let _ = writer.try_send(Outgoing {
-        frame: frame.freeze(),
+        frame: answer.to_frame(serialize),
         awaited: None,
     });
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -334,6 +334,35 @@ async fn oneway_returns_once_queued_and_gets_no_answer() {
         .unwrap();
     assert!(seen.is_oneway());
     assert_eq!(seen.body.as_ref(), b"fire");
+}
+
+#[tokio::test]
+async fn frames_beyond_one_vectored_write_arrive_whole_and_in_order() {
+    // Thousands of small frames queue up faster than they are written: one batch then holds more
+    // slices than a vectored write takes, and empty bodies are slices to pass over.
+    let mut server = FakeServer::start(Behaviour::Echo).await;
+    let transport = transport(16);
+    let body = |i: u32| -> Bytes {
+        if i % 2 == 0 {
+            Bytes::new()
+        } else {
+            i.to_string().into()
+        }
+    };
+    for i in 0..3000u32 {
+        let cmd = RemotingCommand::request(310, BTreeMap::new()).with_body(body(i));
+        transport
+            .invoke_oneway(&server.addr, cmd, soon(5000))
+            .await
+            .unwrap();
+    }
+    for i in 0..3000u32 {
+        let seen = tokio::time::timeout(Duration::from_secs(5), server.oneways.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(seen.body, body(i), "frame {i}");
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import ClassVar, Final, Literal, Optional, TypedDict, Union, final
 
-from typing_extensions import Self, Unpack
+from typing_extensions import Buffer, Self, Unpack
 
 from .errors import RmqError
 
@@ -96,7 +96,7 @@ class _ProducerOptions(TypedDict, total=False):
     """Name server certificates must show (default: the address's host)."""
     # end of generated options
 
-_Body = Union[bytes, bytearray, str]
+_Body = Union[str, Buffer]
 
 @final
 class Message:
