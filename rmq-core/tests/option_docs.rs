@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rmq_core::producer::{OPTIONS, OptionDefault, OptionDoc, OptionValue};
+use rmq_core::producer::{OPTIONS, OptionDefault, OptionDoc, OptionValue, js_option_name};
 
 const BEGIN: &str =
     "options: generated from rmq_core::producer::OPTIONS (rmq-core/tests/option_docs.rs)";
@@ -53,7 +53,7 @@ fn sentence(language: Language, option: &OptionDoc) -> String {
     if language == Language::Node {
         for other in OPTIONS {
             let key = format!("`{}`", other.key);
-            meaning = meaning.replace(&key, &format!("`{}`", js_name(other.key)));
+            meaning = meaning.replace(&key, &format!("`{}`", js_option_name(other.key)));
         }
     }
     let default = match option.default {
@@ -115,20 +115,6 @@ fn python_fields() -> Vec<String> {
         .collect()
 }
 
-/// The JS name of a core key, as the addon's `options.rs` maps it.
-fn js_name(key: &str) -> String {
-    if key == "namesrv_addr" {
-        return "namesrv".to_string();
-    }
-    let mut words = key.split('_');
-    let mut name = words.next().unwrap_or_default().to_string();
-    for word in words {
-        name.push_str(&word[..1].to_ascii_uppercase());
-        name.push_str(&word[1..]);
-    }
-    name
-}
-
 fn node_fields() -> Vec<String> {
     OPTIONS
         .iter()
@@ -147,7 +133,7 @@ fn node_fields() -> Vec<String> {
             let optional = if required { "" } else { "?" };
             [
                 format!("  /** {doc}. */"),
-                format!("  {}{optional}: {kind}", js_name(option.key)),
+                format!("  {}{optional}: {kind}", js_option_name(option.key)),
             ]
         })
         .collect()

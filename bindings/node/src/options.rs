@@ -6,25 +6,8 @@
 
 use napi::ValueType;
 use napi::bindgen_prelude::{JsObjectValue, JsValue, Object, Unknown};
-use rmq_core::producer::OPTIONS;
+use rmq_core::producer::{OPTIONS, js_option_name};
 use rmq_core::{Error, ProducerConfig};
-
-/// The JS name of a core option key.
-fn js_name(core_key: &str) -> String {
-    if core_key == "namesrv_addr" {
-        return "namesrv".to_string();
-    }
-    let mut words = core_key.split('_');
-    let mut name = words.next().unwrap_or_default().to_string();
-    for word in words {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            name.push(first.to_ascii_uppercase());
-            name.push_str(chars.as_str());
-        }
-    }
-    name
-}
 
 /// The producer configuration described by the constructor's `options` object.
 pub fn config_from_js(options: Unknown) -> rmq_core::Result<ProducerConfig> {
@@ -36,7 +19,7 @@ pub fn config_from_js(options: Unknown) -> rmq_core::Result<ProducerConfig> {
 
     let known: Vec<(String, &str)> = OPTIONS
         .iter()
-        .map(|option| (js_name(option.key), option.key))
+        .map(|option| (js_option_name(option.key), option.key))
         .collect();
     let mut config = ProducerConfig::new("");
     let mut group_given = false;
@@ -100,20 +83,4 @@ fn js_failure(err: napi::Error) -> Error {
         "the producer options could not be read: {}",
         err.reason
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::js_name;
-
-    #[test]
-    fn core_keys_become_camel_case() {
-        assert_eq!(js_name("send_timeout_ms"), "sendTimeoutMs");
-        assert_eq!(
-            js_name("retry_another_broker_when_not_store_ok"),
-            "retryAnotherBrokerWhenNotStoreOk"
-        );
-        assert_eq!(js_name("group"), "group");
-        assert_eq!(js_name("namesrv_addr"), "namesrv");
-    }
 }

@@ -243,6 +243,25 @@ pub const OPTIONS: &[OptionDoc] = &[
     ),
 ];
 
+/// The name JavaScript gives option `key`: camelCase (`send_timeout_ms` is `sendTimeoutMs`), and
+/// `namesrv` for `namesrv_addr`, as Python's `Producer(group, namesrv)` has it too. Here so that
+/// the addon and its generated typings spell every option alike.
+pub fn js_option_name(key: &str) -> String {
+    if key == "namesrv_addr" {
+        return "namesrv".to_string();
+    }
+    let mut words = key.split('_');
+    let mut name = words.next().unwrap_or_default().to_string();
+    for word in words {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            name.push(first.to_ascii_uppercase());
+            name.push_str(chars.as_str());
+        }
+    }
+    name
+}
+
 /// The documentation of option `key`.
 pub fn option_doc(key: &str) -> Option<&'static OptionDoc> {
     OPTIONS.iter().find(|option| option.key == key)
@@ -264,6 +283,17 @@ mod tests {
             config.set(option.key, given).unwrap();
             assert_eq!(config, ProducerConfig::new("g"), "{}", option.key);
         }
+    }
+
+    #[test]
+    fn js_names_are_camel_case_but_namesrv() {
+        assert_eq!(js_option_name("send_timeout_ms"), "sendTimeoutMs");
+        assert_eq!(
+            js_option_name("retry_another_broker_when_not_store_ok"),
+            "retryAnotherBrokerWhenNotStoreOk"
+        );
+        assert_eq!(js_option_name("namesrv_addr"), "namesrv");
+        assert_eq!(js_option_name("tls"), "tls");
     }
 
     #[test]
