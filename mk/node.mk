@@ -1,6 +1,6 @@
 # The Node binding (bindings/node, npm package `rmqproducer`). Included by the top-level
-# Makefile, which sets REPO to the repository root. The tests use the cluster at NAMESRV_ADDR,
-# or bring one up with tests/cluster/rmq-cluster (RMQ_PORT_BASE) when it is unset.
+# Makefile, which sets REPO to the repository root. `make node-test` uses the cluster at
+# NAMESRV_ADDR, or brings one up for the run (tests/with-cluster.sh) and stops it afterwards.
 
 NODE_DIR := $(REPO)/bindings/node
 NODE_DEPS := $(NODE_DIR)/node_modules/.package-lock.json
@@ -27,9 +27,10 @@ node-drift: node-build
 	  || { echo "bindings/node: index.js/index.d.ts are stale; commit the regenerated files" >&2; exit 1; }
 
 node-test: NODE_PROFILE = bindings-test
+# One cluster for the tests and the pack smoke, stopped afterwards if started here.
 node-test: node-drift
-	cd $(NODE_DIR) && node --test __test__/
-	$(NODE_DIR)/scripts/pack-smoke.sh all
+	cd $(NODE_DIR) && bash $(REPO)/tests/with-cluster.sh \
+	  sh -c 'node --test __test__/ && scripts/pack-smoke.sh all'
 
 # The send path alone (every send form, batches, queue selection), on the addon node-build made:
 # make test-matrix builds it once and runs this on every deployment.
