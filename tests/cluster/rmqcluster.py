@@ -160,8 +160,8 @@ def used_ratio(path):
 
 def store_root(state_dir):
     """The folder of the brokers' stores of one cluster: under $RMQ_STORE_DIR, else in memory
-    (/dev/shm), else in the state folder. A shared CI disk can be over 85 % full, where the brokers would delete
-    and then refuse what the tests write; the tests write little, so memory holds it."""
+    (/dev/shm), else in the state folder. A shared CI disk can be over 85 % full, where the brokers
+    would delete and then refuse what the tests write; the tests write little, so memory holds it."""
     key = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
     chosen = os.environ.get("RMQ_STORE_DIR")
     if chosen:
