@@ -91,21 +91,31 @@ fn c_list() -> Vec<String> {
         .collect()
 }
 
+/// The type of an option's value in Python or TypeScript.
+fn type_name(language: Language, value: OptionValue) -> String {
+    let python = language == Language::Python;
+    match value {
+        OptionValue::Integer => if python { "int" } else { "number" }.to_string(),
+        OptionValue::Boolean => if python { "bool" } else { "boolean" }.to_string(),
+        OptionValue::Text => if python { "str" } else { "string" }.to_string(),
+        OptionValue::OneOf(choices) if python => {
+            let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+            format!("Literal[{}]", quoted.join(", "))
+        }
+        OptionValue::OneOf(choices) => {
+            let quoted: Vec<String> = choices.iter().map(|c| format!("'{c}'")).collect();
+            quoted.join(" | ")
+        }
+    }
+}
+
 fn python_fields() -> Vec<String> {
     // `group` is the constructor's first parameter, not a keyword option.
     OPTIONS
         .iter()
         .filter(|option| option.key != "group")
         .flat_map(|option| {
-            let kind = match option.value {
-                OptionValue::Integer => "int".to_string(),
-                OptionValue::Boolean => "bool".to_string(),
-                OptionValue::Text => "str".to_string(),
-                OptionValue::OneOf(choices) => {
-                    let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
-                    format!("Literal[{}]", quoted.join(", "))
-                }
-            };
+            let kind = type_name(Language::Python, option.value);
             let doc = sentence(Language::Python, option);
             [
                 format!("    {}: {kind}", option.key),
@@ -119,15 +129,7 @@ fn node_fields() -> Vec<String> {
     OPTIONS
         .iter()
         .flat_map(|option| {
-            let kind = match option.value {
-                OptionValue::Integer => "number".to_string(),
-                OptionValue::Boolean => "boolean".to_string(),
-                OptionValue::Text => "string".to_string(),
-                OptionValue::OneOf(choices) => {
-                    let quoted: Vec<String> = choices.iter().map(|c| format!("'{c}'")).collect();
-                    quoted.join(" | ")
-                }
-            };
+            let kind = type_name(Language::Node, option.value);
             let required = option.default == OptionDefault::Unset("required");
             let doc = sentence(Language::Node, option);
             let optional = if required { "" } else { "?" };

@@ -4,7 +4,7 @@
 
 use std::ffi::c_char;
 
-use rmq_core::producer::{OPTIONS, option_doc};
+use rmq_core::producer::{OPTIONS, is_test_option, option_doc};
 use rmq_core::{Error, ProducerConfig};
 
 use crate::error::{outcome, rmq_result};
@@ -48,10 +48,7 @@ impl rmq_config {
                     }
                 }
             }
-            // `test.` keys are the core's undocumented test switches.
-            _ if option_doc(key).is_some() || key.starts_with("test.") => {
-                self.core.set(key, value)?
-            }
+            _ if option_doc(key).is_some() || is_test_option(key) => self.core.set(key, value)?,
             _ => {
                 let known: Vec<&str> = OPTIONS
                     .iter()

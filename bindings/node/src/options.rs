@@ -6,7 +6,7 @@
 
 use napi::ValueType;
 use napi::bindgen_prelude::{JsObjectValue, JsValue, Object, Unknown};
-use rmq_core::producer::{OPTIONS, js_option_name};
+use rmq_core::producer::{OPTIONS, is_test_option, js_option_name};
 use rmq_core::{Error, ProducerConfig};
 
 /// The producer configuration described by the constructor's `options` object.
@@ -26,8 +26,7 @@ pub fn config_from_js(options: Unknown) -> rmq_core::Result<ProducerConfig> {
     for name in own_keys(&options)? {
         let core_key = match known.iter().find(|(js, _)| *js == name) {
             Some((_, core_key)) => *core_key,
-            // `test.` keys are the core's undocumented test switches, passed as they are.
-            None if name.starts_with("test.") => name.as_str(),
+            None if is_test_option(&name) => name.as_str(),
             None => {
                 let names: Vec<&str> = known.iter().map(|(js, _)| js.as_str()).collect();
                 return Err(Error::invalid_argument(format!(

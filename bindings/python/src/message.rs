@@ -202,7 +202,7 @@ fn body_bytes(body: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if let Ok(bytes) = body.cast::<PyBytes>() {
         Ok(held(bytes.clone()))
     } else if let Ok(text) = body.cast::<PyString>() {
-        Ok(Bytes::from_owner(text.to_cow()?.into_owned()))
+        Ok(Bytes::from(text.to_cow()?.into_owned()))
     } else if let Ok(view) = PyMemoryView::from(body) {
         let copy = body.py().get_type::<PyBytes>().call1((view,))?;
         Ok(held(copy.cast_into::<PyBytes>()?))

@@ -28,7 +28,9 @@ use tokio::time::Instant;
 pub use completion::{Completion, RoomWait};
 pub use config::{Backpressure, ProducerConfig, Secret};
 pub use hook::{SendContext, SendHook, SendOutcome};
-pub use options::{OPTIONS, OptionDefault, OptionDoc, OptionValue, js_option_name, option_doc};
+pub use options::{
+    OPTIONS, OptionDefault, OptionDoc, OptionValue, is_test_option, js_option_name, option_doc,
+};
 pub use select::{AsyncQueueSelector, QueueSelection, QueueSelector, hash_index, java_string_hash};
 pub use transaction::{
     LocalTransactionState, TransactionCheck, TransactionChecker, TransactionProducer,

@@ -262,6 +262,12 @@ pub fn js_option_name(key: &str) -> String {
     name
 }
 
+/// Whether `key` names one of the core's undocumented test switches (`test.panic_in_sends`): the
+/// bindings pass these through as they are, and `ProducerConfig::set` checks them.
+pub fn is_test_option(key: &str) -> bool {
+    key.starts_with("test.")
+}
+
 /// The documentation of option `key`.
 pub fn option_doc(key: &str) -> Option<&'static OptionDoc> {
     OPTIONS.iter().find(|option| option.key == key)

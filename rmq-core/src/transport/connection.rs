@@ -469,7 +469,6 @@ struct Outgoing {
 #[derive(Default)]
 struct Batch {
     frames: Vec<Outgoing>,
-    len: usize,
 }
 
 impl Batch {
@@ -496,12 +495,10 @@ impl Batch {
             self.frames
                 .retain(|f| f.awaited.is_none_or(|opaque| pending.contains_key(&opaque)));
         }
-        self.len = self.frames.iter().map(|f| f.frame.len()).sum();
     }
 
-    fn clear(&mut self) {
-        self.frames.clear();
-        self.len = 0;
+    fn len(&self) -> usize {
+        self.frames.iter().map(|f| f.frame.len()).sum()
     }
 
     /// The batch's bytes after the first `skip`, as the slices of one vectored write.
@@ -572,7 +569,7 @@ async fn write_loop(
         };
         batch.fill(first, &mut queue, &shared);
         match write_until_closed(&shared, &mut socket, &batch, &mut closed).await {
-            Ok(written) if written == batch.len => batch.clear(),
+            Ok(written) if written == batch.len() => batch.frames.clear(),
             Ok(written) => {
                 if !batch.keep_unwritten(written, &shared) {
                     return end_writing(&shared, &mut socket, resetter).await;
@@ -597,7 +594,7 @@ async fn write_loop(
             return;
         }
         while let Ok(first) = queue.try_recv() {
-            batch.clear();
+            batch.frames.clear();
             batch.fill(first, &mut queue, &shared);
             if write_batch(&shared, &mut socket, &batch).await.is_err() {
                 return;
@@ -630,8 +627,8 @@ async fn write_until_closed(
     batch: &Batch,
     closed: &mut watch::Receiver<bool>,
 ) -> std::io::Result<usize> {
-    let mut written = 0;
-    while written < batch.len {
+    let (mut written, len) = (0, batch.len());
+    while written < len {
         let slices = batch.slices(written);
         // `write_vectored` is cancel safe: when the close wins, nothing of this call was written.
         let result = tokio::select! {
@@ -646,8 +643,8 @@ async fn write_until_closed(
 
 /// Writes the whole `batch`, whatever happens to the connection meanwhile.
 async fn write_batch(shared: &Shared, socket: &mut Writer, batch: &Batch) -> std::io::Result<()> {
-    let mut written = 0;
-    while written < batch.len {
+    let (mut written, len) = (0, batch.len());
+    while written < len {
         let result = socket.write_vectored(&batch.slices(written)).await;
         written += wrote(shared, result)?;
     }
