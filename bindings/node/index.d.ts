@@ -135,8 +135,8 @@ export declare class Producer {
   shutdown(): Promise<void>
   /**
    * Resolves once no async send (the callback forms, `sendToQueue`, `sendWithSelector`,
-   * `sendWithShardingKey`) and no request is in flight; rejects with `TIMEOUT` if some still
-   * are after `timeoutMs`.
+   * `sendWithShardingKey`) and no request is in flight, and the callback or Promise of each
+   * one begun before has settled; rejects with `TIMEOUT` if some still are after `timeoutMs`.
    */
   flush(timeoutMs: number): Promise<void>
   /**

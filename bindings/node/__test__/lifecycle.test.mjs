@@ -96,3 +96,32 @@ test('the name server comes from NAMESRV_ADDR when the options give none', async
     else process.env.NAMESRV_ADDR = saved
   }
 })
+
+test('flush() and shutdown() resolve after the callback or Promise of every async send begun before them', async () => {
+  const topic = unique('NodeSettled')
+  const producer = new Producer({ group: unique('node_settled'), namesrv: namesrv() })
+  await producer.start()
+  let settled = 0
+  const settle = () => {
+    settled += 1
+  }
+  const sendMany = (n) => {
+    for (let i = 0; i < n; i += 1) {
+      producer.sendCallback({ topic, body: `callback ${i}` }, settle)
+      producer.sendWithShardingKey({ topic, body: `promise ${i}` }, `key ${i}`).then(settle, settle)
+    }
+  }
+  try {
+    // Many outcomes reach the JS thread at once, each through its own channel; the flush's
+    // own outcome must not overtake any of them.
+    for (let round = 1; round <= 10; round += 1) {
+      sendMany(100)
+      await producer.flush(30000)
+      assert.equal(settled, round * 200, `flush() resolved with ${round * 200 - settled} outcomes still on their way, round ${round}`)
+    }
+    sendMany(100)
+  } finally {
+    await producer.shutdown()
+  }
+  assert.equal(settled, 2200, 'shutdown() resolved before every outcome had settled')
+})

@@ -17,6 +17,7 @@ use napi::{Env, ValueType};
 use rmq_core::{Completion, Error, runtime};
 
 use crate::error::to_js_error;
+use crate::settling::Unsettled;
 
 type Outcome<T> = rmq_core::Result<T>;
 
@@ -33,9 +34,32 @@ where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Outcome<T>> + Send + 'static,
 {
+    settled_promise(env, None, operation)
+}
+
+/// [`promise`] for an async send or request, `call`, which stays unsettled until the Promise is.
+pub fn call_promise<T, F>(env: &Env, call: Unsettled, operation: F) -> napi::Result<Object<'_>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = Outcome<T>> + Send + 'static,
+{
+    settled_promise(env, Some(call), operation)
+}
+
+fn settled_promise<T, F>(
+    env: &Env,
+    call: Option<Unsettled>,
+    operation: F,
+) -> napi::Result<Object<'_>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = Outcome<T>> + Send + 'static,
+{
     let (deferred, promise) = env.create_deferred::<T, Resolver<T>>()?;
     let completion = Completion::new(move |outcome: Outcome<T>| {
         deferred.resolve(Box::new(move |env: Env| {
+            // On the JS thread: whatever waits for `call` to settle is answered after this.
+            drop(call);
             outcome.map_err(|err| to_js_error(&env, &err))
         }))
     });
@@ -43,12 +67,14 @@ where
     Ok(promise)
 }
 
-/// What the core calls back with an operation's outcome, to call `callback(err, result)` on the
-/// JS thread; `INVALID_ARGUMENT` if `callback` is not a function. An exception thrown by the
-/// callback is reported as a process warning (`process.on('warning')`, type `RmqCallbackError`)
-/// instead of ending the process as an uncaught exception would.
+/// What the core calls back with the outcome of `call`, to call `callback(err, result)` on the
+/// JS thread, after which `call` is settled; `INVALID_ARGUMENT` if `callback` is not a function.
+/// An exception thrown by the callback is reported as a process warning
+/// (`process.on('warning')`, type `RmqCallbackError`) instead of ending the process as an
+/// uncaught exception would.
 pub fn node_callback<T: ToNapiValue + Send + 'static>(
     callback: Unknown,
+    call: Unsettled,
 ) -> rmq_core::Result<impl FnOnce(Outcome<T>) + Send + 'static> {
     if callback.get_type().ok() != Some(ValueType::Function) {
         return Err(Error::invalid_argument("the callback must be a function"));
@@ -73,6 +99,7 @@ pub fn node_callback<T: ToNapiValue + Send + 'static>(
             outcome,
             ThreadsafeFunctionCallMode::NonBlocking,
             |returned, env| {
+                drop(call);
                 if let Err(thrown) = returned {
                     report_callback_failure(
                         &env,

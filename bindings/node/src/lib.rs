@@ -8,6 +8,8 @@
 //! outcome comes back to the JS thread, exactly once through the core's `Completion`, as a
 //! Promise or a callback ([`completion`]). Either holds the event loop open only while its
 //! operation is pending, so a script that has shut its producers down exits by itself.
+//! `flush()` and `shutdown()` resolve after the outcomes they waited for have reached JS
+//! ([`settling`]).
 //!
 //! [`transaction::TransactionProducer`] wraps `rmq_core::producer::TransactionProducer`. JS
 //! functions the library calls from its own threads (queue selectors, transaction functions,
@@ -21,4 +23,5 @@ mod js_function;
 mod message;
 mod options;
 mod producer;
+mod settling;
 mod transaction;

@@ -17,9 +17,10 @@ use std::time::Duration;
 use napi::bindgen_prelude::{FnArgs, Object, Unknown};
 use napi::{Env, ValueType};
 use napi_derive::napi;
-use rmq_core::{Error, QueueSelection, RoomWait};
+use rmq_core::{Error, ErrorKind, QueueSelection, RoomWait};
+use tokio::time::Instant;
 
-use crate::completion::{node_callback, promise};
+use crate::completion::{call_promise, node_callback, promise};
 use crate::error::{catch_panic, to_js_error};
 use crate::hook::JsSendHook;
 use crate::js_function::JsFunction;
@@ -27,6 +28,7 @@ use crate::message::{
     MessageQueue, MessageView, SendResult, message_from_js, messages_from_js, queue_from_js,
 };
 use crate::options::config_from_js;
+use crate::settling::{Settling, Unsettled};
 
 /// A queue selector: `(queues, message) => index`.
 type Selector = JsFunction<
@@ -43,6 +45,7 @@ type Selector = JsFunction<
 #[napi]
 pub struct Producer {
     inner: rmq_core::Producer,
+    settling: Arc<Settling>,
 }
 
 #[napi]
@@ -53,7 +56,7 @@ impl Producer {
     #[napi(constructor, ts_args_type = "options: ProducerOptions")]
     pub fn new(env: Env, options: Unknown) -> napi::Result<Self> {
         catch_panic(|| config_from_js(options).and_then(rmq_core::Producer::new))
-            .map(|inner| Producer { inner })
+            .map(|inner| Producer::wrap(inner, Arc::default()))
             .map_err(|err| to_js_error(&env, &err))
     }
 
@@ -70,17 +73,35 @@ impl Producer {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         let producer = self.inner.clone();
-        promise(env, async move { producer.shutdown().await })
+        let settled = self
+            .settling
+            .after_shutdown(async move { producer.shutdown().await });
+        promise(env, settled)
     }
 
     /// Resolves once no async send (the callback forms, `sendToQueue`, `sendWithSelector`,
-    /// `sendWithShardingKey`) and no request is in flight; rejects with `TIMEOUT` if some still
-    /// are after `timeoutMs`.
+    /// `sendWithShardingKey`) and no request is in flight, and the callback or Promise of each
+    /// one begun before has settled; rejects with `TIMEOUT` if some still are after `timeoutMs`.
     #[napi(ts_args_type = "timeoutMs: number", ts_return_type = "Promise<void>")]
     pub fn flush<'env>(&self, env: &'env Env, timeout_ms: Unknown) -> napi::Result<Object<'env>> {
         let timeout = millis_from_js(timeout_ms, "timeoutMs");
-        let producer = self.inner.clone();
-        promise(env, async move { producer.flush(timeout?).await })
+        let horizon = self.settling.horizon();
+        let (producer, settling) = (self.inner.clone(), self.settling.clone());
+        promise(env, async move {
+            let timeout = timeout?;
+            let deadline = Instant::now() + timeout;
+            producer.flush(timeout).await?;
+            if settling.wait(horizon, deadline).await {
+                return Ok(());
+            }
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "async outcomes had not all reached JS after {} ms",
+                    timeout.as_millis()
+                ),
+            ))
+        })
     }
 
     /// Sends `message` and resolves with where the broker stored it: the core's SYNC send, as
@@ -112,7 +133,7 @@ impl Producer {
         callback: Unknown,
     ) -> napi::Result<()> {
         throw_refusal(env, || {
-            let done = send_result_callback(callback)?;
+            let done = send_result_callback(callback, self.settling.begin())?;
             self.inner
                 .try_send_with_callback(message_from_js(message)?, RoomWait::InTask, done)
         })
@@ -247,7 +268,7 @@ impl Producer {
         callback: Unknown,
     ) -> napi::Result<()> {
         throw_refusal(env, || {
-            let done = send_result_callback(callback)?;
+            let done = send_result_callback(callback, self.settling.begin())?;
             self.inner.try_send_batch_with_callback(
                 messages_from_js(messages)?,
                 RoomWait::InTask,
@@ -276,7 +297,9 @@ impl Producer {
             let timeout = millis_from_js(timeout_ms, "timeoutMs")?;
             Ok(self.inner.request(message, timeout))
         });
-        promise(env, async move { asked?.await.map(MessageView::from) })
+        call_promise(env, self.settling.begin(), async move {
+            asked?.await.map(MessageView::from)
+        })
     }
 
     /// `request` with a Node-style callback, called once with `(err, null)` or `(null, reply)`;
@@ -292,7 +315,7 @@ impl Producer {
         callback: Unknown,
     ) -> napi::Result<()> {
         throw_refusal(env, || {
-            let reply = node_callback::<MessageView>(callback)?;
+            let reply = node_callback::<MessageView>(callback, self.settling.begin())?;
             let message = message_from_js(message)?;
             let timeout = millis_from_js(timeout_ms, "timeoutMs")?;
             self.inner.try_request_with_callback(
@@ -317,9 +340,9 @@ impl Producer {
 }
 
 impl Producer {
-    /// A JS handle on an existing core producer.
-    pub fn wrap(inner: rmq_core::Producer) -> Self {
-        Producer { inner }
+    /// A JS handle on a core producer; every handle on one producer shares its `settling`.
+    pub fn wrap(inner: rmq_core::Producer, settling: Arc<Settling>) -> Self {
+        Producer { inner, settling }
     }
 
     /// An ASYNC one-attempt send to the queue `selection` chooses. It starts here, so that a
@@ -335,7 +358,9 @@ impl Producer {
                 .inner
                 .send_to_async(message_from_js(message)?, selection?))
         });
-        promise(env, async move { sending?.await.map(SendResult::from) })
+        call_promise(env, self.settling.begin(), async move {
+            sending?.await.map(SendResult::from)
+        })
     }
 }
 
@@ -347,8 +372,9 @@ fn throw_refusal(env: &Env, start: impl FnOnce() -> rmq_core::Result<()>) -> nap
 /// A callback of the send forms, taking the core's send results.
 fn send_result_callback(
     js_callback: Unknown,
+    call: Unsettled,
 ) -> rmq_core::Result<impl FnOnce(rmq_core::Result<rmq_core::SendResult>) + Send + 'static> {
-    let done = node_callback::<SendResult>(js_callback)?;
+    let done = node_callback::<SendResult>(js_callback, call)?;
     Ok(move |outcome: rmq_core::Result<rmq_core::SendResult>| done(outcome.map(SendResult::from)))
 }
 

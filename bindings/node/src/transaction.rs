@@ -8,6 +8,7 @@
 //! a rejection, an answer that is not a state) counts as `'UNKNOWN'` and is reported as a
 //! process warning.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use napi::Env;
@@ -20,6 +21,7 @@ use crate::js_function::JsFunction;
 use crate::message::{MessageView, SendResult, message_from_js};
 use crate::options::config_from_js;
 use crate::producer::Producer;
+use crate::settling::Settling;
 
 /// How long a broker's check waits for the JS check function to answer before it counts as
 /// unknown (the broker then asks again at its next check).
@@ -99,6 +101,8 @@ pub struct TransactionSendResult {
 #[napi]
 pub struct TransactionProducer {
     inner: rmq_core::producer::TransactionProducer,
+    /// Shared with every `producer` handle, whose async sends `shutdown()` waits for.
+    settling: Arc<Settling>,
 }
 
 #[napi]
@@ -128,7 +132,10 @@ impl TransactionProducer {
                     .into()
             })
         })
-        .map(|inner| TransactionProducer { inner })
+        .map(|inner| TransactionProducer {
+            inner,
+            settling: Arc::default(),
+        })
         .map_err(|err| to_js_error(&env, &err))
     }
 
@@ -136,7 +143,7 @@ impl TransactionProducer {
     /// through the transaction producer.
     #[napi(getter)]
     pub fn producer(&self) -> Producer {
-        Producer::wrap(self.inner.producer().clone())
+        Producer::wrap(self.inner.producer().clone(), self.settling.clone())
     }
 
     /// Starts the producer and begins answering the broker's checks.
@@ -150,7 +157,10 @@ impl TransactionProducer {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn shutdown<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         let producer = self.inner.clone();
-        promise(env, async move { producer.shutdown().await })
+        let settled = self
+            .settling
+            .after_shutdown(async move { producer.shutdown().await });
+        promise(env, settled)
     }
 
     /// Sends `message` as a half message, the broker keeps it invisible; then calls

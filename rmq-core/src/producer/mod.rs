@@ -167,9 +167,11 @@ async fn refused_or<T>(
 }
 
 /// Counts one async call in flight for as long as it lives, and holds its room under the
-/// async bounds. The count drops before the room is given back (fields drop after `drop`), so
-/// a caller that gets the room never sees the finished call still counted: with a bound of N,
-/// at most N calls are ever counted.
+/// async bounds. It lives until the call's callback has returned, so that `flush` and
+/// `shutdown` return only after the callbacks of what they waited for have run (as librdkafka
+/// counts a message until its delivery report is served). The count drops before the room is
+/// given back (fields drop after `drop`), so a caller that gets the room never sees the
+/// finished call still counted: with a bound of N, at most N calls are ever counted.
 struct InFlight {
     inner: Arc<Inner>,
     /// `None` while the call waits for room inside its task.
@@ -389,7 +391,7 @@ impl Producer {
     /// no room under `wait`) returns its error and never calls back; an accepted one calls back
     /// exactly once, on a library runtime thread (with `Internal` should the send itself panic,
     /// with `Shutdown` when shutdown gives up waiting for it). A panic in the callback is caught
-    /// and logged.
+    /// and logged. The send counts in flight, and holds its room, until its callback returns.
     pub fn try_send_with_callback<F>(&self, msg: Message, wait: RoomWait, callback: F) -> Result<()>
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
@@ -636,10 +638,8 @@ impl Producer {
                     format!("the producer shut down before the {kind} to '{topic}' completed"),
                 )),
             };
-            // The count and the room are released before the callback runs, so that the
-            // callback may send again at once.
-            drop(in_flight);
             completion.complete(outcome);
+            drop(in_flight);
         });
     }
 
@@ -652,7 +652,8 @@ impl Producer {
         runtime::on_runtime(async move { inner.sender(&client).send_oneway(&prepared).await }).await
     }
 
-    /// Waits until no async send is in flight, or `timeout` passes (`Timeout`).
+    /// Waits until no async send or request is in flight (each callback has returned), or
+    /// `timeout` passes (`Timeout`).
     pub async fn flush(&self, timeout: Duration) -> Result<()> {
         let inner = self.inner.clone();
         runtime::on_runtime(async move {
@@ -671,7 +672,7 @@ impl Producer {
         .await
     }
 
-    /// Async sends started and not yet completed.
+    /// Async sends and requests started whose callbacks have not yet returned.
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::Acquire)
     }
@@ -932,6 +933,31 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(rx.recv_timeout(Duration::from_secs(1)).unwrap().is_err());
+        assert_eq!(producer.in_flight(), 0);
+        shut_down(producer);
+    }
+
+    #[test]
+    fn a_send_is_in_flight_until_its_callback_returns_so_flush_waits_for_the_callback() {
+        let (_silent, namesrv) = silent_namesrv();
+        let producer = started_producer_on(
+            &namesrv,
+            "FlushAfterCallback",
+            &[("send_timeout_ms", "300")],
+        );
+        let (tx, rx) = mpsc::channel();
+        let p = producer.clone();
+        producer
+            .try_send_with_callback(Message::new("T", "1"), RoomWait::Fail, move |_| {
+                tx.send(p.in_flight()).unwrap();
+            })
+            .unwrap();
+        let p = producer.clone();
+        runtime::block_on(async move { p.flush(Duration::from_secs(10)).await })
+            .unwrap()
+            .unwrap();
+        let counted_in_its_callback = rx.try_recv().expect("flush returned before the callback");
+        assert_eq!(counted_in_its_callback, 1);
         assert_eq!(producer.in_flight(), 0);
         shut_down(producer);
     }
