@@ -54,3 +54,4 @@ cluster-down:
 -include $(REPO)/mk/bench.mk
 -include $(REPO)/mk/fuzz.mk
 -include $(REPO)/mk/chaos.mk
+-include $(REPO)/mk/dist.mk

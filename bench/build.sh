@@ -45,13 +45,14 @@ build_mxsm() {
     $CARGO build --release --manifest-path "$REPO/bench/peers/mxsm/Cargo.toml"
 }
 
-# The library's SONAME is versioned (librmqproducer.so.0): link and run against a private copy.
+# The library's SONAME is versioned (librmqproducer.so.0.1): link and run against a private copy.
 build_ours_c() {
-    local lib=$CACHE/ffi-lib
+    local lib=$CACHE/ffi-lib soname
     $CARGO build --release -p rmq-ffi --manifest-path "$REPO/Cargo.toml" &&
         rm -rf "$lib" && mkdir -p "$lib" &&
         cp "$CARGO_TARGET_DIR/release/librmqproducer.so" "$lib/" &&
-        ln -s librmqproducer.so "$lib/librmqproducer.so.0" &&
+        soname="$(readelf -d "$lib/librmqproducer.so" | sed -n 's/.*soname: \[\(.*\)\]/\1/p')" &&
+        ln -s librmqproducer.so "$lib/$soname" &&
         gcc -O2 -Wall -Wextra -I"$REPO/include" -o "$CACHE/bin/bench-ours-c" \
             "$REPO/bench/c/bench_ours_c.c" "$REPO/bench/c/bench_contract.c" \
             -L"$lib" -lrmqproducer -Wl,-rpath,"$lib" -lpthread -lm

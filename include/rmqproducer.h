@@ -49,6 +49,22 @@
 #include <stdint.h>
 
 /**
+ * The version of this header (`RMQ_VERSION_MINOR` changes with every ABI break while
+ * `RMQ_VERSION_MAJOR` is 0); `rmq_version()` gives the library's, at run time.
+ */
+#define RMQ_VERSION_MAJOR 0
+
+/**
+ * See `RMQ_VERSION_MAJOR`.
+ */
+#define RMQ_VERSION_MINOR 1
+
+/**
+ * See `RMQ_VERSION_MAJOR`.
+ */
+#define RMQ_VERSION_PATCH 0
+
+/**
  * The result of every fallible function. The numbers are stable: new codes may be added, existing
  * ones never change meaning.
  */

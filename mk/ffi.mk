@@ -8,7 +8,8 @@
 #                          against NAMESRV_ADDR, or a local cluster started for the run
 #   make c-test-send-path  the same with only the tests of the send path (C_SEND_PATH_TESTS), no
 #                          valgrind: make test-matrix runs it on every deployment
-#   make ffi-install       install .so, .a, header and rmqproducer.pc under $(DESTDIR)$(PREFIX)
+#   make ffi-install       install .so, .a, header, rmqproducer.pc and the CMake package
+#                          (lib/cmake/rmqproducer) under $(DESTDIR)$(PREFIX)
 #   make quickstart-c      build and run examples/c/quickstart.c (same cluster rule as c-test)
 
 CBINDGEN_VERSION := 0.29.4
@@ -17,22 +18,35 @@ CBINDGEN_ROOT := $(REPO)/.cache/cargo-bin/cbindgen-$(CBINDGEN_VERSION)-debug
 CBINDGEN := $(CBINDGEN_ROOT)/bin/cbindgen
 
 FFI_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(REPO)/Cargo.toml | head -n 1)
-FFI_MAJOR := $(firstword $(subst ., ,$(FFI_VERSION)))
+# The soname's version, as rmq-ffi/build.rs gives it: the major, or 0.<minor> while on 0.x.
+FFI_ABI := $(shell echo $(FFI_VERSION) | awk -F. '{ print ($$1 == 0 ? $$1 "." $$2 : $$1) }')
 FFI_RELEASE_DIR := $(or $(CARGO_TARGET_DIR),$(REPO)/target)/release
 FFI_STAGE := $(REPO)/build/ffi
 FFI_LIB_DIR := $(FFI_STAGE)/lib
 FFI_HEADER := $(REPO)/include/rmqproducer.h
 FFI_PREFIX = $(abspath $(PREFIX))
 
-.PHONY: ffi ffi-header ffi-header-check c-test c-test-send-path ffi-install install quickstart-c
+.PHONY: ffi ffi-header ffi-header-check c-test c-test-send-path ffi-install ffi-dist-install install \
+	quickstart-c
+
+# Stages the build in FFI_RELEASE_DIR under FFI_LIB_DIR, with the soname's links.
+define ffi_stage
+	rm -rf $(FFI_LIB_DIR) && mkdir -p $(FFI_LIB_DIR)
+	cp $(FFI_RELEASE_DIR)/librmqproducer.so $(FFI_LIB_DIR)/librmqproducer.so.$(FFI_VERSION)
+	ln -s librmqproducer.so.$(FFI_VERSION) $(FFI_LIB_DIR)/librmqproducer.so.$(FFI_ABI)
+	ln -s librmqproducer.so.$(FFI_ABI) $(FFI_LIB_DIR)/librmqproducer.so
+	cp $(FFI_RELEASE_DIR)/librmqproducer.a $(FFI_LIB_DIR)/
+endef
 
 ffi:
 	$(CARGO) build --release -p rmq-ffi
-	rm -rf $(FFI_LIB_DIR) && mkdir -p $(FFI_LIB_DIR)
-	cp $(FFI_RELEASE_DIR)/librmqproducer.so $(FFI_LIB_DIR)/librmqproducer.so.$(FFI_VERSION)
-	ln -s librmqproducer.so.$(FFI_VERSION) $(FFI_LIB_DIR)/librmqproducer.so.$(FFI_MAJOR)
-	ln -s librmqproducer.so.$(FFI_MAJOR) $(FFI_LIB_DIR)/librmqproducer.so
-	cp $(FFI_RELEASE_DIR)/librmqproducer.a $(FFI_LIB_DIR)/
+	$(ffi_stage)
+
+# For tests/dist/c-dist.sh: stages a build made already (FFI_RELEASE_DIR, e.g. a cross target's)
+# in FFI_LIB_DIR and installs it into FFI_INSTALL_DIR.
+ffi-dist-install:
+	$(ffi_stage)
+	$(call ffi_install,$(FFI_INSTALL_DIR),$(FFI_INSTALL_DIR))
 
 # A debug build: it compiles in a third of the CPU time of a release one, and runs in a second.
 $(CBINDGEN):
@@ -55,12 +69,16 @@ ffi-header-check: $(CBINDGEN)
 define ffi_install
 	install -d $(1)/lib/pkgconfig $(1)/include
 	install -m 0755 $(FFI_LIB_DIR)/librmqproducer.so.$(FFI_VERSION) $(1)/lib/
-	ln -sf librmqproducer.so.$(FFI_VERSION) $(1)/lib/librmqproducer.so.$(FFI_MAJOR)
-	ln -sf librmqproducer.so.$(FFI_MAJOR) $(1)/lib/librmqproducer.so
+	ln -sf librmqproducer.so.$(FFI_VERSION) $(1)/lib/librmqproducer.so.$(FFI_ABI)
+	ln -sf librmqproducer.so.$(FFI_ABI) $(1)/lib/librmqproducer.so
 	install -m 0644 $(FFI_LIB_DIR)/librmqproducer.a $(1)/lib/
 	install -m 0644 $(FFI_HEADER) $(1)/include/
 	sed -e 's|@PREFIX@|$(2)|' -e 's|@VERSION@|$(FFI_VERSION)|' \
 	  $(REPO)/rmq-ffi/rmqproducer.pc.in > $(1)/lib/pkgconfig/rmqproducer.pc
+	install -d $(1)/lib/cmake/rmqproducer
+	for f in rmqproducer-config rmqproducer-config-version; do \
+	  sed -e 's|@VERSION@|$(FFI_VERSION)|' -e 's|@ABI@|$(FFI_ABI)|' \
+	    $(REPO)/rmq-ffi/$$f.cmake.in > $(1)/lib/cmake/rmqproducer/$$f.cmake; done
 endef
 
 c-test: ffi

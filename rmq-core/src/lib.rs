@@ -1,8 +1,10 @@
-//! rmq-core: an Apache RocketMQ producer over the classic remoting protocol.
+#![doc = include_str!("../README.md")]
 //!
-//! Layers, data flowing one way: [`protocol`] (pure encode/decode) → [`transport`] (one connection
-//! actor per address) → [`client`] (the shared client instance: name servers, routes, heartbeats)
-//! → [`producer`] (the public API: queue selection, fault strategy, retries).
+//! ## Layers
+//!
+//! Data flows one way: [`protocol`] (pure encode/decode) → [`transport`] (one connection actor
+//! per address) → [`client`] (the shared client instance: name servers, routes, heartbeats) →
+//! [`producer`] (the public API: queue selection, fault strategy, retries).
 
 // The layers below the producer are public for the bindings' tests and the fuzz targets only:
 // the supported surface is the producer API re-exported here.

@@ -40,10 +40,36 @@ pub use request::*;
 pub use send_result::*;
 pub use transaction::*;
 
+/// The version of this header (`RMQ_VERSION_MINOR` changes with every ABI break while
+/// `RMQ_VERSION_MAJOR` is 0); `rmq_version()` gives the library's, at run time.
+pub const RMQ_VERSION_MAJOR: u32 = 0;
+/// See `RMQ_VERSION_MAJOR`.
+pub const RMQ_VERSION_MINOR: u32 = 1;
+/// See `RMQ_VERSION_MAJOR`.
+pub const RMQ_VERSION_PATCH: u32 = 0;
+
 /// The library's version, e.g. `"0.1.0"` (a static string; never free it).
 #[unsafe(no_mangle)]
 pub extern "C" fn rmq_version() -> *const std::ffi::c_char {
     ffi_panic_boundary! {
         concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_header_version_is_the_crate_version() {
+        let header = format!(
+            "{}.{}.{}",
+            super::RMQ_VERSION_MAJOR,
+            super::RMQ_VERSION_MINOR,
+            super::RMQ_VERSION_PATCH
+        );
+        assert_eq!(
+            header,
+            env!("CARGO_PKG_VERSION"),
+            "set RMQ_VERSION_* to the workspace version, then run make ffi-header"
+        );
     }
 }

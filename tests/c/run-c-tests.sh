@@ -6,7 +6,8 @@
 #   3. test_cluster and test_features under ASan against NAMESRV_ADDR, each followed by
 #      readback.py, which compares the store, read by the Java tool, with what was sent;
 #   4. every program once more under valgrind (no ASan), the cluster ones with fresh manifests;
-#   5. the installed copy (FFI_PREFIX): pkg-config compiles and links a program, shared and static.
+#   5. the installed copy (FFI_PREFIX): pkg-config and the CMake package compile and link a
+#      program, shared and static; the soname and the exported symbols.
 #   6. include/rmqproducer.h is what the pinned cbindgen generates (make ffi-header-check).
 # Every step is a check; the last line is "N passed, N failed".
 #
@@ -115,10 +116,29 @@ if [ -n "$prefix" ]; then
     "$cc" "${cflags[@]}" "$repo/examples/c/quickstart.c" -o "$out/quickstart-static" \
     $(pkg-config --cflags rmqproducer) "$prefix/lib/librmqproducer.a" \
     $(pkg-config --static --libs-only-l rmqproducer | sed 's/-lrmqproducer//')
-  check "the shared build resolves librmqproducer.so.0 from the prefix" \
+  check "the shared build resolves librmqproducer.so from the prefix" \
     bash -c "ldd '$out/quickstart-shared' | grep -q '$prefix/lib/librmqproducer.so'"
   check "the static build needs no librmqproducer.so" \
     bash -c "! ldd '$out/quickstart-static' | grep -q librmqproducer"
+
+  version="$(cd "$prefix/lib" && ls librmqproducer.so.*.*.* | sed 's/^librmqproducer\.so\.//')"
+  abi="${version%%.*}"  # the major, or 0.<minor> while on 0.x
+  [ "$abi" != 0 ] || { abi="${version#0.}"; abi="0.${abi%%.*}"; }
+  check "the soname is librmqproducer.so.$abi: it changes with every ABI break" \
+    bash -c "readelf -d '$prefix/lib/librmqproducer.so.$version' | grep -q 'soname: \[librmqproducer.so.$abi\]'"
+  check "the shared library exports rmq_ symbols only" \
+    bash -c "! nm -D --defined-only '$prefix/lib/librmqproducer.so.$version' | awk '{ print \$3 }' | grep -v '^rmq_'"
+  consumer="$out/cmake-consumer"
+  rm -rf "$consumer"
+  check "CMake: find_package(rmqproducer $abi) and link rmqproducer::rmqproducer(_static)" \
+    bash -c "cmake -S '$here/cmake-consumer' -B '$consumer' -DCMAKE_PREFIX_PATH='$prefix' \
+               -DRMQ_WANT='$abi' -DCMAKE_C_COMPILER='$cc' >/dev/null \
+             && cmake --build '$consumer' >/dev/null \
+             && ldd '$consumer/quickstart-shared' | grep -q '$prefix/lib/librmqproducer.so.$abi' \
+             && ! ldd '$consumer/quickstart-static' | grep -q librmqproducer"
+  check "CMake: find_package(rmqproducer 99.0) is refused" \
+    bash -c "! cmake -S '$here/cmake-consumer' -B '$consumer-99' -DCMAKE_PREFIX_PATH='$prefix' \
+               -DRMQ_WANT=99.0 >/dev/null 2>&1"
 fi
 
 check "include/rmqproducer.h matches cbindgen's output" \

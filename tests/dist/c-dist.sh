@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The C distribution: one tarball per Linux target with librmqproducer.so (soname
+# librmqproducer.so.0.<minor> while on 0.x), librmqproducer.a, include/rmqproducer.h, a
+# relocatable rmqproducer.pc and the CMake package (find_package(rmqproducer)); aarch64 is
+# cross-built with cargo-zigbuild. Then the proof that programs build against an unpacked tarball.
+#
+#   c-dist.sh build [TARGET ...]   tarballs (default: x86_64 and aarch64 Linux, glibc 2.17+)
+#   c-dist.sh check                each tarball's architecture, soname and exports; for this
+#                                  machine's, a CMake project and a pkg-config build of the C
+#                                  quickstart, each run against NAMESRV_ADDR or a local cluster
+#
+# Output in build/dist/c; builds in .cache/dist/target; tools in .cache/venv-dist (zig) and
+# .cache/cargo-bin.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+out="$repo/build/dist/c"
+venv="$repo/.cache/venv-dist"
+zigbuild_root="$repo/.cache/cargo-bin/cargo-zigbuild"
+target_dir="$repo/.cache/dist/target"
+native="$(rustc -vV | sed -n 's/^host: //p')"
+all_targets=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu)
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n 1)"
+
+step() { echo "== c-dist: $*" >&2; }
+
+# The target's name in the tarball's: x86_64-linux-gnu, aarch64-linux-gnu.
+short() { echo "${1/-unknown-/-}"; }
+
+zig_tools() {
+  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import ziglang' 2>/dev/null || {
+    step "installing zig (the ziglang package) into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'ziglang>=0.13,<0.18'
+  }
+  [ -x "$zigbuild_root/bin/cargo-zigbuild" ] || {
+    step "installing cargo-zigbuild"
+    cargo install cargo-zigbuild --locked --root "$zigbuild_root"
+  }
+  export PATH="$zigbuild_root/bin:$venv/bin:$PATH"
+}
+
+build() {
+  local targets=("$@") target lib stage
+  # The release profile keeps line tables for the tests' backtraces; what users get has none (the
+  # .so 6 MB instead of 39), built in a target folder of its own so as not to rebuild the tests'.
+  export CARGO_TARGET_DIR="$target_dir" CARGO_PROFILE_RELEASE_DEBUG=0 \
+    CARGO_PROFILE_RELEASE_STRIP=debuginfo
+  [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
+  rm -rf "$out" && mkdir -p "$out"
+  for target in "${targets[@]}"; do
+    step "librmqproducer for $target, a release build: a few minutes"
+    if [ "$target" = "$native" ]; then
+      make --no-print-directory -C "$repo" ffi >&2
+    else
+      zig_tools
+      rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+      # glibc 2.17, as the manylinux2014 wheels.
+      cargo zigbuild --release -p rmq-ffi --target "$target.2.17" >&2
+    fi
+    lib="$target_dir/release"
+    [ "$target" = "$native" ] || lib="$target_dir/$target/release"
+    stage="$out/rmqproducer-$version-$(short "$target")"
+    make --no-print-directory -C "$repo" ffi-dist-install FFI_RELEASE_DIR="$lib" \
+      FFI_LIB_DIR="$out/lib-$target" FFI_INSTALL_DIR="$stage" >&2
+    rm -rf "$out/lib-$target"
+    # Relocatable: the prefix is wherever the tarball was unpacked.
+    sed -i 's|^prefix=.*|prefix=${pcfiledir}/../..|' "$stage/lib/pkgconfig/rmqproducer.pc"
+    cp "$repo/LICENSE" "$repo/NOTICE" "$repo/CHANGELOG.md" "$stage/"
+    cp "$repo/rmq-ffi/README.md" "$stage/README.md"
+    tar -C "$out" -czf "$stage.tar.gz" "$(basename "$stage")"
+    rm -rf "$stage"
+  done
+  ls -l "$out" >&2
+}
+
+check() {
+  shopt -s nullglob
+  local tarballs=("$out"/*.tar.gz) tarball prefix machine want abi
+  [ ${#tarballs[@]} -gt 0 ] || { echo "FAIL: no tarballs in $out; run 'make dist-c'" >&2; return 1; }
+  abi="${version%%.*}"
+  [ "$abi" != 0 ] || { abi="${version#0.}"; abi="0.${abi%%.*}"; }
+  work="$(mktemp -d)" # a global: the EXIT trap reads it
+  trap 'rm -rf "$work"' EXIT
+  for tarball in "${tarballs[@]}"; do
+    tar -C "$work" -xzf "$tarball"
+    prefix="$work/$(basename "$tarball" .tar.gz)"
+    case "$tarball" in
+      *x86_64*) want="Advanced Micro Devices X86-64" ;;
+      *aarch64*) want="AArch64" ;;
+    esac
+    machine="$(readelf -h "$prefix/lib/librmqproducer.so.$version" | sed -n 's/^ *Machine: *//p')"
+    [ "$machine" = "$want" ] || { echo "FAIL $tarball: built for $machine" >&2; return 1; }
+    readelf -d "$prefix/lib/librmqproducer.so.$version" | grep -q "soname: \[librmqproducer.so.$abi\]" \
+      || { echo "FAIL $tarball: soname is not librmqproducer.so.$abi" >&2; return 1; }
+    ! nm -D --defined-only "$prefix/lib/librmqproducer.so.$version" | awk '{ print $3 }' | grep -v '^rmq_' \
+      || { echo "FAIL $tarball: exports symbols besides rmq_*" >&2; return 1; }
+    for file in include/rmqproducer.h lib/librmqproducer.a lib/pkgconfig/rmqproducer.pc \
+      lib/cmake/rmqproducer/rmqproducer-config.cmake LICENSE NOTICE; do
+      [ -e "$prefix/$file" ] || { echo "FAIL $tarball: no $file" >&2; return 1; }
+    done
+    echo "ok      $(basename "$tarball"): $machine, soname librmqproducer.so.$abi, rmq_* exports only"
+    [[ "$tarball" == *"$(short "$native")"* ]] || continue
+
+    step "a CMake project and a pkg-config build against the unpacked tarball"
+    cmake -S "$repo/tests/c/cmake-consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DRMQ_WANT="$abi" >/dev/null
+    cmake --build "$work/cmake" >/dev/null
+    # shellcheck disable=SC2046
+    cc -std=c99 -O2 "$repo/examples/c/quickstart.c" -o "$work/quickstart-pc" \
+      $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs rmqproducer) \
+      -Wl,-rpath,"$prefix/lib"
+    for program in "$work/cmake/quickstart-shared" "$work/cmake/quickstart-static" "$work/quickstart-pc"; do
+      quickstart "$program"
+    done
+  done
+}
+
+quickstart() {
+  local program="$1" log sent
+  log="$(mktemp)"
+  bash "$repo/tests/with-cluster.sh" "$program" >"$log" 2>&1 || true
+  sent="$(grep -c 'SEND_OK' "$log" || true)"
+  [ "$sent" -eq 1000 ] || { tail -20 "$log" >&2; echo "FAIL: $program sent $sent of 1000 messages" >&2; return 1; }
+  rm -f "$log"
+  echo "ok      built against the tarball, $(basename "$program") sent 1000 messages"
+}
+
+case "${1:-}" in
+  build) shift; build "$@" ;;
+  check) check ;;
+  *) echo "usage: $0 build [TARGET ...] | check" >&2; exit 2 ;;
+esac
