@@ -28,7 +28,7 @@ dist-python-check:
 	bash $(REPO)/tests/dist/python-dist.sh check
 
 dist-c:
-	bash $(REPO)/tests/dist/c-dist.sh build
+	FFI_VERSION=$(FFI_VERSION) FFI_ABI=$(FFI_ABI) bash $(REPO)/tests/dist/c-dist.sh build
 
 dist-c-check:
-	bash $(REPO)/tests/dist/c-dist.sh check
+	FFI_VERSION=$(FFI_VERSION) FFI_ABI=$(FFI_ABI) bash $(REPO)/tests/dist/c-dist.sh check

@@ -85,6 +85,7 @@ c-test: ffi
 	rm -rf $(FFI_STAGE)/prefix
 	$(call ffi_install,$(FFI_STAGE)/prefix,$(FFI_STAGE)/prefix)
 	REPO=$(REPO) FFI_LIB_DIR=$(FFI_LIB_DIR) FFI_PREFIX=$(FFI_STAGE)/prefix \
+	  FFI_VERSION=$(FFI_VERSION) FFI_ABI=$(FFI_ABI) \
 	  RMQ_BROKER_CONF="$${RMQ_BROKER_CONF-$(FFI_TEST_BROKER_CONF)}" \
 	  bash $(REPO)/tests/with-cluster.sh $(REPO)/tests/c/run-c-tests.sh
 

@@ -11,7 +11,8 @@
 #   6. include/rmqproducer.h is what the pinned cbindgen generates (make ffi-header-check).
 # Every step is a check; the last line is "N passed, N failed".
 #
-# Environment: REPO, FFI_LIB_DIR (staged librmqproducer), FFI_PREFIX (an install of it), CC, CXX,
+# Environment: REPO, FFI_LIB_DIR (staged librmqproducer), FFI_PREFIX (an install of it) with
+# FFI_VERSION and FFI_ABI (its version and its soname's, as mk/ffi.mk has them), CC, CXX,
 # NAMESRV_ADDR (optional), RMQ_PORT_BASE (the cluster's, for the Java tools), RMQ_SECURE_* (the
 # secure cluster; its test is skipped without them), RMQ_C_TEST_SKIP_VALGRIND=1 to leave out step 4.
 set -u
@@ -121,9 +122,8 @@ if [ -n "$prefix" ]; then
   check "the static build needs no librmqproducer.so" \
     bash -c "! ldd '$out/quickstart-static' | grep -q librmqproducer"
 
-  version="$(cd "$prefix/lib" && ls librmqproducer.so.*.*.* | sed 's/^librmqproducer\.so\.//')"
-  abi="${version%%.*}"  # the major, or 0.<minor> while on 0.x
-  [ "$abi" != 0 ] || { abi="${version#0.}"; abi="0.${abi%%.*}"; }
+  version=${FFI_VERSION:?FFI_VERSION is not set}
+  abi=${FFI_ABI:?FFI_ABI is not set}
   check "the soname is librmqproducer.so.$abi: it changes with every ABI break" \
     bash -c "readelf -d '$prefix/lib/librmqproducer.so.$version' | grep -q 'soname: \[librmqproducer.so.$abi\]'"
   check "the shared library exports rmq_ symbols only" \

@@ -9,35 +9,23 @@
 #                                  machine's, a CMake project and a pkg-config build of the C
 #                                  quickstart, each run against NAMESRV_ADDR or a local cluster
 #
-# Output in build/dist/c; builds in .cache/dist/target; tools in .cache/venv-dist (zig) and
-# .cache/cargo-bin.
+# Output in build/dist/c; builds in .cache/dist/target; tools as tests/dist/tools.sh installs them.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tests/dist/tools.sh
+. "$repo/tests/dist/tools.sh"
 out="$repo/build/dist/c"
-venv="$repo/.cache/venv-dist"
-zigbuild_root="$repo/.cache/cargo-bin/cargo-zigbuild"
 target_dir="$repo/.cache/dist/target"
 native="$(rustc -vV | sed -n 's/^host: //p')"
 all_targets=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu)
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n 1)"
+# The version and the soname's version (0.<minor> while on 0.x), as mk/ffi.mk has them.
+version="${FFI_VERSION:?run through make dist-c / dist-c-check}"
+abi="${FFI_ABI:?run through make dist-c / dist-c-check}"
 
 step() { echo "== c-dist: $*" >&2; }
 
 # The target's name in the tarball's: x86_64-linux-gnu, aarch64-linux-gnu.
 short() { echo "${1/-unknown-/-}"; }
-
-zig_tools() {
-  [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import ziglang' 2>/dev/null || {
-    step "installing zig (the ziglang package) into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'ziglang>=0.13,<0.18'
-  }
-  [ -x "$zigbuild_root/bin/cargo-zigbuild" ] || {
-    step "installing cargo-zigbuild"
-    cargo install cargo-zigbuild --locked --root "$zigbuild_root"
-  }
-  export PATH="$zigbuild_root/bin:$venv/bin:$PATH"
-}
 
 build() {
   local targets=("$@") target lib stage
@@ -52,7 +40,7 @@ build() {
     if [ "$target" = "$native" ]; then
       make --no-print-directory -C "$repo" ffi >&2
     else
-      zig_tools
+      dist_tools
       rustup target list --installed | grep -qx "$target" || rustup target add "$target"
       # glibc 2.17, as the manylinux2014 wheels.
       cargo zigbuild --release -p rmq-ffi --target "$target.2.17" >&2
@@ -75,10 +63,8 @@ build() {
 
 check() {
   shopt -s nullglob
-  local tarballs=("$out"/*.tar.gz) tarball prefix machine want abi
+  local tarballs=("$out"/*.tar.gz) tarball prefix machine want
   [ ${#tarballs[@]} -gt 0 ] || { echo "FAIL: no tarballs in $out; run 'make dist-c'" >&2; return 1; }
-  abi="${version%%.*}"
-  [ "$abi" != 0 ] || { abi="${version#0.}"; abi="0.${abi%%.*}"; }
   work="$(mktemp -d)" # a global: the EXIT trap reads it
   trap 'rm -rf "$work"' EXIT
   for tarball in "${tarballs[@]}"; do

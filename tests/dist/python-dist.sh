@@ -10,12 +10,12 @@
 #                                              run the quickstart against NAMESRV_ADDR or a local
 #                                              cluster started for it
 #
-# Output in build/dist/python; tools in .cache/venv-dist.
+# Output in build/dist/python; tools as tests/dist/tools.sh installs them.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
+# shellcheck source=tests/dist/tools.sh
+. "$repo/tests/dist/tools.sh"
 out="$repo/build/dist/python"
-venv="$repo/.cache/venv-dist"
-tools=('maturin>=1.9.4,<2' 'ziglang>=0.13,<0.18' 'auditwheel>=6' 'pypiserver>=2.1,<3')
 # musllinux_1_2 wheels build (x86_64-unknown-linux-musl/musllinux_1_2), but zig links them against
 # `libc.so` where auditwheel's musllinux policy wants `libc.musl-<arch>.so.1`, so auditwheel
 # tags them linux_<arch>: not shipped until that is mended.
@@ -26,20 +26,10 @@ all_targets=(
 
 step() { echo "== python-dist: $*" >&2; }
 
-tools() {
-  if [ ! -x "$venv/bin/pypi-server" ]; then
-    step "installing ${tools[*]} into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${tools[@]}"
-  fi
-  # maturin finds zig (the ziglang package) through the venv's python on PATH.
-  export PATH="$venv/bin:$PATH"
-}
-
 build() {
   local targets=("$@") spec target compat
   [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
-  tools
+  dist_tools
   rm -rf "$out" && mkdir -p "$out"
   for spec in "${targets[@]}"; do
     target="${spec%/*}" compat="${spec#*/}"
@@ -79,7 +69,7 @@ EOF
 }
 
 check() {
-  tools
+  dist_tools
   shopt -s nullglob
   local wheels=("$out"/*.whl) sdists=("$out"/*.tar.gz)
   [ ${#wheels[@]} -gt 0 ] && [ ${#sdists[@]} -eq 1 ] \
@@ -111,7 +101,7 @@ check() {
 
   step "pip install rmqproducer from the sdist (Rust and a C compiler needed) in a fresh venv"
   python3 -m venv "$work/sdist-venv"
-  "$work/sdist-venv/bin/pip" install --quiet --disable-pip-version-check "${tools[0]}"
+  "$work/sdist-venv/bin/pip" install --quiet --disable-pip-version-check "${dist_python_tools[0]}"
   "$work/sdist-venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation \
     --no-binary rmqproducer --index-url "$index/simple/" rmqproducer
   quickstart "$work/sdist-venv/bin/python"

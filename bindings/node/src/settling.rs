@@ -101,7 +101,13 @@ impl Settling {
 
 impl Drop for Unsettled {
     fn drop(&mut self) {
-        self.settling.calls().unsettled.remove(&self.ticket);
-        self.settling.settled.notify_waiters();
+        let mut calls = self.settling.calls();
+        // Only the oldest call's settling can answer a wait: no wake-ups for the others.
+        let was_oldest = calls.unsettled.first() == Some(&self.ticket);
+        calls.unsettled.remove(&self.ticket);
+        drop(calls);
+        if was_oldest {
+            self.settling.settled.notify_waiters();
+        }
     }
 }
