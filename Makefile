@@ -35,7 +35,7 @@ test-deployments:
 test-matrix:
 	@bash $(REPO)/tests/matrix.sh
 
-lint:
+lint: dist-versions
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -p rmq-core -p rmq-ffi -p rmqproducer-node -p rmqproducer-python --all-targets -- -D warnings
 

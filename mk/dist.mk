@@ -13,13 +13,43 @@
 #                           build/dist/c
 #   make dist-c-check       their architectures, sonames and exports; the C quickstart built from
 #                           this machine's tarball with CMake and with pkg-config, each run
+#   make dist-node          npm packages in napi-rs's per-platform layout: `rmqproducer` and one
+#                           package per Linux target (x64/arm64, glibc 2.17+/musl, cross-built
+#                           with zig), in build/dist/node
+#   make dist-node-check    their architectures and libcs; a local npm registry (verdaccio):
+#                           publish, `npm install rmqproducer` in fresh folders (no compiler; the
+#                           package npm picks for each --cpu/--libc), the quickstart, the refusal of
+#                           an unsupported platform
+#   make dist-versions      every package has the workspace's version (also run by `make lint`)
+#   make dist-workflow-check  actionlint (and shellcheck) on .github/workflows/release.yml, which
+#                           builds the same and macOS and Windows, and publishes on a v* tag
 #   make dist / dist-check  all of the above
+#   make dist-native-check  what `make test` proves after its python and node suites: the wheel
+#                           `make python-wheel` and the addon `make node-build` made, installed
+#                           from the local registries
 
-.PHONY: dist dist-check dist-python dist-python-check dist-c dist-c-check
+.PHONY: dist dist-check dist-python dist-python-check dist-c dist-c-check dist-node \
+  dist-node-check dist-versions dist-workflow-check dist-native-check
 
-dist: dist-python dist-c
+dist: dist-versions dist-python dist-c dist-node
 
-dist-check: dist-python-check dist-c-check
+dist-check: dist-workflow-check dist-python-check dist-c-check dist-node-check
+
+dist-workflow-check:
+	bash $(REPO)/tests/dist/workflow-check.sh
+
+dist-versions:
+	@bash $(REPO)/tests/dist/versions.sh
+
+dist-node: $(NODE_DEPS)
+	bash $(REPO)/tests/dist/node-dist.sh build
+
+dist-node-check:
+	bash $(REPO)/tests/dist/node-dist.sh check
+
+dist-native-check: $(NODE_DEPS)
+	bash $(REPO)/tests/dist/python-dist.sh native
+	bash $(REPO)/tests/dist/node-dist.sh native
 
 dist-python:
 	bash $(REPO)/tests/dist/python-dist.sh build

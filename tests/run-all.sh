@@ -69,6 +69,8 @@ suite deployments bash tests/deployments.sh
 suite c make --no-print-directory c-test
 suite python make --no-print-directory python-test
 suite node make --no-print-directory node-test
+# The wheel and addon those two suites built, installed by pip and npm from local registries.
+suite dist make --no-print-directory dist-native-check
 # A short nemesis (tests/chaos/README.md) on a controller deployment of its own base, with the
 # library, wheel and addon the c, python and node suites built.
 suite chaos make --no-print-directory chaos-short CHAOS_ARGS=--prebuilt

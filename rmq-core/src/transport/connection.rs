@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::IoSlice;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -186,17 +185,13 @@ impl Connection {
             )
         })?;
         // A second descriptor of the socket, for the writer to reset it however it is wrapped.
-        let resetter = stream
-            .as_fd()
-            .try_clone_to_owned()
-            .map(socket2::Socket::from)
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Connect,
-                    format!("duplicate socket of {addr}: {e}"),
-                )
-                .with_addr(addr)
-            })?;
+        let resetter = socket2::SockRef::from(&stream).try_clone().map_err(|e| {
+            Error::new(
+                ErrorKind::Connect,
+                format!("duplicate socket of {addr}: {e}"),
+            )
+            .with_addr(addr)
+        })?;
         let (read, write): (Reader, Writer) = match &config.tls {
             Some(tls) => {
                 let secured = tokio::time::timeout_at(deadline, tls.handshake(addr, stream))
