@@ -17,8 +17,6 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 # shellcheck source=tests/dist/tools.sh
 . "$repo/tests/dist/tools.sh"
 out="$repo/build/dist/c"
-target_dir="$repo/.cache/dist/target"
-native="$(rustc -vV | sed -n 's/^host: //p')"
 all_targets=(x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu)
 # The version and the soname's version (0.<minor> while on 0.x), as mk/ffi.mk has them.
 version="${FFI_VERSION:?run through make dist-c / dist-c-check}"
@@ -33,7 +31,7 @@ build() {
   local targets=("$@") target lib stage
   # The release profile keeps line tables for the tests' backtraces; what users get has none (the
   # .so 6 MB instead of 39), built in a target folder of its own so as not to rebuild the tests'.
-  export CARGO_TARGET_DIR="$target_dir" CARGO_PROFILE_RELEASE_DEBUG=0 \
+  export CARGO_TARGET_DIR="$dist_target_dir" CARGO_PROFILE_RELEASE_DEBUG=0 \
     CARGO_PROFILE_RELEASE_STRIP=debuginfo
   [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
   rm -rf "$out" && mkdir -p "$out"
@@ -44,7 +42,7 @@ build() {
     # glibc 2.17, as the manylinux2014 wheels, this machine's target too: a native build would
     # need this machine's glibc.
     cargo zigbuild --release -p rmq-ffi --target "$target.2.17" >&2
-    lib="$target_dir/$target/release"
+    lib="$dist_target_dir/$target/release"
     stage="$out/rmqproducer-$version-$(short "$target")"
     make --no-print-directory -C "$repo" ffi-dist-install FFI_RELEASE_DIR="$lib" \
       FFI_LIB_DIR="$out/lib-$target" FFI_INSTALL_DIR="$stage" >&2
@@ -94,7 +92,7 @@ check() {
         -o "$work/quickstart-aarch64"
       dist_quickstart "${dist_arm64_run[@]}" "$work/quickstart-aarch64"
     fi
-    [[ "$tarball" == *"$(short "$native")"* ]] || continue
+    [[ "$tarball" == *"$(short "$dist_native_target")"* ]] || continue
 
     step "a CMake project and a pkg-config build against the unpacked tarball"
     cmake -S "$repo/tests/c/cmake-consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" \

@@ -22,8 +22,6 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$repo/tests/dist/tools.sh"
 package_dir="$repo/bindings/node"
 out="$repo/build/dist/node"
-target_dir="$repo/.cache/dist/target"
-native="$(rustc -vV | sed -n 's/^host: //p')"
 all_targets=(x86_64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-gnu
   aarch64-unknown-linux-musl)
 version="$(node -p "require('$package_dir/package.json').version")"
@@ -56,10 +54,10 @@ addon() {
     *-musl) export RUSTFLAGS="-C target-feature=-crt-static" ;;
   esac
   step "the addon for $target, a release build: a few minutes"
-  CARGO_TARGET_DIR="$target_dir" CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+  CARGO_TARGET_DIR="$dist_target_dir" CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=debuginfo \
     cargo zigbuild --release -p rmqproducer-node --target "$zig_target" >&2
   unset RUSTFLAGS
-  cp "$target_dir/$target/release/librmqproducer_node.so" \
+  cp "$dist_target_dir/$target/release/librmqproducer_node.so" \
     "$out/stage/artifacts/rmqproducer.$(platform "$target").node"
   # zig names musl's libc `libc.so`; Alpine's binaries (and auditwheel's musllinux policy) name
   # it libc.musl-<arch>.so.1. musl's loader takes either as itself; use the name the distro uses.
@@ -163,7 +161,7 @@ check() {
 
   step "npm install rmqproducer in a fresh folder, no compiler; the quickstart"
   install_into "$work/app" >/dev/null
-  [ "$(installed_platforms "$work/app")" = "$(platform "$native")" ] \
+  [ "$(installed_platforms "$work/app")" = "$(platform "$dist_native_target")" ] \
     || { echo "FAIL: installed $(installed_platforms "$work/app")" >&2; return 1; }
   cp "$repo/examples/node/quickstart.js" "$work/app/"
   (cd "$work/app" && dist_quickstart node quickstart.js)
@@ -171,7 +169,7 @@ check() {
   # npm's --cpu and --libc stand for another machine: npm picks that machine's package.
   local other cpu libc
   for target in "${targets[@]}"; do
-    [ "$target" != "$native" ] || continue
+    [ "$target" != "$dist_native_target" ] || continue
     other="$(platform "$target")"
     # npm's names for the libcs: glibc and musl.
     cpu="${other#linux-}" cpu="${cpu%-*}" libc="${other##*-}" libc="${libc/#gnu/glibc}"
@@ -253,6 +251,6 @@ installed_platforms() {
 case "${1:-}" in
   build) shift; build cross "$@" ;;
   check) shift; check cross "$@" ;;
-  native) out="$repo/build/dist/native-node" && build reuse "$native" && check reuse "$native" ;;
+  native) out="$repo/build/dist/native-node" && build reuse "$dist_native_target" && check reuse "$dist_native_target" ;;
   *) echo "usage: $0 build [TARGET ...] | check [TARGET ...] | native" >&2; exit 2 ;;
 esac

