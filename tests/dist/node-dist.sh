@@ -37,7 +37,7 @@ platform() {
 
 # The addon for a target: cross-built, or (reuse) the one `make node-build` made for this machine.
 addon() {
-  local target="$1" reuse="$2" zig_target
+  local target="$1" reuse="$2" zig_target musl_flags=()
   if [ "$reuse" = reuse ]; then
     [ -f "$package_dir/rmqproducer.$(platform "$target").node" ] \
       || { echo "FAIL: no addon in bindings/node; run 'make node-build'" >&2; return 1; }
@@ -51,12 +51,11 @@ addon() {
   # and an addon must be a shared object.
   case "$target" in
     *-gnu) zig_target="$target.2.17" ;;
-    *-musl) export RUSTFLAGS="-C target-feature=-crt-static" ;;
+    *-musl) musl_flags=("CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$target")_RUSTFLAGS=-C target-feature=-crt-static") ;;
   esac
   step "the addon for $target, a release build: a few minutes"
-  CARGO_TARGET_DIR="$dist_target_dir" CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=debuginfo \
-    cargo zigbuild --release -p rmqproducer-node --target "$zig_target" >&2
-  unset RUSTFLAGS
+  env "${musl_flags[@]}" CARGO_TARGET_DIR="$dist_target_dir" CARGO_PROFILE_RELEASE_DEBUG=0 \
+    CARGO_PROFILE_RELEASE_STRIP=debuginfo cargo zigbuild --release -p rmqproducer-node --target "$zig_target" >&2
   cp "$dist_target_dir/$target/release/librmqproducer_node.so" \
     "$out/stage/artifacts/rmqproducer.$(platform "$target").node"
   # zig names musl's libc `libc.so`; Alpine's binaries (and auditwheel's musllinux policy) name

@@ -9,8 +9,9 @@
 #                                              wheel with no compiler, the sdist from source) and
 #                                              run the quickstart against NAMESRV_ADDR or a local
 #                                              cluster started for it
-#   python-dist.sh native                      the same for the wheel `make python-wheel` built
-#                                              (what .ci/run proves)
+#   python-dist.sh native                      the wheel `make python-wheel` built, through the
+#                                              local PyPI into a fresh venv, and the quickstart
+#                                              (what `make test` proves)
 #
 # Output in build/dist/python; tools as tests/dist/tools.sh installs them.
 set -euo pipefail
@@ -48,18 +49,16 @@ build() {
 }
 
 # zig names musl's libc `libc.so` in the module's NEEDED; Alpine's binaries, and auditwheel's
-# musllinux policy, name it libc.musl-<arch>.so.1 (musl's loader takes either as itself). Rename
-# it, and tag the wheel musllinux_1_2, as auditwheel then finds it.
+# musllinux policy, name it libc.musl-<arch>.so.1 (musl's loader takes either as itself). Renamed
+# in the wheel maturin just built (tagged musllinux_1_2 already), repacked with a new RECORD.
 name_musl_libc() {
   local arch="${1%%-*}" wheel unpacked
-  wheel="$(ls -t "$out"/*.whl | head -1)" # the one maturin just built
+  wheel="$(ls -t "$out"/*.whl | head -1)"
   unpacked="$(mktemp -d)"
   wheel unpack --dest "$unpacked" "$wheel" >/dev/null
   patchelf --replace-needed libc.so "libc.musl-$arch.so.1" "$unpacked"/*/rmqproducer/*.so
   rm "$wheel"
-  wheel pack --dest-dir "$unpacked" "$unpacked"/rmqproducer-* >/dev/null
-  wheel="$(wheel tags --remove --platform-tag "musllinux_1_2_$arch" "$unpacked"/*.whl)"
-  mv "$unpacked/$wheel" "$out/"
+  wheel pack --dest-dir "$out" "$unpacked"/rmqproducer-* >/dev/null
   rm -rf "$unpacked"
 }
 
@@ -110,8 +109,8 @@ check() {
 native() {
   shopt -s nullglob
   local wheels=("$repo"/.cache/wheels-python/rmqproducer-*.whl)
-  work="$(mktemp -d)"
   [ ${#wheels[@]} -eq 1 ] || { echo "FAIL: no wheel in .cache/wheels-python; run 'make python-wheel'" >&2; return 1; }
+  work="$(mktemp -d)"
   install_from_index "${wheels[0]}"
 }
 
