@@ -81,7 +81,7 @@ check() {
       [ -e "$prefix/$file" ] || { echo "FAIL $tarball: no $file" >&2; return 1; }
     done
     glibc="$(dist_glibc_needed "$prefix/lib/librmqproducer.so.$version")"
-    [ "$(printf '%s\n' "$glibc" GLIBC_2.17 | sort -V | tail -1)" = GLIBC_2.17 ] \
+    dist_glibc_at_most "$prefix/lib/librmqproducer.so.$version" GLIBC_2.17 \
       || { echo "FAIL $tarball: needs $glibc, above glibc 2.17" >&2; return 1; }
     echo "ok      $(basename "$tarball") ($(du -k "$tarball" | cut -f1) KiB): $machine, $glibc at most, soname librmqproducer.so.$abi, rmq_* exports only"
     if [[ "$tarball" == *aarch64* ]] && dist_arm64_runner; then

@@ -37,11 +37,11 @@ platform() {
 
 # The addon for a target: cross-built, or (reuse) the one `make node-build` made for this machine.
 addon() {
-  local target="$1" reuse="$2" zig_target musl_flags=()
+  local target="$1" reuse="$2" zig_target musl_flags=() file
+  file="rmqproducer.$(platform "$target").node"
   if [ "$reuse" = reuse ]; then
-    [ -f "$package_dir/rmqproducer.$(platform "$target").node" ] \
-      || { echo "FAIL: no addon in bindings/node; run 'make node-build'" >&2; return 1; }
-    cp "$package_dir/rmqproducer.$(platform "$target").node" "$out/stage/artifacts/"
+    [ -f "$package_dir/$file" ] || { echo "FAIL: no addon in bindings/node; run 'make node-build'" >&2; return 1; }
+    cp "$package_dir/$file" "$out/stage/artifacts/"
     return
   fi
   dist_tools
@@ -56,14 +56,8 @@ addon() {
   step "the addon for $target, a release build: a few minutes"
   env "${musl_flags[@]}" CARGO_TARGET_DIR="$dist_target_dir" CARGO_PROFILE_RELEASE_DEBUG=0 \
     CARGO_PROFILE_RELEASE_STRIP=debuginfo cargo zigbuild --release -p rmqproducer-node --target "$zig_target" >&2
-  cp "$dist_target_dir/$target/release/librmqproducer_node.so" \
-    "$out/stage/artifacts/rmqproducer.$(platform "$target").node"
-  # zig names musl's libc `libc.so`; Alpine's binaries (and auditwheel's musllinux policy) name
-  # it libc.musl-<arch>.so.1. musl's loader takes either as itself; use the name the distro uses.
-  case "$target" in
-    *-musl) patchelf --replace-needed libc.so "libc.musl-${target%%-*}.so.1" \
-      "$out/stage/artifacts/rmqproducer.$(platform "$target").node" ;;
-  esac
+  cp "$dist_target_dir/$target/release/librmqproducer_node.so" "$out/stage/artifacts/$file"
+  case "$target" in *-musl) dist_name_musl_libc "$out/stage/artifacts/$file" "$target" ;; esac
 }
 
 build() {
@@ -81,13 +75,13 @@ build() {
   # at the main package's version.
   local built=()
   for target in "${targets[@]}"; do built+=("$(platform "$target")"); done
-  node - "$main/package.json" "$version" "${targets[@]}" <<'EOF'
+  TARGETS="${targets[*]}" PLATFORMS="${built[*]}" node - "$main/package.json" "$version" <<'EOF'
 const fs = require('fs')
-const [file, version, ...targets] = process.argv.slice(2)
+const [file, version] = process.argv.slice(2)
 const pkg = JSON.parse(fs.readFileSync(file, 'utf8'))
-const platform = (t) => `linux-${t.startsWith('x86_64') ? 'x64' : 'arm64'}-${t.split('-').pop()}`
-pkg.napi.targets = targets
-pkg.optionalDependencies = Object.fromEntries(targets.map((t) => [`rmqproducer-${platform(t)}`, version]))
+pkg.napi.targets = process.env.TARGETS.split(' ')
+pkg.optionalDependencies = Object.fromEntries(
+  process.env.PLATFORMS.split(' ').map((p) => [`rmqproducer-${p}`, version]))
 delete pkg.devDependencies
 delete pkg.scripts
 fs.writeFileSync(file, JSON.stringify(pkg, null, 2) + '\n')
@@ -125,7 +119,7 @@ check_package() {
   case "$name" in
     *-gnu)
       libc="$(dist_glibc_needed "$addon")"
-      [ -z "$glibc_ceiling" ] || [ "$(printf '%s\n' "$libc" "$glibc_ceiling" | sort -V | tail -1)" = "$glibc_ceiling" ] \
+      [ -z "$glibc_ceiling" ] || dist_glibc_at_most "$addon" "$glibc_ceiling" \
         || { echo "FAIL $tarball: needs $libc, above $glibc_ceiling" >&2; return 1; } ;;
     *-musl)
       libc="musl"

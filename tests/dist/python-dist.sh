@@ -48,15 +48,14 @@ build() {
   ls -l "$out" >&2
 }
 
-# zig names musl's libc `libc.so` in the module's NEEDED; Alpine's binaries, and auditwheel's
-# musllinux policy, name it libc.musl-<arch>.so.1 (musl's loader takes either as itself). Renamed
-# in the wheel maturin just built (tagged musllinux_1_2 already), repacked with a new RECORD.
+# musl's libc under Alpine's name (dist_name_musl_libc) in the wheel maturin just built (tagged
+# musllinux_1_2 already), repacked with a new RECORD.
 name_musl_libc() {
-  local arch="${1%%-*}" wheel unpacked
+  local wheel unpacked
   wheel="$(ls -t "$out"/*.whl | head -1)"
   unpacked="$(mktemp -d)"
   wheel unpack --dest "$unpacked" "$wheel" >/dev/null
-  patchelf --replace-needed libc.so "libc.musl-$arch.so.1" "$unpacked"/*/rmqproducer/*.so
+  dist_name_musl_libc "$(echo "$unpacked"/*/rmqproducer/*.so)" "$1"
   rm "$wheel"
   wheel pack --dest-dir "$out" "$unpacked"/rmqproducer-* >/dev/null
   rm -rf "$unpacked"

@@ -87,6 +87,21 @@ dist_glibc_needed() {
   readelf -V --wide "$1" | { grep -o 'GLIBC_[0-9.]*' || true; } | sort -uV | tail -1
 }
 
+# Whether an ELF file needs no glibc symbol newer than the version given (GLIBC_2.17): true for
+# one that needs no glibc.
+dist_glibc_at_most() {
+  local needed
+  needed="$(dist_glibc_needed "$1")"
+  [ -z "$needed" ] || [ "$(printf '%s\n' "$needed" "$2" | sort -V | tail -1)" = "$2" ]
+}
+
+# zig names musl's libc `libc.so` in what a shared object NEEDS; Alpine's binaries, and
+# auditwheel's musllinux policy, name it libc.musl-<arch>.so.1 (musl's loader takes either as
+# itself). Renames it in the file given, for the target's arch.
+dist_name_musl_libc() {
+  patchelf --replace-needed libc.so "libc.musl-${2%%-*}.so.1" "$1"
+}
+
 # Runs a quickstart (the command given, from the current folder) against NAMESRV_ADDR or a local
 # cluster started for it, and fails unless the Java reader finds its 1000 acknowledged messages
 # in the store (readback.py): the launcher's cluster at RMQ_PORT_BASE must be that cluster.
