@@ -48,6 +48,8 @@ class Client:
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Why the client cannot run (None when it can).
     missing: Optional[str] = None
+    #: Whether it takes --auto-batch (the peers without auto-batching skip those cases).
+    auto_batch: bool = False
 
 
 def status_note(name: str) -> Optional[str]:
@@ -69,6 +71,7 @@ def clients() -> list[Client]:
         "Java rocketmq-client 5.3.3",
         False,
         ["java", "-Xmx1g", f"-Duser.home={home}", "-cp", java_cp, "BenchProducer"],
+        auto_batch=True,
     )
     if not (CACHE / "java-classes" / "BenchProducer.class").exists():
         java.missing = status_note("java") or "not built (BenchProducer.class is missing)"
@@ -85,11 +88,15 @@ def clients() -> list[Client]:
     addon = REPO / "bindings" / "node" / "rmqproducer.linux-x64-gnu.node"
     ours_node.missing = status_note("ours-node") or (
         None if addon.exists() else f"not built (no {addon.name})")
-    return [
+    ours = [
         binary_client("ours-rust", "ours via Rust", True, TARGET / "release" / "bench-ours"),
         binary_client("ours-c", "ours via C", True, CACHE / "bin" / "bench-ours-c"),
         ours_python,
         ours_node,
+    ]
+    for client in ours:
+        client.auto_batch = True
+    return ours + [
         java,
         binary_client("cpp", "C++ rocketmq-client-cpp (C API)", False, CACHE / "bin" / "bench-cpp",
                       {"HOME": home}),
@@ -113,11 +120,13 @@ class Case:
     threads: int = 1
     in_flight: int = 1
     compress: bool = False
+    auto_batch: bool = False
 
     def args(self, count: int) -> list[str]:
         args = ["--mode", self.mode, "--threads", str(self.threads), "--in-flight",
                 str(self.in_flight), "--count", str(count)]
-        return args + (["--compress"] if self.compress else [])
+        return (args + (["--compress"] if self.compress else [])
+                + (["--auto-batch"] if self.auto_batch else []))
 
 
 CASES = [
@@ -127,6 +136,8 @@ CASES = [
     Case(4, "sync-16t", "sync, 16 threads, 1 KiB", "sync", 1024, 12000, threads=16),
     Case(5, "async-64k-zlib", "async, 1024 in flight, 64 KiB, zlib on", "async", 65536, 1000,
          in_flight=1024, compress=True),
+    Case(6, "async-auto-batch", "async, 1024 in flight, 1 KiB, auto-batch on", "async", 1024,
+         20000, in_flight=1024, auto_batch=True),
 ]
 
 
@@ -459,7 +470,7 @@ def main() -> int:
                         help="multiply every case's message count (0.05 for a smoke run)")
     parser.add_argument("--warmup", type=int, default=500,
                         help="sync sends before each measured window (500)")
-    parser.add_argument("--cases", default="1,2,3,4,5", help="case numbers, comma-separated")
+    parser.add_argument("--cases", default="1,2,3,4,5,6", help="case numbers, comma-separated")
     parser.add_argument("--clients", default="", help="client names, comma-separated (all)")
     parser.add_argument("--targets", default="cluster,ceiling", help="cluster and/or ceiling")
     parser.add_argument("--out", default=str(REPO / "bench" / "results"))
@@ -500,7 +511,8 @@ def main() -> int:
             warm_up(target_name, target.addr, [c for c in selected if not c.missing], opts.warmup)
             for case in cases:
                 count = max(1, int(case.count * opts.scale))
-                runnable = [c for c in selected if not c.missing]
+                runnable = [c for c in selected
+                            if not c.missing and (c.auto_batch or not case.auto_batch)]
                 runs: dict[str, list[dict]] = {c.name: [] for c in runnable}
                 for rep in range(opts.repeat):
                     # Alternate: each repetition starts with a different client.
@@ -522,6 +534,8 @@ def main() -> int:
                 for client in selected:
                     if client.missing:
                         medians[case.slug][client.name] = {"missing": client.missing}
+                    elif case.auto_batch and not client.auto_batch:
+                        medians[case.slug][client.name] = {"missing": "no auto-batching"}
     results["meta"]["finished"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     results["meta"]["load_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -424,6 +424,14 @@ struct rmq_config *rmq_config_new(void);
  * - `backpressure`: when an async bound is reached: block (wait for room within the send timeout)
  *   or fail (refuse at once with TOO_MANY_REQUESTS); `block` makes the calling thread wait (inside
  *   a thread-mode callback, the send waits after being accepted) (default: block)
+ * - `auto_batch`: gather sync and async sends of one topic (and queue) into batch requests, each
+ *   message still answered on its own (Java 5.x autoBatch) (default: false)
+ * - `batch_max_delay_ms`: how long a gathered batch waits for more messages, 1 to 30000 (default:
+ *   10)
+ * - `batch_max_bytes`: a gathered batch is sent once its bodies reach this many bytes, 1 to
+ *   2097152 (default: 32768)
+ * - `total_batch_max_bytes`: bound on body bytes waiting in gathered batches (32 MiB); beyond it
+ *   sends go out alone (default: 33554432)
  * - `namespace`: namespace: topics become `<namespace>%<topic>` (default: none)
  * - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (default: false)
  * - `access_key`: access key for brokers with authentication on (default: none)
@@ -434,6 +442,14 @@ struct rmq_config *rmq_config_new(void);
  *   (default: true)
  * - `tls_ca_file`: PEM file of trusted CA certificates (default: the system's)
  * - `tls_server_name`: name server certificates must show (default: the address's host)
+ * - `tls_cert_file`: PEM file of the client certificate chain, for servers that require one
+ *   (mutual TLS); with `tls_key_file` or `tls_key_pem`, read at start (default: none)
+ * - `tls_key_file`: PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1,
+ *   unencrypted) (default: none)
+ * - `tls_cert_pem`: the client certificate chain as PEM text, instead of `tls_cert_file` (default:
+ *   none)
+ * - `tls_key_pem`: the client certificate's private key as PEM text, instead of `tls_key_file`
+ *   (default: none)
  * - `callback_mode`: `thread` (default: delivery callbacks run on a library thread) or `poll`
  *   (they are queued and run inside `rmq_producer_poll` on the calling thread)
  *
@@ -661,6 +677,14 @@ enum rmq_result rmq_message_set_delay_level(struct rmq_message *message, int32_t
  * messages); 0 clears it.
  */
 enum rmq_result rmq_message_set_deliver_time_ms(struct rmq_message *message, int64_t epoch_ms);
+
+/**
+ * Sets the time budget, in milliseconds, of every send of this message, retries included: it
+ * replaces the producer's `send_timeout_ms` for those sends (Java's `send(msg, timeout)`); a
+ * batch takes the smallest of its messages'. A value outside 1..=86400000 is kept, and each send
+ * of the message then fails with `RMQ_RESULT_INVALID_ARGUMENT` before any network traffic.
+ */
+enum rmq_result rmq_message_set_send_timeout_ms(struct rmq_message *message, int64_t timeout_ms);
 
 /**
  * The topic (as the application names it, without namespace); NULL for NULL.
@@ -924,6 +948,23 @@ enum rmq_result rmq_producer_send_with_selector(struct rmq_producer *producer,
                                                 struct rmq_send_result **out);
 
 /**
+ * Cancels the timer message whose `rmq_send_result_recall_handle` is `handle`, sent to `topic`, so
+ * that it is never delivered (needs a RocketMQ 5.3.2+ broker with `recallMessageEnable=true`).
+ * Blocks for one request to the broker that holds the message, within `send_timeout_ms`. On
+ * success the recalled message's id (its `UNIQ_KEY`) is copied to `msg_id_buf` (`msg_id_len`
+ * bytes, NUL-terminated; may be NULL); on failure nothing is written. A handle that does not
+ * decode is `RMQ_RESULT_INVALID_ARGUMENT` before any network traffic; the broker's refusals
+ * (another topic's handle, a message already due: code 604; a broker without recall) are
+ * `RMQ_RESULT_BROKER` with its response code and remark in the last error. From inside a
+ * thread-mode delivery callback it returns `RMQ_RESULT_ILLEGAL_STATE`.
+ */
+enum rmq_result rmq_producer_recall(struct rmq_producer *producer,
+                                    const char *topic,
+                                    const char *handle,
+                                    char *msg_id_buf,
+                                    size_t msg_id_len);
+
+/**
  * Sends `message` as a request and blocks until its reply comes (written to `*out`; free it with
  * `rmq_message_free`) or `timeout_ms` (> 0) passes: `RMQ_RESULT_TIMEOUT`. The reply's topic is the
  * cluster's reply topic (`<cluster>_REPLY_TOPIC`); read it with the `rmq_message_*` getters. From
@@ -1018,6 +1059,13 @@ const char *rmq_send_result_transaction_id(const struct rmq_send_result *result)
  * The broker's region id (`"DefaultRegion"` unless configured).
  */
 const char *rmq_send_result_region_id(const struct rmq_send_result *result);
+
+/**
+ * The handle `rmq_producer_recall` takes to cancel this timer message before it is due, or NULL:
+ * RocketMQ 5.3.2+ brokers give one for a message with a deliver time
+ * (`rmq_message_set_deliver_time_ms`), never for delay levels or batches.
+ */
+const char *rmq_send_result_recall_handle(const struct rmq_send_result *result);
 
 /**
  * A copy of `result` that the caller owns (e.g. to keep a callback's result); NULL for NULL.

@@ -33,6 +33,8 @@ suites=(
 
 base="${RMQ_MATRIX_PORT_BASE:-29876}"
 secure_base=$((base + 1000))
+# The core's mutual-TLS tests (rmq-core/tests/mtls.rs) bring their cluster up here on first use.
+export RMQ_MTLS_PORT_BASE=$((base + 1500))
 suite_timeout="${RMQ_MATRIX_SUITE_TIMEOUT:-3600}"
 # Brokers check half messages every 2 s instead of 30 s (as in tests/run-all.sh).
 export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCheckInterval=2000}"
@@ -46,6 +48,7 @@ picked() { # picked LIST NAME: NAME is in the space-separated LIST, or LIST is e
 down_all() {
   "$cluster" --port-base "$base" down >/dev/null 2>&1
   "$cluster" --port-base "$secure_base" down >/dev/null 2>&1
+  "$cluster" --port-base "$RMQ_MTLS_PORT_BASE" down >/dev/null 2>&1
   true
 }
 trap down_all EXIT

@@ -12,9 +12,11 @@ export RMQ_BROKER_CONF="${RMQ_BROKER_CONF:-transactionTimeOut=2000;transactionCh
 
 own_cluster=0
 own_secure=0
+own_mtls=0
 stop_clusters() {
   [ "$own_cluster" = 1 ] && "$cluster" down >/dev/null 2>&1
   [ "$own_secure" = 1 ] && "$cluster" --port-base "$RMQ_SECURE_PORT_BASE" down >/dev/null 2>&1
+  [ "$own_mtls" = 1 ] && "$cluster" --port-base "$RMQ_MTLS_PORT_BASE" down >/dev/null 2>&1
   true
 }
 trap stop_clusters EXIT
@@ -41,6 +43,18 @@ if [ -z "${RMQ_SECURE_NAMESRV_ADDR:-}" ]; then
 fi
 export RMQ_SECURE_ACCESS_KEY=rocketmq RMQ_SECURE_SECRET_KEY=12345678
 echo "run-all: RMQ_SECURE_NAMESRV_ADDR=$RMQ_SECURE_NAMESRV_ADDR"
+
+# A third, of one broker that requires TLS with a client certificate of the launcher's test CA,
+# for every language's mutual-TLS tests ("Mutual TLS" in tests/cluster/README.md): RMQ_MTLS_PORT_BASE,
+# _NAMESRV_ADDR and the files' paths, RMQ_MTLS_CA_FILE, _CERT_FILE, _KEY_FILE, _UNTRUSTED_*_FILE.
+export RMQ_MTLS_PORT_BASE="${RMQ_MTLS_PORT_BASE:-$((RMQ_PORT_BASE + 1500))}"
+"$cluster" --port-base "$RMQ_MTLS_PORT_BASE" status >/dev/null 2>&1 || own_mtls=1
+if ! mtls_lines="$("$cluster" --port-base "$RMQ_MTLS_PORT_BASE" up --mtls)"; then
+  echo "run-all: the mutual-TLS cluster did not come up" >&2
+  exit 1
+fi
+while IFS= read -r line; do export "RMQ_MTLS_${line#TLS_}"; done <<<"$mtls_lines"
+echo "run-all: RMQ_MTLS_NAMESRV_ADDR=$RMQ_MTLS_NAMESRV_ADDR"
 
 passed=()
 failed=()

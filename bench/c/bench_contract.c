@@ -61,6 +61,10 @@ void bench_parse_args(int argc, char **argv, struct bench_args *args) {
             args->compress = 1;
             continue;
         }
+        if (strcmp(flag, "--auto-batch") == 0) {
+            args->auto_batch = 1;
+            continue;
+        }
         if (i + 1 >= argc) {
             usage("a value is needed after ", flag);
         }

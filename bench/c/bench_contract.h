@@ -22,6 +22,7 @@ struct bench_args {
     char *body;
     int body_len;
     int compress;  /* compress bodies >= 4 KiB at zlib level 5; else compression off */
+    int auto_batch; /* gather sends into batch requests (auto_batch, Java's autoBatch) */
 };
 
 /* Parses argv; prints the problem and exits with 64 on bad usage. */

@@ -141,6 +141,7 @@ int main(int argc, char **argv) {
     set(config, "namesrv_addr", args.namesrv);
     snprintf(number, sizeof number, "%d", args.compress ? BENCH_COMPRESS_THRESHOLD : INT32_MAX);
     set(config, "compress_threshold", number);
+    set(config, "auto_batch", args.auto_batch ? "true" : "false");
     snprintf(number, sizeof number, "%d", BENCH_COMPRESS_LEVEL);
     set(config, "compress_level", number);
     if (rmq_producer_new(config, &producer, err, sizeof err) != RMQ_RESULT_OK) {

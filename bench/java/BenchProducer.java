@@ -153,6 +153,7 @@ public final class BenchProducer {
         producer.setInstanceName("bench_java_" + pid);
         producer.setCompressMsgBodyOverHowmuch(args.compress ? COMPRESS_THRESHOLD : Integer.MAX_VALUE);
         producer.setCompressLevel(COMPRESS_LEVEL);
+        producer.setAutoBatch(args.autoBatch);
         producer.start();
 
         BenchProducer bench = new BenchProducer(producer, args.topic, args.body, args.count);
@@ -202,6 +203,7 @@ public final class BenchProducer {
         int warmup = 200;
         byte[] body;
         boolean compress;
+        boolean autoBatch;
 
         int share(int index) {
             return count / threads + (index < count % threads ? 1 : 0);
@@ -213,6 +215,10 @@ public final class BenchProducer {
                 String flag = argv[i];
                 if (flag.equals("--compress")) {
                     args.compress = true;
+                    continue;
+                }
+                if (flag.equals("--auto-batch")) {
+                    args.autoBatch = true;
                     continue;
                 }
                 if (i + 1 >= argv.length) {

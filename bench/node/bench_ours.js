@@ -18,12 +18,13 @@ function usage(problem) {
 function parseArgs(argv) {
   const args = {
     namesrv: process.env.NAMESRV_ADDR, topic: null, mode: 'sync', threads: 1, inFlight: 1,
-    count: 10000, warmup: 200, body: null, compress: false,
+    count: 10000, warmup: 200, body: null, compress: false, autoBatch: false,
   }
   const numbers = { '--threads': 'threads', '--in-flight': 'inFlight', '--count': 'count', '--warmup': 'warmup' }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     if (flag === '--compress') { args.compress = true; continue }
+    if (flag === '--auto-batch') { args.autoBatch = true; continue }
     if (i + 1 >= argv.length) usage(`${flag} needs a value`)
     const value = argv[++i]
     if (flag === '--namesrv') args.namesrv = value
@@ -58,6 +59,7 @@ async function main() {
     namesrv: args.namesrv,
     compressThreshold: args.compress ? COMPRESS_THRESHOLD : 2 ** 31 - 1,
     compressLevel: COMPRESS_LEVEL,
+    autoBatch: args.autoBatch,
   })
   await producer.start()
   const message = () => ({ topic: args.topic, body: args.body })

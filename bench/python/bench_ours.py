@@ -28,6 +28,7 @@ def parse_args():
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--body-file", required=True)
     parser.add_argument("--compress", action="store_true")
+    parser.add_argument("--auto-batch", action="store_true")
     args = parser.parse_args()
     if not args.namesrv:
         parser.error("--namesrv or NAMESRV_ADDR is required")
@@ -122,6 +123,7 @@ def main():
         namesrv=args.namesrv,
         compress_threshold=COMPRESS_THRESHOLD if args.compress else 2**31 - 1,
         compress_level=COMPRESS_LEVEL,
+        auto_batch=args.auto_batch,
     )
     producer.start()
     bench = Bench(producer, args)

@@ -79,6 +79,14 @@ export interface ProducerOptions {
   maxAsyncInFlightBytes?: number
   /** When an async bound is reached: block (wait for room within the send timeout) or fail (refuse at once with TOO_MANY_REQUESTS); the JS thread never blocks (default: block). */
   backpressure?: 'block' | 'fail'
+  /** Gather sync and async sends of one topic (and queue) into batch requests, each message still answered on its own (Java 5.x autoBatch) (default: false). */
+  autoBatch?: boolean
+  /** How long a gathered batch waits for more messages, 1 to 30000 (default: 10). */
+  batchMaxDelayMs?: number
+  /** A gathered batch is sent once its bodies reach this many bytes, 1 to 2097152 (default: 32768). */
+  batchMaxBytes?: number
+  /** Bound on body bytes waiting in gathered batches (32 MiB); beyond it sends go out alone (default: 33554432). */
+  totalBatchMaxBytes?: number
   /** Namespace: topics become `<namespace>%<topic>` (default: none). */
   namespace?: string
   /** Send to the brokers' VIP channel, listen port - 2 (default: false). */
@@ -97,5 +105,13 @@ export interface ProducerOptions {
   tlsCaFile?: string
   /** Name server certificates must show (default: the address's host). */
   tlsServerName?: string
+  /** PEM file of the client certificate chain, for servers that require one (mutual TLS); with `tlsKeyFile` or `tlsKeyPem`, read at start (default: none). */
+  tlsCertFile?: string
+  /** PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1, unencrypted) (default: none). */
+  tlsKeyFile?: string
+  /** The client certificate chain as PEM text, instead of `tlsCertFile` (default: none). */
+  tlsCertPem?: string
+  /** The client certificate's private key as PEM text, instead of `tlsKeyFile` (default: none). */
+  tlsKeyPem?: string
   // end of generated options
 }

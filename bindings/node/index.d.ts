@@ -79,6 +79,14 @@ export interface ProducerOptions {
   maxAsyncInFlightBytes?: number
   /** When an async bound is reached: block (wait for room within the send timeout) or fail (refuse at once with TOO_MANY_REQUESTS); the JS thread never blocks (default: block). */
   backpressure?: 'block' | 'fail'
+  /** Gather sync and async sends of one topic (and queue) into batch requests, each message still answered on its own (Java 5.x autoBatch) (default: false). */
+  autoBatch?: boolean
+  /** How long a gathered batch waits for more messages, 1 to 30000 (default: 10). */
+  batchMaxDelayMs?: number
+  /** A gathered batch is sent once its bodies reach this many bytes, 1 to 2097152 (default: 32768). */
+  batchMaxBytes?: number
+  /** Bound on body bytes waiting in gathered batches (32 MiB); beyond it sends go out alone (default: 33554432). */
+  totalBatchMaxBytes?: number
   /** Namespace: topics become `<namespace>%<topic>` (default: none). */
   namespace?: string
   /** Send to the brokers' VIP channel, listen port - 2 (default: false). */
@@ -97,6 +105,14 @@ export interface ProducerOptions {
   tlsCaFile?: string
   /** Name server certificates must show (default: the address's host). */
   tlsServerName?: string
+  /** PEM file of the client certificate chain, for servers that require one (mutual TLS); with `tlsKeyFile` or `tlsKeyPem`, read at start (default: none). */
+  tlsCertFile?: string
+  /** PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1, unencrypted) (default: none). */
+  tlsKeyFile?: string
+  /** The client certificate chain as PEM text, instead of `tlsCertFile` (default: none). */
+  tlsCertPem?: string
+  /** The client certificate's private key as PEM text, instead of `tlsKeyFile` (default: none). */
+  tlsKeyPem?: string
   // end of generated options
 }
 
@@ -162,6 +178,14 @@ export declare class Producer {
    * queue id).
    */
   publishQueues(topic: string): Promise<MessageQueue[]>
+  /**
+   * Cancels the timer message whose `SendResult.recallHandle` is `handle`, sent to `topic`, so
+   * that it is never delivered; resolves to its `msgId`. Needs a RocketMQ 5.3.2+ broker with
+   * `recallMessageEnable=true`. A handle that does not decode rejects with `INVALID_ARGUMENT`
+   * before any network traffic; the broker's refusals (another topic's handle, a message
+   * already due) reject with `BROKER` and its `responseCode` and `remark`.
+   */
+  recall(topic: string, handle: string): Promise<string>
   /**
    * Sends `message` to exactly `queue` (one of `publishQueues(topic)`): one attempt, no
    * retry on another broker.
@@ -265,6 +289,12 @@ export interface Message {
   flag?: number
   /** Whether the broker answers only once the message is stored (default true). */
   waitStoreMsgOk?: boolean
+  /**
+   * The time budget of each send of this message, retries included, in milliseconds (1 to
+   * 86400000): it replaces the producer's `sendTimeoutMs`; a batch takes the smallest of its
+   * messages'.
+   */
+  sendTimeoutMs?: number
 }
 
 /** One queue of a topic on one broker. */
@@ -337,6 +367,11 @@ export interface SendResult {
   transactionId?: string
   regionId: string
   traceOn: boolean
+  /**
+   * What `Producer.recall` takes to cancel this timer message (`deliverTimeMs`) before it is
+   * due; set by RocketMQ 5.3.2+ brokers, absent for other messages.
+   */
+  recallHandle?: string
 }
 
 /** How the broker stored the message; anything but `SEND_OK` is stored with a caveat. */

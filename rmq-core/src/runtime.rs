@@ -25,6 +25,7 @@ static RUNTIME: Lazy<Owned> = Lazy::new(|| {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("rmq-worker")
+        .on_thread_start(block_sigpipe)
         .enable_all()
         .build()
         .expect("the rmqproducer runtime could not start its threads");
@@ -33,6 +34,22 @@ static RUNTIME: Lazy<Owned> = Lazy::new(|| {
         pid: std::process::id(),
     }
 });
+
+/// A write to a socket its peer closed (a broker that refused the client's certificate, a broker
+/// gone) raises SIGPIPE, whose default action kills the process, and C programs keep that default
+/// (Rust, Python and Node ignore it). Blocked on the runtime's threads, which own every socket,
+/// such a write fails with EPIPE instead, and the connection closes with a typed error.
+fn block_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: the set is initialised by sigemptyset before use, and pthread_sigmask only changes
+    // the calling thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
 
 /// Fails when the runtime was created in a parent process: its threads do not survive `fork()`.
 pub fn check_fork() -> Result<()> {

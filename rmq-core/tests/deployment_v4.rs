@@ -1,5 +1,5 @@
 //! The producer on RocketMQ 4.9.7 (`up --version 4.9.7`: two lone masters), every feature 4.9 has,
-//! read back by the 4.9.7 Java reader; and what 4.9 lacks (timer messages), as the user sees it.
+//! read back by the 4.9.7 Java reader; and what 4.9 lacks (timer messages, recall), as the user sees it.
 //! Run by tests/deployments.sh (`make test-deployments`, part of `make test`), one test at a time;
 //! the transaction test needs the quick checks it sets (`RMQ_BROKER_CONF`).
 
@@ -10,8 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use futures_util::future::join_all;
-use rmq_core::{Message, SendStatus};
+use rmq_core::{ErrorKind, Message, SendStatus};
 use support::{
     BrokerAddrs, Deployment, Stored, by_msg_id, compressible_body, now_ms, unique_group,
     unique_topic,
@@ -190,6 +191,18 @@ async fn delay_levels_are_held_and_timer_messages_are_not() {
     let mut timer = Message::new(&topic, "timer, due in 10 minutes");
     timer.deliver_time_ms = Some(now_ms() + 600_000);
     let timer = producer.send(timer).await.unwrap();
+    assert_eq!(timer.recall_handle, None);
+    // 4.9 knows no RECALL_MESSAGE: a well-formed handle gets a clear refusal, its code kept.
+    let handle = base64::engine::general_purpose::URL_SAFE.encode(format!(
+        "v1 {topic} {} {} {}",
+        timer.queue.broker_name,
+        now_ms() + 600_000,
+        timer.msg_id
+    ));
+    let err = producer.recall(&topic, &handle).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Broker, "{err}");
+    assert_eq!(err.response_code(), Some(3), "{err}");
+    assert!(err.message().contains("does not support recall"), "{err}");
     producer.shutdown().await.unwrap();
 
     let by_id = by_msg_id(&v4().read_topic(&topic, 2));

@@ -111,6 +111,14 @@ pub extern "C" fn rmq_config_new() -> *mut rmq_config {
 /// - `backpressure`: when an async bound is reached: block (wait for room within the send timeout)
 ///   or fail (refuse at once with TOO_MANY_REQUESTS); `block` makes the calling thread wait (inside
 ///   a thread-mode callback, the send waits after being accepted) (default: block)
+/// - `auto_batch`: gather sync and async sends of one topic (and queue) into batch requests, each
+///   message still answered on its own (Java 5.x autoBatch) (default: false)
+/// - `batch_max_delay_ms`: how long a gathered batch waits for more messages, 1 to 30000 (default:
+///   10)
+/// - `batch_max_bytes`: a gathered batch is sent once its bodies reach this many bytes, 1 to
+///   2097152 (default: 32768)
+/// - `total_batch_max_bytes`: bound on body bytes waiting in gathered batches (32 MiB); beyond it
+///   sends go out alone (default: 33554432)
 /// - `namespace`: namespace: topics become `<namespace>%<topic>` (default: none)
 /// - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (default: false)
 /// - `access_key`: access key for brokers with authentication on (default: none)
@@ -121,6 +129,14 @@ pub extern "C" fn rmq_config_new() -> *mut rmq_config {
 ///   (default: true)
 /// - `tls_ca_file`: PEM file of trusted CA certificates (default: the system's)
 /// - `tls_server_name`: name server certificates must show (default: the address's host)
+/// - `tls_cert_file`: PEM file of the client certificate chain, for servers that require one
+///   (mutual TLS); with `tls_key_file` or `tls_key_pem`, read at start (default: none)
+/// - `tls_key_file`: PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1,
+///   unencrypted) (default: none)
+/// - `tls_cert_pem`: the client certificate chain as PEM text, instead of `tls_cert_file` (default:
+///   none)
+/// - `tls_key_pem`: the client certificate's private key as PEM text, instead of `tls_key_file`
+///   (default: none)
 // end of generated options
 /// - `callback_mode`: `thread` (default: delivery callbacks run on a library thread) or `poll`
 ///   (they are queued and run inside `rmq_producer_poll` on the calling thread)

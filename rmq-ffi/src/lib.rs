@@ -2,7 +2,7 @@
 //! `include/rmqproducer.h`.
 //!
 //! One module per C "class" (config, message, producer, send result, error, queue, batch, send
-//! hook) or producer feature (request-reply, transactions), plus the plumbing:
+//! hook) or producer feature (request-reply, transactions, recall), plus the plumbing:
 //! `panic` (the panic boundary every entry point's body runs in), `ffi` (pointer and string
 //! checks), `deliveries` (how async outcomes reach C callbacks, in thread or poll mode).
 //!
@@ -24,6 +24,7 @@ mod hook;
 mod message;
 mod producer;
 mod queue;
+mod recall;
 mod request;
 mod send_result;
 mod transaction;
@@ -36,6 +37,7 @@ pub use hook::*;
 pub use message::*;
 pub use producer::*;
 pub use queue::*;
+pub use recall::*;
 pub use request::*;
 pub use send_result::*;
 pub use transaction::*;

@@ -217,6 +217,25 @@ pub unsafe extern "C" fn rmq_message_set_deliver_time_ms(
     }
 }
 
+/// Sets the time budget, in milliseconds, of every send of this message, retries included: it
+/// replaces the producer's `send_timeout_ms` for those sends (Java's `send(msg, timeout)`); a
+/// batch takes the smallest of its messages'. A value outside 1..=86400000 is kept, and each send
+/// of the message then fails with `RMQ_RESULT_INVALID_ARGUMENT` before any network traffic.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_message_set_send_timeout_ms(
+    message: *mut rmq_message,
+    timeout_ms: i64,
+) -> rmq_result {
+    ffi_panic_boundary! {
+        unsafe {
+            update(message, |m| {
+                m.send_timeout_ms = Some(timeout_ms);
+                Ok(())
+            })
+        }
+    }
+}
+
 /// A string field of a message, or NULL for a NULL message.
 unsafe fn view_field(
     message: *const rmq_message,

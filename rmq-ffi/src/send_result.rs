@@ -48,6 +48,7 @@ pub struct rmq_send_result {
     queue_offset: i64,
     transaction_id: Option<CString>,
     region_id: CString,
+    recall_handle: Option<CString>,
     /// One id per message: one for a single message, one per message of a batch.
     msg_ids: Vec<CString>,
     offset_msg_ids: Vec<CString>,
@@ -65,6 +66,7 @@ impl rmq_send_result {
             queue_offset: result.queue_offset,
             transaction_id: result.transaction_id.as_deref().map(to_c_string),
             region_id: to_c_string(&result.region_id),
+            recall_handle: result.recall_handle.as_deref().map(to_c_string),
             msg_ids: result.msg_ids().into_iter().map(to_c_string).collect(),
             offset_msg_ids: result
                 .offset_msg_ids()
@@ -85,6 +87,7 @@ impl rmq_send_result {
             queue_offset: self.queue_offset,
             transaction_id: self.transaction_id.clone(),
             region_id: self.region_id.clone(),
+            recall_handle: self.recall_handle.clone(),
             msg_ids: self.msg_ids.clone(),
             offset_msg_ids: self.offset_msg_ids.clone(),
         })
@@ -227,6 +230,21 @@ pub unsafe extern "C" fn rmq_send_result_region_id(
     ffi_panic_boundary! { unsafe { string_field(result, |r| &r.region_id) } }
 }
 
+/// The handle `rmq_producer_recall` takes to cancel this timer message before it is due, or NULL:
+/// RocketMQ 5.3.2+ brokers give one for a message with a deliver time
+/// (`rmq_message_set_deliver_time_ms`), never for delay levels or batches.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_send_result_recall_handle(
+    result: *const rmq_send_result,
+) -> *const c_char {
+    ffi_panic_boundary! {
+        unsafe { try_ref(result, "result") }
+            .ok()
+            .and_then(|r| r.recall_handle.as_ref())
+            .map_or(std::ptr::null(), |h| h.as_ptr())
+    }
+}
+
 /// A copy of `result` that the caller owns (e.g. to keep a callback's result); NULL for NULL.
 /// Free it with `rmq_send_result_free`.
 #[unsafe(no_mangle)]
@@ -271,6 +289,7 @@ mod tests {
         result.queue_offset = 9;
         result.region_id = "DefaultRegion".into();
         result.trace_on = true;
+        result.recall_handle = Some("djEgVCBiIDEgSUQ=".into());
         unsafe {
             let original = Box::into_raw(Box::new(rmq_send_result::new(&result)));
             let r = rmq_send_result_clone(original);
@@ -293,6 +312,11 @@ mod tests {
                 (2, 9)
             );
             assert!(rmq_send_result_transaction_id(r).is_null());
+            assert_eq!(
+                CStr::from_ptr(rmq_send_result_recall_handle(r)),
+                c"djEgVCBiIDEgSUQ="
+            );
+            assert!(rmq_send_result_recall_handle(std::ptr::null()).is_null());
             assert_eq!(
                 CStr::from_ptr(rmq_send_result_region_id(r)),
                 c"DefaultRegion"

@@ -2,8 +2,8 @@
  * C API tests of the producer's features against a real cluster (NAMESRV_ADDR): sends to a chosen
  * queue (explicit, selector, sharding key compared with the official Java client), batches,
  * request-reply against the Java responder, transactions with the broker's check-back, send hooks,
- * delay levels and timer messages, namespaces, the VIP channel, ACL and TLS (the secure cluster,
- * RMQ_SECURE_*), async backpressure and compression types.
+ * delay levels and timer messages, recall of timer messages, namespaces, the VIP channel, ACL and
+ * TLS (the secure cluster, RMQ_SECURE_*), async backpressure and compression types.
  *
  * What must be in the store goes to the manifest, which readback.py compares with what the
  * independent Java reader finds (also where a message is stored, its store delay and sysFlag).
@@ -852,6 +852,125 @@ static void delayed_and_timer_messages_are_stored_when_due(void) {
   rmq_producer_free(p);
 }
 
+/* Sends a timer message due in `due_in_ms`; its result, or NULL (and a failure). */
+static rmq_send_result *send_timer(rmq_producer *p, const sent_message *m, long due_in_ms) {
+  rmq_message *message = to_message(m);
+  CHECK_RC(rmq_message_set_deliver_time_ms(message, (int64_t)now_ms() + due_in_ms), RMQ_RESULT_OK);
+  rmq_send_result *result = NULL;
+  CHECK_RC(rmq_producer_send_sync(p, message, &result), RMQ_RESULT_OK);
+  rmq_message_free(message);
+  return result;
+}
+
+/* The last error is the broker's code 604 with `remark`. */
+static void check_refused_with_604(rmq_result rc, const char *remark) {
+  CHECK_RC(rc, RMQ_RESULT_BROKER);
+  CHECK(rmq_last_error_response_code() == 604);
+  char text[256] = "";
+  rmq_last_error_remark(text, sizeof text);
+  CHECK_STR(text, remark);
+}
+
+/* Recalls the second of three timer messages, checks the refusals and bad arguments, and records
+ * what must be stored. */
+static void recall_and_refusals(rmq_producer *p, const char *other_topic, double sent_at,
+                                const sent_message *late, const rmq_send_result *late_result,
+                                const sent_message *recalled,
+                                const rmq_send_result *recalled_result, const sent_message *kept,
+                                const rmq_send_result *kept_result) {
+  const char *handle = rmq_send_result_recall_handle(recalled_result);
+  char msg_id[64] = "untouched";
+  CHECK_RC(rmq_producer_recall(p, recalled->topic, handle, msg_id, sizeof msg_id), RMQ_RESULT_OK);
+  CHECK_STR(msg_id, rmq_send_result_msg_id(recalled_result));
+  /* Another topic's handle: the broker refuses it; the buffer is written only on success. */
+  snprintf(msg_id, sizeof msg_id, "untouched");
+  const char *kept_handle = rmq_send_result_recall_handle(kept_result);
+  check_refused_with_604(rmq_producer_recall(p, other_topic, kept_handle, msg_id, sizeof msg_id),
+                         "recall failed, topic not match");
+  CHECK_STR(msg_id, "untouched");
+  CHECK_RC(rmq_producer_recall(p, recalled->topic, "garbage!", msg_id, sizeof msg_id),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_recall(p, recalled->topic, "", NULL, 0), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_recall(p, recalled->topic, NULL, NULL, 0), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_recall(p, NULL, handle, NULL, 0), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_recall(p, "", handle, NULL, 0), RMQ_RESULT_INVALID_TOPIC);
+  CHECK_RC(rmq_producer_recall(NULL, recalled->topic, handle, NULL, 0),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_STR(msg_id, "untouched");
+
+  /* Neither a normal message nor a delay level gets a handle. */
+  sent_message *normal = sent_text("Recall", "normal");
+  sent_message *level = sent_text("Recall", "delay level 1");
+  rmq_message *message = to_message(normal);
+  rmq_send_result *result = NULL;
+  CHECK_RC(rmq_producer_send_sync(p, message, &result), RMQ_RESULT_OK);
+  if (result) {
+    CHECK(rmq_send_result_recall_handle(result) == NULL);
+    record_stored(normal, rmq_send_result_msg_id(result));
+  }
+  rmq_send_result_free(result);
+  rmq_message_free(message);
+  message = to_message(level);
+  CHECK_RC(rmq_message_set_delay_level(message, 1), RMQ_RESULT_OK);
+  result = NULL;
+  CHECK_RC(rmq_producer_send_sync(p, message, &result), RMQ_RESULT_OK);
+  if (result) {
+    CHECK(rmq_send_result_recall_handle(result) == NULL);
+    record_stored_with(level, rmq_send_result_msg_id(result), "\"minStoreDelayMs\":900");
+  }
+  rmq_send_result_free(result);
+  rmq_message_free(message);
+  sent_free(normal);
+  sent_free(level);
+
+  /* Past the first message's due time (and the second of timer precision), its handle is stale. */
+  double wait_ms = sent_at + 3500 - now_ms();
+  if (wait_ms > 0) sleep_ms((long)wait_ms);
+  check_refused_with_604(
+      rmq_producer_recall(p, late->topic, rmq_send_result_recall_handle(late_result), NULL, 0),
+      "recall failed, timestamp invalid");
+  record_stored_with(late, rmq_send_result_msg_id(late_result), "\"minStoreDelayMs\":1000");
+  record_stored_with(kept, rmq_send_result_msg_id(kept_result), "\"minStoreDelayMs\":5000");
+}
+
+/* A recalled timer message is never stored in its topic (readback.py fails on a stored message the
+ * manifest does not list); the broker's refusals and bad arguments fail the call. */
+static void recall_cancels_a_timer_message_before_it_is_due(void) {
+  char version[32];
+  broker_version(version, sizeof version);
+  if (strncmp(version, "V4_", 3) == 0) {
+    fprintf(stderr, "        recall: not in RocketMQ %s\n", version);
+    return;
+  }
+  char other_topic[128];
+  snprintf(other_topic, sizeof other_topic, "CTest_RecallOther_%s", run_name);
+  create_topic(other_topic, 2);
+  rmq_producer *p = producer_for("recall", "thread");
+  /* The recalled message is due before the kept one: once the kept one is stored, the recalled
+   * one would have been too. */
+  sent_message *late = sent_text("Recall", "due in 2 s, recalled too late");
+  sent_message *recalled = sent_text("Recall", "due in 5 s, recalled");
+  sent_message *kept = sent_text("Recall", "due in 6 s, kept");
+  double sent_at = now_ms();
+  rmq_send_result *late_result = send_timer(p, late, 2000);
+  rmq_send_result *recalled_result = send_timer(p, recalled, 5000);
+  rmq_send_result *kept_result = send_timer(p, kept, 6000);
+  int handles = rmq_send_result_recall_handle(late_result) != NULL &&
+                rmq_send_result_recall_handle(recalled_result) != NULL &&
+                rmq_send_result_recall_handle(kept_result) != NULL;
+  CHECK(handles);
+  if (handles)
+    recall_and_refusals(p, other_topic, sent_at, late, late_result, recalled, recalled_result, kept,
+                        kept_result);
+  rmq_send_result_free(late_result);
+  rmq_send_result_free(recalled_result);
+  rmq_send_result_free(kept_result);
+  sent_free(late);
+  sent_free(recalled);
+  sent_free(kept);
+  rmq_producer_free(p);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* 6. Namespace, VIP channel, ACL and TLS                                                     */
 
@@ -1291,6 +1410,93 @@ static void drained_topic_fails_every_form_with_no_route(void) {
   rmq_message_free(message);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* 10. A timeout per send                                                                      */
+
+enum { OWN_TIMEOUT_MS = 1500, OWN_TIMEOUT_MARGIN_MS = 5000 };
+
+static void check_own_timeout(const char *form, rmq_result rc, double took_ms) {
+  if (rc != RMQ_RESULT_TIMEOUT || took_ms < OWN_TIMEOUT_MS ||
+      took_ms >= OWN_TIMEOUT_MS + OWN_TIMEOUT_MARGIN_MS)
+    fprintf(stderr, "  %s: %s after %.0f ms\n", form, rmq_result_name(rc), took_ms);
+  CHECK(rc == RMQ_RESULT_TIMEOUT);
+  CHECK(took_ms >= OWN_TIMEOUT_MS && took_ms < OWN_TIMEOUT_MS + OWN_TIMEOUT_MARGIN_MS);
+}
+
+/* With broker-b hung (SIGSTOP) and a topic only it serves, a message's own send timeout ends each
+ * send of it, sync, async and batch, with RMQ_RESULT_TIMEOUT: not the producer's 10 s. */
+static void a_message_s_own_timeout_ends_its_sends_on_a_hung_broker(void) {
+  char topic[128], args[256];
+  snprintf(topic, sizeof topic, "CTest_OwnTimeout_%s", run_name);
+  snprintf(args, sizeof args, "create-topic '%s' --queues 2 --on broker-b", topic);
+  free(launcher_output(args));
+  rmq_producer *p = producer_for("own_timeout", "thread");
+  rmq_message *message = rmq_message_new();
+  CHECK_RC(rmq_message_set_topic(message, topic), RMQ_RESULT_OK);
+  CHECK_RC(rmq_message_set_body(message, (const uint8_t *)"own timeout", 11), RMQ_RESULT_OK);
+  rmq_send_result *result = NULL;
+  /* The route and the connection, before the hang. */
+  CHECK_RC(rmq_producer_send_sync(p, message, &result), RMQ_RESULT_OK);
+  rmq_send_result_free(result);
+  result = NULL;
+  CHECK_RC(rmq_message_set_send_timeout_ms(message, OWN_TIMEOUT_MS), RMQ_RESULT_OK);
+  rmq_batch *batch = rmq_batch_new();
+  CHECK_RC(rmq_batch_add(batch, message), RMQ_RESULT_OK);
+  CHECK_RC(rmq_batch_add(batch, message), RMQ_RESULT_OK);
+
+  free(launcher_output("pause-broker broker-b"));
+  double began = now_ms();
+  rmq_result rc = rmq_producer_send_sync(p, message, &result);
+  check_own_timeout("sync", rc, now_ms() - began);
+  CHECK(result == NULL);
+  began = now_ms();
+  rc = rmq_producer_send_batch_sync(p, batch, &result);
+  check_own_timeout("batch", rc, now_ms() - began);
+  drained_tally async = {PTHREAD_MUTEX_INITIALIZER, 0, RMQ_RESULT_OK, 0, ""};
+  began = now_ms();
+  CHECK_RC(rmq_producer_send_async(p, message, on_drained_delivery, &async), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_flush(p, 30000), RMQ_RESULT_OK);
+  CHECK(async.calls == 1);
+  check_own_timeout("async", async.rc, async.called_ms - began);
+  free(launcher_output("resume-broker broker-b"));
+
+  rmq_batch_free(batch);
+  rmq_message_free(message);
+  rmq_producer_free(p);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* 11. Auto-batching                                                                           */
+
+/* With auto_batch on, 30 async sends go out in fewer requests (batches, as the send hook sees
+ * them); each callback comes once with the message's own result, and readback.py finds each
+ * message stored with its own content. */
+static void auto_batched_sends_are_answered_once_each_and_stored(void) {
+  rmq_config *c = rmq_config_new();
+  char group[128], err[256];
+  snprintf(group, sizeof group, "CTestGroup_auto_batch_%s", run_name);
+  const char *options[][2] = {{"group", group},
+                              {"namesrv_addr", namesrv},
+                              {"auto_batch", "true"},
+                              {"batch_max_delay_ms", "200"}};
+  for (int k = 0; k < 4; k++)
+    CHECK_RC(rmq_config_set(c, options[k][0], options[k][1], err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(c, "batch_max_delay_ms", "0", err, sizeof err),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(strstr(err, "batch_max_delay_ms") != NULL);
+  rmq_producer *p = NULL;
+  CHECK_RC(rmq_producer_new(c, &p, err, sizeof err), RMQ_RESULT_OK);
+  rmq_config_free(c);
+  CHECK_RC(rmq_producer_start(p), RMQ_RESULT_OK);
+  hook_tally hooks = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", {0}, 0};
+  CHECK_RC(rmq_producer_add_send_hook(p, NULL, hook_after, &hooks), RMQ_RESULT_OK);
+  pressure_tally t = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0};
+  send_async_burst(p, &t, "AutoBatch", 30);
+  CHECK(t.calls == 30 && t.ok == 30 && t.refused == 0 && t.other == 0);
+  CHECK(hooks.batch >= 1 && hooks.after < 30 && hooks.failed == 0 && hooks.bad_context == 0);
+  rmq_producer_free(p);
+}
+
 int main(void) {
   int setup = cluster_setup("test_features");
   if (setup != 0) return setup;
@@ -1306,12 +1512,15 @@ int main(void) {
   RUN(transactions_commit_rollback_and_check_back);
   RUN(send_hooks_see_every_attempt);
   RUN(delayed_and_timer_messages_are_stored_when_due);
+  RUN(recall_cancels_a_timer_message_before_it_is_due);
   RUN(namespaces_prefix_the_stored_topic);
   RUN(vip_channel_sends_go_to_the_listen_port_minus_two);
   RUN(acl_and_tls_against_the_secure_cluster);
   RUN(async_backpressure_fails_or_blocks_when_full);
   RUN(compression_types_read_back_decompressed);
   RUN(drained_topic_fails_every_form_with_no_route);
+  RUN(a_message_s_own_timeout_ends_its_sends_on_a_hung_broker);
+  RUN(auto_batched_sends_are_answered_once_each_and_stored);
   fclose(manifest);
   return harness_finish("test_features");
 }

@@ -254,6 +254,7 @@ static void null_arguments_are_reported_never_dereferenced(void) {
   CHECK_RC(rmq_message_set_property(message, "n", NULL), RMQ_RESULT_INVALID_ARGUMENT);
   CHECK_RC(rmq_message_set_delay_level(NULL, 1), RMQ_RESULT_INVALID_ARGUMENT);
   CHECK_RC(rmq_message_set_deliver_time_ms(NULL, 1), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_message_set_send_timeout_ms(NULL, 1), RMQ_RESULT_INVALID_ARGUMENT);
 
   CHECK_RC(rmq_producer_start(NULL), RMQ_RESULT_INVALID_ARGUMENT);
   CHECK_RC(rmq_producer_shutdown(NULL), RMQ_RESULT_INVALID_ARGUMENT);
@@ -395,7 +396,7 @@ static void invalid_messages_are_refused_before_the_network(void) {
     const char *what;
     rmq_message *message;
     rmq_result expected;
-  } cases[7];
+  } cases[10];
   size_t n = 0;
   cases[n].what = "invalid topic";
   cases[n].message = message_for("bad topic!", "body");
@@ -424,6 +425,13 @@ static void invalid_messages_are_refused_before_the_network(void) {
   cases[n].message = message_for("TopicTest", "body");
   CHECK_RC(rmq_message_set_delay_level(cases[n].message, -2), RMQ_RESULT_OK);
   cases[n++].expected = RMQ_RESULT_INVALID_MESSAGE;
+  const int64_t bad_timeouts[] = {0, -1, 86400001};
+  for (size_t i = 0; i < 3; i++) {
+    cases[n].what = "send timeout out of range";
+    cases[n].message = message_for("TopicTest", "body");
+    CHECK_RC(rmq_message_set_send_timeout_ms(cases[n].message, bad_timeouts[i]), RMQ_RESULT_OK);
+    cases[n++].expected = RMQ_RESULT_INVALID_ARGUMENT;
+  }
 
   for (size_t i = 0; i < n; i++) {
     rmq_send_result *result = NULL;

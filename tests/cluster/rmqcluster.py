@@ -108,6 +108,21 @@ SECURE_BROKER_CONF = [
 # The Java tools of a secure cluster speak TLS (trusting any certificate, the client test mode).
 SECURE_TOOL_JVM = ["-Dtls.enable=true"]
 
+# A mutual-TLS cluster (`up --mtls`): one master, broker-a, that accepts only TLS connections
+# presenting a client certificate signed by the launcher's test CA; it and the NameServer show a
+# server certificate of that CA (SAN 127.0.0.1 and localhost). The NameServer stays permissive and
+# asks for no client certificate (the launcher's health checks and the brokers' registrations are
+# plain TCP). The files are written into <state>/tls/ by a cold `up` (see make_test_pki).
+MTLS_BROKERS = ("broker-a",)
+MTLS_FILES = {
+    "ca": "ca.pem",  # the CA that signed every certificate below
+    "cert": "client.pem",  # a client certificate the broker accepts...
+    "key": "client.key",  # ...and its key (PKCS#8 PEM)
+    "untrusted_ca": "untrusted-ca.pem",  # another CA: it signed nothing the servers show
+    "untrusted_cert": "untrusted-client.pem",  # a client certificate of that other CA...
+    "untrusted_key": "untrusted-client.key",  # ...and its key
+}
+
 # A secure 4.x cluster: ACL 1.0 instead (4.x has no ACL 2.0). Brokers get `aclEnable=true` and read
 # the accounts from <rocketmq.home.dir>/conf/plain_acl.yml, written by the launcher: the tools'
 # admin account (same credentials as on 5.x) and a restricted one that may neither publish nor
@@ -174,6 +189,49 @@ def store_root(state_dir):
     if roomy:
         return MEMORY_FS / f"rmqproducer-{os.getuid()}" / key
     return state_dir / "stores"
+
+
+def make_test_pki(tls_dir):
+    """The certificates and keys of an `up --mtls` cluster (MTLS_FILES, plus server.pem/.key and
+    the CAs' keys), made with the openssl command: EC P-256 keys in PKCS#8 PEM, the form
+    RocketMQ's TLS guide asks for (5.3.3's Netty, with BouncyCastle among the jars, also reads
+    SEC1 and PKCS#1 keys: tried on a broker and in the Java tools)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise ClusterError("up --mtls needs the openssl command (apt-get install openssl)")
+    tls_dir.mkdir(parents=True, exist_ok=True)
+
+    def run(*args):
+        proc = subprocess.run([openssl, *args], cwd=tls_dir, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if proc.returncode != 0:
+            raise ClusterError(f"openssl {args[0]} failed: {proc.stdout.decode(errors='replace')}")
+
+    def certificate(name, subject, extensions, issuer=None):
+        """name.key and name.pem, signed by issuer (a name made before) or by itself."""
+        run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", f"{name}.key")
+        run("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr")
+        (tls_dir / f"{name}.ext").write_text("\n".join(extensions) + "\n")
+        signer = (["-CA", f"{issuer}.pem", "-CAkey", f"{issuer}.key", "-CAcreateserial"] if issuer
+                  else ["-signkey", f"{name}.key"])
+        run("x509", "-req", "-in", f"{name}.csr", *signer, "-days", "3650", "-sha256",
+            "-extfile", f"{name}.ext", "-out", f"{name}.pem")
+
+    ca = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"]
+    leaf = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature"]
+    certificate("ca", "/CN=rmq-cluster test CA", ca)
+    certificate("server", "/CN=localhost", leaf + ["extendedKeyUsage=serverAuth",
+                                                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], "ca")
+    certificate("client", "/CN=rmq-cluster test client", leaf + ["extendedKeyUsage=clientAuth"], "ca")
+    certificate("untrusted-ca", "/CN=rmq-cluster untrusted CA", ca)
+    certificate("untrusted-client", "/CN=rmq-cluster untrusted client",
+                leaf + ["extendedKeyUsage=clientAuth"], "untrusted-ca")
+
+
+def tls_properties(path, entries):
+    """A tls.config.file: the servers and the Java tools read their TLS settings from it."""
+    path.write_text("".join(f"{key}={value}\n" for key, value in entries))
+    return path
 
 
 def progress(message, end="\n"):
@@ -628,7 +686,7 @@ class Member:
                 (conf / "plain_acl.yml").write_text(PLAIN_ACL_V4)
         opens = JVM_4X_OPENS if install.major == 4 else []
         in_namespace = self.cluster.network.exec_prefix(self.name) if self.cluster.network is not None else []
-        cmd = (in_namespace + [java] + COMMON_JVM + opens + heap + secure_jvm
+        cmd = (in_namespace + [java] + COMMON_JVM + opens + heap + secure_jvm + self.cluster.mtls_jvm(self)
                + [self.tag, f"-Duser.home={self.home}", f"-Drocketmq.home.dir={self.cluster.state_dir}",
                   f"-Drmq.logback.configurationFile={install.logback_config(kind)}",
                   "-cp", install.classpath(), main, "-c", str(self.conf_file)])
@@ -690,6 +748,9 @@ class Member:
         if deployment.master_role == "SYNC_MASTER" and self.cluster.install.major >= 5:
             # A 5.x SYNC_MASTER waits for inSyncReplicas - 1 slaves; with the default 1 it never waits.
             conf += [("totalReplicas", 2), ("inSyncReplicas", 2)]
+        if self.cluster.install.major >= 5:
+            # Recall of timer messages (5.3.2+) is off by default; older brokers ignore the key.
+            conf.append(("recallMessageEnable", "true"))
         secure = []
         if self.cluster.secure:
             secure = SECURE_V4_BROKER_CONF if self.cluster.install.major == 4 else SECURE_BROKER_CONF
@@ -753,7 +814,8 @@ class Deployment:
     <state>/deployment.json from a cold `up` on, so every later command of that base (tools, admin,
     broker restarts) uses the same jars and settings."""
 
-    def __init__(self, topology="masters", version=ROCKETMQ_VERSION, role=None, flush="async", netns=False):
+    def __init__(self, topology="masters", version=ROCKETMQ_VERSION, role=None, flush="async", netns=False,
+                 mtls=False):
         if topology not in TOPOLOGIES:
             raise ClusterError(f"unknown topology '{topology}' (expected one of: {', '.join(TOPOLOGIES)})",
                                exit_code=64)
@@ -773,8 +835,11 @@ class Deployment:
         if netns and topology == "proxy":
             raise ClusterError("--netns (a network namespace per server) is not available for --topology proxy",
                                exit_code=64)
+        if mtls and (topology != "masters" or netns):
+            raise ClusterError("--mtls is available for --topology masters only, without --netns", exit_code=64)
         self.topology, self.version, self.role, self.flush = topology, version, role, flush
         self.netns = bool(netns)
+        self.mtls = bool(mtls)
 
     @property
     def master_role(self):
@@ -789,14 +854,16 @@ class Deployment:
 
     def as_dict(self):
         plain = {"topology": self.topology, "version": self.version, "role": self.role, "flush": self.flush}
-        return {**plain, "netns": True} if self.netns else plain
+        return {**plain, **({"netns": True} if self.netns else {}), **({"mtls": True} if self.mtls else {})}
 
     def __eq__(self, other):
         return isinstance(other, Deployment) and self.as_dict() == other.as_dict()
 
     def describe(self):
         netns_note = ", a network namespace per server" if self.netns else ""
-        return f"{self.topology}, RocketMQ {self.version}, {self.master_role}, {self.flush_disk_type}{netns_note}"
+        mtls_note = ", broker-a alone, requiring client certificates (mutual TLS)" if self.mtls else ""
+        return (f"{self.topology}, RocketMQ {self.version}, {self.master_role}, {self.flush_disk_type}"
+                f"{netns_note}{mtls_note}")
 
     @classmethod
     def load(cls, path):
@@ -823,6 +890,8 @@ class Cluster:
         self.store_dir = store_root(self.state_dir)
         # Present while the cluster of this base is a secure one (kept across broker restarts).
         self.secure_marker = self.state_dir / "secure"
+        # The certificates, keys and tls.config.files of an `up --mtls` cluster.
+        self.tls_dir = self.state_dir / "tls"
         self.deployment_file = self.state_dir / "deployment.json"
         # Written by an `up --netns` that could not make namespaces: why (the servers run on loopback).
         self.netns_unavailable_file = self.state_dir / "netns-unavailable"
@@ -846,7 +915,7 @@ class Cluster:
         if self.controller is not None:
             self.namesrv = self.controller.namesrv
             return
-        for i, group in enumerate(BROKERS):
+        for i, group in enumerate(MTLS_BROKERS if deployment.mtls else BROKERS):
             port = self.base + 100 * (i + 1)
             self.brokers[group] = Member(self, group, port, group=group)
             if deployment.topology == "master-slave":
@@ -879,7 +948,7 @@ class Cluster:
         if self.controller is not None:
             return list(self.controller.replicas)
         members = []
-        for group in BROKERS:
+        for group in self.brokers:
             members.append(self.brokers[group])
             if group in self.slaves:
                 members.append(self.slaves[group])
@@ -951,6 +1020,8 @@ class Cluster:
         deployment = deployment or Deployment()
         if secure and deployment.topology != "masters":
             raise ClusterError("--secure (TLS + ACL) is available for --topology masters only", exit_code=64)
+        if secure and deployment.mtls:
+            raise ClusterError("--mtls and --secure are separate clusters: give one", exit_code=64)
         with self.lock():
             cold = not any(m.running() for m in self.members())
             if not cold and secure != self.secure:
@@ -977,6 +1048,9 @@ class Cluster:
                     self.secure_marker.write_text(f"{SECURE_ACCESS_KEY}\n")
                 else:
                     self.secure_marker.unlink(missing_ok=True)
+                shutil.rmtree(self.tls_dir, ignore_errors=True)
+                if deployment.mtls:
+                    self._make_mtls_files()
                 self._make_network()
                 self._warn_if_store_nearly_full()
             to_start = [m for m in self.members() if not m.running()]
@@ -1140,6 +1214,37 @@ class Cluster:
         except netns.NetnsError as e:
             raise ClusterError(str(e)) from None
 
+    def _make_mtls_files(self):
+        """The test PKI and the tls.config.files of the servers and the Java tools (`up --mtls`).
+        Test mode off (it would show a self-signed certificate and accept any client); the broker
+        requires a client certificate and checks it against the CA, the NameServer asks for none."""
+        make_test_pki(self.tls_dir)
+        tls = self.tls_dir
+        server = [("tls.test.mode.enable", "false"), ("tls.server.keyPath", tls / "server.key"),
+                  ("tls.server.certPath", tls / "server.pem")]
+        tls_properties(tls / "namesrv.properties", server + [("tls.server.need.client.auth", "none")])
+        tls_properties(tls / "broker.properties", server + [
+            ("tls.server.need.client.auth", "require"), ("tls.server.authClient", "true"),
+            ("tls.server.trustCertPath", tls / MTLS_FILES["ca"])])
+        tls_properties(tls / "tools.properties", [
+            ("tls.test.mode.enable", "false"), ("tls.client.keyPath", tls / MTLS_FILES["key"]),
+            ("tls.client.certPath", tls / MTLS_FILES["cert"]), ("tls.client.authServer", "true"),
+            ("tls.client.trustCertPath", tls / MTLS_FILES["ca"])])
+
+    def mtls_jvm(self, member=None):
+        """The TLS system properties of a server (member) or of the Java tools (none), `up --mtls`."""
+        if not self.deployment.mtls:
+            return []
+        if member is None:
+            return ["-Dtls.enable=true", f"-Dtls.config.file={self.tls_dir / 'tools.properties'}"]
+        if member.is_broker:
+            return ["-Dtls.server.mode=enforcing", f"-Dtls.config.file={self.tls_dir / 'broker.properties'}"]
+        return [f"-Dtls.config.file={self.tls_dir / 'namesrv.properties'}"]
+
+    def mtls_files(self):
+        """Name -> path of the client-side files of an `up --mtls` cluster (MTLS_FILES)."""
+        return {name: self.tls_dir / file for name, file in MTLS_FILES.items()}
+
     def _wipe_state(self):
         for member in self.members():
             shutil.rmtree(member.dir, ignore_errors=True)
@@ -1196,21 +1301,31 @@ class Cluster:
 
     # -- topics --------------------------------------------------------------------------------
 
-    def create_topic(self, topic, queues=8, order=False, message_type=None):
+    def create_topic(self, topic, queues=8, order=False, message_type=None, group=None):
+        """The topic on every group, or on `group` alone (its master's address asked of the
+        NameServer), then waits until the NameServer's route lists them."""
         self.require_namesrv()
-        args = ["updateTopic", "-c", CLUSTER_NAME, "-t", topic, "-r", str(queues), "-w", str(queues)]
+        if group is not None and group not in self.groups():
+            raise ClusterError(f"no broker group {group} (groups: {', '.join(self.groups())})")
+        args = ["updateTopic", "-t", topic, "-r", str(queues), "-w", str(queues)]
         if order:
             args += ["-o", "true"]
         if message_type:
             # 5.x topic attribute; the Proxy accepts only messages of the topic's type.
             args += ["-a", f"+message.type={message_type}"]
-        expected, present = set(self.groups()), set()
+        expected, present = set([group] if group else self.groups()), set()
         # The NameServer may drop a group after it was listed (a partition's FIN can arrive seconds
         # after the heal), and mqadmin then skips it: each round waits until every group is listed
         # and asks again (updateTopic is idempotent).
         for _ in range(ROUTE_ROUNDS):
             self._wait_groups_listed()
-            self._update_topic(topic, args)
+            target = ["-c", CLUSTER_NAME]
+            if group is not None:
+                master = self.registered_brokers().get(group, {}).get("0")
+                if master is None:
+                    raise ClusterError(f"the NameServer lists no master of {group}")
+                target = ["-b", master]
+            self._update_topic(topic, args + target)
             deadline = time.monotonic() + ROUTE_TIMEOUT_S / ROUTE_ROUNDS
             while time.monotonic() < deadline:
                 route = topic_route(self.namesrv_addr, topic)
@@ -1288,7 +1403,7 @@ class Cluster:
         if args and args[0] not in ("help", "-h", "--help") and "-n" not in args:
             self.require_namesrv()
             args += ["-n", self.namesrv_addr]
-        props = self._admin_secure_props()
+        props = self._admin_secure_props() + self.mtls_jvm()
         if self.install.major == 4 and not self.secure:
             props = props + [f"-Drocketmq.home.dir={self.install.home}"]  # conf/logback_tools.xml
         cmd = self._java_cmd(props, "org.apache.rocketmq.tools.command.MQAdminStartup", args, logback="tools")
@@ -1299,7 +1414,8 @@ class Cluster:
         """Runs the Java reader/sender (java/RmqTool.java); its stdout is JSON lines."""
         self.install.fetch()
         self.require_namesrv()
-        props = [f"-Drmq.tool.namesrv={self.namesrv_addr}"] + (SECURE_TOOL_JVM if self.secure else [])
+        props = ([f"-Drmq.tool.namesrv={self.namesrv_addr}"] + (SECURE_TOOL_JVM if self.secure else [])
+                 + self.mtls_jvm())
         cmd = self._java_cmd(props, "RmqTool", args, with_tool=True)
         env = dict(os.environ)
         if self.secure and not (env.get("RMQ_TOOL_ACCESS_KEY") and env.get("RMQ_TOOL_SECRET_KEY")):
@@ -1630,7 +1746,7 @@ NameServer, at BASE+2) elects. BASE comes from --port-base, else $RMQ_PORT_BASE,
 commands:
   fetch [--version V]        download the jars (mvn) and compile the Java tool into .cache/
   up [--topology masters|master-slave|controller|proxy] [--version V] [--role sync|async]
-     [--flush sync|async] [--secure] [--netns]
+     [--flush sync|async] [--secure | --mtls] [--netns]
                              start the cluster (if not already healthy); prints NAMESRV_ADDR=...
                              --topology: masters (default) or master-slave (each master with a
                              slave, brokerId 1) or proxy (5.x: the Proxy at BASE+80, gRPC
@@ -1645,6 +1761,14 @@ commands:
                              requests (user rocketmq / 12345678): ACL 2.0 on 5.x, ACL 1.0
                              (aclEnable, plain_acl.yml) on 4.x; the tools below then sign
                              and use TLS
+                             --mtls (masters only): broker-a alone, requiring TLS with a client
+                             certificate of the test CA the launcher writes into
+                             .cache/cluster/BASE/tls/ (the NameServer and broker show a server
+                             certificate of it, SAN 127.0.0.1, localhost); prints the files'
+                             paths too (TLS_CA_FILE, TLS_CERT_FILE, TLS_KEY_FILE, and
+                             TLS_UNTRUSTED_CA_FILE, TLS_UNTRUSTED_CERT_FILE,
+                             TLS_UNTRUSTED_KEY_FILE: a CA and client of another CA); the tools
+                             below then present the client certificate
                              --netns (not with proxy): each server in a network namespace of its
                              own, at 10.<BASE/256>.<BASE%256>.<10 namesrv, 11 broker-a, 12 broker-b,
                              13 broker-a-s, 14 broker-b-s, 15-17 broker-a-0..2>
@@ -1665,8 +1789,9 @@ commands:
   partition NAME             (--netns) NAME's link down: packets vanish, connections stay half-open;
                              NAME: namesrv or a broker
   heal NAME                  (--netns) NAME's link up again
-  create-topic TOPIC [--queues N] [--order] [--message-type T]
-                             create a topic on both brokers, wait for its route; T (5.x):
+  create-topic TOPIC [--queues N] [--order] [--message-type T] [--on GROUP]
+                             create a topic on both brokers (or on GROUP's master alone, e.g.
+                             broker-b), wait for its route; T (5.x):
                              the topic's message.type (NORMAL, FIFO, DELAY, TRANSACTION, MIXED)
   route TOPIC                print the NameServer route of a topic as JSON
   broker-info [NAME...]      one JSON line per running broker: name, addr, brokerName, brokerId,
@@ -1809,12 +1934,17 @@ def run_command(command, args, base):
         deployment = Deployment(topology=_take_option(args, "--topology", "masters"),
                                 version=_take_option(args, "--version", ROCKETMQ_VERSION),
                                 role=_take_option(args, "--role"), flush=_take_option(args, "--flush", "async"),
-                                netns=_take_option(args, "--netns", default=False, flag=True))
+                                netns=_take_option(args, "--netns", default=False, flag=True),
+                                mtls=_take_option(args, "--mtls", default=False, flag=True))
         _exactly(args, [])
         client_addr = cluster.up(secure, deployment)
         if cluster.proxy:
             # Clients take the Proxy as their name server; the Java tools read from the real one.
             print(f"REAL_NAMESRV_ADDR={cluster.namesrv_addr}")
+        if cluster.deployment.mtls:
+            # TLS_CA_FILE, TLS_CERT_FILE, ...: the files clients of this cluster need.
+            for name, path in cluster.mtls_files().items():
+                print(f"TLS_{name.upper()}_FILE={path}")
         print(f"NAMESRV_ADDR={client_addr}", flush=True)
         return 0
     if command == "down":
@@ -1849,9 +1979,11 @@ def run_command(command, args, base):
         queues = _int_option(args, "--queues", 8)
         order = _take_option(args, "--order", default=False, flag=True)
         message_type = _take_option(args, "--message-type")
+        group = _take_option(args, "--on")
         (topic,) = _exactly(args, ["TOPIC"])
-        cluster.create_topic(topic, queues, order, message_type)
-        print(f"topic {topic} created with {queues} queue(s) on {', '.join(cluster.groups())}")
+        cluster.create_topic(topic, queues, order, message_type, group)
+        groups = [group] if group else cluster.groups()
+        print(f"topic {topic} created with {queues} queue(s) on {', '.join(groups)}")
         return 0
     if command == "route":
         (topic,) = _exactly(args, ["TOPIC"])

@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -364,3 +365,50 @@ def test_up_refuses_to_switch_a_running_cluster_to_the_other_mode(secure_cluster
     assert rc != 0
     assert "running secure" in err and "down" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="session")
+def mtls_cluster():
+    """The port base and the files (`TLS_*_FILE` lines) of a running mutual-TLS cluster (`up --mtls`):
+    at RMQ_MTLS_PORT_BASE when make test started one, else one started here at RMQ_TEST_MTLS_PORT_BASE
+    (default 21376) and stopped at the end."""
+    given = os.environ.get("RMQ_MTLS_PORT_BASE")
+    base = int(given or os.environ.get("RMQ_TEST_MTLS_PORT_BASE", "21376"))
+    already_up = rmqcluster.Cluster(base).healthy()
+    rc, out, err = run_cli("up", "--mtls", base=base, check=False, timeout=400)
+    if rc != 0:
+        pytest.fail(f"rmq-cluster up --mtls failed: {err.strip()}")
+    files = dict(line.split("=", 1) for line in out.splitlines() if line.startswith("TLS_"))
+    yield base, files
+    if not given and not already_up:
+        run_cli("down", base=base, check=False)
+
+
+def test_mtls_cluster_prints_its_files_and_its_tools_present_the_client_certificate(mtls_cluster):
+    base, files = mtls_cluster
+    assert sorted(files) == sorted(f"TLS_{name.upper()}_FILE" for name in rmqcluster.MTLS_FILES)
+    assert all(os.path.isfile(path) for path in files.values())
+    topic = unique_topic("MtlsTool")
+    _, out, _ = run_cli("send", topic, "over mutual tls", base=base)
+    sent = json.loads(out.strip().splitlines()[-1])
+    assert sent["status"] == "SEND_OK" and sent["brokerName"] == "broker-a"
+    _, out, _ = run_cli("read-topic", topic, "--expect", "1", base=base)
+    (stored,) = json_lines(out)
+    assert stored["msgId"] == sent["msgId"]
+
+
+def test_mtls_broker_refuses_a_tls_client_without_a_certificate(mtls_cluster):
+    base, files = mtls_cluster
+    context = ssl.create_default_context(cafile=files["TLS_CA_FILE"])  # the server's certificate checks out
+    with socket.create_connection(("127.0.0.1", base + 100), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"\x00\x00\x00\x10" + b"\x00" * 16)
+            with pytest.raises(ssl.SSLError, match="alert"):
+                tls.recv(1)
+
+
+def test_mtls_is_for_masters_alone_and_not_with_secure(bad_base):
+    for extra in (["--topology", "master-slave"], ["--secure"]):
+        rc, _, err = run_cli("up", "--mtls", *extra, base=bad_base, check=False)
+        assert rc == 64, err
+        assert "--mtls" in err and len(err.strip().splitlines()) == 1

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! CLIENT --namesrv ADDR --topic T --mode sync|async|oneway --threads N --in-flight N
-//!        --count N --warmup N --body-file PATH [--compress]
+//!        --count N --warmup N --body-file PATH [--compress] [--auto-batch]
 //! ```
 //!
 //! and one JSON line on stdout with the measured window's throughput, latency percentiles and
@@ -46,6 +46,8 @@ pub struct Args {
     /// Compress bodies of 4 KiB and more at zlib level 5 (every client's default); without it
     /// compression is off.
     pub compress: bool,
+    /// Gather async and sync sends into batch requests (`auto_batch`, Java's `autoBatch`).
+    pub auto_batch: bool,
 }
 
 pub const COMPRESS_THRESHOLD: usize = 4096;
@@ -69,10 +71,14 @@ impl Args {
         let mut mode = Mode::Sync;
         let (mut threads, mut in_flight, mut count, mut warmup) = (1, 1, 10_000, 200);
         let mut body_file = None;
-        let mut compress = false;
+        let (mut compress, mut auto_batch) = (false, false);
         while let Some(flag) = argv.next() {
             if flag == "--compress" {
                 compress = true;
+                continue;
+            }
+            if flag == "--auto-batch" {
+                auto_batch = true;
                 continue;
             }
             let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -111,6 +117,7 @@ impl Args {
             warmup,
             body,
             compress,
+            auto_batch,
         })
     }
 
@@ -251,6 +258,7 @@ mod tests {
             warmup: 0,
             body: Vec::new(),
             compress: false,
+            auto_batch: false,
         };
         assert_eq!((0..16).map(|i| args.share(i)).sum::<usize>(), 1000);
     }

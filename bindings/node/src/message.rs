@@ -29,6 +29,10 @@ pub struct Message {
     pub flag: Option<i32>,
     /// Whether the broker answers only once the message is stored (default true).
     pub wait_store_msg_ok: Option<bool>,
+    /// The time budget of each send of this message, retries included, in milliseconds (1 to
+    /// 86400000): it replaces the producer's `sendTimeoutMs`; a batch takes the smallest of its
+    /// messages'.
+    pub send_timeout_ms: Option<i64>,
 }
 
 /// Converts the message argument of a send; anything malformed is `INVALID_ARGUMENT`.
@@ -64,6 +68,7 @@ impl From<Message> for rmq_core::Message {
         message.deliver_time_ms = js.deliver_time_ms;
         message.flag = js.flag.unwrap_or_default();
         message.wait_store_msg_ok = js.wait_store_msg_ok.unwrap_or(true);
+        message.send_timeout_ms = js.send_timeout_ms;
         message
     }
 }
@@ -182,6 +187,9 @@ pub struct SendResult {
     pub transaction_id: Option<String>,
     pub region_id: String,
     pub trace_on: bool,
+    /// What `Producer.recall` takes to cancel this timer message (`deliverTimeMs`) before it is
+    /// due; set by RocketMQ 5.3.2+ brokers, absent for other messages.
+    pub recall_handle: Option<String>,
 }
 
 impl From<rmq_core::SendResult> for SendResult {
@@ -199,6 +207,7 @@ impl From<rmq_core::SendResult> for SendResult {
             queue: result.queue.into(),
             queue_offset: result.queue_offset,
             transaction_id: result.transaction_id,
+            recall_handle: result.recall_handle,
             region_id: result.region_id,
             trace_on: result.trace_on,
         }

@@ -174,6 +174,27 @@ impl Producer {
         })
     }
 
+    /// Cancels the timer message whose `SendResult.recallHandle` is `handle`, sent to `topic`, so
+    /// that it is never delivered; resolves to its `msgId`. Needs a RocketMQ 5.3.2+ broker with
+    /// `recallMessageEnable=true`. A handle that does not decode rejects with `INVALID_ARGUMENT`
+    /// before any network traffic; the broker's refusals (another topic's handle, a message
+    /// already due) reject with `BROKER` and its `responseCode` and `remark`.
+    #[napi(
+        ts_args_type = "topic: string, handle: string",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn recall<'env>(
+        &self,
+        env: &'env Env,
+        topic: Unknown,
+        handle: Unknown,
+    ) -> napi::Result<Object<'env>> {
+        let topic = string_from_js(topic, "topic");
+        let handle = string_from_js(handle, "handle");
+        let producer = self.inner.clone();
+        promise(env, async move { producer.recall(&topic?, &handle?).await })
+    }
+
     /// Sends `message` to exactly `queue` (one of `publishQueues(topic)`): one attempt, no
     /// retry on another broker.
     #[napi(

@@ -34,7 +34,7 @@ impl PyMessage {
     #[new]
     #[pyo3(signature = (
         topic, body, tags=None, keys=None, properties=None, delay_level=None, deliver_time_ms=None,
-        *, flag=0, wait_store_msg_ok=true
+        *, flag=0, wait_store_msg_ok=true, send_timeout_ms=None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -47,6 +47,7 @@ impl PyMessage {
         deliver_time_ms: Option<i64>,
         flag: i32,
         wait_store_msg_ok: bool,
+        send_timeout_ms: Option<i64>,
     ) -> PyResult<Self> {
         let mut inner = rmq_core::Message::new(topic, body_bytes(body)?);
         inner.tags = tags;
@@ -59,6 +60,7 @@ impl PyMessage {
         inner.deliver_time_ms = deliver_time_ms;
         inner.flag = flag;
         inner.wait_store_msg_ok = wait_store_msg_ok;
+        inner.send_timeout_ms = send_timeout_ms;
         Ok(PyMessage { inner })
     }
 
@@ -156,6 +158,17 @@ impl PyMessage {
         self.inner.wait_store_msg_ok = wait;
     }
 
+    /// The time budget of each send of this message, retries included, replacing the producer's
+    /// `send_timeout_ms`; `None` keeps the producer's.
+    #[getter]
+    fn send_timeout_ms(&self) -> Option<i64> {
+        self.inner.send_timeout_ms
+    }
+    #[setter]
+    fn set_send_timeout_ms(&mut self, send_timeout_ms: Option<i64>) {
+        self.inner.send_timeout_ms = send_timeout_ms;
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let m = &self.inner;
         let mut repr = format!(
@@ -177,6 +190,9 @@ impl PyMessage {
         }
         if let Some(time) = m.deliver_time_ms {
             repr += &format!(", deliver_time_ms={time}");
+        }
+        if let Some(timeout) = m.send_timeout_ms {
+            repr += &format!(", send_timeout_ms={timeout}");
         }
         repr.push(')');
         Ok(repr)

@@ -242,6 +242,28 @@ impl PyProducer {
         Ok(queues.into_iter().map(PyMessageQueue::from_core).collect())
     }
 
+    /// Cancels the timer message whose `SendResult.recall_handle` is `handle`, sent to `topic`,
+    /// and waits, with the GIL released; returns the recalled message's id.
+    fn recall(&self, py: Python<'_>, topic: String, handle: String) -> PyResult<String> {
+        self.wait(py, "recall", |producer| async move {
+            producer.recall(&topic, &handle).await
+        })
+    }
+
+    /// `recall` as an `asyncio.Future` of the caller's running loop.
+    fn recall_async<'py>(
+        &self,
+        py: Python<'py>,
+        topic: String,
+        handle: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.spawn_awaitable(
+            py,
+            |producer| async move { producer.recall(&topic, &handle).await },
+            |py, msg_id: String| Ok(PyString::new(py, &msg_id).into_any().unbind()),
+        )
+    }
+
     /// Sends to exactly `queue` (one attempt, no retry on another broker) and waits, with the
     /// GIL released. The queue's topic must be the message's.
     fn send_to_queue(

@@ -100,6 +100,9 @@ pub struct PySendResult {
     region_id: String,
     #[pyo3(get)]
     trace_on: bool,
+    /// What `Producer.recall` takes to cancel this timer message before it is due.
+    #[pyo3(get)]
+    recall_handle: Option<String>,
 }
 
 impl PySendResult {
@@ -114,6 +117,7 @@ impl PySendResult {
             transaction_id: result.transaction_id,
             region_id: result.region_id,
             trace_on: result.trace_on,
+            recall_handle: result.recall_handle,
         })
     }
 

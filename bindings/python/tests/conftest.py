@@ -355,3 +355,31 @@ def secure_cluster() -> SecureCluster:
         values["SECRET_KEY"],
         Cluster(values["PORT_BASE"]),
     )
+
+
+@dataclass
+class MtlsCluster:
+    """The cluster whose broker requires a client certificate of the launcher's test CA
+    (`rmq-cluster up --mtls`), and the launcher's files: `ca`, `cert`, `key` (accepted),
+    `untrusted_ca`, `untrusted_cert`, `untrusted_key` (another CA and a client of it)."""
+
+    namesrv: str
+    files: dict[str, str]
+    cluster: Cluster
+
+
+@pytest.fixture(scope="session")
+def mtls_cluster() -> MtlsCluster:
+    """The mutual-TLS cluster `tests/run-all.sh` starts and describes in RMQ_MTLS_*; the test is
+    skipped, with the reason, when those are unset."""
+    files = ["ca", "cert", "key", "untrusted_ca", "untrusted_cert", "untrusted_key"]
+    names = ["NAMESRV_ADDR", "PORT_BASE"] + [f"{name.upper()}_FILE" for name in files]
+    values = {name: os.environ.get(f"RMQ_MTLS_{name}", "") for name in names}
+    missing = [f"RMQ_MTLS_{name}" for name, value in values.items() if not value]
+    if missing:
+        pytest.skip(f"no mutual-TLS cluster: {', '.join(missing)} unset (make test sets them)")
+    return MtlsCluster(
+        values["NAMESRV_ADDR"],
+        {name: values[f"{name.upper()}_FILE"] for name in files},
+        Cluster(values["PORT_BASE"]),
+    )

@@ -271,6 +271,45 @@ impl ClientInstance {
             .await
     }
 
+    /// Where a recall of a message held by `broker_name` goes (Java's `recallMessage`): that
+    /// broker's master, as any cached route names it once `topic`'s route is looked up; else any
+    /// broker of `topic`'s route (behind a proxy every endpoint serves every broker name).
+    pub async fn recall_addr(
+        &self,
+        topic: &str,
+        broker_name: &str,
+        deadline: Instant,
+    ) -> Result<String> {
+        let looked_up = self.route_info(topic, deadline).await;
+        let known_master = self
+            .routes
+            .read()
+            .brokers
+            .get(broker_name)
+            .and_then(|ids| ids.get(&crate::protocol::route::MASTER_ID))
+            .cloned();
+        if let Some(addr) = known_master {
+            return Ok(addr);
+        }
+        let info = looked_up?;
+        let brokers = &info.route.broker_datas;
+        let any_broker = (!brokers.is_empty())
+            .then(|| &brokers[fastrand::usize(..brokers.len())].broker_addrs)
+            .and_then(|addrs| {
+                addrs
+                    .get(&crate::protocol::route::MASTER_ID)
+                    .or_else(|| addrs.values().next())
+            });
+        any_broker.cloned().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoRoute,
+                format!(
+                    "no address for broker '{broker_name}' of the recall handle, nor any broker in the route of topic '{topic}'"
+                ),
+            )
+        })
+    }
+
     /// A oneway request to a broker: returns once it is queued on the broker's connection.
     pub async fn oneway_broker(
         &self,

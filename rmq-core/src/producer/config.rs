@@ -62,6 +62,14 @@ pub struct ProducerConfig {
     pub max_async_in_flight_bytes: usize,
     /// What an async send does when a bound is reached.
     pub backpressure: Backpressure,
+    /// Gather sends of one topic (and queue) into batch requests (Java 5.x `autoBatch`).
+    pub auto_batch: bool,
+    /// How long a gathered batch waits for more messages before it is sent.
+    pub batch_max_delay: Duration,
+    /// A gathered batch is sent once its bodies reach this many bytes.
+    pub batch_max_bytes: usize,
+    /// Bound on the body bytes waiting in gathered batches; beyond it, sends go out alone.
+    pub total_batch_max_bytes: usize,
     /// Namespace (v1): topics go to the broker as `<namespace>%<topic>`.
     pub namespace: Option<String>,
     /// Send to each broker's VIP channel (listen port − 2) instead of its listen port.
@@ -78,6 +86,12 @@ pub struct ProducerConfig {
     pub tls_ca_file: Option<PathBuf>,
     /// The name server certificates must show, instead of the host of the address.
     pub tls_server_name: Option<String>,
+    /// The client certificate chain (mutual TLS), PEM: from a file, or the text itself.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_cert_pem: Option<String>,
+    /// The private key of that certificate, PEM (PKCS#8, PKCS#1 or SEC1, unencrypted).
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_key_pem: Option<Secret>,
     /// `test.panic_in_sends`: so many async calls panic inside their task, so that each binding's
     /// tests can see a panic complete a callback once with `Internal` (librdkafka's
     /// `rd_kafka_test_fatal_error` in spirit). Never set outside tests.
@@ -123,6 +137,10 @@ impl ProducerConfig {
                 tls_verify: self.tls_verify,
                 tls_ca_file: self.tls_ca_file.clone(),
                 tls_server_name: self.tls_server_name.clone(),
+                tls_cert_file: self.tls_cert_file.clone(),
+                tls_key_file: self.tls_key_file.clone(),
+                tls_cert_pem: self.tls_cert_pem.clone(),
+                tls_key_pem: self.tls_key_pem.clone(),
                 access_key: self.access_key.clone(),
                 secret_key: self.secret_key.clone(),
                 security_token: self.security_token.clone(),
@@ -155,6 +173,10 @@ impl ProducerConfig {
             max_async_in_flight: DEFAULT_MAX_ASYNC_IN_FLIGHT,
             max_async_in_flight_bytes: DEFAULT_MAX_ASYNC_IN_FLIGHT_BYTES,
             backpressure: Backpressure::Block,
+            auto_batch: false,
+            batch_max_delay: Duration::from_millis(10),
+            batch_max_bytes: 32 * 1024,
+            total_batch_max_bytes: 32 << 20,
             namespace: None,
             vip_channel_enabled: false,
             access_key: None,
@@ -164,6 +186,10 @@ impl ProducerConfig {
             tls_verify: true,
             tls_ca_file: None,
             tls_server_name: None,
+            tls_cert_file: None,
+            tls_cert_pem: None,
+            tls_key_file: None,
+            tls_key_pem: None,
             test_panic_in_sends: 0,
         }
     }
@@ -225,6 +251,17 @@ impl ProducerConfig {
                     _ => return Err(bad_value(key, value, "block or fail")),
                 }
             }
+            "auto_batch" => self.auto_batch = boolean(key, value)?,
+            "batch_max_delay_ms" => {
+                self.batch_max_delay =
+                    number::<u64>(key, value, 1, 30_000).map(Duration::from_millis)?
+            }
+            "batch_max_bytes" => {
+                self.batch_max_bytes = number::<u64>(key, value, 1, 2 << 20)? as usize
+            }
+            "total_batch_max_bytes" => {
+                self.total_batch_max_bytes = number::<u64>(key, value, 1, 1 << 40)? as usize
+            }
             "vip_channel_enabled" => self.vip_channel_enabled = boolean(key, value)?,
             "access_key" => self.access_key = non_empty(value),
             "secret_key" => self.secret_key = non_empty(value).map(Secret),
@@ -233,6 +270,10 @@ impl ProducerConfig {
             "tls_verify" => self.tls_verify = boolean(key, value)?,
             "tls_ca_file" => self.tls_ca_file = non_empty(value).map(PathBuf::from),
             "tls_server_name" => self.tls_server_name = non_empty(value),
+            "tls_cert_file" => self.tls_cert_file = non_empty(value).map(PathBuf::from),
+            "tls_key_file" => self.tls_key_file = non_empty(value).map(PathBuf::from),
+            "tls_cert_pem" => self.tls_cert_pem = non_empty(value),
+            "tls_key_pem" => self.tls_key_pem = non_empty(value).map(Secret),
             "test.panic_in_sends" => self.test_panic_in_sends = number(key, value, 0, 1000)?,
             "namespace" => {
                 self.namespace = non_empty(value);
@@ -272,8 +313,11 @@ fn number<T: TryFrom<u64>>(key: &str, value: &str, min: u64, max: u64) -> Result
         .ok_or_else(|| bad_value(key, value, &format!("an integer from {min} to {max}")))
 }
 
+/// The longest time any option or call may set, in milliseconds: a day.
+pub(crate) const MAX_MILLIS: u64 = 24 * 3600 * 1000;
+
 fn millis(key: &str, value: &str, min: u64) -> Result<Duration> {
-    number::<u64>(key, value, min, 24 * 3600 * 1000).map(Duration::from_millis)
+    number::<u64>(key, value, min, MAX_MILLIS).map(Duration::from_millis)
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool> {
@@ -334,6 +378,10 @@ mod tests {
             ("tls_verify", "false"),
             ("tls_ca_file", "/etc/ca.pem"),
             ("tls_server_name", "broker.example"),
+            ("tls_cert_file", "/etc/client.pem"),
+            ("tls_key_file", "/etc/client.key"),
+            ("tls_cert_pem", "-----BEGIN CERTIFICATE-----"),
+            ("tls_key_pem", "-----BEGIN PRIVATE KEY-----"),
         ];
         let keys: Vec<&str> = OPTIONS.iter().map(|option| option.key).collect();
         assert_eq!(keys, samples.iter().map(|(k, _)| *k).collect::<Vec<_>>());
@@ -354,6 +402,10 @@ mod tests {
         assert!(
             !format!("{c:?}").contains("\"sk\""),
             "secrets stay out of Debug"
+        );
+        assert!(
+            !format!("{c:?}").contains("PRIVATE KEY"),
+            "the client key stays out of Debug"
         );
         assert!(c.client_config().security.credentials().unwrap().is_some());
         c.secret_key = None;
@@ -376,6 +428,13 @@ mod tests {
             ("compress_type", "gzip"),
             ("backpressure", "maybe"),
             ("namespace", "a%b"),
+            ("auto_batch", "sometimes"),
+            ("batch_max_delay_ms", "0"),
+            ("batch_max_delay_ms", "30001"),
+            ("batch_max_bytes", "0"),
+            ("batch_max_bytes", "2097153"),
+            ("total_batch_max_bytes", "0"),
+            ("total_batch_max_bytes", "-5"),
         ] {
             let e = c.set(k, v).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{k}={v}");

@@ -4,12 +4,14 @@
 //! and `send_with_callback` are ASYNC mode (the send runs on the library runtime whether or not the
 //! caller awaits it, and shutdown waits for it), `send_oneway` is fire-and-forget.
 
+mod auto_batch;
 mod bounds;
 mod completion;
 mod config;
 mod fault;
 mod hook;
 mod options;
+mod recall;
 mod select;
 pub(crate) mod send;
 mod transaction;
@@ -44,6 +46,7 @@ use crate::protocol::namespace;
 use crate::protocol::route::MessageQueue;
 use crate::protocol::validate;
 use crate::runtime;
+use auto_batch::{AutoBatcher, BatchKey, Gathered};
 use bounds::{AsyncBounds, AsyncPermit};
 use fault::FaultStrategy;
 use hook::Hooks;
@@ -71,8 +74,8 @@ impl SendStatus {
     }
 }
 
-/// What the broker said about a stored message. Fields will be added (e.g. a recall handle); a test
-/// double starts from `SendResult::default()` and sets what it needs.
+/// What the broker said about a stored message. Fields may be added; a test double starts from
+/// `SendResult::default()` and sets what it needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct SendResult {
@@ -86,6 +89,9 @@ pub struct SendResult {
     pub transaction_id: Option<String>,
     pub region_id: String,
     pub trace_on: bool,
+    /// What [`Producer::recall`] takes to cancel this message before it is due: set by 5.3.2+
+    /// brokers on a timer message (`deliver_time_ms`), never on delay levels or batches.
+    pub recall_handle: Option<String>,
 }
 
 impl SendResult {
@@ -119,6 +125,7 @@ struct Inner {
     state: Mutex<State>,
     fault: FaultStrategy,
     bounds: AsyncBounds,
+    batcher: AutoBatcher,
     hooks: Mutex<Hooks>,
     in_flight: AtomicUsize,
     idle: Notify,
@@ -177,22 +184,30 @@ struct InFlight {
     /// `None` while the call waits for room inside its task.
     permit: Option<AsyncPermit>,
     bytes: usize,
+    /// How long the call may wait for room: its send's timeout.
+    timeout: Duration,
 }
 
 impl InFlight {
-    fn new(inner: &Arc<Inner>, permit: Option<AsyncPermit>, bytes: usize) -> Self {
+    fn new(
+        inner: &Arc<Inner>,
+        permit: Option<AsyncPermit>,
+        bytes: usize,
+        timeout: Duration,
+    ) -> Self {
         inner.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight {
             inner: inner.clone(),
             permit,
             bytes,
+            timeout,
         }
     }
 
-    /// Room for a call accepted without it, up to the send timeout.
+    /// Room for a call accepted without it, up to the send's timeout.
     async fn wait_for_room(&mut self) -> Result<()> {
         if self.permit.is_none() {
-            let deadline = Instant::now() + self.inner.config.send_timeout;
+            let deadline = Instant::now() + self.timeout;
             self.permit = Some(self.inner.bounds.acquire(self.bytes, deadline).await?);
         }
         Ok(())
@@ -204,6 +219,53 @@ impl Drop for InFlight {
         if self.inner.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.idle.notify_waiters();
         }
+    }
+}
+
+/// What an async call admitted under the async bounds holds: its body bytes and its timeout.
+trait Admitted {
+    fn body_len(&self) -> usize;
+    fn timeout(&self) -> Duration;
+}
+
+impl Admitted for Prepared {
+    fn body_len(&self) -> usize {
+        Prepared::body_len(self)
+    }
+    fn timeout(&self) -> Duration {
+        Prepared::timeout(self)
+    }
+}
+
+/// A gathered send: waiting in its batch, or back for a send of its own.
+enum Enqueued {
+    Waiting(oneshot::Receiver<Result<SendResult>>),
+    Alone(Box<(BatchKey, Message)>),
+}
+
+/// A message checked as every send checks it, to wait in a gathered batch (`auto_batch`).
+struct Gatherable {
+    message: Message,
+    timeout: Duration,
+}
+
+impl Gatherable {
+    fn new(message: Message, config: &ProducerConfig) -> Result<Self> {
+        validate::validate(&message, config.max_message_size)?;
+        send::wire_topic(&message.topic, config)?;
+        Ok(Gatherable {
+            message,
+            timeout: config.send_timeout,
+        })
+    }
+}
+
+impl Admitted for Gatherable {
+    fn body_len(&self) -> usize {
+        self.message.body.len()
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
     }
 }
 
@@ -274,7 +336,7 @@ impl Inner {
         Ok(())
     }
 
-    async fn shutdown(&self) -> Result<()> {
+    async fn shutdown(self: &Arc<Self>) -> Result<()> {
         let client = {
             let mut state = self.state.lock();
             match std::mem::replace(&mut *state, State::ShuttingDown) {
@@ -287,6 +349,7 @@ impl Inner {
             }
         };
         let grace = Instant::now() + self.config.shutdown_timeout;
+        self.send_all_gathered(&client);
         if !self.wait_idle(grace).await {
             let left = self.in_flight.load(Ordering::Acquire);
             tracing::warn!(left, "shutdown: failing async sends still in flight");
@@ -298,6 +361,97 @@ impl Inner {
         *self.state.lock() = State::ShutDown;
         tracing::info!(group = %self.config.group, "producer shut down");
         Ok(())
+    }
+
+    /// A send in a gathered batch (`auto_batch`): it waits with others of its topic, queue and
+    /// mode; alone when the bytes held in batches are at their bound.
+    async fn gather(
+        self: Arc<Self>,
+        client: Arc<ClientInstance>,
+        message: Message,
+        route: Route,
+        mode: Mode,
+    ) -> Result<SendResult> {
+        let queue = match route {
+            Route::Auto => None,
+            route => {
+                let deadline = Instant::now() + self.config.send_timeout;
+                let sender = self.sender(&client);
+                Some(sender.pick_queue(&message.topic, route, deadline).await?)
+            }
+        };
+        let enqueued = self.enqueue(&client, BatchKey::new(&message, queue, mode), message);
+        self.outcome(client, enqueued).await
+    }
+
+    /// Puts `message` in the batch of `key`, which it starts (and its delay) or fills (and
+    /// sends); it comes back when the bytes held in batches are at their bound.
+    fn enqueue(
+        self: &Arc<Self>,
+        client: &Arc<ClientInstance>,
+        key: BatchKey,
+        message: Message,
+    ) -> Enqueued {
+        let (outcome, result) = oneshot::channel();
+        let added = match self.batcher.add(key.clone(), message, outcome) {
+            Ok(added) => added,
+            Err(message) => return Enqueued::Alone(Box::new((key, *message))),
+        };
+        if let Some(generation) = added.started {
+            let (inner, client, key) = (self.clone(), client.clone(), key.clone());
+            runtime::spawn(async move {
+                tokio::time::sleep(inner.config.batch_max_delay).await;
+                if let Some(batch) = inner.batcher.take(&key, generation) {
+                    inner.send_gathered(&client, batch).await;
+                }
+            });
+        }
+        if let Some(full) = added.full {
+            let (inner, client) = (self.clone(), client.clone());
+            runtime::spawn(async move { inner.send_gathered(&client, full).await });
+        }
+        Enqueued::Waiting(result)
+    }
+
+    /// The outcome of an enqueued send: its part of its batch's, or its own.
+    async fn outcome(
+        self: Arc<Self>,
+        client: Arc<ClientInstance>,
+        enqueued: Enqueued,
+    ) -> Result<SendResult> {
+        match enqueued {
+            Enqueued::Waiting(result) => result.await.unwrap_or_else(|_| {
+                Err(Error::internal("a gathered batch ended without a result"))
+            }),
+            Enqueued::Alone(alone) => {
+                let (key, message) = *alone;
+                let prepared = Prepared::new(&message, &self.config)?;
+                let route = key.queue.map_or(Route::Auto, Route::Queue);
+                let sender = self.sender(&client);
+                sender.send_routed(&prepared, route, key.mode).await
+            }
+        }
+    }
+
+    /// Sends every batch still gathering now, without waiting for its delay.
+    fn send_all_gathered(self: &Arc<Self>, client: &Arc<ClientInstance>) {
+        for batch in self.batcher.take_all() {
+            let (inner, client) = (self.clone(), client.clone());
+            runtime::spawn(async move { inner.send_gathered(&client, batch).await });
+        }
+    }
+
+    /// Sends a gathered batch as one request and gives each of its messages its outcome.
+    async fn send_gathered(&self, client: &Arc<ClientInstance>, batch: Gathered) {
+        let route = batch.key.queue.clone().map_or(Route::Auto, Route::Queue);
+        let outcome = match Prepared::batch(&batch.messages, &self.config) {
+            Ok(prepared) => {
+                let sender = self.sender(client);
+                sender.send_routed(&prepared, route, batch.key.mode).await
+            }
+            Err(e) => Err(e),
+        };
+        batch.complete(outcome);
     }
 
     async fn wait_idle(&self, deadline: Instant) -> bool {
@@ -324,6 +478,7 @@ impl Producer {
             inner: Arc::new(Inner {
                 fault: FaultStrategy::new(config.latency_fault_tolerance),
                 bounds: AsyncBounds::new(&config),
+                batcher: AutoBatcher::new(&config),
                 hooks: Mutex::new(Hooks::default()),
                 config,
                 state: Mutex::new(State::Created),
@@ -355,11 +510,27 @@ impl Producer {
         runtime::on_runtime(async move { inner.shutdown().await }).await
     }
 
-    /// SYNC mode: up to `1 + retry_times` attempts within `send_timeout`.
+    /// SYNC mode: up to `1 + retry_times` attempts within the send timeout: the message's
+    /// `send_timeout_ms`, else the producer's. Every send form and mode takes it the same way.
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
         let client = self.inner.client()?;
+        if AutoBatcher::accepts(&self.inner.config, &msg) {
+            return self.send_gathered(client, msg, Route::Auto).await;
+        }
         let prepared = Prepared::new(&msg, &self.inner.config)?;
         self.send_prepared(client, prepared).await
+    }
+
+    /// SYNC mode in a gathered batch (`auto_batch`).
+    async fn send_gathered(
+        &self,
+        client: Arc<ClientInstance>,
+        msg: Message,
+        route: Route,
+    ) -> Result<SendResult> {
+        let gatherable = Gatherable::new(msg, &self.inner.config)?;
+        let inner = self.inner.clone();
+        runtime::on_runtime(inner.gather(client, gatherable.message, route, Mode::Sync)).await
     }
 
     /// SYNC mode for a message already validated and encoded.
@@ -396,20 +567,18 @@ impl Producer {
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        self.try_spawn_send(
-            |config| Prepared::new(&msg, config),
-            Route::Auto,
-            wait,
-            callback,
-        )
+        self.try_spawn_single(msg, Route::Auto, wait, callback)
     }
 
     /// SYNC send to the queue `selection` chooses: one attempt, no retry on another broker
     /// (Java's `send(msg, mq)` / `send(msg, selector, arg)`).
     pub async fn send_to(&self, msg: Message, selection: QueueSelection) -> Result<SendResult> {
         let client = self.inner.client()?;
-        let prepared = Prepared::new(&msg, &self.inner.config)?;
         let route = selection.into_route(&msg);
+        if AutoBatcher::accepts(&self.inner.config, &msg) {
+            return self.send_gathered(client, msg, route).await;
+        }
+        let prepared = Prepared::new(&msg, &self.inner.config)?;
         let inner = self.inner.clone();
         runtime::on_runtime(async move {
             inner
@@ -445,7 +614,7 @@ impl Producer {
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
         let route = selection.into_route(&msg);
-        self.try_spawn_send(|config| Prepared::new(&msg, config), route, wait, callback)
+        self.try_spawn_single(msg, route, wait, callback)
     }
 
     /// SYNC send to exactly `queue` (one attempt).
@@ -545,6 +714,53 @@ impl Producer {
         )
     }
 
+    /// Accepts one ASYNC send of one message, gathered in a batch when `auto_batch` says so.
+    fn try_spawn_single<F>(
+        &self,
+        msg: Message,
+        route: Route,
+        wait: RoomWait,
+        callback: F,
+    ) -> Result<()>
+    where
+        F: FnOnce(Result<SendResult>) + Send + 'static,
+    {
+        if !AutoBatcher::accepts(&self.inner.config, &msg) {
+            return self.try_spawn_send(
+                |config| Prepared::new(&msg, config),
+                route,
+                wait,
+                callback,
+            );
+        }
+        let (client, gatherable, in_flight) =
+            self.admit(wait, |config, _| Gatherable::new(msg, config))?;
+        let message = gatherable.message;
+        let topic: Arc<str> = message.topic.as_str().into();
+        let inner = self.inner.clone();
+        let known_queue = match &route {
+            Route::Auto => Some(None),
+            Route::Queue(queue) if queue.topic == message.topic => Some(Some(queue.clone())),
+            _ => None,
+        };
+        let completion = Completion::new(callback);
+        match known_queue {
+            // With its room held and its queue known, the message joins its batch now: a batch
+            // keeps the order of the calls.
+            Some(queue) if in_flight.permit.is_some() => {
+                let key = BatchKey::new(&message, queue, Mode::Async);
+                let enqueued = inner.enqueue(&client, key, message);
+                let send = inner.outcome(client, enqueued);
+                self.spawn_accepted(in_flight, ("send", topic), send, completion);
+            }
+            _ => {
+                let send = inner.gather(client, message, route, Mode::Async);
+                self.spawn_accepted(in_flight, ("send", topic), send, completion);
+            }
+        }
+        Ok(())
+    }
+
     /// Accepts one ASYNC send (or returns why not) and runs it on the library runtime.
     fn try_spawn_send<F>(
         &self,
@@ -572,15 +788,16 @@ impl Producer {
     /// Admits an async call or returns why not: the producer runs, `prepare` validates and
     /// encodes it, and it is counted in flight with its room under the async bounds, waiting for
     /// room where `wait` says.
-    fn admit(
+    fn admit<P: Admitted>(
         &self,
         wait: RoomWait,
-        prepare: impl FnOnce(&ProducerConfig, &ClientInstance) -> Result<Prepared>,
-    ) -> Result<(Arc<ClientInstance>, Prepared, InFlight)> {
+        prepare: impl FnOnce(&ProducerConfig, &ClientInstance) -> Result<P>,
+    ) -> Result<(Arc<ClientInstance>, P, InFlight)> {
         runtime::check_fork()?;
         let client = self.inner.client()?;
         let prepared = prepare(&self.inner.config, &client)?;
         let bytes = prepared.body_len();
+        let timeout = prepared.timeout();
         let bounds = &self.inner.bounds;
         let wait = match bounds.mode {
             Backpressure::Fail => RoomWait::Fail,
@@ -592,13 +809,14 @@ impl Producer {
             (None, RoomWait::InTask) => None,
             (None, RoomWait::ThisThread) => {
                 let inner = self.inner.clone();
-                let deadline = Instant::now() + inner.config.send_timeout;
+                let deadline = Instant::now() + timeout;
                 Some(runtime::block_on(async move {
                     inner.bounds.acquire(bytes, deadline).await
                 })??)
             }
         };
-        Ok((client, prepared, InFlight::new(&self.inner, permit, bytes)))
+        let in_flight = InFlight::new(&self.inner, permit, bytes, timeout);
+        Ok((client, prepared, in_flight))
     }
 
     /// Runs an accepted async call on the library runtime and completes it exactly once: with
@@ -657,6 +875,9 @@ impl Producer {
     pub async fn flush(&self, timeout: Duration) -> Result<()> {
         let inner = self.inner.clone();
         runtime::on_runtime(async move {
+            if let Ok(client) = inner.client() {
+                inner.send_all_gathered(&client);
+            }
             if inner.wait_idle(Instant::now() + timeout).await {
                 return Ok(());
             }
@@ -712,8 +933,12 @@ impl Producer {
         let topic = prepared.shared_user_topic();
         let request = async move {
             let deadline = Instant::now() + timeout;
-            let info = client.publish_info(prepared.wire_topic(), deadline).await?;
-            client.heartbeat_route_masters(&info, deadline).await;
+            // The steps before the send are part of it: they end at its timeout too.
+            let send_deadline = deadline.min(Instant::now() + prepared.timeout());
+            let info = client
+                .publish_info(prepared.wire_topic(), send_deadline)
+                .await?;
+            client.heartbeat_route_masters(&info, send_deadline).await;
             let reply = client.await_reply(&correlation_id);
             let _awaited = AwaitedReply {
                 client: &client,
@@ -967,7 +1192,7 @@ mod tests {
         let producer = started_producer("InFlightOrder", &[("max_async_in_flight", "1")]);
         let inner = &producer.inner;
         let permit = inner.bounds.try_acquire(1).unwrap();
-        let in_flight = InFlight::new(inner, Some(permit), 1);
+        let in_flight = InFlight::new(inner, Some(permit), 1, Duration::from_secs(3));
         let waiter = {
             let inner = inner.clone();
             std::thread::spawn(move || {

@@ -193,6 +193,31 @@ pub const OPTIONS: &[OptionDoc] = &[
          (refuse at once with TOO_MANY_REQUESTS)",
     ),
     option(
+        "auto_batch",
+        Boolean,
+        Value("false"),
+        "gather sync and async sends of one topic (and queue) into batch requests, each message \
+         still answered on its own (Java 5.x autoBatch)",
+    ),
+    option(
+        "batch_max_delay_ms",
+        Integer,
+        Value("10"),
+        "how long a gathered batch waits for more messages, 1 to 30000",
+    ),
+    option(
+        "batch_max_bytes",
+        Integer,
+        Value("32768"),
+        "a gathered batch is sent once its bodies reach this many bytes, 1 to 2097152",
+    ),
+    option(
+        "total_batch_max_bytes",
+        Integer,
+        Value("33554432"),
+        "bound on body bytes waiting in gathered batches (32 MiB); beyond it sends go out alone",
+    ),
+    option(
         "namespace",
         Text,
         Unset("none"),
@@ -240,6 +265,31 @@ pub const OPTIONS: &[OptionDoc] = &[
         Text,
         Unset("the address's host"),
         "name server certificates must show",
+    ),
+    option(
+        "tls_cert_file",
+        Text,
+        Unset("none"),
+        "PEM file of the client certificate chain, for servers that require one (mutual TLS); \
+         with `tls_key_file` or `tls_key_pem`, read at start",
+    ),
+    option(
+        "tls_key_file",
+        Text,
+        Unset("none"),
+        "PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1, unencrypted)",
+    ),
+    option(
+        "tls_cert_pem",
+        Text,
+        Unset("none"),
+        "the client certificate chain as PEM text, instead of `tls_cert_file`",
+    ),
+    option(
+        "tls_key_pem",
+        Text,
+        Unset("none"),
+        "the client certificate's private key as PEM text, instead of `tls_key_file`",
     ),
 ];
 

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::client::{ClientInstance, TopicPublishInfo};
 use crate::error::{Error, ErrorKind, Result};
+use crate::producer::config::MAX_MILLIS;
 use crate::producer::fault::FaultStrategy;
 use crate::producer::hook::{Hooks, SendContext, SendOutcome};
 use crate::producer::select::Route;
@@ -63,6 +64,8 @@ pub struct Prepared {
     sys_flag: i32,
     flag: i32,
     batch: bool,
+    /// The send's time budget, retries included.
+    timeout: Duration,
 }
 
 impl Prepared {
@@ -85,6 +88,7 @@ impl Prepared {
             sys_flag,
             flag: msg.flag,
             batch: false,
+            timeout: send_timeout(msg, config)?,
         })
     }
 
@@ -127,8 +131,13 @@ impl Prepared {
         batch::check_batch(msgs)?;
         let mut body = BytesMut::new();
         let mut ids = Vec::with_capacity(msgs.len());
+        let mut timeout: Option<Duration> = None;
         for msg in msgs {
             validate::validate(msg, config.max_message_size)?;
+            if msg.send_timeout_ms.is_some() {
+                let own = send_timeout(msg, config)?;
+                timeout = Some(timeout.map_or(own, |t| t.min(own)));
+            }
             let uniq_key = UNIQ_IDS.next_id();
             let properties = message::message_properties(msg, &uniq_key);
             batch::encode_record(&mut body, msg.flag, &msg.body, &properties)?;
@@ -166,12 +175,18 @@ impl Prepared {
             sys_flag: 0,
             flag: 0,
             batch: true,
+            timeout: timeout.unwrap_or(config.send_timeout),
         })
     }
 
     /// Body bytes on the wire (what async bounds count).
     pub fn body_len(&self) -> usize {
         self.body.len()
+    }
+
+    /// The send's time budget, retries included: the message's own or the producer's.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// `queue` (from the wire route) named by the user's topic.
@@ -237,6 +252,22 @@ impl Prepared {
     }
 }
 
+/// A message's own send timeout (Java's `send(msg, timeout)`), or else the producer's.
+fn send_timeout(msg: &Message, config: &ProducerConfig) -> Result<Duration> {
+    let Some(ms) = msg.send_timeout_ms else {
+        return Ok(config.send_timeout);
+    };
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| (1..=MAX_MILLIS).contains(ms))
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "send timeout of {ms} ms is out of range: use 1 to {MAX_MILLIS} ms"
+            ))
+        })
+}
+
 fn compressed(body: &Bytes, config: &ProducerConfig) -> Option<Vec<u8>> {
     if body.len() < config.compress_threshold {
         return None;
@@ -245,7 +276,7 @@ fn compressed(body: &Bytes, config: &ProducerConfig) -> Option<Vec<u8>> {
 }
 
 /// The topic inside the configured namespace, checked again as the broker will see it.
-fn wire_topic(topic: &str, config: &ProducerConfig) -> Result<String> {
+pub(super) fn wire_topic(topic: &str, config: &ProducerConfig) -> Result<String> {
     let wrapped = namespace::wrap(config.namespace.as_deref(), topic);
     if wrapped != topic {
         validate::validate_topic(&wrapped)
@@ -272,7 +303,7 @@ fn now_millis() -> i64 {
 }
 
 /// Java's CommunicationMode of a send that waits for its answer: SYNC or ASYNC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     Sync,
     Async,
@@ -303,10 +334,10 @@ pub struct Sender<'a> {
 }
 
 impl Sender<'_> {
-    /// SYNC or ASYNC mode: up to `1 + retries` attempts, all within `send_timeout`.
+    /// SYNC or ASYNC mode: up to `1 + retries` attempts, all within the send's timeout.
     pub async fn send(&self, prepared: &Prepared, mode: Mode) -> Result<SendResult> {
         let started = Instant::now();
-        let deadline = started + self.config.send_timeout;
+        let deadline = started + prepared.timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let attempts = 1 + mode.retries(self.config);
         let mut last_broker: Option<String> = None;
@@ -384,7 +415,7 @@ impl Sender<'_> {
         if let Route::Auto = route {
             return self.send(prepared, mode).await;
         }
-        let deadline = Instant::now() + self.config.send_timeout;
+        let deadline = Instant::now() + prepared.timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queues = user_queues(&info.queues, &prepared.user_topic);
         let queue = route.pick(&prepared.user_topic, &queues, deadline).await?;
@@ -393,9 +424,24 @@ impl Sender<'_> {
             .await
     }
 
+    /// The queue a chosen route names, or picks among `user_topic`'s writable queues.
+    pub async fn pick_queue(
+        &self,
+        user_topic: &str,
+        route: Route,
+        deadline: Instant,
+    ) -> Result<MessageQueue> {
+        let info = self
+            .client
+            .publish_info(&wire_topic(user_topic, self.config)?, deadline)
+            .await?;
+        let queues = user_queues(&info.queues, user_topic);
+        route.pick(user_topic, &queues, deadline).await
+    }
+
     /// ONEWAY mode: one attempt, returns once the request is queued to the broker's connection.
     pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
-        let deadline = Instant::now() + self.config.send_timeout;
+        let deadline = Instant::now() + prepared.timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queue = self.fault.select(&info, None)?;
         let addr = &self.broker_addr(&info, &queue)?;
@@ -431,7 +477,7 @@ impl Sender<'_> {
         commit_or_rollback: i32,
         remark: Option<String>,
     ) -> Result<()> {
-        let deadline = Instant::now() + self.config.send_timeout;
+        let deadline = Instant::now() + prepared.timeout;
         // The broker that stored the half message ends it, writable or not (drained).
         let info = self.client.route_info(&prepared.topic, deadline).await?;
         let addr = &self.broker_addr(&info, &half.queue)?;
@@ -557,6 +603,7 @@ pub(crate) fn send_result(
             .region_id
             .unwrap_or_else(|| "DefaultRegion".to_string()),
         trace_on: header.trace_on.as_deref() != Some("false"),
+        recall_handle: header.recall_handle,
     })
 }
 
@@ -626,6 +673,42 @@ mod tests {
         config.retry_another_broker_when_not_store_ok = true;
         assert!(Mode::Sync.retries_not_store_ok(&config));
         assert!(!Mode::Async.retries_not_store_ok(&config));
+    }
+
+    #[test]
+    fn a_message_s_send_timeout_replaces_the_producer_s_and_a_batch_takes_the_smallest() {
+        let config = ProducerConfig::new("g");
+        let plain = Message::new("T", "x");
+        assert_eq!(
+            Prepared::new(&plain, &config).unwrap().timeout(),
+            config.send_timeout
+        );
+        let own = plain.clone().with_send_timeout(Duration::from_millis(250));
+        assert_eq!(
+            Prepared::new(&own, &config).unwrap().timeout(),
+            Duration::from_millis(250)
+        );
+        let longer = plain.clone().with_send_timeout(Duration::from_secs(9));
+        let batch = Prepared::batch(&[plain.clone(), longer.clone(), own], &config).unwrap();
+        assert_eq!(batch.timeout(), Duration::from_millis(250));
+        let batch = Prepared::batch(&[plain.clone(), longer], &config).unwrap();
+        assert_eq!(batch.timeout(), Duration::from_secs(9));
+    }
+
+    #[test]
+    fn a_send_timeout_out_of_range_is_refused_before_any_traffic() {
+        let config = ProducerConfig::new("g");
+        for ms in [0, -1, i64::MIN, MAX_MILLIS as i64 + 1, i64::MAX] {
+            let mut msg = Message::new("T", "x");
+            msg.send_timeout_ms = Some(ms);
+            let err = Prepared::new(&msg, &config).err().unwrap();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{ms}");
+            assert!(err.message().contains(&ms.to_string()), "{err}");
+            let err = Prepared::batch(&[Message::new("T", "y"), msg], &config)
+                .err()
+                .unwrap();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{ms}");
+        }
     }
 
     #[test]

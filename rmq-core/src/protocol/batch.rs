@@ -9,7 +9,7 @@ use crate::protocol::validate::MAX_PROPERTIES_LEN;
 
 /// Fixed bytes of a record besides body and properties: totalSize, magic, bodyCRC, flag,
 /// bodyLen (i32 each) and propertiesLen (i16).
-const RECORD_OVERHEAD: usize = 4 * 5 + 2;
+pub const RECORD_OVERHEAD: usize = 4 * 5 + 2;
 
 /// Appends one record: totalSize · magic 0 · bodyCRC 0 · flag · bodyLen · body · propLen i16 ·
 /// properties.

@@ -14,6 +14,7 @@ pub mod request {
     pub const SEND_BATCH_MESSAGE: i32 = 320;
     pub const SEND_REPLY_MESSAGE_V2: i32 = 325;
     pub const PUSH_REPLY_MESSAGE_TO_CLIENT: i32 = 326;
+    pub const RECALL_MESSAGE: i32 = 370;
 }
 
 pub mod response {

@@ -38,6 +38,8 @@ pub struct SendMessageResponseHeader {
     pub batch_uniq_id: Option<String>,
     pub region_id: Option<String>,
     pub trace_on: Option<String>,
+    /// Set by 5.3.2+ brokers on a message they made a timer message.
+    pub recall_handle: Option<String>,
 }
 
 impl HeaderFields for SendMessageRequestHeader {
@@ -96,6 +98,7 @@ impl SendMessageResponseHeader {
             batch_uniq_id: fields.remove("batchUniqId"),
             region_id: fields.remove("MSG_REGION"),
             trace_on: fields.remove("TRACE_ON"),
+            recall_handle: fields.remove("recallHandle"),
         })
     }
 }
@@ -256,6 +259,7 @@ mod tests {
             ("transactionId", "TX"),
             ("MSG_REGION", "DefaultRegion"),
             ("TRACE_ON", "true"),
+            ("recallHandle", "djEgVCBiIDEgSUQ="),
         ]))
         .unwrap();
         assert_eq!(
@@ -268,6 +272,7 @@ mod tests {
                 batch_uniq_id: None,
                 region_id: Some("DefaultRegion".into()),
                 trace_on: Some("true".into()),
+                recall_handle: Some("djEgVCBiIDEgSUQ=".into()),
             }
         );
     }

@@ -22,6 +22,10 @@ pub struct Message {
     pub flag: i32,
     /// Property WAIT (waitStoreMsgOK); Java's default is true.
     pub wait_store_msg_ok: bool,
+    /// The time budget of the send that carries this message, retries included, in
+    /// milliseconds: replaces the producer's `send_timeout_ms` for that send (Java's
+    /// `send(msg, timeout)`). Not sent to the broker.
+    pub send_timeout_ms: Option<i64>,
 }
 
 impl Message {
@@ -47,6 +51,10 @@ impl Message {
     }
     pub fn with_property(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.push((name.into(), value.into()));
+        self
+    }
+    pub fn with_send_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.send_timeout_ms = Some(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
         self
     }
 

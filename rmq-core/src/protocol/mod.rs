@@ -10,6 +10,7 @@ pub mod header;
 pub mod heartbeat;
 pub mod message;
 pub mod namespace;
+pub mod recall;
 pub mod route;
 pub mod stored;
 pub mod transaction;

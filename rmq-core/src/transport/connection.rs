@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::io::IoSlice;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -75,6 +75,9 @@ struct Shared {
     addr: String,
     pending: Mutex<HashMap<i32, Pending>>,
     closed: AtomicBool,
+    /// Why it closed, for requests that find it closed (e.g. the TLS alert of a server that
+    /// refused the client's certificate).
+    close_reason: OnceLock<String>,
     /// Set when the peer announced GO_AWAY or looked hung: finish what is pending, start
     /// nothing new here.
     draining: AtomicBool,
@@ -99,6 +102,8 @@ impl Shared {
 
     /// Marks the connection dead and fails everything still waiting on it with `kind`.
     fn fail(&self, kind: ErrorKind, reason: &str) {
+        // Before the flag, so that whoever sees it closed also finds why.
+        let _ = self.close_reason.set(reason.to_string());
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -215,6 +220,7 @@ impl Connection {
             addr: addr.to_string(),
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            close_reason: OnceLock::new(),
             draining: AtomicBool::new(false),
             hung: AtomicBool::new(false),
             in_flight: Semaphore::new(config.max_in_flight),
@@ -444,9 +450,13 @@ impl Connection {
     }
 
     fn closed_error(&self) -> Error {
+        let reason = match self.shared.close_reason.get() {
+            Some(reason) => format!(" ({reason})"),
+            None => String::new(),
+        };
         Error::new(
             ErrorKind::Network,
-            format!("connection to {} is closed", self.shared.addr),
+            format!("connection to {} is closed{reason}", self.shared.addr),
         )
         .with_addr(self.shared.addr.clone())
     }
@@ -572,8 +582,8 @@ async fn write_loop(
                 cut_batch = true;
                 break;
             }
-            Err(_) => {
-                shared.close("write failed");
+            Err(e) => {
+                shared.close(&format!("write failed: {e}"));
                 return end_writing(&shared, &mut socket, resetter).await;
             }
         }
@@ -692,14 +702,15 @@ async fn read_loop(
         }
         tokio::select! {
             read = socket.read_buf(&mut buf) => match read {
-                Ok(0) => break "closed by peer",
+                Ok(0) => break "closed by peer".to_string(),
                 Ok(_) => {}
-                Err(_) => break "read failed",
+                // Over TLS this names the server's alert, e.g. a client certificate it requires.
+                Err(e) => break format!("read failed: {e}"),
             },
             _ = closed.wait_for(|closed| *closed) => return,
         }
     };
-    shared.close(reason);
+    shared.close(&reason);
 }
 
 fn complete(shared: &Shared, cmd: RemotingCommand) {

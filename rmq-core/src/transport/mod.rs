@@ -10,7 +10,7 @@ mod tls;
 pub use connection::{Connection, HangCheck};
 pub use pool::{Transport, TransportConfig};
 pub use server_requests::{ServerHandlers, ServerRequestHandler};
-pub use tls::Tls;
+pub use tls::{ClientCert, PemInput, PemSource, Tls};
 
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 

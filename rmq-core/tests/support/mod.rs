@@ -187,6 +187,67 @@ impl SecureCluster {
     }
 }
 
+/// The mutual-TLS cluster (`rmq-cluster up --mtls`: broker-a alone, requiring a client
+/// certificate of the launcher's test CA) at `RMQ_MTLS_PORT_BASE` (`make test` starts it there), or
+/// the plain cluster's base + 1500, brought up on first use.
+pub struct MtlsCluster {
+    pub namesrv: String,
+    pub port_base: String,
+    /// The launcher's files by their `up` names, lower case: `ca`, `cert`, `key`,
+    /// `untrusted_ca`, `untrusted_cert`, `untrusted_key`.
+    files: BTreeMap<String, String>,
+}
+
+pub fn mtls_cluster() -> &'static MtlsCluster {
+    static CLUSTER: OnceLock<MtlsCluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let port_base = env("RMQ_MTLS_PORT_BASE").unwrap_or_else(|| {
+            let plain: u32 = env("RMQ_PORT_BASE").map_or(19876, |b| b.parse().unwrap());
+            (plain + 1500).to_string()
+        });
+        // `up` on a healthy cluster only prints its address and files again.
+        let out = run_launcher(&["--port-base", &port_base], &["up", "--mtls"]);
+        let mut files = BTreeMap::new();
+        let mut namesrv = None;
+        for line in out.lines() {
+            if let Some(addr) = line.strip_prefix("NAMESRV_ADDR=") {
+                namesrv = Some(addr.to_string());
+            } else if let Some((name, path)) = line
+                .strip_prefix("TLS_")
+                .and_then(|l| l.split_once("_FILE="))
+            {
+                files.insert(name.to_ascii_lowercase(), path.to_string());
+            }
+        }
+        MtlsCluster {
+            namesrv: namesrv
+                .unwrap_or_else(|| panic!("rmq-cluster up --mtls printed no NAMESRV_ADDR:\n{out}")),
+            port_base,
+            files,
+        }
+    })
+}
+
+impl MtlsCluster {
+    /// The path of one of the launcher's files (`ca`, `cert`, `key`, `untrusted_ca`, ...).
+    pub fn file(&self, name: &str) -> &str {
+        self.files
+            .get(name)
+            .unwrap_or_else(|| panic!("rmq-cluster up --mtls printed no TLS_{name}_FILE"))
+    }
+
+    /// A producer on the mTLS cluster with exactly `options`.
+    pub fn producer(&self, group: &str, options: &[(&str, &str)]) -> Producer {
+        producer_on(&self.namesrv, group, options)
+    }
+
+    /// What the Java reader (presenting the launcher's client certificate) finds in `topic`.
+    pub fn read_topic(&self, topic: &str, expect: usize) -> Vec<Stored> {
+        read_topic_at(&["--port-base", &self.port_base], topic, expect)
+    }
+}
+
 /// A deployment other than the default cluster (master/slave groups, controller mode, another
 /// RocketMQ version, the Proxy...), on a port base of its own: `RMQ_DEPLOYMENT_PORT_BASE` when
 /// set (tests/deployments.sh sets it), else `default_base`. Brought up by its first user with
@@ -452,7 +513,7 @@ pub fn producer(group: &str, options: &[(&str, &str)]) -> Producer {
     producer_on(&namesrv(), group, options)
 }
 
-fn producer_on(namesrv: &str, group: &str, options: &[(&str, &str)]) -> Producer {
+pub fn producer_on(namesrv: &str, group: &str, options: &[(&str, &str)]) -> Producer {
     Producer::new(config_on(namesrv, group, options)).unwrap()
 }
 

@@ -113,6 +113,7 @@ fn config(args: &Args) -> rmq_core::Result<ProducerConfig> {
     };
     config.set("compress_threshold", &threshold.to_string())?;
     config.set("compress_level", &COMPRESS_LEVEL.to_string())?;
+    config.set("auto_batch", &args.auto_batch.to_string())?;
     // Extra options for experiments, e.g. BENCH_OURS_OPTIONS=serialize_type=json.
     if let Ok(extra) = std::env::var("BENCH_OURS_OPTIONS") {
         for option in extra.split(',').filter(|o| !o.trim().is_empty()) {

@@ -76,6 +76,14 @@ class _ProducerOptions(TypedDict, total=False):
     """Bound on body bytes of async sends and requests in flight (128 MiB), 0 for none (default: 134217728)."""
     backpressure: Literal["block", "fail"]
     """When an async bound is reached: block (wait for room within the send timeout) or fail (refuse at once with TOO_MANY_REQUESTS); awaitables wait inside the library, never blocking the event loop (default: block)."""
+    auto_batch: bool
+    """Gather sync and async sends of one topic (and queue) into batch requests, each message still answered on its own (Java 5.x autoBatch) (default: false)."""
+    batch_max_delay_ms: int
+    """How long a gathered batch waits for more messages, 1 to 30000 (default: 10)."""
+    batch_max_bytes: int
+    """A gathered batch is sent once its bodies reach this many bytes, 1 to 2097152 (default: 32768)."""
+    total_batch_max_bytes: int
+    """Bound on body bytes waiting in gathered batches (32 MiB); beyond it sends go out alone (default: 33554432)."""
     namespace: str
     """Namespace: topics become `<namespace>%<topic>` (default: none)."""
     vip_channel_enabled: bool
@@ -94,6 +102,14 @@ class _ProducerOptions(TypedDict, total=False):
     """PEM file of trusted CA certificates (default: the system's)."""
     tls_server_name: str
     """Name server certificates must show (default: the address's host)."""
+    tls_cert_file: str
+    """PEM file of the client certificate chain, for servers that require one (mutual TLS); with `tls_key_file` or `tls_key_pem`, read at start (default: none)."""
+    tls_key_file: str
+    """PEM file of the client certificate's private key (PKCS#8, PKCS#1 or SEC1, unencrypted) (default: none)."""
+    tls_cert_pem: str
+    """The client certificate chain as PEM text, instead of `tls_cert_file` (default: none)."""
+    tls_key_pem: str
+    """The client certificate's private key as PEM text, instead of `tls_key_file` (default: none)."""
     # end of generated options
 
 _Body = Union[str, Buffer]
@@ -114,6 +130,7 @@ class Message:
         *,
         flag: int = 0,
         wait_store_msg_ok: bool = True,
+        send_timeout_ms: Optional[int] = None,
     ) -> Self: ...
     topic: str
     @property
@@ -136,6 +153,10 @@ class Message:
     deliver_time_ms: Optional[int]
     flag: int
     wait_store_msg_ok: bool
+    send_timeout_ms: Optional[int]
+    """The time budget of each send of this message, retries included, in milliseconds (1 to
+    86400000): it replaces the producer's ``send_timeout_ms``; a batch takes the smallest of its
+    messages'. ``None`` keeps the producer's."""
 
 @final
 class SendStatus:
@@ -190,6 +211,10 @@ class SendResult:
     def region_id(self) -> str: ...
     @property
     def trace_on(self) -> bool: ...
+    @property
+    def recall_handle(self) -> Optional[str]:
+        """What ``Producer.recall`` takes to cancel this timer message (``deliver_time_ms``) before
+        it is due; set by RocketMQ 5.3.2+ brokers, ``None`` for other messages."""
 
 _SendCallback = Callable[[Optional[SendResult], Optional[RmqError]], object]
 _QueueSelector = Callable[[list[MessageQueue], Message], int]
@@ -251,6 +276,13 @@ class Producer:
     def send_oneway(self, msg: Message) -> None: ...
     def publish_queues(self, topic: str) -> list[MessageQueue]:
         """The writable queues of ``topic``, in the order selectors see them."""
+    def recall(self, topic: str, handle: str) -> str:
+        """Cancels the timer message whose ``SendResult.recall_handle`` is ``handle`` so that it
+        is never delivered; returns its ``msg_id``. Needs a RocketMQ 5.3.2+ broker with
+        ``recallMessageEnable=true``. A handle that does not decode raises
+        ``InvalidArgumentError`` at once; the broker's refusals (another topic's handle, a
+        message already due) raise ``BrokerError`` with its ``response_code`` and ``remark``."""
+    def recall_async(self, topic: str, handle: str) -> asyncio.Future[str]: ...
     def send_to_queue(self, msg: Message, queue: MessageQueue) -> SendResult: ...
     def send_to_queue_async(
         self, msg: Message, queue: MessageQueue
