@@ -53,6 +53,7 @@ test('every option is accepted with a value of its documented type', () => {
     maxAsyncInFlight: 64,
     maxAsyncInFlightBytes: 1 << 20,
     backpressure: 'fail',
+    autoBatch: true,
     namespace: 'node_ns',
     vipChannelEnabled: true,
     accessKey: 'node-access-key',

@@ -153,6 +153,7 @@ class TestProducerOptions:
             "max_async_in_flight": 10,
             "max_async_in_flight_bytes": 1048576,
             "backpressure": "fail",
+            "auto_batch": True,
             "namespace": "ns1",
             "vip_channel_enabled": False,
             "access_key": "x",

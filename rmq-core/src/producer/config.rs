@@ -369,6 +369,10 @@ mod tests {
             ("max_async_in_flight", "1024"),
             ("max_async_in_flight_bytes", "104857600"),
             ("backpressure", "fail"),
+            ("auto_batch", "true"),
+            ("batch_max_delay_ms", "5"),
+            ("batch_max_bytes", "65536"),
+            ("total_batch_max_bytes", "1048576"),
             ("namespace", "ns1"),
             ("vip_channel_enabled", "true"),
             ("access_key", "ak"),
@@ -398,6 +402,9 @@ mod tests {
         assert!(!c.latency_fault_tolerance);
         assert_eq!(c.compress_type, CompressionType::Zstd);
         assert_eq!(c.backpressure, Backpressure::Fail);
+        assert!(c.auto_batch);
+        assert_eq!(c.batch_max_delay, Duration::from_millis(5));
+        assert_eq!((c.batch_max_bytes, c.total_batch_max_bytes), (65536, 1 << 20));
         assert_eq!(c.namespace.as_deref(), Some("ns1"));
         assert!(
             !format!("{c:?}").contains("\"sk\""),

@@ -1043,6 +1043,12 @@ mod tests {
         let future = producer.send_async(Message::new("PanicInsideTheSendTask", "y"));
         let err = runtime::block_on(future).unwrap().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal);
+        // The send counts until its completion has returned, which may be just after the future
+        // resolved: flush waits for that.
+        let p = producer.clone();
+        runtime::block_on(async move { p.flush(Duration::from_secs(10)).await })
+            .unwrap()
+            .unwrap();
         assert_eq!(producer.in_flight(), 0);
         // The third is sent (and fails to find the name server that is not there: not INTERNAL).
         let future = producer.send_async(Message::new("PanicInsideTheSendTask", "z"));
