@@ -432,6 +432,10 @@ struct rmq_config *rmq_config_new(void);
  *   2097152 (default: 32768)
  * - `total_batch_max_bytes`: bound on body bytes waiting in gathered batches (32 MiB); beyond it
  *   sends go out alone (default: 33554432)
+ * - `enable_msg_trace`: write a trace record (Java's message trace) for every send the broker
+ *   answers, sent in batches to the trace topic; never slows or fails a send (default: false)
+ * - `customized_trace_topic`: topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC
+ *   (default: RMQ_SYS_TRACE_TOPIC)
  * - `namespace`: namespace: topics become `<namespace>%<topic>` (default: none)
  * - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (default: false)
  * - `access_key`: access key for brokers with authentication on (default: none)
@@ -833,6 +837,16 @@ enum rmq_result rmq_producer_poll(struct rmq_producer *producer,
  * ones included); 0 for NULL.
  */
 size_t rmq_producer_in_flight(const struct rmq_producer *producer);
+
+/**
+ * What became of the producer's message-trace records (`enable_msg_trace`), since it was
+ * created: sent to the trace topic, dropped on a full trace queue, lost with a failed trace
+ * send. Each count is written unless its pointer is NULL; all zero with trace off.
+ */
+enum rmq_result rmq_producer_trace_stats(const struct rmq_producer *producer,
+                                         uint64_t *sent,
+                                         uint64_t *dropped,
+                                         uint64_t *failed);
 
 /**
  * Makes a queue (e.g. to send to the same queue again) and writes it to `*out`; free it with

@@ -87,6 +87,10 @@ export interface ProducerOptions {
   batchMaxBytes?: number
   /** Bound on body bytes waiting in gathered batches (32 MiB); beyond it sends go out alone (default: 33554432). */
   totalBatchMaxBytes?: number
+  /** Write a trace record (Java's message trace) for every send the broker answers, sent in batches to the trace topic; never slows or fails a send (default: false). */
+  enableMsgTrace?: boolean
+  /** Topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC (default: RMQ_SYS_TRACE_TOPIC). */
+  customizedTraceTopic?: string
   /** Namespace: topics become `<namespace>%<topic>` (default: none). */
   namespace?: string
   /** Send to the brokers' VIP channel, listen port - 2 (default: false). */

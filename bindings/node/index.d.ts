@@ -87,6 +87,10 @@ export interface ProducerOptions {
   batchMaxBytes?: number
   /** Bound on body bytes waiting in gathered batches (32 MiB); beyond it sends go out alone (default: 33554432). */
   totalBatchMaxBytes?: number
+  /** Write a trace record (Java's message trace) for every send the broker answers, sent in batches to the trace topic; never slows or fails a send (default: false). */
+  enableMsgTrace?: boolean
+  /** Topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC (default: RMQ_SYS_TRACE_TOPIC). */
+  customizedTraceTopic?: string
   /** Namespace: topics become `<namespace>%<topic>` (default: none). */
   namespace?: string
   /** Send to the brokers' VIP channel, listen port - 2 (default: false). */
@@ -139,6 +143,11 @@ export declare class Producer {
    * from the `NAMESRV_ADDR` environment variable at `start()`.
    */
   constructor(options: ProducerOptions)
+  /**
+   * What became of the message-trace records (`enableMsgTrace`): sent, dropped (the trace
+   * queue was full), failed (their trace send failed). All zero with trace off.
+   */
+  traceStats(): TraceStats
   /**
    * Resolves once the producer has its name server and is registered; rejects with
    * `GROUP_ALREADY_EXISTS`, `NO_NAME_SERVER`, `ILLEGAL_STATE`, ...
@@ -376,6 +385,13 @@ export interface SendResult {
 
 /** How the broker stored the message; anything but `SEND_OK` is stored with a caveat. */
 export type SendStatus = 'SEND_OK' | 'FLUSH_DISK_TIMEOUT' | 'FLUSH_SLAVE_TIMEOUT' | 'SLAVE_NOT_AVAILABLE'
+
+/** Counts of message-trace records (`Producer.traceStats()`). */
+export interface TraceStats {
+  sent: number
+  dropped: number
+  failed: number
+}
 
 /** A half message whose outcome the broker asks about. */
 export interface TransactionCheck {

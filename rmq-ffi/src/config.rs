@@ -119,6 +119,10 @@ pub extern "C" fn rmq_config_new() -> *mut rmq_config {
 ///   2097152 (default: 32768)
 /// - `total_batch_max_bytes`: bound on body bytes waiting in gathered batches (32 MiB); beyond it
 ///   sends go out alone (default: 33554432)
+/// - `enable_msg_trace`: write a trace record (Java's message trace) for every send the broker
+///   answers, sent in batches to the trace topic; never slows or fails a send (default: false)
+/// - `customized_trace_topic`: topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC
+///   (default: RMQ_SYS_TRACE_TOPIC)
 /// - `namespace`: namespace: topics become `<namespace>%<topic>` (default: none)
 /// - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (default: false)
 /// - `access_key`: access key for brokers with authentication on (default: none)

@@ -334,3 +334,26 @@ pub unsafe extern "C" fn rmq_producer_in_flight(producer: *const rmq_producer) -
         unsafe { try_ref(producer, "producer") }.map_or(0, |p| p.deliveries.pending())
     }
 }
+
+/// What became of the producer's message-trace records (`enable_msg_trace`), since it was
+/// created: sent to the trace topic, dropped on a full trace queue, lost with a failed trace
+/// send. Each count is written unless its pointer is NULL; all zero with trace off.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmq_producer_trace_stats(
+    producer: *const rmq_producer,
+    sent: *mut u64,
+    dropped: *mut u64,
+    failed: *mut u64,
+) -> rmq_result {
+    ffi_panic_boundary! {
+        outcome((|| {
+            let stats = unsafe { try_ref(producer, "producer") }?.core.trace_stats();
+            for (out, count) in [(sent, stats.sent), (dropped, stats.dropped), (failed, stats.failed)] {
+                if !out.is_null() {
+                    unsafe { write_out(out, count) };
+                }
+            }
+            Ok(())
+        })())
+    }
+}

@@ -3,7 +3,8 @@
  * queue (explicit, selector, sharding key compared with the official Java client), batches,
  * request-reply against the Java responder, transactions with the broker's check-back, send hooks,
  * delay levels and timer messages, recall of timer messages, namespaces, the VIP channel, ACL and
- * TLS (the secure cluster, RMQ_SECURE_*), async backpressure and compression types.
+ * TLS (the secure cluster, RMQ_SECURE_*), async backpressure, compression types and message trace
+ * (read back by Java's mqadmin queryMsgTraceById).
  *
  * What must be in the store goes to the manifest, which readback.py compares with what the
  * independent Java reader finds (also where a message is stored, its store delay and sysFlag).
@@ -1497,6 +1498,115 @@ static void auto_batched_sends_are_answered_once_each_and_stored(void) {
   rmq_producer_free(p);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Message trace                                                                              */
+
+/* Whether Java's `mqadmin queryMsgTraceById` prints a successful Pub row of `group` for `msg_id`
+ * (the broker indexes the trace message shortly after it is stored: asked a few times). */
+static int java_sees_pub_row(const char *msg_id, const char *group) {
+  char args[256];
+  snprintf(args, sizeof args, "admin queryMsgTraceById -i '%s'", msg_id);
+  for (int attempt = 0; attempt < 20; attempt++) {
+    char *out = launcher_output(args);
+    int found = 0;
+    for (char *line = out ? strtok(out, "\n") : NULL; line && !found; line = strtok(NULL, "\n")) {
+      found = strncmp(line, "Pub ", 4) == 0 && strstr(line, group) && strstr(line, "success");
+    }
+    free(out);
+    if (found) return 1;
+    sleep_ms(1000);
+  }
+  return 0;
+}
+
+typedef struct {
+  sent_message *m;
+  char msg_id[64];
+} traced_delivery;
+
+static void on_traced_delivery(void *userdata, rmq_result rc, const rmq_send_result *r,
+                               const rmq_error *e) {
+  traced_delivery *d = userdata;
+  (void)e;
+  CHECK(rc == RMQ_RESULT_OK);
+  if (r) {
+    snprintf(d->msg_id, sizeof d->msg_id, "%s", rmq_send_result_msg_id(r));
+    record_stored(d->m, rmq_send_result_msg_id(r));
+  }
+}
+
+static rmq_producer *traced_producer(const char *group, const char *trace_topic) {
+  rmq_config *config = rmq_config_new();
+  char err[256];
+  CHECK_RC(rmq_config_set(config, "group", group, err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "namesrv_addr", namesrv, err, sizeof err), RMQ_RESULT_OK);
+  CHECK_RC(rmq_config_set(config, "enable_msg_trace", "true", err, sizeof err), RMQ_RESULT_OK);
+  if (trace_topic) {
+    CHECK_RC(rmq_config_set(config, "customized_trace_topic", trace_topic, err, sizeof err),
+             RMQ_RESULT_OK);
+  }
+  /* A topic name the broker would refuse is refused here. */
+  CHECK_RC(rmq_config_set(config, "customized_trace_topic", "no spaces", err, sizeof err),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  rmq_producer *producer = NULL;
+  CHECK_RC(rmq_producer_new(config, &producer, err, sizeof err), RMQ_RESULT_OK);
+  rmq_config_free(config);
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  return producer;
+}
+
+/* Sync and async sends write Pub records Java's query tool reads; a trace topic that cannot be
+ * written (read-only queues) fails no send, and its lost records are counted. */
+static void message_trace_is_read_by_java_s_query_tool(void) {
+  char group[128];
+  snprintf(group, sizeof group, "CTestGroup_trace_%s", run_name);
+  rmq_producer *p = traced_producer(group, NULL);
+  sent_message *sync_sent = sent_text("Trace", "traced, sync");
+  rmq_send_result *result = send_sync_ok(p, sync_sent);
+  char sync_id[64] = "";
+  if (result) {
+    snprintf(sync_id, sizeof sync_id, "%s", rmq_send_result_msg_id(result));
+    record_stored(sync_sent, sync_id);
+  }
+  rmq_send_result_free(result);
+  traced_delivery d = {sent_text("Trace", "traced, async"), ""};
+  rmq_message *message = to_message(d.m);
+  CHECK_RC(rmq_producer_send_async(p, message, on_traced_delivery, &d), RMQ_RESULT_OK);
+  rmq_message_free(message);
+  CHECK_RC(rmq_producer_flush(p, 60000), RMQ_RESULT_OK);
+  /* Shutdown sends the queued records. */
+  CHECK_RC(rmq_producer_shutdown(p), RMQ_RESULT_OK);
+  uint64_t sent = 0, dropped = 9, failed = 9;
+  CHECK_RC(rmq_producer_trace_stats(p, &sent, &dropped, &failed), RMQ_RESULT_OK);
+  CHECK(sent == 2 && dropped == 0 && failed == 0);
+  CHECK_RC(rmq_producer_trace_stats(p, NULL, NULL, NULL), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_trace_stats(NULL, &sent, NULL, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(*sync_id && java_sees_pub_row(sync_id, group));
+  CHECK(*d.msg_id && java_sees_pub_row(d.msg_id, group));
+  rmq_producer_free(p);
+  sent_free(sync_sent);
+  sent_free(d.m);
+
+  char trace_topic[128], args[256];
+  snprintf(trace_topic, sizeof trace_topic, "CTest_TraceReadOnly_%s", run_name);
+  snprintf(args, sizeof args, "admin updateTopic -c DefaultCluster -t '%s' -p 4", trace_topic);
+  free(launcher_output(args));
+  snprintf(group, sizeof group, "CTestGroup_trace_ro_%s", run_name);
+  p = traced_producer(group, trace_topic);
+  enum { SENDS = 3 };
+  for (int i = 0; i < SENDS; i++) {
+    sent_message *m = sent_text("Trace", "traced to a read-only topic");
+    result = send_sync_ok(p, m);
+    if (result) record_stored(m, rmq_send_result_msg_id(result));
+    rmq_send_result_free(result);
+    sent_free(m);
+  }
+  CHECK_RC(rmq_producer_shutdown(p), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_trace_stats(p, &sent, &dropped, &failed), RMQ_RESULT_OK);
+  CHECK(sent == 0 && dropped == 0 && failed == SENDS);
+  rmq_producer_free(p);
+}
+
 int main(void) {
   int setup = cluster_setup("test_features");
   if (setup != 0) return setup;
@@ -1521,6 +1631,7 @@ int main(void) {
   RUN(drained_topic_fails_every_form_with_no_route);
   RUN(a_message_s_own_timeout_ends_its_sends_on_a_hung_broker);
   RUN(auto_batched_sends_are_answered_once_each_and_stored);
+  RUN(message_trace_is_read_by_java_s_query_tool);
   fclose(manifest);
   return harness_finish("test_features");
 }

@@ -751,6 +751,8 @@ class Member:
         if self.cluster.install.major >= 5:
             # Recall of timer messages (5.3.2+) is off by default; older brokers ignore the key.
             conf.append(("recallMessageEnable", "true"))
+        # Message trace: the broker creates RMQ_SYS_TRACE_TOPIC at start (4.9.x and 5.x).
+        conf.append(("traceTopicEnable", "true"))
         secure = []
         if self.cluster.secure:
             secure = SECURE_V4_BROKER_CONF if self.cluster.install.major == 4 else SECURE_BROKER_CONF

@@ -54,6 +54,8 @@ test('every option is accepted with a value of its documented type', () => {
     maxAsyncInFlightBytes: 1 << 20,
     backpressure: 'fail',
     autoBatch: true,
+    enableMsgTrace: true,
+    customizedTraceTopic: 'NodeTraceTopic',
     namespace: 'node_ns',
     vipChannelEnabled: true,
     accessKey: 'node-access-key',

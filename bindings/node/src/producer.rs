@@ -36,6 +36,14 @@ type Selector = JsFunction<
     FnArgs<(Vec<MessageQueue>, MessageView)>,
 >;
 
+/// Counts of message-trace records (`Producer.traceStats()`).
+#[napi(object, object_from_js = false)]
+pub struct TraceStats {
+    pub sent: f64,
+    pub dropped: f64,
+    pub failed: f64,
+}
+
 /// A RocketMQ producer.
 ///
 /// Sends run in the background on the library's own threads; each send's Promise (or callback)
@@ -58,6 +66,18 @@ impl Producer {
         catch_panic(|| config_from_js(options).and_then(rmq_core::Producer::new))
             .map(|inner| Producer::wrap(inner, Arc::default()))
             .map_err(|err| to_js_error(&env, &err))
+    }
+
+    /// What became of the message-trace records (`enableMsgTrace`): sent, dropped (the trace
+    /// queue was full), failed (their trace send failed). All zero with trace off.
+    #[napi]
+    pub fn trace_stats(&self) -> TraceStats {
+        let stats = self.inner.trace_stats();
+        TraceStats {
+            sent: stats.sent as f64,
+            dropped: stats.dropped as f64,
+            failed: stats.failed as f64,
+        }
     }
 
     /// Resolves once the producer has its name server and is registered; rejects with

@@ -464,6 +464,26 @@ impl PyProducer {
         catch_panic("in_flight", || Ok(producer.in_flight())).into_py_result(py)
     }
 
+    /// What became of the message-trace records (``enable_msg_trace``): ``sent``, ``dropped``
+    /// (the trace queue was full), ``failed`` (their trace send failed).
+    #[getter]
+    fn trace_stats(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<std::collections::BTreeMap<&'static str, u64>> {
+        let producer = self.usable().into_py_result(py)?;
+        catch_panic("trace_stats", || {
+            let stats = producer.trace_stats();
+            Ok([
+                ("sent", stats.sent),
+                ("dropped", stats.dropped),
+                ("failed", stats.failed),
+            ]
+            .into())
+        })
+        .into_py_result(py)
+    }
+
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
         slf.get().start(slf.py())?;
         Ok(slf)

@@ -154,6 +154,8 @@ class TestProducerOptions:
             "max_async_in_flight_bytes": 1048576,
             "backpressure": "fail",
             "auto_batch": True,
+            "enable_msg_trace": True,
+            "customized_trace_topic": "PyTraceTopic",
             "namespace": "ns1",
             "vip_channel_enabled": False,
             "access_key": "x",

@@ -72,6 +72,10 @@ pub struct ProducerConfig {
     pub total_batch_max_bytes: usize,
     /// Namespace (v1): topics go to the broker as `<namespace>%<topic>`.
     pub namespace: Option<String>,
+    /// Write Java-compatible trace records of sends to `trace_topic`.
+    pub enable_msg_trace: bool,
+    /// Where trace records go (option `customized_trace_topic`, Java's `customizedTraceTopic`).
+    pub trace_topic: String,
     /// Send to each broker's VIP channel (listen port − 2) instead of its listen port.
     pub vip_channel_enabled: bool,
     /// Credentials for brokers with authentication on: every request is signed.
@@ -98,6 +102,9 @@ pub struct ProducerConfig {
     #[doc(hidden)]
     pub test_panic_in_sends: u32,
 }
+
+/// Java's default trace topic (`TopicValidator.RMQ_SYS_TRACE_TOPIC`).
+pub const DEFAULT_TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
 
 /// Default bound on async sends in flight. Unbounded, a callback loop against a stalled broker
 /// keeps every body until its deadline. Java bounds async sends too (65,535 permits, a
@@ -178,6 +185,8 @@ impl ProducerConfig {
             batch_max_bytes: 32 * 1024,
             total_batch_max_bytes: 32 << 20,
             namespace: None,
+            enable_msg_trace: false,
+            trace_topic: DEFAULT_TRACE_TOPIC.to_string(),
             vip_channel_enabled: false,
             access_key: None,
             secret_key: None,
@@ -261,6 +270,17 @@ impl ProducerConfig {
             }
             "total_batch_max_bytes" => {
                 self.total_batch_max_bytes = number::<u64>(key, value, 1, 1 << 40)? as usize
+            }
+            "enable_msg_trace" => self.enable_msg_trace = boolean(key, value)?,
+            "customized_trace_topic" => {
+                self.trace_topic = match value {
+                    "" => DEFAULT_TRACE_TOPIC.to_string(),
+                    topic => {
+                        crate::protocol::validate::validate_topic(topic)
+                            .map_err(|e| bad_value(key, value, e.message()))?;
+                        topic.to_string()
+                    }
+                }
             }
             "vip_channel_enabled" => self.vip_channel_enabled = boolean(key, value)?,
             "access_key" => self.access_key = non_empty(value),
@@ -373,6 +393,8 @@ mod tests {
             ("batch_max_delay_ms", "5"),
             ("batch_max_bytes", "65536"),
             ("total_batch_max_bytes", "1048576"),
+            ("enable_msg_trace", "true"),
+            ("customized_trace_topic", "MyTraceTopic"),
             ("namespace", "ns1"),
             ("vip_channel_enabled", "true"),
             ("access_key", "ak"),
@@ -404,8 +426,13 @@ mod tests {
         assert_eq!(c.backpressure, Backpressure::Fail);
         assert!(c.auto_batch);
         assert_eq!(c.batch_max_delay, Duration::from_millis(5));
-        assert_eq!((c.batch_max_bytes, c.total_batch_max_bytes), (65536, 1 << 20));
+        assert_eq!(
+            (c.batch_max_bytes, c.total_batch_max_bytes),
+            (65536, 1 << 20)
+        );
         assert_eq!(c.namespace.as_deref(), Some("ns1"));
+        assert!(c.enable_msg_trace);
+        assert_eq!(c.trace_topic, "MyTraceTopic");
         assert!(
             !format!("{c:?}").contains("\"sk\""),
             "secrets stay out of Debug"

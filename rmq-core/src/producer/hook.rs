@@ -25,6 +25,13 @@ pub struct SendContext<'a> {
     pub attempt: u32,
     pub batch: bool,
     pub oneway: bool,
+    /// The message's tags and space-separated keys (none for a batch).
+    pub tags: Option<&'a str>,
+    pub keys: Option<&'a str>,
+    /// Body bytes on the wire (compressed, if it was).
+    pub body_len: usize,
+    /// Java's `MessageType` ordinal, as a trace record writes it.
+    pub(crate) msg_type: u8,
 }
 
 /// How an attempt ended: every attempt ends in one of these three, so matches stay exhaustive.

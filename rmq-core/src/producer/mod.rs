@@ -14,6 +14,7 @@ mod options;
 mod recall;
 mod select;
 pub(crate) mod send;
+mod trace;
 mod transaction;
 
 use std::future::Future;
@@ -34,6 +35,7 @@ pub use options::{
     OPTIONS, OptionDefault, OptionDoc, OptionValue, is_test_option, js_option_name, option_doc,
 };
 pub use select::{AsyncQueueSelector, QueueSelection, QueueSelector, hash_index, java_string_hash};
+pub use trace::TraceStats;
 pub use transaction::{
     LocalTransactionState, TransactionCheck, TransactionChecker, TransactionProducer,
     TransactionSendResult,
@@ -52,6 +54,7 @@ use fault::FaultStrategy;
 use hook::Hooks;
 use select::Route;
 use send::{Mode, Prepared, Sender};
+use trace::{TraceHook, Tracer};
 
 /// `SendStatus.java`: four values since RocketMQ 3, so matches on it stay exhaustive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -127,6 +130,8 @@ struct Inner {
     bounds: AsyncBounds,
     batcher: AutoBatcher,
     hooks: Mutex<Hooks>,
+    /// Message trace, when `enable_msg_trace` is on.
+    tracer: Option<Arc<Tracer>>,
     in_flight: AtomicUsize,
     idle: Notify,
     /// Flipped when shutdown gives up waiting: async sends still running fail with `Shutdown`.
@@ -332,6 +337,9 @@ impl Inner {
         tracing::info!(group = %self.config.group, client_id = client.client_id(), "producer started");
         let heartbeat = client.clone();
         runtime::spawn(async move { heartbeat.heartbeat_all().await });
+        if let Some(tracer) = &self.tracer {
+            tracer.start(client.clone());
+        }
         *state = State::Running(client);
         Ok(())
     }
@@ -356,6 +364,9 @@ impl Inner {
             self.abort.send_replace(true);
             self.wait_idle(Instant::now() + Duration::from_secs(1))
                 .await;
+        }
+        if let Some(tracer) = &self.tracer {
+            tracer.shutdown(grace).await;
         }
         client.unregister(&self.config.group).await;
         *self.state.lock() = State::ShutDown;
@@ -474,12 +485,18 @@ impl Producer {
     pub fn new(config: ProducerConfig) -> Result<Self> {
         validate::validate_group(&config.group)?;
         let test_panics = config.test_panic_in_sends;
+        let tracer = config.enable_msg_trace.then(|| Tracer::new(&config));
+        let hooks = match &tracer {
+            Some(tracer) => Hooks::default().with(Arc::new(TraceHook(tracer.clone()))),
+            None => Hooks::default(),
+        };
         Ok(Producer {
             inner: Arc::new(Inner {
                 fault: FaultStrategy::new(config.latency_fault_tolerance),
                 bounds: AsyncBounds::new(&config),
                 batcher: AutoBatcher::new(&config),
-                hooks: Mutex::new(Hooks::default()),
+                hooks: Mutex::new(hooks),
+                tracer,
                 config,
                 state: Mutex::new(State::Created),
                 in_flight: AtomicUsize::new(0),
@@ -971,6 +988,16 @@ impl Producer {
     pub fn add_send_hook(&self, hook: Arc<dyn SendHook>) {
         let mut hooks = self.inner.hooks.lock();
         *hooks = hooks.with(hook);
+    }
+
+    /// What became of this producer's trace records (`enable_msg_trace`): sent, dropped on a
+    /// full queue, or lost with a failed trace send. All zero with trace off.
+    pub fn trace_stats(&self) -> TraceStats {
+        self.inner
+            .tracer
+            .as_ref()
+            .map(|tracer| tracer.stats())
+            .unwrap_or_default()
     }
 
     /// The client id of the instance this producer runs in, once started.

@@ -218,6 +218,19 @@ pub const OPTIONS: &[OptionDoc] = &[
         "bound on body bytes waiting in gathered batches (32 MiB); beyond it sends go out alone",
     ),
     option(
+        "enable_msg_trace",
+        Boolean,
+        Value("false"),
+        "write a trace record (Java's message trace) for every send the broker answers, sent in \
+         batches to the trace topic; never slows or fails a send",
+    ),
+    option(
+        "customized_trace_topic",
+        Text,
+        Value("RMQ_SYS_TRACE_TOPIC"),
+        "topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC",
+    ),
+    option(
         "namespace",
         Text,
         Unset("none"),

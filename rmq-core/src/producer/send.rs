@@ -11,10 +11,14 @@ use tokio::time::Instant;
 
 use crate::client::{ClientInstance, TopicPublishInfo};
 use crate::error::{Error, ErrorKind, Result};
+use crate::producer::LocalTransactionState;
 use crate::producer::config::MAX_MILLIS;
 use crate::producer::fault::FaultStrategy;
 use crate::producer::hook::{Hooks, SendContext, SendOutcome};
 use crate::producer::select::Route;
+use crate::producer::trace::{
+    self, DEFAULT_REGION, EndTransactionFacts, RecordKind, TraceRecord, Tracer,
+};
 use crate::producer::{ProducerConfig, SendResult, SendStatus};
 use crate::protocol::batch;
 use crate::protocol::codes::response;
@@ -66,6 +70,10 @@ pub struct Prepared {
     batch: bool,
     /// The send's time budget, retries included.
     timeout: Duration,
+    /// What a trace record reports of the message.
+    tags: Option<String>,
+    keys: Option<String>,
+    msg_type: u8,
 }
 
 impl Prepared {
@@ -89,6 +97,13 @@ impl Prepared {
             flag: msg.flag,
             batch: false,
             timeout: send_timeout(msg, config)?,
+            tags: msg.tags.clone(),
+            keys: (!msg.keys.is_empty()).then(|| msg.keys.join(" ")),
+            msg_type: if msg.delay_level.is_some() {
+                trace::message_type::DELAY
+            } else {
+                trace::message_type::NORMAL
+            },
         })
     }
 
@@ -103,6 +118,7 @@ impl Prepared {
             (message::property::PGROUP, config.group.as_str()),
         ]));
         prepared.sys_flag |= sys_flag::TRANSACTION_PREPARED;
+        prepared.msg_type = trace::message_type::TRANSACTION_HALF;
         Ok(prepared)
     }
 
@@ -176,6 +192,9 @@ impl Prepared {
             flag: 0,
             batch: true,
             timeout: timeout.unwrap_or(config.send_timeout),
+            tags: None,
+            keys: None,
+            msg_type: trace::message_type::NORMAL,
         })
     }
 
@@ -213,6 +232,10 @@ impl Prepared {
             attempt,
             batch: self.batch,
             oneway,
+            tags: self.tags.as_deref(),
+            keys: self.keys.as_deref(),
+            body_len: self.body.len(),
+            msg_type: self.msg_type,
         }
     }
 
@@ -474,20 +497,39 @@ impl Sender<'_> {
         &self,
         prepared: &Prepared,
         half: &SendResult,
-        commit_or_rollback: i32,
+        state: LocalTransactionState,
         remark: Option<String>,
+        tracer: Option<&Tracer>,
     ) -> Result<()> {
         let deadline = Instant::now() + prepared.timeout;
         // The broker that stored the half message ends it, writable or not (drained).
         let info = self.client.route_info(&prepared.topic, deadline).await?;
         let addr = &self.broker_addr(&info, &half.queue)?;
+        if let Some(tracer) = tracer {
+            tracer.record(TraceRecord {
+                timestamp_ms: trace::now_millis(),
+                region_id: DEFAULT_REGION.to_string(),
+                group: self.config.group.clone(),
+                topic: prepared.user_topic.to_string(),
+                msg_id: half.msg_id.clone(),
+                tags: prepared.tags.clone(),
+                keys: prepared.keys.clone(),
+                store_host: addr.clone(),
+                kind: RecordKind::EndTransaction(EndTransactionFacts {
+                    // Java's transaction id of the message: its UNIQ_KEY.
+                    transaction_id: Some(half.msg_id.clone()),
+                    state,
+                    from_check: false,
+                }),
+            });
+        }
         let (_, commit_log_offset) = unique_id::decode_offset_msg_id(&half.offset_msg_id)?;
         let header = EndTransactionRequestHeader {
             topic: prepared.topic.clone(),
             producer_group: self.config.group.clone(),
             tran_state_table_offset: half.queue_offset,
             commit_log_offset,
-            commit_or_rollback,
+            commit_or_rollback: state.wire_type(),
             from_transaction_check: false,
             msg_id: half.msg_id.clone(),
             transaction_id: half.transaction_id.clone(),
@@ -601,7 +643,7 @@ pub(crate) fn send_result(
         transaction_id: header.transaction_id,
         region_id: header
             .region_id
-            .unwrap_or_else(|| "DefaultRegion".to_string()),
+            .unwrap_or_else(|| DEFAULT_REGION.to_string()),
         trace_on: header.trace_on.as_deref() != Some("false"),
         recall_handle: header.recall_handle,
     })

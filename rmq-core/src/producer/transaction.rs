@@ -13,6 +13,9 @@ use tokio::time::Instant;
 use crate::client::{ClientInstance, TransactionCheckHandler};
 use crate::error::Result;
 use crate::producer::send::{Mode, Prepared};
+use crate::producer::trace::{
+    self, DEFAULT_REGION, EndTransactionFacts, RecordKind, TraceRecord, Tracer,
+};
 use crate::producer::{Producer, ProducerConfig, SendResult, SendStatus};
 use crate::protocol::message::{Message, property};
 use crate::protocol::stored::StoredMessage;
@@ -43,7 +46,7 @@ impl LocalTransactionState {
     }
 
     /// END_TRANSACTION's `commitOrRollback`.
-    fn wire_type(self) -> i32 {
+    pub(crate) fn wire_type(self) -> i32 {
         match self {
             LocalTransactionState::Commit => TRANSACTION_COMMIT_TYPE,
             LocalTransactionState::Rollback => TRANSACTION_ROLLBACK_TYPE,
@@ -113,6 +116,7 @@ impl TransactionProducer {
             Arc::downgrade(&client),
             self.producer.inner.config.clone(),
             self.checker.clone(),
+            self.producer.inner.tracer.clone(),
         );
         client.register_transaction_checker(&self.producer.inner.config.group, handler);
         Ok(())
@@ -188,7 +192,13 @@ impl TransactionProducer {
             runtime::on_runtime(async move {
                 inner
                     .sender(&client)
-                    .end_transaction(&prepared, &half, local_state.wire_type(), remark)
+                    .end_transaction(
+                        &prepared,
+                        &half,
+                        local_state,
+                        remark,
+                        inner.tracer.as_deref(),
+                    )
                     .await
             })
             .await
@@ -219,13 +229,15 @@ fn check_handler(
     client: std::sync::Weak<ClientInstance>,
     config: ProducerConfig,
     checker: TransactionChecker,
+    tracer: Option<Arc<Tracer>>,
 ) -> TransactionCheckHandler {
     let (queue, checks) = std::sync::mpsc::sync_channel::<CheckRequest>(CHECK_QUEUE);
     let spawned = std::thread::Builder::new()
         .name("rmq-tx-check".into())
         .spawn(move || {
             for (addr, header, stored) in checks {
-                answer_check(&client, &config, &checker, addr, header, stored);
+                let tracer = tracer.as_deref();
+                answer_check(&client, &config, &checker, tracer, addr, header, stored);
             }
         });
     if let Err(e) = &spawned {
@@ -250,6 +262,7 @@ fn answer_check(
     client: &std::sync::Weak<ClientInstance>,
     config: &ProducerConfig,
     checker: &TransactionChecker,
+    tracer: Option<&Tracer>,
     addr: String,
     header: CheckTransactionStateRequestHeader,
     stored: StoredMessage,
@@ -263,6 +276,9 @@ fn answer_check(
         return;
     };
     let end = check_answer(&config.group, &stored, &header, &check, state);
+    if let Some(tracer) = tracer {
+        tracer.record(check_answer_record(config, &addr, &check, state));
+    }
     runtime::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(3);
         if let Err(e) = client
@@ -272,6 +288,32 @@ fn answer_check(
             tracing::warn!(addr, msg_id = %end.msg_id, error = %e, "answer to a transaction check not sent");
         }
     });
+}
+
+/// The EndTransaction trace record of a check's answer.
+fn check_answer_record(
+    config: &ProducerConfig,
+    addr: &str,
+    check: &TransactionCheck,
+    state: LocalTransactionState,
+) -> TraceRecord {
+    let msg = &check.message;
+    TraceRecord {
+        timestamp_ms: trace::now_millis(),
+        region_id: DEFAULT_REGION.to_string(),
+        group: config.group.clone(),
+        topic: msg.topic.clone(),
+        msg_id: check.msg_id.clone(),
+        tags: msg.tags.clone(),
+        keys: (!msg.keys.is_empty()).then(|| msg.keys.join(" ")),
+        store_host: addr.to_string(),
+        kind: RecordKind::EndTransaction(EndTransactionFacts {
+            // Java's transaction id of the message: its UNIQ_KEY.
+            transaction_id: Some(check.msg_id.clone()),
+            state,
+            from_check: true,
+        }),
+    }
 }
 
 /// The END_TRANSACTION that answers `header` with `state`; `bname` only when the broker sent
@@ -402,7 +444,12 @@ mod tests {
                 LocalTransactionState::Commit
             })
         };
-        let handler = check_handler(std::sync::Weak::new(), ProducerConfig::new("G"), checker);
+        let handler = check_handler(
+            std::sync::Weak::new(),
+            ProducerConfig::new("G"),
+            checker,
+            None,
+        );
         let header = CheckTransactionStateRequestHeader {
             tran_state_table_offset: 0,
             commit_log_offset: 0,

@@ -84,6 +84,10 @@ class _ProducerOptions(TypedDict, total=False):
     """A gathered batch is sent once its bodies reach this many bytes, 1 to 2097152 (default: 32768)."""
     total_batch_max_bytes: int
     """Bound on body bytes waiting in gathered batches (32 MiB); beyond it sends go out alone (default: 33554432)."""
+    enable_msg_trace: bool
+    """Write a trace record (Java's message trace) for every send the broker answers, sent in batches to the trace topic; never slows or fails a send (default: false)."""
+    customized_trace_topic: str
+    """Topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC (default: RMQ_SYS_TRACE_TOPIC)."""
     namespace: str
     """Namespace: topics become `<namespace>%<topic>` (default: none)."""
     vip_channel_enabled: bool
@@ -262,6 +266,10 @@ class Producer:
     @property
     def in_flight(self) -> int:
         """Async sends and requests started and not yet completed."""
+    @property
+    def trace_stats(self) -> dict[str, int]:
+        """What became of the message-trace records (``enable_msg_trace``): ``sent``,
+        ``dropped`` (the trace queue was full), ``failed`` (their trace send failed)."""
     def start(self) -> None: ...
     def shutdown(self) -> None: ...
     def send(self, msg: Message) -> SendResult: ...
