@@ -25,9 +25,10 @@ pub struct SendContext<'a> {
     pub attempt: u32,
     pub batch: bool,
     pub oneway: bool,
-    /// The message's tags and space-separated keys (none for a batch).
-    pub tags: Option<&'a str>,
-    pub keys: Option<&'a str>,
+    /// The message's tags and space-separated keys, for its trace record: set only with
+    /// `enable_msg_trace` on (none for a batch).
+    pub(crate) tags: Option<&'a str>,
+    pub(crate) keys: Option<&'a str>,
     /// Body bytes on the wire (compressed, if it was).
     pub body_len: usize,
     /// Java's `MessageType` ordinal, as a trace record writes it.

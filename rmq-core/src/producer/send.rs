@@ -97,8 +97,9 @@ impl Prepared {
             flag: msg.flag,
             batch: false,
             timeout: send_timeout(msg, config)?,
-            tags: msg.tags.clone(),
-            keys: (!msg.keys.is_empty()).then(|| msg.keys.join(" ")),
+            // Only a trace record needs them: no copies on the send path otherwise.
+            tags: msg.tags.clone().filter(|_| config.enable_msg_trace),
+            keys: (config.enable_msg_trace && !msg.keys.is_empty()).then(|| msg.keys.join(" ")),
             msg_type: if msg.delay_level.is_some() {
                 trace::message_type::DELAY
             } else {
