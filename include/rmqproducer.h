@@ -65,6 +65,37 @@
 #define RMQ_VERSION_PATCH 0
 
 /**
+ * Nothing is logged.
+ */
+#define RMQ_LOG_OFF 0
+
+/**
+ * Failures the library could not handle by itself (a callback that panicked, ...).
+ */
+#define RMQ_LOG_ERROR 1
+
+/**
+ * What an operator should look at: a name server that failed, a broker isolated, a heartbeat
+ * refused, a connection closed on an undecodable frame.
+ */
+#define RMQ_LOG_WARN 2
+
+/**
+ * Lifecycle: producers and client instances started and closed, brokers leaving routes.
+ */
+#define RMQ_LOG_INFO 3
+
+/**
+ * Route updates, failed attempts before their retry, and the like.
+ */
+#define RMQ_LOG_DEBUG 4
+
+/**
+ * Everything.
+ */
+#define RMQ_LOG_TRACE 5
+
+/**
  * The result of every fallible function. The numbers are stable: new codes may be added, existing
  * ones never change meaning.
  */
@@ -274,6 +305,17 @@ typedef void (*rmq_delivery_cb)(void *userdata,
  * return normally (no `longjmp`, no C++ exception); it cannot fail the send.
  */
 typedef void (*rmq_send_hook_cb)(void *userdata, const struct rmq_send_context *ctx);
+
+/**
+ * A log callback: `level` is one of `RMQ_LOG_ERROR` .. `RMQ_LOG_TRACE`, `target` the part of
+ * the library that logs (`rmq_core::client::namesrv`, ...), `message` the text with its fields
+ * as `key=value`; both strings are valid only during the call.
+ *
+ * Called on the library's `rmq-log` thread, one record at a time, in order. A slow callback
+ * holds up no send: records that find a full queue (4096) are dropped and counted, and the
+ * count is logged as a warning. It must return normally (no `longjmp`, no C++ exception).
+ */
+typedef void (*rmq_log_cb)(void *userdata, int32_t level, const char *target, const char *message);
 
 /**
  * A queue selector: returns the index (from 0) of the queue to send to among `queues`, the
@@ -622,6 +664,15 @@ enum rmq_result rmq_producer_add_send_hook(struct rmq_producer *producer,
                                            rmq_send_hook_cb before,
                                            rmq_send_hook_cb after,
                                            void *userdata);
+
+/**
+ * Sends the library's log records of `level` (`RMQ_LOG_OFF` .. `RMQ_LOG_TRACE`) and more
+ * severe to `callback` with `userdata` (which must stay valid until the callback is replaced),
+ * for the whole process; see `rmq_log_cb` for the thread it runs on. A NULL `callback` (or
+ * `RMQ_LOG_OFF`) silences the library again, which is how it starts.
+ * `RMQ_RESULT_INVALID_ARGUMENT` for a level outside that range.
+ */
+enum rmq_result rmq_set_log_callback(int32_t level, rmq_log_cb callback, void *userdata);
 
 /**
  * An empty message (no topic, empty body). Free it with `rmq_message_free`.

@@ -119,3 +119,9 @@ export interface ProducerOptions {
   tlsKeyPem?: string
   // end of generated options
 }
+
+/**
+ * The level of a log record given to the logger of `setLogger`, and the most verbose level it
+ * asks for (`'off'`: none).
+ */
+export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace'

@@ -121,6 +121,12 @@ export interface ProducerOptions {
 }
 
 /**
+ * The level of a log record given to the logger of `setLogger`, and the most verbose level it
+ * asks for (`'off'`: none).
+ */
+export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
  * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
@@ -385,6 +391,13 @@ export interface SendResult {
 
 /** How the broker stored the message; anything but `SEND_OK` is stored with a caveat. */
 export type SendStatus = 'SEND_OK' | 'FLUSH_DISK_TIMEOUT' | 'FLUSH_SLAVE_TIMEOUT' | 'SLAVE_NOT_AVAILABLE'
+
+/**
+ * Sends the library's log records of `level` (default `'warn'`) and more severe to
+ * `logger(level, target, message)`, called on the JS thread, for the whole process; `null`
+ * silences the library again, which is how it starts.
+ */
+export declare function setLogger(logger: ((level: LogLevel, target: string, message: string) => void) | null, level?: LogLevel): void
 
 /** Counts of message-trace records (`Producer.traceStats()`). */
 export interface TraceStats {

@@ -840,3 +840,4 @@ module.exports.TransactionProducer = nativeBinding.TransactionProducer
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.LocalTransactionState = nativeBinding.LocalTransactionState
 module.exports.SendStatus = nativeBinding.SendStatus
+module.exports.setLogger = nativeBinding.setLogger

@@ -3,5 +3,6 @@
 // works without relying on Node's detection of CommonJS exports.
 import binding from './index.js'
 
-export const { Producer, TransactionProducer, ErrorCode, SendStatus, LocalTransactionState } = binding
+export const { Producer, TransactionProducer, ErrorCode, SendStatus, LocalTransactionState, setLogger } =
+  binding
 export default binding

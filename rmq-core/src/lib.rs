@@ -14,6 +14,7 @@ pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod logging;
 pub mod producer;
 #[doc(hidden)]
 pub mod protocol;

@@ -20,6 +20,11 @@
 /* A name server nobody listens on: start succeeds (it connects lazily), sends fail. */
 #define UNREACHABLE_NAMESRV "127.0.0.1:1"
 
+static void sleep_ms(long ms) {
+  struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&pause, NULL);
+}
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -905,6 +910,88 @@ static void feature_options_refuse_bad_values(void) {
   rmq_config_free(config);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The log callback                                                                           */
+
+typedef struct {
+  pthread_mutex_t lock;
+  int records;
+  int warnings_from_namesrv;
+  int below_warn;
+} log_tally;
+
+static void count_record(void *userdata, int32_t level, const char *target, const char *message) {
+  log_tally *tally = userdata;
+  pthread_mutex_lock(&tally->lock);
+  tally->records++;
+  if (level == RMQ_LOG_WARN && strcmp(target, "rmq_core::client::namesrv") == 0 &&
+      strstr(message, "name server failed") != NULL)
+    tally->warnings_from_namesrv++;
+  if (level > RMQ_LOG_WARN) tally->below_warn++;
+  pthread_mutex_unlock(&tally->lock);
+}
+
+static int log_records(log_tally *tally) {
+  pthread_mutex_lock(&tally->lock);
+  int records = tally->records;
+  pthread_mutex_unlock(&tally->lock);
+  return records;
+}
+
+/* A sync send whose route lookup warns: the name server refuses the connection. */
+static void send_to_an_unreachable_name_server(const char *group) {
+  rmq_producer *producer = producer_for(group, "thread");
+  rmq_message *message = message_for("TopicTest", "body");
+  rmq_send_result *result = NULL;
+  CHECK_RC(rmq_producer_start(producer), RMQ_RESULT_OK);
+  CHECK(rmq_producer_send_sync(producer, message, &result) != RMQ_RESULT_OK);
+  rmq_message_free(message);
+  rmq_producer_free(producer);
+}
+
+static void logs_are_silent_by_default_and_reach_the_callback_at_its_level(void) {
+  /* By default nothing is printed: stdout and stderr stay empty through a send that warns. */
+  char path[] = "/tmp/rmq-log-test-XXXXXX";
+  int capture = mkstemp(path);
+  CHECK(capture >= 0);
+  fflush(stdout);
+  fflush(stderr);
+  int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
+  dup2(capture, STDOUT_FILENO);
+  dup2(capture, STDERR_FILENO);
+  send_to_an_unreachable_name_server("log_default_group");
+  sleep_ms(200);
+  fflush(stdout);
+  fflush(stderr);
+  dup2(saved_out, STDOUT_FILENO);
+  dup2(saved_err, STDERR_FILENO);
+  close(saved_out);
+  close(saved_err);
+  CHECK(lseek(capture, 0, SEEK_END) == 0);
+  close(capture);
+  unlink(path);
+
+  log_tally tally = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  CHECK_RC(rmq_set_log_callback(RMQ_LOG_TRACE + 1, count_record, &tally),
+           RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_set_log_callback(-1, count_record, &tally), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_set_log_callback(RMQ_LOG_WARN, count_record, &tally), RMQ_RESULT_OK);
+  send_to_an_unreachable_name_server("log_warn_group");
+  for (int i = 0; i < 100 && log_records(&tally) == 0; i++) sleep_ms(20);
+  pthread_mutex_lock(&tally.lock);
+  CHECK(tally.warnings_from_namesrv > 0);
+  CHECK(tally.below_warn == 0);
+  pthread_mutex_unlock(&tally.lock);
+
+  /* NULL silences the library again. */
+  CHECK_RC(rmq_set_log_callback(RMQ_LOG_WARN, NULL, NULL), RMQ_RESULT_OK);
+  sleep_ms(100);
+  int before = log_records(&tally);
+  send_to_an_unreachable_name_server("log_silenced_group");
+  sleep_ms(200);
+  CHECK(log_records(&tally) == before);
+}
+
 int main(void) {
   RUN(version_is_the_crate_version);
   RUN(result_codes_have_stable_names);
@@ -929,5 +1016,6 @@ int main(void) {
   RUN(a_panic_inside_a_send_task_calls_back_once_with_internal);
   RUN(transactional_producers_have_the_producer_lifecycle);
   RUN(feature_options_refuse_bad_values);
+  RUN(logs_are_silent_by_default_and_reach_the_callback_at_its_level);
   return harness_finish("test_offline");
 }

@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ pub struct JsFunction<V: 'static, Args: 'static + JsValuesTupleIntoVec> {
     /// Set for functions whose failures the caller never sees otherwise (hooks, transaction
     /// functions): the name their failures are reported under as process warnings.
     warn_as: Option<&'static str>,
+    /// Set for a function called so often (the logger) that only its first failure is reported.
+    warned_once: Option<Arc<AtomicBool>>,
 }
 
 impl<V: 'static, Args: 'static + JsValuesTupleIntoVec> Clone for JsFunction<V, Args> {
@@ -44,6 +47,7 @@ impl<V: 'static, Args: 'static + JsValuesTupleIntoVec> Clone for JsFunction<V, A
         JsFunction {
             tsfn: self.tsfn.clone(),
             warn_as: self.warn_as,
+            warned_once: self.warned_once.clone(),
         }
     }
 }
@@ -76,7 +80,15 @@ impl<V: Send + 'static, Args: 'static + JsValuesTupleIntoVec> JsFunction<V, Args
         Ok(JsFunction {
             tsfn: Arc::new(tsfn),
             warn_as: warn.then_some(role),
+            warned_once: None,
         })
+    }
+
+    /// Reports only the first failure of the function as a process warning (with `warn` set).
+    #[cfg_attr(test, allow(dead_code))] // used by `setLogger` only, which tests do not build
+    pub fn warn_once(mut self) -> Self {
+        self.warned_once = Some(Arc::new(AtomicBool::new(false)));
+        self
     }
 
     /// Calls the function with `value` and hands its answer, converted to `T` (a Promise is
@@ -88,11 +100,26 @@ impl<V: Send + 'static, Args: 'static + JsValuesTupleIntoVec> JsFunction<V, Args
         A: FnOnce(Result<T, CallFailure>) + Send + 'static,
     {
         let warn_as = self.warn_as;
+        let warned_once = self.warned_once.clone();
         // The queue is unbounded, so this never waits.
         self.tsfn.call_with_return_value(
             value,
             ThreadsafeFunctionCallMode::NonBlocking,
             move |returned, env| {
+                // A function that warns once has warned when the flag is already set.
+                let warn_as = warn_as.filter(|_| {
+                    warned_once
+                        .as_ref()
+                        .is_none_or(|warned| !warned.load(Ordering::Relaxed))
+                });
+                let answer = move |outcome: Result<T, CallFailure>| {
+                    if outcome.is_err()
+                        && let Some(warned) = &warned_once
+                    {
+                        warned.store(true, Ordering::Relaxed);
+                    }
+                    answer(outcome)
+                };
                 settle(&env, returned, warn_as, answer);
                 Ok(())
             },

@@ -20,6 +20,9 @@ mod completion;
 mod error;
 mod hook;
 mod js_function;
+// napi-derive registers free functions (`setLogger`) outside test builds only.
+#[cfg_attr(test, allow(dead_code))]
+mod logging;
 mod message;
 mod options;
 mod producer;

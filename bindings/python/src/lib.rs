@@ -49,7 +49,7 @@ mod _rmqproducer {
 
     #[pymodule_init]
     fn init(module: &Bound<'_, PyModule>) -> PyResult<()> {
-        super::logging::install();
+        super::logging::install(module.py());
         module.add("__version__", rmq_core::VERSION)?;
         let options = PyDict::new(module.py());
         for option in OPTIONS {

@@ -1,19 +1,18 @@
-//! The library's `tracing` events, forwarded to Python's `logging` under the `rmqproducer` logger
-//! (events of `rmq_core::transport` go to `rmqproducer.transport`, and so on).
+//! The library's log records (`rmq_core::logging`), forwarded to Python's `logging` under the
+//! `rmqproducer` logger (records of `rmq_core::transport` go to `rmqproducer.transport`, and so
+//! on).
 //!
-//! Silent by default: the Python package gives the logger a `NullHandler`, and only WARN and
-//! above are forwarded at all, so a disabled debug event costs one atomic load.
-//! `rmqproducer.enable_logging(level)` widens the forwarded range.
-
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU8, Ordering};
+//! Silent by default: the Python package gives the logger a `NullHandler`. The records forwarded
+//! are those the `rmqproducer` logger's effective level lets through, read when the module is
+//! imported and whenever a producer is created (as pyo3-log does), so setting that logger to
+//! DEBUG before creating a producer is enough; a disabled event costs one atomic load.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use tracing::field::{Field, Visit};
-use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use rmq_core::logging::{self as core_logging, LogRecord};
+use std::sync::Arc;
+use tracing::Level;
+use tracing::level_filters::LevelFilter;
 
 use crate::dispatch;
 
@@ -27,11 +26,8 @@ const TRACE: u8 = 5;
 
 const ROOT_LOGGER: &str = "rmqproducer";
 
-/// The lowest Python level forwarded.
-static THRESHOLD: AtomicU8 = AtomicU8::new(WARNING);
-
-fn python_level(level: &Level) -> u8 {
-    match *level {
+fn python_level(level: Level) -> u8 {
+    match level {
         Level::ERROR => ERROR,
         Level::WARN => WARNING,
         Level::INFO => INFO,
@@ -40,51 +36,49 @@ fn python_level(level: &Level) -> u8 {
     }
 }
 
-/// Installs the forwarding subscriber once, at import. Another global subscriber in the same
-/// library copy can only be ours, so a failure here is ignored.
-pub fn install() {
-    let subscriber = tracing_subscriber::registry().with(ForwardToPython);
-    let _ = tracing::subscriber::set_global_default(subscriber);
+/// The most verbose library level a Python level lets through.
+fn level_filter(python_level: i64) -> LevelFilter {
+    match python_level {
+        level if level > i64::from(ERROR) => LevelFilter::OFF,
+        level if level > i64::from(WARNING) => LevelFilter::ERROR,
+        level if level > i64::from(INFO) => LevelFilter::WARN,
+        level if level > i64::from(DEBUG) => LevelFilter::INFO,
+        level if level > i64::from(TRACE) => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
+    }
 }
 
-/// Forwards events of `level` (a Python logging level) and above; used by `enable_logging`.
-#[pyfunction(name = "_set_log_level")]
-pub fn set_log_level(level: i64) {
-    THRESHOLD.store(
-        level.clamp(TRACE.into(), ERROR.into()) as u8,
-        Ordering::Relaxed,
-    );
-}
-
-struct ForwardToPython;
-
-impl<S: Subscriber> Layer<S> for ForwardToPython {
-    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
-        // The threshold changes at run time, so ask `enabled` every time.
-        Interest::sometimes()
-    }
-
-    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
-        python_level(metadata.level()) >= THRESHOLD.load(Ordering::Relaxed)
-    }
-
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let metadata = event.metadata();
-        let mut text = MessageText::default();
-        event.record(&mut text);
-        let record = Record {
-            logger: logger_name(metadata.target()),
-            level: python_level(metadata.level()),
-            message: text.into_text(),
-            file: metadata.file().unwrap_or("<rust>").to_string(),
-            line: metadata.line().unwrap_or(0),
-        };
+/// Installs the forwarding sink, at import, at the `rmqproducer` logger's level. Another
+/// subscriber in the same library copy can only be ours, so a failure here is ignored.
+pub fn install(py: Python<'_>) {
+    let sink: core_logging::LogSink = Arc::new(|record: &LogRecord| {
+        let record = Record::of(record);
         dispatch::submit(Box::new(move |py| {
             if let Err(error) = record.emit(py) {
                 error.write_unraisable(py, None);
             }
         }));
+    });
+    let _ = core_logging::set_log_sink(LevelFilter::WARN, Some(sink));
+    follow_logger_level(py);
+}
+
+/// Forwards what the `rmqproducer` logger's effective level lets through.
+pub fn follow_logger_level(py: Python<'_>) {
+    let level = py
+        .import("logging")
+        .and_then(|logging| logging.call_method1("getLogger", (ROOT_LOGGER,)))
+        .and_then(|logger| logger.call_method0("getEffectiveLevel"))
+        .and_then(|level| level.extract::<i64>());
+    if let Ok(level) = level {
+        core_logging::set_log_level(level_filter(level));
     }
+}
+
+/// Forwards events of `level` (a Python logging level) and above; used by `enable_logging`.
+#[pyfunction(name = "_set_log_level")]
+pub fn set_log_level(level: i64) {
+    core_logging::set_log_level(level_filter(level));
 }
 
 /// `rmq_core::transport::conn` → `rmqproducer.transport.conn`.
@@ -101,44 +95,6 @@ fn logger_name(target: &str) -> String {
     name
 }
 
-/// The event's `message`, then its other fields as `key=value`.
-#[derive(Default)]
-struct MessageText {
-    message: String,
-    fields: String,
-}
-
-impl MessageText {
-    fn into_text(self) -> String {
-        match (self.message.is_empty(), self.fields.is_empty()) {
-            (_, true) => self.message,
-            (true, false) => self.fields,
-            (false, false) => format!("{} {}", self.message, self.fields),
-        }
-    }
-}
-
-impl Visit for MessageText {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            if !self.fields.is_empty() {
-                self.fields.push(' ');
-            }
-            let _ = write!(self.fields, "{}={value:?}", field.name());
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            self.record_debug(field, &value);
-        }
-    }
-}
-
 struct Record {
     logger: String,
     level: u8,
@@ -148,6 +104,16 @@ struct Record {
 }
 
 impl Record {
+    fn of(record: &LogRecord) -> Self {
+        Record {
+            logger: logger_name(record.target),
+            level: python_level(record.level),
+            message: record.message.clone(),
+            file: record.file.unwrap_or("<rust>").to_string(),
+            line: record.line.unwrap_or(0),
+        }
+    }
+
     /// `logger.handle(logger.makeRecord(...))`, so that handlers see the Rust file and line.
     fn emit(self, py: Python<'_>) -> PyResult<()> {
         let logger = py

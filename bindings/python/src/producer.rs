@@ -570,6 +570,8 @@ pub fn producer_config(
     namesrv: Option<String>,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<ProducerConfig> {
+    // A new producer is when the logger's level, maybe changed since import, is read again.
+    crate::logging::follow_logger_level(py);
     let mut config = ProducerConfig::new(group);
     if let Some(addr) = &namesrv {
         config.set("namesrv_addr", addr).into_py_result(py)?;

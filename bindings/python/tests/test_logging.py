@@ -65,15 +65,38 @@ def test_records_go_to_the_rmqproducer_hierarchy(
     assert "py_log_bridge" in record.getMessage()
 
 
-def test_warnings_are_forwarded_without_enable_logging(
+def test_warnings_reach_the_logger_at_its_default_level(caplog: pytest.LogCaptureFixture) -> None:
+    # A name server that refuses connections: the send's route lookup warns.
+    with caplog.at_level(logging.WARNING, logger="rmqproducer"):
+        with Producer("py_log_warn", "127.0.0.1:1", send_timeout_ms=500, retry_times=0) as p:
+            with pytest.raises(rmqproducer.RmqError):
+                p.send(Message("PyTopic", b"x"))
+        [record, *_] = wait_for_records(caplog, "name server failed")
+    assert record.name == "rmqproducer.client.namesrv"
+    assert record.levelno == logging.WARNING
+    assert "127.0.0.1:1" in record.getMessage()
+    assert all(r.levelno >= logging.WARNING for r in caplog.records if r.name.startswith("rmqproducer"))
+
+
+def test_setting_the_logger_to_debug_is_enough(
     silent_namesrv: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # No enable_logging: the logger's level, as a producer is created, decides what is forwarded.
     with caplog.at_level(logging.DEBUG, logger="rmqproducer"):
-        p = Producer("py_log_warn", silent_namesrv, shutdown_timeout_ms=0,
+        with Producer("py_log_follow", silent_namesrv):
+            pass
+        [record, *_] = wait_for_records(caplog, "producer started")
+    assert record.levelno == logging.INFO
+
+
+def test_async_sends_failed_at_shutdown_are_a_warning(
+    silent_namesrv: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rmqproducer"):
+        p = Producer("py_log_shutdown", silent_namesrv, shutdown_timeout_ms=0,
                      send_timeout_ms=30_000, client_api_timeout_ms=30_000)
         p.start()
         p.send_callback(Message("PyTopic", b"x"), lambda r, e: None)
         p.shutdown()
         records = wait_for_records(caplog, "shutdown")
-    assert all(r.levelno >= logging.WARNING for r in caplog.records if r.name.startswith("rmqproducer"))
     assert any(r.levelno == logging.WARNING for r in records)

@@ -99,7 +99,7 @@ impl NameServers {
                         ErrorKind::Connect | ErrorKind::Network | ErrorKind::Timeout
                     ) =>
                 {
-                    tracing::debug!(addr, error = %e, "name server failed; trying the next");
+                    tracing::warn!(addr, error = %e, "name server failed; trying the next");
                     self.failed_at.lock()[index] = Some(Instant::now());
                     last_error = Some(e);
                 }

@@ -45,8 +45,16 @@ impl FaultStrategy {
         if duration.is_zero() {
             return;
         }
-        let until = Instant::now() + duration;
+        let now = Instant::now();
+        let until = now + duration;
         let mut items = self.unavailable_until.lock();
+        if isolate && items.get(broker).is_none_or(|until| *until <= now) {
+            tracing::warn!(
+                broker,
+                for_ms = duration.as_millis() as u64,
+                "broker isolated: sends avoid it until it answers again"
+            );
+        }
         let entry = items.entry(broker.to_string()).or_insert(until);
         // Isolation only moves forward.
         if *entry < until {

@@ -359,6 +359,7 @@ pub struct Sender<'a> {
 
 impl Sender<'_> {
     /// SYNC or ASYNC mode: up to `1 + retries` attempts, all within the send's timeout.
+    #[tracing::instrument(name = "send", level = "info", skip_all, fields(topic = %prepared.topic, mode = ?mode))]
     pub async fn send(&self, prepared: &Prepared, mode: Mode) -> Result<SendResult> {
         let started = Instant::now();
         let deadline = started + prepared.timeout;
@@ -439,11 +440,22 @@ impl Sender<'_> {
         if let Route::Auto = route {
             return self.send(prepared, mode).await;
         }
+        self.send_to_chosen_queue(prepared, route, mode).await
+    }
+
+    /// One attempt on the queue `route` chooses, with nowhere else to go: it waits until the
+    /// deadline, even on a hung broker.
+    #[tracing::instrument(name = "send", level = "info", skip_all, fields(topic = %prepared.topic, mode = ?mode))]
+    async fn send_to_chosen_queue(
+        &self,
+        prepared: &Prepared,
+        route: Route,
+        mode: Mode,
+    ) -> Result<SendResult> {
         let deadline = Instant::now() + prepared.timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queues = user_queues(&info.queues, &prepared.user_topic);
         let queue = route.pick(&prepared.user_topic, &queues, deadline).await?;
-        // One attempt, with nowhere else to go: it waits until the deadline, even on a hung broker.
         self.attempt(&info, prepared, &queue, 0, None, deadline)
             .await
     }
@@ -464,6 +476,7 @@ impl Sender<'_> {
     }
 
     /// ONEWAY mode: one attempt, returns once the request is queued to the broker's connection.
+    #[tracing::instrument(name = "send", level = "info", skip_all, fields(topic = %prepared.topic, mode = "Oneway"))]
     pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
         let deadline = Instant::now() + prepared.timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
@@ -551,6 +564,7 @@ impl Sender<'_> {
         })
     }
 
+    #[tracing::instrument(name = "send_attempt", level = "debug", skip_all, fields(broker = %queue.broker_name, queue_id = queue.queue_id, attempt = attempt))]
     async fn attempt(
         &self,
         info: &TopicPublishInfo,

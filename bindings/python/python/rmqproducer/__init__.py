@@ -101,11 +101,13 @@ _logger.addHandler(logging.NullHandler())
 
 
 def enable_logging(level: int = logging.DEBUG) -> None:
-    """Forward the library's log events of ``level`` and above to the ``rmqproducer`` logger,
-    and set that logger's level.
+    """Set the ``rmqproducer`` logger's level and forward the library's log events of ``level``
+    and above to it at once.
 
-    Only warnings and errors are forwarded until this is called, so that disabled events cost
-    nothing. Records still need a handler to go anywhere, for example ``logging.basicConfig()``.
+    Without it, the library forwards what that logger's effective level lets through, as read at
+    import and whenever a producer is created: ``logging.getLogger("rmqproducer").setLevel(
+    logging.DEBUG)`` before creating a producer is enough. Disabled events cost nothing. Records
+    still need a handler to go anywhere, for example ``logging.basicConfig()``.
     """
     _set_log_level(level)
     _logger.setLevel(level)

@@ -1,0 +1,91 @@
+//! `rmq_core::logging`, the bridge the C, Node and Python bindings forward the library's events
+//! through. Its own test binary: it installs the process's global subscriber.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use rmq_core::logging::{self, LogRecord};
+use rmq_core::{Message, Producer, ProducerConfig};
+use tracing::Level;
+use tracing::level_filters::LevelFilter;
+
+fn capture(level: LevelFilter) -> Receiver<LogRecord> {
+    let (records, received) = mpsc::channel();
+    let records = parking_lot::Mutex::new(records);
+    logging::set_log_sink(
+        level,
+        Some(Arc::new(move |record: &LogRecord| {
+            let _ = records.lock().send(record.clone());
+        })),
+    )
+    .unwrap();
+    received
+}
+
+/// The next record whose message contains `text`, within a second.
+fn wait_for(received: &Receiver<LogRecord>, text: &str) -> Option<LogRecord> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match received.recv_timeout(left) {
+            Ok(record) if record.message.contains(text) => return Some(record),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warnings_reach_the_sink_at_its_level_and_a_panicking_sink_is_contained() {
+    // A name server that refuses connections: the route lookup of the send warns.
+    let mut config = ProducerConfig::new("logging_group");
+    config.namesrv_addr = Some("127.0.0.1:1".to_string());
+    config.set("send_timeout_ms", "500").unwrap();
+    let producer = Producer::new(config).unwrap();
+    producer.start().await.unwrap();
+
+    let received = capture(LevelFilter::WARN);
+    producer
+        .send(Message::new("LoggingTopic", "body"))
+        .await
+        .unwrap_err();
+    let warning =
+        wait_for(&received, "name server failed").expect("the warning of the failed lookup");
+    assert_eq!(warning.level, Level::WARN);
+    assert_eq!(warning.target, "rmq_core::client::namesrv");
+    assert!(
+        warning.message.contains("addr=\"127.0.0.1:1\""),
+        "{}",
+        warning.message
+    );
+
+    // Below the sink's level: not forwarded; at it: forwarded.
+    tracing::debug!("debug event one");
+    tracing::warn!("warn event one");
+    assert!(wait_for(&received, "warn event one").is_some());
+    tracing::debug!("debug event two");
+    logging::set_log_level(LevelFilter::DEBUG);
+    tracing::debug!("debug event three");
+    let debug = wait_for(&received, "debug event").expect("a debug record");
+    assert_eq!(debug.message, "debug event three");
+
+    // A sink that panics: contained; the next sink gets the next records.
+    logging::set_log_sink(
+        LevelFilter::WARN,
+        Some(Arc::new(|_: &LogRecord| panic!("sink broke"))),
+    )
+    .unwrap();
+    tracing::warn!("to the panicking sink");
+    tracing::warn!("to the panicking sink again");
+    std::thread::sleep(Duration::from_millis(200));
+    let received = capture(LevelFilter::WARN);
+    tracing::warn!("after the panics");
+    assert!(wait_for(&received, "after the panics").is_some());
+
+    // Silenced: nothing more.
+    logging::set_log_sink(LevelFilter::WARN, None).unwrap();
+    tracing::error!("never forwarded");
+    assert!(wait_for(&received, "never forwarded").is_none());
+    producer.shutdown().await.unwrap();
+}
