@@ -38,9 +38,11 @@ test-matrix:
 lint: dist-versions
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -p rmq-core -p rmq-ffi -p rmqproducer-node -p rmqproducer-python --all-targets -- -D warnings
+	$(CARGO) clippy -p rmq-core --features opentelemetry --all-targets -- -D warnings
 
 rust-test:
 	$(CARGO) test -p rmq-core -p rmq-ffi
+	$(CARGO) test -p rmq-core --features opentelemetry --test opentelemetry
 
 cluster-up:
 	@$(CLUSTER) up

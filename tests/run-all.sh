@@ -78,6 +78,7 @@ suite() {
 
 suite lint make --no-print-directory lint
 suite rust cargo test -p rmq-core -p rmq-ffi
+suite opentelemetry cargo test -p rmq-core --features opentelemetry --test opentelemetry
 suite cluster python3 -m pytest -q tests/cluster
 suite deployments bash tests/deployments.sh
 suite c make --no-print-directory c-test

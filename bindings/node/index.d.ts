@@ -91,6 +91,10 @@ export interface ProducerOptions {
   enableMsgTrace?: boolean
   /** Topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC (default: RMQ_SYS_TRACE_TOPIC). */
   customizedTraceTopic?: string
+  /** Count sends, attempts, latency per broker and the rest of the producer's statistics (`stats()`); off, the statistics stay empty (default: true). */
+  enableMetrics?: boolean
+  /** How often the statistics callback gets a snapshot; 0 never calls it (default: 0). */
+  statisticsIntervalMs?: number
   /** Namespace: topics become `<namespace>%<topic>` (default: none). */
   namespace?: string
   /** Send to the brokers' VIP channel, listen port - 2 (default: false). */

@@ -123,6 +123,10 @@ pub extern "C" fn rmq_config_new() -> *mut rmq_config {
 ///   answers, sent in batches to the trace topic; never slows or fails a send (default: false)
 /// - `customized_trace_topic`: topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC
 ///   (default: RMQ_SYS_TRACE_TOPIC)
+/// - `enable_metrics`: count sends, attempts, latency per broker and the rest of the producer's
+///   statistics (`stats()`); off, the statistics stay empty (default: true)
+/// - `statistics_interval_ms`: how often the statistics callback gets a snapshot; 0 never calls it
+///   (default: 0)
 /// - `namespace`: namespace: topics become `<namespace>%<topic>` (default: none)
 /// - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (default: false)
 /// - `access_key`: access key for brokers with authentication on (default: none)

@@ -56,6 +56,8 @@ test('every option is accepted with a value of its documented type', () => {
     autoBatch: true,
     enableMsgTrace: true,
     customizedTraceTopic: 'NodeTraceTopic',
+    enableMetrics: true,
+    statisticsIntervalMs: 0,
     namespace: 'node_ns',
     vipChannelEnabled: true,
     accessKey: 'node-access-key',

@@ -156,6 +156,8 @@ class TestProducerOptions:
             "auto_batch": True,
             "enable_msg_trace": True,
             "customized_trace_topic": "PyTraceTopic",
+            "enable_metrics": True,
+            "statistics_interval_ms": 0,
             "namespace": "ns1",
             "vip_channel_enabled": False,
             "access_key": "x",

@@ -9,6 +9,7 @@ mod route_cache;
 mod server_requests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -71,6 +72,18 @@ pub struct ClientInstance {
     route_lookups: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     last_refresh_request: Mutex<HashMap<String, Instant>>,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Route lookups asked of the name servers, and those that failed.
+    route_refreshes: AtomicU64,
+    route_refresh_failures: AtomicU64,
+}
+
+/// What a client instance (shared by the producers of one client id) did so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InstanceCounts {
+    pub route_refreshes: u64,
+    pub route_refresh_failures: u64,
+    pub connections_opened: u64,
+    pub connections_lost: u64,
 }
 
 impl ClientInstance {
@@ -152,6 +165,8 @@ impl ClientInstance {
             route_lookups: Mutex::new(HashMap::new()),
             last_refresh_request: Mutex::new(HashMap::new()),
             background: Mutex::new(Vec::new()),
+            route_refreshes: AtomicU64::new(0),
+            route_refresh_failures: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&instance);
         instance.transport.register_server_handler(
@@ -244,6 +259,16 @@ impl ClientInstance {
             .filter(|addr| !self.transport.is_connected(addr))
             .collect();
         join_all(fresh.iter().map(|addr| self.heartbeat(addr, deadline))).await;
+    }
+
+    pub fn counts(&self) -> InstanceCounts {
+        let (connections_opened, connections_lost) = self.transport.connection_counts();
+        InstanceCounts {
+            route_refreshes: self.route_refreshes.load(Ordering::Relaxed),
+            route_refresh_failures: self.route_refresh_failures.load(Ordering::Relaxed),
+            connections_opened,
+            connections_lost,
+        }
     }
 
     pub fn client_id(&self) -> &str {

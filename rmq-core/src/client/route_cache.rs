@@ -2,6 +2,7 @@
 //! failures and every `poll_namesrv_interval`, and the cleanup of brokers no route names.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -142,6 +143,15 @@ impl ClientInstance {
     }
 
     async fn fetch_route(&self, topic: &str, deadline: Instant) -> Result<Option<TopicRouteData>> {
+        self.route_refreshes.fetch_add(1, Ordering::Relaxed);
+        let route = self.ask_route(topic, deadline).await;
+        if route.is_err() {
+            self.route_refresh_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        route
+    }
+
+    async fn ask_route(&self, topic: &str, deadline: Instant) -> Result<Option<TopicRouteData>> {
         let deadline = deadline.min(Instant::now() + self.api_timeout);
         let response = self
             .namesrv

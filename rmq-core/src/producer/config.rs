@@ -76,6 +76,10 @@ pub struct ProducerConfig {
     pub enable_msg_trace: bool,
     /// Where trace records go (option `customized_trace_topic`, Java's `customizedTraceTopic`).
     pub trace_topic: String,
+    /// Record the producer's statistics (`Producer::stats`).
+    pub enable_metrics: bool,
+    /// How often the statistics callback runs; zero: never.
+    pub statistics_interval: Duration,
     /// Send to each broker's VIP channel (listen port − 2) instead of its listen port.
     pub vip_channel_enabled: bool,
     /// Credentials for brokers with authentication on: every request is signed.
@@ -187,6 +191,8 @@ impl ProducerConfig {
             namespace: None,
             enable_msg_trace: false,
             trace_topic: DEFAULT_TRACE_TOPIC.to_string(),
+            enable_metrics: true,
+            statistics_interval: Duration::ZERO,
             vip_channel_enabled: false,
             access_key: None,
             secret_key: None,
@@ -282,6 +288,8 @@ impl ProducerConfig {
                     }
                 }
             }
+            "enable_metrics" => self.enable_metrics = boolean(key, value)?,
+            "statistics_interval_ms" => self.statistics_interval = millis(key, value, 0)?,
             "vip_channel_enabled" => self.vip_channel_enabled = boolean(key, value)?,
             "access_key" => self.access_key = non_empty(value),
             "secret_key" => self.secret_key = non_empty(value).map(Secret),
@@ -395,6 +403,8 @@ mod tests {
             ("total_batch_max_bytes", "1048576"),
             ("enable_msg_trace", "true"),
             ("customized_trace_topic", "MyTraceTopic"),
+            ("enable_metrics", "false"),
+            ("statistics_interval_ms", "1000"),
             ("namespace", "ns1"),
             ("vip_channel_enabled", "true"),
             ("access_key", "ak"),
@@ -433,6 +443,8 @@ mod tests {
         assert_eq!(c.namespace.as_deref(), Some("ns1"));
         assert!(c.enable_msg_trace);
         assert_eq!(c.trace_topic, "MyTraceTopic");
+        assert!(!c.enable_metrics);
+        assert_eq!(c.statistics_interval, Duration::from_secs(1));
         assert!(
             !format!("{c:?}").contains("\"sk\""),
             "secrets stay out of Debug"

@@ -63,7 +63,7 @@ impl FaultStrategy {
     }
 
     /// Brokers inside their isolation period (forgetting those whose period ended).
-    fn isolated_brokers(&self) -> Vec<String> {
+    pub fn isolated_brokers(&self) -> Vec<String> {
         if !self.enabled {
             return Vec::new();
         }

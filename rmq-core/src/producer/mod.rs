@@ -10,7 +10,10 @@ mod completion;
 mod config;
 mod fault;
 mod hook;
+pub mod metrics;
 mod options;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod recall;
 mod select;
 pub(crate) mod send;
@@ -20,7 +23,7 @@ mod transaction;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -31,6 +34,7 @@ use tokio::time::Instant;
 pub use completion::{Completion, RoomWait};
 pub use config::{Backpressure, ProducerConfig, Secret};
 pub use hook::{SendContext, SendHook, SendOutcome};
+pub use metrics::{LatencyHistogram, Stats};
 pub use options::{
     OPTIONS, OptionDefault, OptionDoc, OptionValue, is_test_option, js_option_name, option_doc,
 };
@@ -41,7 +45,7 @@ pub use transaction::{
     TransactionSendResult,
 };
 
-use crate::client::ClientInstance;
+use crate::client::{ClientInstance, InstanceCounts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::message::Message;
 use crate::protocol::namespace;
@@ -52,6 +56,7 @@ use auto_batch::{AutoBatcher, BatchKey, Gathered};
 use bounds::{AsyncBounds, AsyncPermit};
 use fault::FaultStrategy;
 use hook::Hooks;
+use metrics::ProducerMetrics;
 use select::Route;
 use send::{Mode, Prepared, Sender};
 use trace::{TraceHook, Tracer};
@@ -138,7 +143,18 @@ struct Inner {
     abort: watch::Sender<bool>,
     /// Async calls still to panic, as `test.panic_in_sends` asked.
     test_panics_left: AtomicU32,
+    metrics: ProducerMetrics,
+    statistics_callback: Mutex<Option<StatisticsCallback>>,
+    statistics_callback_panicked: AtomicBool,
+    /// Stops the statistics thread when dropped (shutdown).
+    statistics_reporter: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// The client instance's counts as shutdown left them.
+    final_instance_counts: Mutex<InstanceCounts>,
 }
+
+/// Receives a snapshot of the producer's statistics every `statistics_interval_ms`, on the
+/// library's `rmq-stats` thread.
+pub type StatisticsCallback = Arc<dyn Fn(&Stats) + Send + Sync>;
 
 /// A fresh CORRELATION_ID: 128 random bits in the text form of a UUID, as Java's.
 fn correlation_id() -> String {
@@ -201,6 +217,7 @@ impl InFlight {
         timeout: Duration,
     ) -> Self {
         inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        inner.metrics.in_flight_added(bytes);
         InFlight {
             inner: inner.clone(),
             permit,
@@ -213,7 +230,11 @@ impl InFlight {
     async fn wait_for_room(&mut self) -> Result<()> {
         if self.permit.is_none() {
             let deadline = Instant::now() + self.timeout;
-            self.permit = Some(self.inner.bounds.acquire(self.bytes, deadline).await?);
+            let permit = self.inner.bounds.acquire(self.bytes, deadline).await;
+            if permit.is_err() {
+                self.inner.metrics.backpressure_refused();
+            }
+            self.permit = Some(permit?);
         }
         Ok(())
     }
@@ -221,6 +242,7 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        self.inner.metrics.in_flight_removed(self.bytes);
         if self.inner.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.inner.idle.notify_waiters();
         }
@@ -317,6 +339,37 @@ impl Inner {
             client,
             fault: &self.fault,
             hooks: self.hooks.lock().clone(),
+            metrics: &self.metrics,
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let instance = match &*self.state.lock() {
+            State::Running(client) => client.counts(),
+            _ => *self.final_instance_counts.lock(),
+        };
+        self.metrics.snapshot(
+            self.in_flight.load(Ordering::Acquire),
+            instance,
+            self.fault.isolated_brokers(),
+        )
+    }
+
+    /// One tick of the statistics thread: the callback, if any, gets a snapshot; a panic in it
+    /// is contained and reported once.
+    fn report_statistics(&self) {
+        let Some(callback) = self.statistics_callback.lock().clone() else {
+            return;
+        };
+        let stats = self.stats();
+        if std::panic::catch_unwind(AssertUnwindSafe(|| callback(&stats))).is_err()
+            && !self
+                .statistics_callback_panicked
+                .swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                "the statistics callback panicked; the panic was contained, and later ones are not reported"
+            );
         }
     }
 
@@ -344,6 +397,21 @@ impl Inner {
         Ok(())
     }
 
+    /// The statistics thread, when `statistics_interval_ms` asks for one.
+    fn start_statistics(self: &Arc<Self>) {
+        let interval = self.config.statistics_interval;
+        if interval.is_zero() || !self.metrics.enabled() {
+            return;
+        }
+        let inner = Arc::downgrade(self);
+        *self.statistics_reporter.lock() = metrics::spawn_reporter(interval, move || {
+            inner
+                .upgrade()
+                .map(|inner| inner.report_statistics())
+                .is_some()
+        });
+    }
+
     async fn shutdown(self: &Arc<Self>) -> Result<()> {
         let client = {
             let mut state = self.state.lock();
@@ -368,6 +436,8 @@ impl Inner {
         if let Some(tracer) = &self.tracer {
             tracer.shutdown(grace).await;
         }
+        self.statistics_reporter.lock().take();
+        *self.final_instance_counts.lock() = client.counts();
         client.unregister(&self.config.group).await;
         *self.state.lock() = State::ShutDown;
         tracing::info!(group = %self.config.group, "producer shut down");
@@ -497,12 +567,17 @@ impl Producer {
                 batcher: AutoBatcher::new(&config),
                 hooks: Mutex::new(hooks),
                 tracer,
+                metrics: ProducerMetrics::new(config.enable_metrics),
                 config,
                 state: Mutex::new(State::Created),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
                 abort: watch::Sender::new(false),
                 test_panics_left: AtomicU32::new(test_panics),
+                statistics_callback: Mutex::new(None),
+                statistics_callback_panicked: AtomicBool::new(false),
+                statistics_reporter: Mutex::new(None),
+                final_instance_counts: Mutex::new(InstanceCounts::default()),
             }),
         })
     }
@@ -516,7 +591,12 @@ impl Producer {
     pub async fn start(&self) -> Result<()> {
         runtime::check_fork()?;
         let inner = self.inner.clone();
-        runtime::on_runtime(async move { inner.start() }).await
+        runtime::on_runtime(async move {
+            inner.start()?;
+            inner.start_statistics();
+            Ok(())
+        })
+        .await
     }
 
     /// Waits (up to `shutdown_timeout`) for async sends in flight, fails the rest with
@@ -820,16 +900,27 @@ impl Producer {
             Backpressure::Fail => RoomWait::Fail,
             Backpressure::Block => wait,
         };
+        let metrics = &self.inner.metrics;
         let permit = match (bounds.try_acquire(bytes), wait) {
             (Some(permit), _) => Some(permit),
-            (None, RoomWait::Fail) => return Err(bounds.full()),
-            (None, RoomWait::InTask) => None,
+            (None, RoomWait::Fail) => {
+                metrics.backpressure_refused();
+                return Err(bounds.full());
+            }
+            (None, RoomWait::InTask) => {
+                metrics.backpressure_waited();
+                None
+            }
             (None, RoomWait::ThisThread) => {
+                metrics.backpressure_waited();
                 let inner = self.inner.clone();
                 let deadline = Instant::now() + timeout;
-                Some(runtime::block_on(async move {
-                    inner.bounds.acquire(bytes, deadline).await
-                })??)
+                let permit =
+                    runtime::block_on(async move { inner.bounds.acquire(bytes, deadline).await })?;
+                if permit.is_err() {
+                    metrics.backpressure_refused();
+                }
+                Some(permit?)
             }
         };
         let in_flight = InFlight::new(&self.inner, permit, bytes, timeout);
@@ -988,6 +1079,26 @@ impl Producer {
     pub fn add_send_hook(&self, hook: Arc<dyn SendHook>) {
         let mut hooks = self.inner.hooks.lock();
         *hooks = hooks.with(hook);
+    }
+
+    /// What the producer did so far: sends by form and outcome, attempts, latency per broker,
+    /// bytes, backpressure, routes, connections (see [`Stats`]). Empty with
+    /// `enable_metrics=false`.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Sets the function that gets a [`Stats`] snapshot every `statistics_interval_ms`, on the
+    /// library's `rmq-stats` thread, replacing any earlier one. A panic in it is contained and
+    /// reported once (an error log record); sends never wait for it.
+    pub fn set_statistics_callback(&self, callback: StatisticsCallback) {
+        *self.inner.statistics_callback.lock() = Some(callback);
+    }
+
+    /// Sees each send attempt as it ends (the OpenTelemetry instruments).
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn add_attempt_observer(&self, observer: Arc<dyn metrics::AttemptObserver>) {
+        self.inner.metrics.add_observer(observer);
     }
 
     /// What became of this producer's trace records (`enable_msg_trace`): sent, dropped on a

@@ -231,6 +231,19 @@ pub const OPTIONS: &[OptionDoc] = &[
         "topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC",
     ),
     option(
+        "enable_metrics",
+        Boolean,
+        Value("true"),
+        "count sends, attempts, latency per broker and the rest of the producer's statistics \
+         (`stats()`); off, the statistics stay empty",
+    ),
+    option(
+        "statistics_interval_ms",
+        Integer,
+        Value("0"),
+        "how often the statistics callback gets a snapshot; 0 never calls it",
+    ),
+    option(
         "namespace",
         Text,
         Unset("none"),

@@ -15,6 +15,7 @@ use crate::producer::LocalTransactionState;
 use crate::producer::config::MAX_MILLIS;
 use crate::producer::fault::FaultStrategy;
 use crate::producer::hook::{Hooks, SendContext, SendOutcome};
+use crate::producer::metrics::{AttemptRecord, ProducerMetrics, SendForm};
 use crate::producer::select::Route;
 use crate::producer::trace::{
     self, DEFAULT_REGION, EndTransactionFacts, RecordKind, TraceRecord, Tracer,
@@ -199,6 +200,15 @@ impl Prepared {
         })
     }
 
+    /// How the statistics name a send of this in `mode`.
+    fn form(&self, mode: Mode) -> SendForm {
+        match (self.batch, mode) {
+            (true, _) => SendForm::Batch,
+            (false, Mode::Sync) => SendForm::Sync,
+            (false, Mode::Async) => SendForm::Async,
+        }
+    }
+
     /// Body bytes on the wire (what async bounds count).
     pub fn body_len(&self) -> usize {
         self.body.len()
@@ -355,12 +365,20 @@ pub struct Sender<'a> {
     pub client: &'a Arc<ClientInstance>,
     pub fault: &'a FaultStrategy,
     pub hooks: Hooks,
+    pub metrics: &'a ProducerMetrics,
 }
 
 impl Sender<'_> {
     /// SYNC or ASYNC mode: up to `1 + retries` attempts, all within the send's timeout.
     #[tracing::instrument(name = "send", level = "info", skip_all, fields(topic = %prepared.topic, mode = ?mode))]
     pub async fn send(&self, prepared: &Prepared, mode: Mode) -> Result<SendResult> {
+        let result = self.send_with_retries(prepared, mode).await;
+        self.metrics
+            .answered_send_ended(prepared.form(mode), &result);
+        result
+    }
+
+    async fn send_with_retries(&self, prepared: &Prepared, mode: Mode) -> Result<SendResult> {
         let started = Instant::now();
         let deadline = started + prepared.timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
@@ -453,11 +471,17 @@ impl Sender<'_> {
         mode: Mode,
     ) -> Result<SendResult> {
         let deadline = Instant::now() + prepared.timeout;
-        let info = self.client.publish_info(&prepared.topic, deadline).await?;
-        let queues = user_queues(&info.queues, &prepared.user_topic);
-        let queue = route.pick(&prepared.user_topic, &queues, deadline).await?;
-        self.attempt(&info, prepared, &queue, 0, None, deadline)
-            .await
+        let sent = async {
+            let info = self.client.publish_info(&prepared.topic, deadline).await?;
+            let queues = user_queues(&info.queues, &prepared.user_topic);
+            let queue = route.pick(&prepared.user_topic, &queues, deadline).await?;
+            self.attempt(&info, prepared, &queue, 0, None, deadline)
+                .await
+        };
+        let result = sent.await;
+        self.metrics
+            .answered_send_ended(prepared.form(mode), &result);
+        result
     }
 
     /// The queue a chosen route names, or picks among `user_topic`'s writable queues.
@@ -478,6 +502,12 @@ impl Sender<'_> {
     /// ONEWAY mode: one attempt, returns once the request is queued to the broker's connection.
     #[tracing::instrument(name = "send", level = "info", skip_all, fields(topic = %prepared.topic, mode = "Oneway"))]
     pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
+        let result = self.send_oneway_once(prepared).await;
+        self.metrics.oneway_send_ended(&result);
+        result
+    }
+
+    async fn send_oneway_once(&self, prepared: &Prepared) -> Result<()> {
         let deadline = Instant::now() + prepared.timeout;
         let info = self.client.publish_info(&prepared.topic, deadline).await?;
         let queue = self.fault.select(&info, None)?;
@@ -488,11 +518,13 @@ impl Sender<'_> {
         self.hooks.before(&ctx);
         let begin = Instant::now();
         let result = self.client.oneway_broker(addr, cmd, deadline).await;
+        let latency = begin.elapsed();
+        self.attempt_ended(prepared, &queue, 0, latency, result.is_ok());
         let outcome = match &result {
             Ok(()) => SendOutcome::Written,
             Err(e) => SendOutcome::Failed(e),
         };
-        self.hooks.after(&ctx, begin.elapsed(), outcome);
+        self.hooks.after(&ctx, latency, outcome);
         if let Err(e) = &result {
             let verdict = Verdict::of(e);
             if verdict.isolate {
@@ -588,12 +620,33 @@ impl Sender<'_> {
             Ok(response) => send_result(response, queue, prepared, addr),
             Err(e) => Err(e),
         };
+        let latency = begin.elapsed();
+        self.attempt_ended(prepared, queue, attempt, latency, result.is_ok());
         let outcome = match &result {
             Ok(stored) => SendOutcome::Stored(stored),
             Err(e) => SendOutcome::Failed(e),
         };
-        self.hooks.after(&ctx, begin.elapsed(), outcome);
+        self.hooks.after(&ctx, latency, outcome);
         result
+    }
+
+    fn attempt_ended(
+        &self,
+        prepared: &Prepared,
+        queue: &MessageQueue,
+        attempt: u32,
+        latency: Duration,
+        succeeded: bool,
+    ) {
+        let record = AttemptRecord {
+            topic: &prepared.user_topic,
+            client_id: self.client.client_id(),
+            broker_name: &queue.broker_name,
+            latency,
+            succeeded,
+        };
+        self.metrics
+            .attempt_ended(&record, attempt, prepared.body_len());
     }
 }
 

@@ -18,6 +18,7 @@ use crate::client::ClientInstance;
 use crate::producer::ProducerConfig;
 use crate::producer::fault::FaultStrategy;
 use crate::producer::hook::{Hooks, SendContext, SendHook, SendOutcome};
+use crate::producer::metrics::ProducerMetrics;
 use crate::producer::send::{Mode, Prepared, Sender};
 use crate::producer::{LocalTransactionState, SendStatus};
 use crate::protocol::message::Message;
@@ -317,14 +318,18 @@ fn flush(
     }
 }
 
+static UNCOUNTED: once_cell::sync::Lazy<ProducerMetrics> =
+    once_cell::sync::Lazy::new(|| ProducerMetrics::new(false));
+
 impl TraceProducer {
     async fn send(&self, client: &Arc<ClientInstance>, message: TraceMessage) {
         let sender = Sender {
             config: &self.config,
             client,
             fault: &self.fault,
-            // Trace messages are not traced.
+            // Trace messages are not traced, nor counted in the producer's statistics.
             hooks: Hooks::default(),
+            metrics: &UNCOUNTED,
         };
         let sent = match Prepared::new(&message.message, &self.config) {
             Ok(prepared) => sender.send(&prepared, Mode::Async).await,

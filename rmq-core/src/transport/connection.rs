@@ -71,8 +71,17 @@ pub struct HangCheck<'a> {
     pub probe: &'a (dyn Fn() -> RemotingCommand + Sync),
 }
 
+/// Connections of one transport opened, and lost (closed by the peer, a failed read or write,
+/// an undecodable frame, or given up as hung), for the producer's statistics.
+#[derive(Default)]
+pub struct ConnectionCounts {
+    pub opened: AtomicU64,
+    pub lost: AtomicU64,
+}
+
 struct Shared {
     addr: String,
+    counts: Arc<ConnectionCounts>,
     pending: Mutex<HashMap<i32, Pending>>,
     closed: AtomicBool,
     /// Why it closed, for requests that find it closed (e.g. the TLS alert of a server that
@@ -100,12 +109,24 @@ impl Shared {
         self.fail(ErrorKind::Network, reason);
     }
 
-    /// Marks the connection dead and fails everything still waiting on it with `kind`.
-    fn fail(&self, kind: ErrorKind, reason: &str) {
+    fn lose_network(&self, reason: &str) {
+        self.lose(ErrorKind::Network, reason);
+    }
+
+    /// [`Shared::fail`] for a connection the client did not choose to close.
+    fn lose(&self, kind: ErrorKind, reason: &str) {
+        if self.fail(kind, reason) {
+            self.counts.lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks the connection dead and fails everything still waiting on it with `kind`; false
+    /// if it was dead already.
+    fn fail(&self, kind: ErrorKind, reason: &str) -> bool {
         // Before the flag, so that whoever sees it closed also finds why.
         let _ = self.close_reason.set(reason.to_string());
         if self.closed.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         let pending: Vec<Pending> = self.pending.lock().drain().map(|(_, p)| p).collect();
         if !pending.is_empty() {
@@ -120,6 +141,7 @@ impl Shared {
         }
         self.in_flight.close();
         self.closed_signal.send_replace(true);
+        true
     }
 
     /// Forgets the pending request `opaque` (answered, timed out or given up) and returns it;
@@ -132,7 +154,7 @@ impl Shared {
 
     fn reset_if_hung_and_idle(&self) {
         if self.hung.load(Ordering::Acquire) && self.pending.lock().is_empty() {
-            self.close("given up as hung");
+            self.lose_network("given up as hung");
         }
     }
 }
@@ -165,6 +187,7 @@ impl Connection {
         deadline: Instant,
         config: &TransportConfig,
         handlers: ServerHandlers,
+        counts: Arc<ConnectionCounts>,
     ) -> Result<Connection> {
         let (serialize, max_frame_len) = (config.serialize, config.max_frame_len);
         let stream = match tokio::time::timeout_at(tcp_deadline, TcpStream::connect(addr)).await {
@@ -216,8 +239,10 @@ impl Connection {
                 (Box::new(read), Box::new(write))
             }
         };
+        counts.opened.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
+            counts,
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
             close_reason: OnceLock::new(),
@@ -583,7 +608,7 @@ async fn write_loop(
                 break;
             }
             Err(e) => {
-                shared.close(&format!("write failed: {e}"));
+                shared.lose_network(&format!("write failed: {e}"));
                 return end_writing(&shared, &mut socket, resetter).await;
             }
         }
@@ -692,7 +717,7 @@ async fn read_loop(
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(addr = %shared.addr, error = %e, "undecodable frame; closing");
-                    shared.fail(
+                    shared.lose(
                         ErrorKind::Protocol,
                         &format!("undecodable frame: {}", e.message()),
                     );
@@ -710,7 +735,7 @@ async fn read_loop(
             _ = closed.wait_for(|closed| *closed) => return,
         }
     };
-    shared.close(&reason);
+    shared.lose_network(&reason);
 }
 
 fn complete(shared: &Shared, cmd: RemotingCommand) {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -13,7 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::acl::Credentials;
 use crate::protocol::codes::response;
 use crate::protocol::command::{RemotingCommand, SerializeType};
-use crate::transport::connection::{Connection, HangCheck};
+use crate::transport::connection::{Connection, ConnectionCounts, HangCheck};
 use crate::transport::server_requests::{ServerHandlers, ServerRequestHandler};
 use crate::transport::tls::Tls;
 
@@ -38,6 +39,7 @@ pub struct Transport {
     /// Tells the client instance about each new connection (it heartbeats new brokers at once).
     connected: mpsc::UnboundedSender<String>,
     handlers: ServerHandlers,
+    counts: Arc<ConnectionCounts>,
 }
 
 impl Transport {
@@ -49,6 +51,7 @@ impl Transport {
             slots: Mutex::new(HashMap::new()),
             connected,
             handlers: ServerHandlers::default(),
+            counts: Arc::default(),
         };
         (transport, events)
     }
@@ -90,6 +93,7 @@ impl Transport {
             connect_deadline,
             &self.config,
             self.handlers.clone(),
+            self.counts.clone(),
         )
         .await?;
         *slot = Some(conn.clone());
@@ -213,6 +217,14 @@ impl Transport {
                 .map(|c| c.as_ref().is_some_and(Connection::is_usable))
                 .unwrap_or(true)
         })
+    }
+
+    /// Connections opened and lost so far.
+    pub fn connection_counts(&self) -> (u64, u64) {
+        (
+            self.counts.opened.load(Ordering::Relaxed),
+            self.counts.lost.load(Ordering::Relaxed),
+        )
     }
 
     pub fn close_all(&self) {

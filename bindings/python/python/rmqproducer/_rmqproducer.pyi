@@ -88,6 +88,10 @@ class _ProducerOptions(TypedDict, total=False):
     """Write a trace record (Java's message trace) for every send the broker answers, sent in batches to the trace topic; never slows or fails a send (default: false)."""
     customized_trace_topic: str
     """Topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC (default: RMQ_SYS_TRACE_TOPIC)."""
+    enable_metrics: bool
+    """Count sends, attempts, latency per broker and the rest of the producer's statistics (`stats()`); off, the statistics stay empty (default: true)."""
+    statistics_interval_ms: int
+    """How often the statistics callback gets a snapshot; 0 never calls it (default: 0)."""
     namespace: str
     """Namespace: topics become `<namespace>%<topic>` (default: none)."""
     vip_channel_enabled: bool
