@@ -345,6 +345,14 @@ typedef void (*rmq_reply_cb)(void *userdata,
                              const struct rmq_error *error);
 
 /**
+ * A statistics callback: `json` (`len` bytes, NUL-terminated) is a snapshot as
+ * `rmq_producer_stats` gives it, valid only during the call. Called every
+ * `statistics_interval_ms` on the library's `rmq-stats` thread (one per producer), never while
+ * a send waits; it must return normally (no `longjmp`, no C++ exception).
+ */
+typedef void (*rmq_statistics_cb)(void *userdata, const char *json, size_t len);
+
+/**
  * The check function of a transactional producer: answers the broker's question about a half
  * message whose outcome is still unknown, returning an `rmq_transaction_state` (any other value
  * counts as `RMQ_TRANSACTION_STATE_UNKNOWN`, and the broker asks again later).
@@ -478,6 +486,10 @@ struct rmq_config *rmq_config_new(void);
  *   answers, sent in batches to the trace topic; never slows or fails a send (default: false)
  * - `customized_trace_topic`: topic the trace records go to; empty means RMQ_SYS_TRACE_TOPIC
  *   (default: RMQ_SYS_TRACE_TOPIC)
+ * - `enable_metrics`: count sends, attempts, latency per broker and the rest of the producer's
+ *   statistics (`stats()`); off, the statistics stay empty (default: true)
+ * - `statistics_interval_ms`: how often the statistics callback gets a snapshot; 0 never calls it
+ *   (default: 0)
  * - `namespace`: namespace: topics become `<namespace>%<topic>` (default: none)
  * - `vip_channel_enabled`: send to the brokers' VIP channel, listen port - 2 (default: false)
  * - `access_key`: access key for brokers with authentication on (default: none)
@@ -1142,6 +1154,33 @@ struct rmq_send_result *rmq_send_result_clone(const struct rmq_send_result *resu
  * Frees a result owned by the caller; NULL is a no-op. Never free the result a callback is handed.
  */
 void rmq_send_result_free(struct rmq_send_result *result);
+
+/**
+ * Writes to `*json` a NUL-terminated JSON snapshot of what the producer did so far, to be freed
+ * with `rmq_string_free`. Its fields: `sends` (by form `sync` / `async` / `oneway` / `batch`,
+ * then outcome: a send status name, `WRITTEN` for oneway, or the `rmq_result_name` of the
+ * failure without `RMQ_RESULT_`), `attempts`, `retries`, `bytes_sent`, `send_latency_ms` (by
+ * broker: cumulative `buckets` for 1, 5, 10, 20, 50, 200 and 500 ms, `count`, `sum_ms`),
+ * `in_flight`, `in_flight_bytes`, `backpressure_waits`, `backpressure_refusals`,
+ * `route_refreshes`, `route_refresh_failures`, `connections_opened`, `connections_lost`,
+ * `isolated_brokers`. All zero and empty with `enable_metrics=false`.
+ */
+enum rmq_result rmq_producer_stats(const struct rmq_producer *producer, char **json);
+
+/**
+ * Frees a string the library allocated for the caller (`rmq_producer_stats`); NULL is a no-op.
+ */
+void rmq_string_free(char *s);
+
+/**
+ * Sets the function that gets the producer's statistics every `statistics_interval_ms` (an
+ * option; 0, the default, never calls it), with `userdata` (which must outlive the producer),
+ * replacing any earlier one; see `rmq_statistics_cb` for its thread. A NULL `callback` is
+ * `RMQ_RESULT_INVALID_ARGUMENT`.
+ */
+enum rmq_result rmq_producer_set_statistics_cb(struct rmq_producer *producer,
+                                               rmq_statistics_cb callback,
+                                               void *userdata);
 
 /**
  * The message id (`UNIQ_KEY`) of the half message, as its send result reported it; NULL for NULL.

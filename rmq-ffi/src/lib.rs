@@ -28,6 +28,7 @@ mod queue;
 mod recall;
 mod request;
 mod send_result;
+mod stats;
 mod transaction;
 
 pub use batch::*;
@@ -42,6 +43,7 @@ pub use queue::*;
 pub use recall::*;
 pub use request::*;
 pub use send_result::*;
+pub use stats::*;
 pub use transaction::*;
 
 /// The version of this header (`RMQ_VERSION_MINOR` changes with every ABI break while

@@ -1607,6 +1607,58 @@ static void message_trace_is_read_by_java_s_query_tool(void) {
   rmq_producer_free(p);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Statistics                                                                                 */
+
+typedef struct {
+  pthread_mutex_t lock;
+  int calls;
+  char last[16384];
+} statistics_tally;
+
+static void on_statistics(void *userdata, const char *json, size_t len) {
+  statistics_tally *t = userdata;
+  pthread_mutex_lock(&t->lock);
+  t->calls++;
+  CHECK(strlen(json) == len);
+  snprintf(t->last, sizeof t->last, "%s", json);
+  pthread_mutex_unlock(&t->lock);
+}
+
+static int statistics_reported(statistics_tally *t, const char *text) {
+  pthread_mutex_lock(&t->lock);
+  int found = strstr(t->last, text) != NULL;
+  pthread_mutex_unlock(&t->lock);
+  return found;
+}
+
+static void statistics_count_the_sends_and_reach_the_callback(void) {
+  rmq_producer *p = producer_with("stats", "thread", "statistics_interval_ms", "100");
+  statistics_tally t = {PTHREAD_MUTEX_INITIALIZER, 0, ""};
+  CHECK_RC(rmq_producer_set_statistics_cb(p, on_statistics, &t), RMQ_RESULT_OK);
+  CHECK_RC(rmq_producer_set_statistics_cb(p, NULL, &t), RMQ_RESULT_INVALID_ARGUMENT);
+  for (int i = 0; i < 5; i++) {
+    sent_message *m = sent_text("Stats", "sync, counted");
+    rmq_send_result *result = send_sync_ok(p, m);
+    if (result) record_stored(m, rmq_send_result_msg_id(result));
+    rmq_send_result_free(result);
+    sent_free(m);
+  }
+  char *json = NULL;
+  CHECK_RC(rmq_producer_stats(p, &json), RMQ_RESULT_OK);
+  CHECK(json != NULL && strstr(json, "\"sends\":{\"sync\":{\"SEND_OK\":5}}") != NULL);
+  CHECK(json != NULL && strstr(json, "\"attempts\":5,\"retries\":0") != NULL);
+  CHECK(json != NULL && strstr(json, "\"in_flight\":0,\"in_flight_bytes\":0") != NULL);
+  rmq_string_free(json);
+  int reported = 0;
+  for (int i = 0; i < 100 && !reported; i++) {
+    reported = statistics_reported(&t, "\"sync\":{\"SEND_OK\":5}");
+    if (!reported) sleep_ms(50);
+  }
+  CHECK(reported);
+  rmq_producer_free(p);
+}
+
 int main(void) {
   int setup = cluster_setup("test_features");
   if (setup != 0) return setup;
@@ -1632,6 +1684,7 @@ int main(void) {
   RUN(a_message_s_own_timeout_ends_its_sends_on_a_hung_broker);
   RUN(auto_batched_sends_are_answered_once_each_and_stored);
   RUN(message_trace_is_read_by_java_s_query_tool);
+  RUN(statistics_count_the_sends_and_reach_the_callback);
   fclose(manifest);
   return harness_finish("test_features");
 }

@@ -992,6 +992,22 @@ static void logs_are_silent_by_default_and_reach_the_callback_at_its_level(void)
   CHECK(log_records(&tally) == before);
 }
 
+static void statistics_of_a_producer_and_their_bad_arguments(void) {
+  rmq_producer *producer = producer_for("statistics_offline", "thread");
+  char *json = NULL;
+  CHECK_RC(rmq_producer_stats(NULL, &json), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_stats(producer, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK(json == NULL);
+  CHECK_RC(rmq_producer_set_statistics_cb(NULL, NULL, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  CHECK_RC(rmq_producer_set_statistics_cb(producer, NULL, NULL), RMQ_RESULT_INVALID_ARGUMENT);
+  rmq_string_free(NULL);
+  /* Before start: nothing done yet. */
+  CHECK_RC(rmq_producer_stats(producer, &json), RMQ_RESULT_OK);
+  CHECK(json != NULL && strstr(json, "\"sends\":{},\"attempts\":0") == json + 1);
+  rmq_string_free(json);
+  rmq_producer_free(producer);
+}
+
 int main(void) {
   RUN(version_is_the_crate_version);
   RUN(result_codes_have_stable_names);
@@ -1016,6 +1032,7 @@ int main(void) {
   RUN(a_panic_inside_a_send_task_calls_back_once_with_internal);
   RUN(transactional_producers_have_the_producer_lifecycle);
   RUN(feature_options_refuse_bad_values);
+  RUN(statistics_of_a_producer_and_their_bad_arguments);
   RUN(logs_are_silent_by_default_and_reach_the_callback_at_its_level);
   return harness_finish("test_offline");
 }
