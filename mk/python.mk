@@ -13,7 +13,8 @@ CARGO ?= cargo
 PY_VENV := $(REPO)/.cache/venv-python
 PY_WHEELS := $(REPO)/.cache/wheels-python
 PY_BIN := $(PY_VENV)/bin
-PY_TOOLS := 'maturin>=1.9.4,<2' 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2' 'mypy>=1.11'
+PY_TOOLS := 'maturin>=1.9.4,<2' 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2' 'mypy>=1.11' \
+	'prometheus-client>=0.20'
 # The Cargo profile of the wheel: release, except for the tests (see Cargo.toml).
 PY_PROFILE ?= release
 

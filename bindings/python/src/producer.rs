@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use rmq_core::{Completion, Error, ProducerConfig, QueueSelection, RoomWait, runt
 use crate::dispatch::{self, Target};
 use crate::errors::{IntoPyResult, catch_panic};
 use crate::hook::PySendHook;
+use crate::logging;
 use crate::message::PyMessage;
 use crate::result::{PyMessageQueue, PySendResult};
 
@@ -482,6 +484,48 @@ impl PyProducer {
             .into())
         })
         .into_py_result(py)
+    }
+
+    /// What the producer did so far, as a dict: ``sends`` (by form, then outcome), ``attempts``,
+    /// ``retries``, ``bytes_sent``, ``send_latency_ms`` (by broker), ``in_flight``,
+    /// ``in_flight_bytes``, ``backpressure_waits``, ``backpressure_refusals``,
+    /// ``route_refreshes``, ``route_refresh_failures``, ``connections_opened``,
+    /// ``connections_lost``, ``isolated_brokers``. Empty counts with ``enable_metrics=False``.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let producer = self.usable().into_py_result(py)?;
+        let json = catch_panic("stats", || Ok(producer.stats().to_json())).into_py_result(py)?;
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
+    /// Calls ``callback(stats)`` with a dict as ``stats()`` gives it every
+    /// ``statistics_interval_ms``, on the library's delivery thread, replacing any earlier
+    /// callback. The first exception it raises is logged; later ones are not.
+    fn set_statistics_callback(&self, py: Python<'_>, callback: Bound<'_, PyAny>) -> PyResult<()> {
+        if !callback.is_callable() {
+            return Err(PyTypeError::new_err(
+                "the statistics callback must be callable as callback(dict)",
+            ));
+        }
+        let producer = self.usable().into_py_result(py)?;
+        let callback = Arc::new(callback.unbind());
+        let raised = Arc::new(AtomicBool::new(false));
+        producer.set_statistics_callback(Arc::new(move |stats: &rmq_core::producer::Stats| {
+            let json = stats.to_json();
+            let (callback, raised) = (callback.clone(), raised.clone());
+            dispatch::submit(Box::new(move |py| {
+                let callback = callback.bind(py);
+                let called = py
+                    .import("json")
+                    .and_then(|json_module| json_module.call_method1("loads", (json,)))
+                    .and_then(|stats| callback.call1((stats,)));
+                if let Err(error) = called
+                    && !raised.swap(true, Ordering::Relaxed)
+                {
+                    logging::function_raised(py, "statistics callback", callback, error);
+                }
+            }));
+        }));
+        Ok(())
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {

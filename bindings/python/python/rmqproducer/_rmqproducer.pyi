@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import ClassVar, Final, Literal, Optional, TypedDict, Union, final
+from typing import Any, ClassVar, Final, Literal, Optional, TypedDict, Union, final
 
 from typing_extensions import Buffer, Self, Unpack
 
@@ -274,6 +274,15 @@ class Producer:
     def trace_stats(self) -> dict[str, int]:
         """What became of the message-trace records (``enable_msg_trace``): ``sent``,
         ``dropped`` (the trace queue was full), ``failed`` (their trace send failed)."""
+    def stats(self) -> dict[str, Any]:
+        """What the producer did so far: ``sends`` (by form, then outcome), ``attempts``,
+        ``retries``, ``bytes_sent``, ``send_latency_ms`` (by broker), ``in_flight``,
+        ``in_flight_bytes``, ``backpressure_waits``, ``backpressure_refusals``,
+        ``route_refreshes``, ``route_refresh_failures``, ``connections_opened``,
+        ``connections_lost``, ``isolated_brokers``."""
+    def set_statistics_callback(self, callback: Callable[[dict[str, Any]], object]) -> None:
+        """``callback(stats)`` every ``statistics_interval_ms``, on the delivery thread; the
+        first exception it raises is logged."""
     def start(self) -> None: ...
     def shutdown(self) -> None: ...
     def send(self, msg: Message) -> SendResult: ...
