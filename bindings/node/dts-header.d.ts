@@ -129,3 +129,44 @@ export interface ProducerOptions {
  * asks for (`'off'`: none).
  */
 export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/** A latency histogram of `ProducerStats.send_latency_ms`, buckets of 1, 5, 10, 20, 50, 200, 500 ms. */
+export interface LatencyHistogram {
+  /** `buckets[i]`: attempts that took at most the i-th bound (cumulative). */
+  buckets: number[]
+  /** All attempts. */
+  count: number
+  /** Their total time, ms. */
+  sum_ms: number
+}
+
+/**
+ * What a producer did so far (`producer.stats()`, the statistics callback); field names as in
+ * every language's statistics.
+ */
+export interface ProducerStats {
+  /** Sends that ended, by form (`sync`, `async`, `oneway`, `batch`) then outcome: a send status, `WRITTEN` (oneway) or an error code. */
+  sends: Record<string, Record<string, number>>
+  /** Requests sent to brokers, retries included. */
+  attempts: number
+  /** Attempts after a send's first. */
+  retries: number
+  /** Message body bytes of every attempt. */
+  bytes_sent: number
+  /** How long attempts took, by broker name. */
+  send_latency_ms: Record<string, LatencyHistogram>
+  /** Async calls whose callbacks have not returned, and their body bytes. */
+  in_flight: number
+  in_flight_bytes: number
+  /** Async calls that waited for room, and those refused with `TOO_MANY_REQUESTS`. */
+  backpressure_waits: number
+  backpressure_refusals: number
+  /** Route lookups asked of the name servers, and those that failed (client instance-wide). */
+  route_refreshes: number
+  route_refresh_failures: number
+  /** Connections opened, and lost without the client closing them (client instance-wide). */
+  connections_opened: number
+  connections_lost: number
+  /** Brokers the fault strategy avoids now. */
+  isolated_brokers: string[]
+}

@@ -27,4 +27,5 @@ mod message;
 mod options;
 mod producer;
 mod settling;
+mod stats;
 mod transaction;

@@ -29,6 +29,7 @@ use crate::message::{
 };
 use crate::options::config_from_js;
 use crate::settling::{Settling, Unsettled};
+use crate::stats::{parse_json, statistics_callback};
 
 /// A queue selector: `(queues, message) => index`.
 type Selector = JsFunction<
@@ -78,6 +79,26 @@ impl Producer {
             dropped: stats.dropped as f64,
             failed: stats.failed as f64,
         }
+    }
+
+    /// What the producer did so far (see `ProducerStats`); empty counts with
+    /// `enableMetrics: false`.
+    #[napi(ts_return_type = "ProducerStats")]
+    pub fn stats<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
+        let json = catch_panic(|| Ok(self.inner.stats().to_json()))
+            .map_err(|err| to_js_error(env, &err))?;
+        parse_json(env, &json)
+    }
+
+    /// Calls `callback(stats)` every `statisticsIntervalMs` on the JS thread, replacing any
+    /// earlier callback. It never keeps the process alive; its first exception is reported as
+    /// a process warning (type `RmqCallbackError`).
+    #[napi(ts_args_type = "callback: (stats: ProducerStats) => void")]
+    pub fn set_statistics_callback(&self, env: &Env, callback: Unknown) -> napi::Result<()> {
+        let callback = catch_panic(|| statistics_callback(env, callback))
+            .map_err(|err| to_js_error(env, &err))?;
+        self.inner.set_statistics_callback(callback);
+        Ok(())
     }
 
     /// Resolves once the producer has its name server and is registered; rejects with
