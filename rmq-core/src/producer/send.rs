@@ -370,7 +370,12 @@ pub struct Sender<'a> {
 
 impl Sender<'_> {
     /// SYNC or ASYNC mode: up to `1 + retries` attempts, all within the send's timeout.
-    #[tracing::instrument(name = "send", level = "info", skip_all, fields(topic = %prepared.topic, mode = ?mode))]
+    #[tracing::instrument(
+        name = "send",
+        level = "info",
+        skip_all,
+        fields(topic = %prepared.topic, mode = ?mode)
+    )]
     pub async fn send(&self, prepared: &Prepared, mode: Mode) -> Result<SendResult> {
         let result = self.send_with_retries(prepared, mode).await;
         self.metrics
@@ -463,7 +468,12 @@ impl Sender<'_> {
 
     /// One attempt on the queue `route` chooses, with nowhere else to go: it waits until the
     /// deadline, even on a hung broker.
-    #[tracing::instrument(name = "send", level = "info", skip_all, fields(topic = %prepared.topic, mode = ?mode))]
+    #[tracing::instrument(
+        name = "send",
+        level = "info",
+        skip_all,
+        fields(topic = %prepared.topic, mode = ?mode)
+    )]
     async fn send_to_chosen_queue(
         &self,
         prepared: &Prepared,
@@ -500,7 +510,12 @@ impl Sender<'_> {
     }
 
     /// ONEWAY mode: one attempt, returns once the request is queued to the broker's connection.
-    #[tracing::instrument(name = "send", level = "info", skip_all, fields(topic = %prepared.topic, mode = "Oneway"))]
+    #[tracing::instrument(
+        name = "send",
+        level = "info",
+        skip_all,
+        fields(topic = %prepared.topic, mode = "Oneway")
+    )]
     pub async fn send_oneway(&self, prepared: &Prepared) -> Result<()> {
         let result = self.send_oneway_once(prepared).await;
         self.metrics.oneway_send_ended(&result);
@@ -596,7 +611,12 @@ impl Sender<'_> {
         })
     }
 
-    #[tracing::instrument(name = "send_attempt", level = "debug", skip_all, fields(broker = %queue.broker_name, queue_id = queue.queue_id, attempt = attempt))]
+    #[tracing::instrument(
+        name = "send_attempt",
+        level = "debug",
+        skip_all,
+        fields(broker = %queue.broker_name, queue_id = queue.queue_id, attempt = attempt)
+    )]
     async fn attempt(
         &self,
         info: &TopicPublishInfo,
