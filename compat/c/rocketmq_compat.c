@@ -462,7 +462,8 @@ static rmq_producer *started(CProducer *producer, int status, const char *functi
   return producer->producer;
 }
 
-/* A sync send's outcome: fills *out and frees the result, or reports the failure as status. */
+/* A sync send's outcome (result, and sent when OK; call after the send, never with it as an
+ * argument): fills *out and frees sent, or reports the failure as status. */
 static int sync_outcome(int status, rmq_result result, rmq_send_result *sent, CSendResult *out) {
   if (result != RMQ_RESULT_OK) return fail_from_library(status, result);
   if (out != NULL) fill_result(out, sent);
@@ -475,8 +476,8 @@ int SendMessageSync(CProducer *producer, CMessage *msg, CSendResult *result) {
   rmq_producer *p = started(producer, PRODUCER_SEND_SYNC_FAILED, "SendMessageSync");
   if (p == NULL) return PRODUCER_SEND_SYNC_FAILED;
   rmq_send_result *sent = NULL;
-  return sync_outcome(PRODUCER_SEND_SYNC_FAILED, rmq_producer_send_sync(p, msg->message, &sent),
-                      sent, result);
+  rmq_result sent_result = rmq_producer_send_sync(p, msg->message, &sent);
+  return sync_outcome(PRODUCER_SEND_SYNC_FAILED, sent_result, sent, result);
 }
 
 int SendBatchMessage(CProducer *producer, CBatchMessage *msg, CSendResult *result) {
@@ -484,8 +485,8 @@ int SendBatchMessage(CProducer *producer, CBatchMessage *msg, CSendResult *resul
   rmq_producer *p = started(producer, PRODUCER_SEND_SYNC_FAILED, "SendBatchMessage");
   if (p == NULL) return PRODUCER_SEND_SYNC_FAILED;
   rmq_send_result *sent = NULL;
-  return sync_outcome(PRODUCER_SEND_SYNC_FAILED,
-                      rmq_producer_send_batch_sync(p, msg->batch, &sent), sent, result);
+  rmq_result sent_result = rmq_producer_send_batch_sync(p, msg->batch, &sent);
+  return sync_outcome(PRODUCER_SEND_SYNC_FAILED, sent_result, sent, result);
 }
 
 int SendMessageOneway(CProducer *producer, CMessage *msg) {
@@ -503,9 +504,9 @@ int SendMessageOrderlyByShardingKey(CProducer *producer, CMessage *msg, const ch
   rmq_producer *p = started(producer, PRODUCER_SEND_ORDERLY_FAILED, "SendMessageOrderlyByShardingKey");
   if (p == NULL) return PRODUCER_SEND_ORDERLY_FAILED;
   rmq_send_result *sent = NULL;
-  return sync_outcome(PRODUCER_SEND_ORDERLY_FAILED,
-                      rmq_producer_send_with_sharding_key(p, msg->message, shardingKey, &sent),
-                      sent, result);
+  rmq_result sent_result =
+      rmq_producer_send_with_sharding_key(p, msg->message, shardingKey, &sent);
+  return sync_outcome(PRODUCER_SEND_ORDERLY_FAILED, sent_result, sent, result);
 }
 
 /* The queue the application's selector picks, asked on the calling thread as the official
@@ -543,8 +544,8 @@ int SendMessageOrderly(CProducer *producer, CMessage *msg, QueueSelectorCallback
     status = select_queue(p, msg, callback, arg, PRODUCER_SEND_ORDERLY_FAILED, &queue);
     if (status != OK) return status;
     rmq_send_result *sent = NULL;
-    status = sync_outcome(PRODUCER_SEND_ORDERLY_FAILED,
-                          rmq_producer_send_to_queue(p, msg->message, queue, &sent), sent, result);
+    rmq_result sent_result = rmq_producer_send_to_queue(p, msg->message, queue, &sent);
+    status = sync_outcome(PRODUCER_SEND_ORDERLY_FAILED, sent_result, sent, result);
     rmq_message_queue_free(queue);
     if (status == OK) break;
   }
@@ -562,8 +563,8 @@ int SendMessageOnewayOrderly(CProducer *producer, CMessage *msg, QueueSelectorCa
   int status = select_queue(p, msg, selector, arg, PRODUCER_SEND_ONEWAY_FAILED, &queue);
   if (status != OK) return status;
   rmq_send_result *sent = NULL;
-  status = sync_outcome(PRODUCER_SEND_ONEWAY_FAILED,
-                        rmq_producer_send_to_queue(p, msg->message, queue, &sent), sent, NULL);
+  rmq_result sent_result = rmq_producer_send_to_queue(p, msg->message, queue, &sent);
+  status = sync_outcome(PRODUCER_SEND_ONEWAY_FAILED, sent_result, sent, NULL);
   rmq_message_queue_free(queue);
   return status;
 }
@@ -682,8 +683,7 @@ int SendMessageTransaction(CProducer *producer, CMessage *msg,
   local_transaction local = {producer, msg, callback, userData};
   rmq_send_result *sent = NULL;
   rmq_transaction_state state;
-  return sync_outcome(PRODUCER_SEND_TRANSACTION_FAILED,
-                      rmq_producer_send_in_transaction(p, msg->message, execute_local, &local,
-                                                       &sent, &state),
-                      sent, result);
+  rmq_result sent_result =
+      rmq_producer_send_in_transaction(p, msg->message, execute_local, &local, &sent, &state);
+  return sync_outcome(PRODUCER_SEND_TRANSACTION_FAILED, sent_result, sent, result);
 }
