@@ -1,7 +1,8 @@
 /*
- * librocketmq.so: the producer half of rocketmq-client-cpp's C API (the headers in include/rocketmq) over
- * librmqproducer's C API, so that programs written for the official library compile unchanged and
- * link with -lrocketmq from our install.
+ * librocketmq.so: the producer half of rocketmq-client-cpp's C API (the headers in
+ * include/rocketmq) over librmqproducer's C API, so that programs written for the official
+ * library compile unchanged and link with -lrocketmq from our install. Async callbacks run on
+ * librmqproducer's delivery thread (callback_mode thread), queue selectors on the calling thread.
  *
  * A CProducer gathers its settings in an rmq_config and makes the rmq_producer at StartProducer
  * (the official setters also apply at start). Return codes are the official CStatus values:
@@ -95,7 +96,8 @@ CMessage *CreateMessage(const char *topic) {
   CMessage *msg = calloc(1, sizeof *msg);
   if (msg == NULL) return NULL;
   msg->message = rmq_message_new();
-  if (msg->message == NULL || (topic != NULL && rmq_message_set_topic(msg->message, topic) != RMQ_RESULT_OK)) {
+  if (msg->message == NULL ||
+      (topic != NULL && rmq_message_set_topic(msg->message, topic) != RMQ_RESULT_OK)) {
     rmq_message_free(msg->message);
     free(msg);
     return NULL;
@@ -501,7 +503,8 @@ int SendMessageOrderlyByShardingKey(CProducer *producer, CMessage *msg, const ch
                                     CSendResult *result) {
   if (producer == NULL || msg == NULL || shardingKey == NULL || result == NULL)
     return NULL_POINTER;
-  rmq_producer *p = started(producer, PRODUCER_SEND_ORDERLY_FAILED, "SendMessageOrderlyByShardingKey");
+  rmq_producer *p =
+      started(producer, PRODUCER_SEND_ORDERLY_FAILED, "SendMessageOrderlyByShardingKey");
   if (p == NULL) return PRODUCER_SEND_ORDERLY_FAILED;
   rmq_send_result *sent = NULL;
   rmq_result sent_result =
@@ -532,8 +535,8 @@ static int select_queue(rmq_producer *p, CMessage *msg, QueueSelectorCallback se
 }
 
 /* autoRetryTimes more attempts after a failed one, each asking the selector again. */
-int SendMessageOrderly(CProducer *producer, CMessage *msg, QueueSelectorCallback callback, void *arg,
-                       int autoRetryTimes, CSendResult *result) {
+int SendMessageOrderly(CProducer *producer, CMessage *msg, QueueSelectorCallback callback,
+                       void *arg, int autoRetryTimes, CSendResult *result) {
   if (producer == NULL || msg == NULL || callback == NULL || arg == NULL || result == NULL)
     return NULL_POINTER;
   rmq_producer *p = started(producer, PRODUCER_SEND_ORDERLY_FAILED, "SendMessageOrderly");

@@ -23,8 +23,8 @@ typedef void (*CSendExceptionCallback)(CMQException e);
 typedef void (*COnSendSuccessCallback)(CSendResult result, CMessage* msg, void* userData);
 typedef void (*COnSendExceptionCallback)(CMQException e, CMessage* msg, void* userData);
 /* The check callback runs on a library thread of its own; the executor on the calling thread. */
-typedef CTransactionStatus (*CLocalTransactionCheckerCallback)(CProducer* producer, CMessageExt* msg,
-                                                               void* data);
+typedef CTransactionStatus (*CLocalTransactionCheckerCallback)(CProducer* producer,
+                                                               CMessageExt* msg, void* data);
 typedef CTransactionStatus (*CLocalTransactionExecutorCallback)(CProducer* producer, CMessage* msg,
                                                                 void* data);
 
@@ -46,7 +46,8 @@ ROCKETMQCLIENT_API int SetProducerInstanceName(CProducer* producer, const char* 
 ROCKETMQCLIENT_API int SetProducerSessionCredentials(CProducer* producer, const char* accessKey,
                                                      const char* secretKey, const char* onsChannel);
 ROCKETMQCLIENT_API int SetProducerLogPath(CProducer* producer, const char* logPath);
-ROCKETMQCLIENT_API int SetProducerLogFileNumAndSize(CProducer* producer, int fileNum, long fileSize);
+ROCKETMQCLIENT_API int SetProducerLogFileNumAndSize(CProducer* producer, int fileNum,
+                                                    long fileSize);
 ROCKETMQCLIENT_API int SetProducerLogLevel(CProducer* producer, CLogLevel level);
 ROCKETMQCLIENT_API int SetProducerSendMsgTimeout(CProducer* producer, int timeout);
 ROCKETMQCLIENT_API int SetProducerCompressLevel(CProducer* producer, int level);
@@ -56,7 +57,8 @@ ROCKETMQCLIENT_API int SetProducerSsl(CProducer* producer, int enableSsl);
 ROCKETMQCLIENT_API int SetProducerSslPropertyFile(CProducer* producer, const char* sslPropertyFile);
 
 ROCKETMQCLIENT_API int SendMessageSync(CProducer* producer, CMessage* msg, CSendResult* result);
-ROCKETMQCLIENT_API int SendBatchMessage(CProducer* producer, CBatchMessage* msg, CSendResult* result);
+ROCKETMQCLIENT_API int SendBatchMessage(CProducer* producer, CBatchMessage* msg,
+                                        CSendResult* result);
 ROCKETMQCLIENT_API int SendMessageAsync(CProducer* producer, CMessage* msg,
                                         CSendSuccessCallback cSendSuccessCallback,
                                         CSendExceptionCallback cSendExceptionCallback);
@@ -75,7 +77,8 @@ ROCKETMQCLIENT_API int SendMessageOrderlyAsync(CProducer* producer, CMessage* ms
                                                CSendSuccessCallback cSendSuccessCallback,
                                                CSendExceptionCallback cSendExceptionCallback);
 ROCKETMQCLIENT_API int SendMessageOrderlyByShardingKey(CProducer* producer, CMessage* msg,
-                                                       const char* shardingKey, CSendResult* result);
+                                                       const char* shardingKey,
+                                                       CSendResult* result);
 ROCKETMQCLIENT_API int SendMessageTransaction(CProducer* producer, CMessage* msg,
                                               CLocalTransactionExecutorCallback callback,
                                               void* userData, CSendResult* result);

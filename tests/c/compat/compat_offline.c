@@ -160,7 +160,8 @@ static void null_arguments_are_null_pointer(void) {
   CHECK(GetOriginMessageKeys(NULL) == NULL && GetOriginMessageBody(NULL) == NULL);
   CHECK(GetOriginMessageBodyLength(NULL) == 0 && GetOriginDelayTimeLevel(NULL) == -1);
   CHECK(GetOriginMessageProperty(NULL, "k") == NULL && GetOriginMessageProperty(msg, NULL) == NULL);
-  CHECK(GetMessageTopic(NULL) == NULL && GetMessageBody(NULL) == NULL && GetMessageId(NULL) == NULL);
+  CHECK(GetMessageTopic(NULL) == NULL && GetMessageBody(NULL) == NULL);
+  CHECK(GetMessageId(NULL) == NULL);
   CHECK(GetMessageProperty(NULL, "k") == NULL && GetMessageBornTimestamp(NULL) == 0);
 
   CHECK_STATUS(AddMessage(NULL, msg), NULL_POINTER);

@@ -16,7 +16,9 @@
 #include "compat_support.h"
 #include "manifest.h"
 
-#define TRANSACTION_BROKER_PROPS \
+/* A committed transaction message: the commit type in sysFlag, the broker's own properties. */
+#define COMMITTED_TRANSACTION                                                                     \
+  "\"sysFlag\":8,\"sysFlagMask\":12,\"mayRepeat\":true,"                                          \
   "\"brokerProps\":[\"__transactionId__\",\"TRANSACTION_CHECK_TIMES\"]"
 
 /* A message as the official samples make it, with the manifest's tags, keys and properties. */
@@ -229,7 +231,8 @@ static void orderly_sends(void) {
     CSendResult result;
     int order_id = i % 3;
     if (i % 2 == 0)
-      CHECK_STATUS(SendMessageOrderly(producer, msg, select_by_order_id, &order_id, 1, &result), OK);
+      CHECK_STATUS(SendMessageOrderly(producer, msg, select_by_order_id, &order_id, 1, &result),
+                   OK);
     else
       CHECK_STATUS(SendMessageOrderlyByShardingKey(producer, msg, "order-42", &result), OK);
     CHECK(result.sendStatus == E_SEND_OK);
@@ -295,8 +298,7 @@ static void transaction_sends(void) {
     CSendResult result;
     CHECK_STATUS(SendMessageTransaction(producer, msg, execute_local, m->id, &result), OK);
     CHECK(result.sendStatus == E_SEND_OK);
-    record_stored_with(m, result.msgId,
-                       "\"sysFlag\":8,\"sysFlagMask\":12,\"mayRepeat\":true," TRANSACTION_BROKER_PROPS);
+    record_stored_with(m, result.msgId, COMMITTED_TRANSACTION);
     DestroyMessage(msg);
     sent_free(m);
   }
