@@ -9,8 +9,11 @@
 #   make c-test-send-path  the same with only the tests of the send path (C_SEND_PATH_TESTS), no
 #                          valgrind: make test-matrix runs it on every deployment
 #   make ffi-install       install .so, .a, header, rmqproducer.pc and the CMake package
-#                          (lib/cmake/rmqproducer) under $(DESTDIR)$(PREFIX)
+#                          (lib/cmake/rmqproducer) under $(DESTDIR)$(PREFIX), with librocketmq.so and
+#                          include/rocketmq (the C API shim, make ffi-compat)
 #   make quickstart-c      build and run examples/c/quickstart.c (same cluster rule as c-test)
+#   make ffi-compat        build librocketmq.so in build/ffi/lib: rocketmq-client-cpp's C API
+#                          (producer half, headers in include/rocketmq) over librmqproducer
 
 CBINDGEN_VERSION := 0.29.4
 # Installed per version, so changing the pin installs the new one.
@@ -26,7 +29,7 @@ FFI_LIB_DIR := $(FFI_STAGE)/lib
 FFI_HEADER := $(REPO)/include/rmqproducer.h
 FFI_PREFIX = $(abspath $(PREFIX))
 
-.PHONY: ffi ffi-header ffi-header-check c-test c-test-send-path ffi-install ffi-dist-install install \
+.PHONY: ffi-compat ffi ffi-header ffi-header-check c-test c-test-send-path ffi-install ffi-dist-install install \
 	quickstart-c
 
 # Stages the build in FFI_RELEASE_DIR under FFI_LIB_DIR, with the soname's links.
@@ -47,6 +50,21 @@ ffi:
 ffi-dist-install:
 	$(ffi_stage)
 	$(call ffi_install,$(FFI_INSTALL_DIR),$(FFI_INSTALL_DIR))
+
+# librocketmq.so finds librmqproducer.so next to it ($$ORIGIN), staged or installed.
+COMPAT_SOURCE := $(REPO)/compat/c/rocketmq_compat.c
+ffi-compat: ffi
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -O2 -fPIC -fvisibility=hidden -shared \
+	  -I$(REPO)/include -I$(REPO)/include/rocketmq $(COMPAT_SOURCE) \
+	  -o $(FFI_LIB_DIR)/librocketmq.so -Wl,-soname,librocketmq.so \
+	  -L$(FFI_LIB_DIR) -lrmqproducer -lpthread '-Wl,-rpath,$$ORIGIN'
+
+# $(call compat_install,DIR): installs librocketmq.so and its headers (include/rocketmq) into DIR.
+define compat_install
+	install -d $(1)/lib $(1)/include/rocketmq
+	install -m 0755 $(FFI_LIB_DIR)/librocketmq.so $(1)/lib/
+	install -m 0644 $(REPO)/include/rocketmq/*.h $(1)/include/rocketmq/
+endef
 
 # A debug build: it compiles in a third of the CPU time of a release one, and runs in a second.
 $(CBINDGEN):
@@ -81,9 +99,10 @@ define ffi_install
 	    $(REPO)/rmq-ffi/$$f.cmake.in > $(1)/lib/cmake/rmqproducer/$$f.cmake; done
 endef
 
-c-test: ffi
+c-test: ffi ffi-compat
 	rm -rf $(FFI_STAGE)/prefix
 	$(call ffi_install,$(FFI_STAGE)/prefix,$(FFI_STAGE)/prefix)
+	$(call compat_install,$(FFI_STAGE)/prefix)
 	REPO=$(REPO) FFI_LIB_DIR=$(FFI_LIB_DIR) FFI_PREFIX=$(FFI_STAGE)/prefix \
 	  FFI_VERSION=$(FFI_VERSION) FFI_ABI=$(FFI_ABI) \
 	  RMQ_BROKER_CONF="$${RMQ_BROKER_CONF-$(FFI_TEST_BROKER_CONF)}" \
@@ -109,8 +128,9 @@ c-test-send-path:
 # its unknown outcomes in seconds rather than a minute (as tests/run-all.sh does).
 FFI_TEST_BROKER_CONF := transactionTimeOut=2000;transactionCheckInterval=2000
 
-ffi-install: ffi
+ffi-install: ffi ffi-compat
 	$(call ffi_install,$(DESTDIR)$(FFI_PREFIX),$(FFI_PREFIX))
+	$(call compat_install,$(DESTDIR)$(FFI_PREFIX))
 
 install: ffi-install
 

@@ -9,6 +9,8 @@
 #   5. the installed copy (FFI_PREFIX): pkg-config and the CMake package compile and link a
 #      program, shared and static; the soname and the exported symbols.
 #   6. include/rmqproducer.h is what the pinned cbindgen generates (make ffi-header-check).
+# The rocketmq-client-cpp C API shim (librocketmq.so, include/rocketmq) goes through the same
+# steps: tests/c/compat, built with the official header names only and -lrocketmq.
 # Every step is a check; the last line is "N passed, N failed".
 #
 # Environment: REPO, FFI_LIB_DIR (staged librmqproducer), FFI_PREFIX (an install of it) with
@@ -70,12 +72,28 @@ for program in test_offline test_cluster test_features test_tls; do
   check "compile $program" \
     "$cc" "${cflags[@]}" -O1 "$here/$program.c" -o "$out/$program" "${link[@]}"
 done
+# The compat programs see the official header names only (include/rocketmq, no rmqproducer.h).
+compat_cflags=(-std=c99 -Wall -Wextra -Werror -pedantic -g -I"$repo/include/rocketmq" -I"$here"
+  -I"$here/compat")
+compat_link=(-L"$lib_dir" -lrocketmq -Wl,-rpath,"$lib_dir" -lpthread)
+for program in compat_offline compat_producer; do
+  check "compile $program (ASan)" \
+    "$cc" "${compat_cflags[@]}" "${asan[@]}" "$here/compat/$program.c" -o "$out/$program.asan" \
+    "${compat_link[@]}"
+  check "compile $program" \
+    "$cc" "${compat_cflags[@]}" -O1 "$here/compat/$program.c" -o "$out/$program" "${compat_link[@]}"
+done
+check "compat headers compile as C++11" \
+  "$cxx" -std=c++11 -Wall -Wextra -Werror -pedantic -I"$repo/include/rocketmq" \
+  -c "$here/compat/header_cpp.cpp" -o "$out/compat_header_cpp.o"
+
 check "header compiles as C++11" \
   "$cxx" -std=c++11 -Wall -Wextra -Werror -pedantic -I"$repo/include" \
   -c "$here/header_cpp.cpp" -o "$out/header_cpp.o"
 
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1
 suite test_offline_asan "$out/test_offline.asan"
+suite compat_offline_asan "$out/compat_offline.asan"
 
 valgrind=(valgrind --quiet --error-exitcode=99 --leak-check=full --suppressions="$here/valgrind.supp"
   --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
@@ -85,13 +103,15 @@ if [ "${RMQ_C_TEST_SKIP_VALGRIND:-}" = 1 ]; then
 fi
 if [ "$with_valgrind" = 1 ]; then
   suite test_offline_valgrind "${valgrind[@]}" "$out/test_offline"
+  suite compat_offline_valgrind "${valgrind[@]}" "$out/compat_offline"
 fi
 
 # readback NAME PROGRAM MANIFEST: readback.py on what PROGRAM sent, as the check NAME. test_tls sends
-# nothing when its tests are skipped (no RMQ_MTLS_* cluster) or not selected (RMQ_C_TESTS).
+# nothing when its tests are skipped (no RMQ_MTLS_* cluster), and any program when none of its
+# tests is selected (RMQ_C_TESTS).
 readback() {
-  if [ "$2" = test_tls ] && [ ! -s "$3" ]; then
-    echo "skip    $1 (test_tls sent nothing)" >&2
+  if [ ! -s "$3" ] && { [ "$2" = test_tls ] || [ -n "${RMQ_C_TESTS:-}" ]; }; then
+    echo "skip    $1 ($2 sent nothing)" >&2
     return
   fi
   suite "$1" python3 "$here/readback.py" "$3" "$reader"
@@ -101,7 +121,7 @@ if [ -n "${NAMESRV_ADDR:-}" ]; then
   run="$(date +%s)$$"
   reader="$repo/tests/cluster/rmq-cluster"
   export RMQ_CLUSTER="$reader"
-  for program in test_cluster test_features test_tls; do
+  for program in test_cluster test_features test_tls compat_producer; do
     RMQ_C_TEST_MANIFEST="$out/$program-asan.jsonl" RMQ_C_TEST_RUN="${run}a" \
       suite "${program}_asan" "$out/$program.asan"
     readback "readback_${program}_asan" "$program" "$out/$program-asan.jsonl"
@@ -138,6 +158,12 @@ if [ -n "$prefix" ]; then
     bash -c "readelf -d '$prefix/lib/librmqproducer.so.$version' | grep -q 'soname: \[librmqproducer.so.$abi\]'"
   check "the shared library exports rmq_ symbols only" \
     bash -c "! nm -D --defined-only '$prefix/lib/librmqproducer.so.$version' | awk '{ print \$3 }' | grep -v '^rmq_'"
+  check "link the installed librocketmq with the official include path and -lrocketmq" \
+    "$cc" -std=c99 -Wall -Wextra -Werror -pedantic -I"$prefix/include/rocketmq" -I"$here" \
+    -I"$here/compat" "$here/compat/compat_producer.c" -o "$out/compat_producer-installed" \
+    -L"$prefix/lib" -lrocketmq -Wl,-rpath,"$prefix/lib" -lpthread
+  check "the installed librocketmq.so resolves librmqproducer.so from the prefix" \
+    bash -c "ldd '$out/compat_producer-installed' | grep -q '$prefix/lib/librmqproducer.so'"
   consumer="$out/cmake-consumer"
   rm -rf "$consumer"
   check "CMake: find_package(rmqproducer $abi) and link rmqproducer::rmqproducer(_static)" \
