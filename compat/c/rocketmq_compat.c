@@ -11,10 +11,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "CBatchMessage.h"
 #include "CErrorMessage.h"
@@ -392,10 +395,73 @@ int SetProducerSessionCredentials(CProducer *producer, const char *accessKey, co
   return status == OK ? set_option(producer, "secret_key", secretKey) : status;
 }
 
-/* librmqproducer writes no log files (its logs go to a callback, silent by default): the log
- * settings are accepted and have no effect. */
+/* Logs. The official client always writes files under $HOME/logs/rocketmq-client (or the
+ * directory SetProducerLogPath names, process-wide); ours is silent until SetProducerLogLevel asks,
+ * then appends librmqproducer's records of that level and more severe to rocketmq_client.log in
+ * that directory, from librmqproducer's log thread (no rotation: file number and size are
+ * accepted and ignored). */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char log_dir[1024];
+static FILE *log_file;
+
+static void write_log(void *userdata, int32_t level, const char *target, const char *message) {
+  static const char *const names[] = {"OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+  (void)userdata;
+  char stamp[32] = "";
+  time_t now = time(NULL);
+  struct tm local;
+  if (localtime_r(&now, &local) != NULL)
+    strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &local);
+  pthread_mutex_lock(&log_lock);
+  if (log_file != NULL) {
+    fprintf(log_file, "[%s] %s %s: %s\n", stamp, names[level >= 0 && level <= 5 ? level : 0],
+            target, message);
+    fflush(log_file);
+  }
+  pthread_mutex_unlock(&log_lock);
+}
+
+/* Creates `dir` and its parents, as `mkdir -p`. */
+static int make_dirs(const char *dir) {
+  char path[sizeof log_dir];
+  snprintf(path, sizeof path, "%s", dir);
+  for (char *slash = strchr(path + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+    *slash = '\0';
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
+    *slash = '/';
+  }
+  return mkdir(path, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Opens rocketmq_client.log in the log directory, once; NULL when it cannot. */
+static FILE *open_log_file(void) {
+  if (log_file == NULL) {
+    char dir[sizeof log_dir], path[sizeof log_dir + 32];
+    const char *home = getenv("HOME");
+    if (log_dir[0] != '\0')
+      snprintf(dir, sizeof dir, "%s", log_dir);
+    else
+      snprintf(dir, sizeof dir, "%s/logs/rocketmq-client", home != NULL ? home : ".");
+    snprintf(path, sizeof path, "%s/rocketmq_client.log", dir);
+    if (make_dirs(dir) == 0) log_file = fopen(path, "a");
+  }
+  return log_file;
+}
+
 int SetProducerLogPath(CProducer *producer, const char *logPath) {
-  return producer == NULL || logPath == NULL ? NULL_POINTER : OK;
+  if (producer == NULL || logPath == NULL) return NULL_POINTER;
+  pthread_mutex_lock(&log_lock);
+  snprintf(log_dir, sizeof log_dir, "%s", logPath);
+  /* Logging already: it moves to the new directory. */
+  int moved = 1;
+  if (log_file != NULL) {
+    fclose(log_file);
+    log_file = NULL;
+    moved = open_log_file() != NULL;
+  }
+  pthread_mutex_unlock(&log_lock);
+  return moved ? OK
+               : fail_with(PRODUCER_START_FAILED, "SetProducerLogPath: cannot open the log file");
 }
 
 int SetProducerLogFileNumAndSize(CProducer *producer, int fileNum, long fileSize) {
@@ -405,8 +471,24 @@ int SetProducerLogFileNumAndSize(CProducer *producer, int fileNum, long fileSize
 }
 
 int SetProducerLogLevel(CProducer *producer, CLogLevel level) {
-  (void)level;
-  return producer == NULL ? NULL_POINTER : OK;
+  if (producer == NULL) return NULL_POINTER;
+  int32_t forwarded;
+  switch (level) {
+    case E_LOG_LEVEL_FATAL:
+    case E_LOG_LEVEL_ERROR: forwarded = RMQ_LOG_ERROR; break;
+    case E_LOG_LEVEL_WARN: forwarded = RMQ_LOG_WARN; break;
+    case E_LOG_LEVEL_INFO: forwarded = RMQ_LOG_INFO; break;
+    case E_LOG_LEVEL_DEBUG: forwarded = RMQ_LOG_DEBUG; break;
+    case E_LOG_LEVEL_TRACE: forwarded = RMQ_LOG_TRACE; break;
+    default: return fail_with(PRODUCER_START_FAILED, "SetProducerLogLevel: not a CLogLevel");
+  }
+  pthread_mutex_lock(&log_lock);
+  FILE *file = open_log_file();
+  pthread_mutex_unlock(&log_lock);
+  if (file == NULL)
+    return fail_with(PRODUCER_START_FAILED, "SetProducerLogLevel: cannot open the log file");
+  rmq_result result = rmq_set_log_callback(forwarded, write_log, NULL);
+  return result == RMQ_RESULT_OK ? OK : fail_from_library(PRODUCER_START_FAILED, result);
 }
 
 /* The official timeout bounds each attempt; librmqproducer's bounds the whole send, retries

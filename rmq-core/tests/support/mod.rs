@@ -613,6 +613,11 @@ impl SendAttempts {
     pub fn of(&self, msg_id: &str) -> usize {
         self.0.lock().get(msg_id).copied().unwrap_or(0)
     }
+
+    /// Attempts of every send.
+    pub fn total(&self) -> usize {
+        self.0.lock().values().sum()
+    }
 }
 
 /// A send hook that keeps the broker address of every attempt, and whether each was stored.

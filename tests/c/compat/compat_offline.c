@@ -3,7 +3,12 @@
  * NULL_POINTER (never a crash), sends on a producer not started fail with each form's code,
  * refused settings are PRODUCER_START_FAILED (or Not_Support), and GetLatestErrorMessage says why.
  */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "CBatchMessage.h"
 #include "CCommon.h"
@@ -245,11 +250,53 @@ static void refused_settings_say_why(void) {
   CHECK_STATUS(DestroyProducer(p), OK);
 }
 
+/* Silent until SetProducerLogLevel; then the library's warnings go to rocketmq_client.log in the
+ * SetProducerLogPath directory (a send to a name server that refuses connections warns). */
+static void the_log_level_sends_records_to_the_log_file(void) {
+  char dir[] = "/tmp/rmq-compat-log-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char nested[64], path[96];
+  snprintf(nested, sizeof nested, "%s/logs/rocketmq", dir);
+  snprintf(path, sizeof path, "%s/rocketmq_client.log", nested);
+  CProducer *producer = CreateProducer("compat_log_group");
+  CHECK(SetProducerNameServerAddress(producer, "127.0.0.1:1") == OK);
+  CHECK(SetProducerSendMsgTimeout(producer, 500) == OK);
+  CHECK(SetProducerLogPath(producer, nested) == OK);
+  CHECK(SetProducerLogLevel(producer, (CLogLevel)42) == PRODUCER_START_FAILED);
+  CHECK(strstr(GetLatestErrorMessage(), "CLogLevel") != NULL);
+  CHECK(SetProducerLogLevel(producer, E_LOG_LEVEL_WARN) == OK);
+  CHECK(StartProducer(producer) == OK);
+  CMessage *msg = CreateMessage("CompatLogTopic");
+  SetMessageBody(msg, "logged");
+  CSendResult result;
+  CHECK(SendMessageSync(producer, msg, &result) == PRODUCER_SEND_SYNC_FAILED);
+  int logged = 0;
+  for (int i = 0; i < 100 && !logged; i++) {
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    FILE *file = fopen(path, "r");
+    char line[1024];
+    while (file != NULL && !logged && fgets(line, sizeof line, file) != NULL)
+      logged = strstr(line, "WARN rmq_core::client::namesrv: name server failed") != NULL;
+    if (file != NULL) fclose(file);
+  }
+  CHECK(logged);
+  DestroyMessage(msg);
+  CHECK(ShutdownProducer(producer) == OK);
+  CHECK(DestroyProducer(producer) == OK);
+  remove(path);
+  rmdir(nested);
+  snprintf(nested, sizeof nested, "%s/logs", dir);
+  rmdir(nested);
+  rmdir(dir);
+}
+
 int main(void) {
   RUN(the_official_values);
   RUN(null_arguments_are_null_pointer);
   RUN(messages_keep_what_was_set);
   RUN(unstarted_producers_refuse_sends_with_each_forms_code);
   RUN(refused_settings_say_why);
+  RUN(the_log_level_sends_records_to_the_log_file);
   return compat_summary("compat_offline");
 }
