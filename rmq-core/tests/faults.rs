@@ -133,10 +133,17 @@ async fn sends_survive_a_hung_and_a_killed_broker_and_use_it_again_after_restart
     // The statistics tell the same story: every send stored, each attempt the hook saw counted,
     // the retries those beyond the first of each send, the killed broker's connection lost.
     let stats = producer.stats();
-    assert_eq!(stats.sends_of("sync", "SEND_OK"), acknowledged.len() as u64, "{stats:?}");
+    assert_eq!(
+        stats.sends_of("sync", "SEND_OK"),
+        acknowledged.len() as u64,
+        "{stats:?}"
+    );
     assert_eq!(stats.attempts, attempts.total() as u64, "{stats:?}");
     assert_eq!(stats.retries, stats.attempts - acknowledged.len() as u64);
-    assert!(stats.retries >= 1 && stats.connections_lost >= 1, "{stats:?}");
+    assert!(
+        stats.retries >= 1 && stats.connections_lost >= 1,
+        "{stats:?}"
+    );
 
     // Nothing reported SEND_OK is missing; a copy beyond the first comes from a retry (the
     // hung broker stores what it was sent when it wakes up; a killed one may have stored a
