@@ -6,7 +6,7 @@
 use std::sync::{Arc, Weak};
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter};
+use opentelemetry::metrics::{AsyncInstrument, Histogram, Meter};
 
 use super::metrics::{AttemptObserver, AttemptRecord, LATENCY_BUCKETS_MS, Stats};
 use super::{Inner, Producer};
@@ -101,6 +101,20 @@ const GAUGES: [Reading; 3] = [
     ),
 ];
 
+/// The callback of an instrument that observes `read` of the statistics, with `group`.
+fn reading(
+    inner: &Weak<Inner>,
+    group: &KeyValue,
+    read: fn(&Stats) -> u64,
+) -> impl Fn(&dyn AsyncInstrument<u64>) + Send + Sync + 'static {
+    let (inner, group) = (inner.clone(), group.clone());
+    move |observer| {
+        if let Some(stats) = stats_of(&inner) {
+            observer.observe(read(&stats), std::slice::from_ref(&group));
+        }
+    }
+}
+
 /// The statistics of the producer behind `inner`, if it still exists.
 fn stats_of(inner: &Weak<Inner>) -> Option<Stats> {
     inner.upgrade().map(|inner| inner.stats())
@@ -144,27 +158,17 @@ impl Producer {
             })
             .build();
         for (name, description, read) in COUNTERS {
-            let (inner, group) = (inner.clone(), group.clone());
             meter
                 .u64_observable_counter(name)
                 .with_description(description)
-                .with_callback(move |observer| {
-                    if let Some(stats) = stats_of(&inner) {
-                        observer.observe(read(&stats), std::slice::from_ref(&group));
-                    }
-                })
+                .with_callback(reading(&inner, &group, read))
                 .build();
         }
         for (name, description, read) in GAUGES {
-            let (inner, group) = (inner.clone(), group.clone());
             meter
                 .u64_observable_gauge(name)
                 .with_description(description)
-                .with_callback(move |observer| {
-                    if let Some(stats) = stats_of(&inner) {
-                        observer.observe(read(&stats), std::slice::from_ref(&group));
-                    }
-                })
+                .with_callback(reading(&inner, &group, read))
                 .build();
         }
     }
