@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rmq_core::logging::{self as core_logging, LogRecord};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::Level;
 use tracing::level_filters::LevelFilter;
 
@@ -25,6 +26,9 @@ const DEBUG: u8 = 10;
 const TRACE: u8 = 5;
 
 const ROOT_LOGGER: &str = "rmqproducer";
+
+/// Set once forwarding a record to `logging` has failed.
+static EMIT_FAILED: AtomicBool = AtomicBool::new(false);
 
 fn python_level(level: Level) -> u8 {
     match level {
@@ -54,7 +58,10 @@ pub fn install(py: Python<'_>) {
     let sink: core_logging::LogSink = Arc::new(|record: &LogRecord| {
         let record = Record::of(record);
         dispatch::submit(Box::new(move |py| {
-            if let Err(error) = record.emit(py) {
+            // A handler or filter that raises: reported once, as an unraisable exception.
+            if let Err(error) = record.emit(py)
+                && !EMIT_FAILED.swap(true, Ordering::Relaxed)
+            {
                 error.write_unraisable(py, None);
             }
         }));

@@ -100,3 +100,38 @@ def test_async_sends_failed_at_shutdown_are_a_warning(
         p.shutdown()
         records = wait_for_records(caplog, "shutdown")
     assert any(r.levelno == logging.WARNING for r in records)
+
+
+def test_a_raising_filter_is_reported_once_and_sends_go_on() -> None:
+    # In its own process: the report is once per process.
+    script = textwrap.dedent(
+        """
+        import logging, sys, time
+        import rmqproducer
+
+        reported = []
+        sys.unraisablehook = lambda u: reported.append(str(u.exc_value))
+
+        def broken(record):
+            raise RuntimeError("filter broke")
+
+        # The logger the name server's warning goes to (a parent's filters do not see it).
+        logging.getLogger("rmqproducer.client.namesrv").addFilter(broken)
+        failed_sends = 0
+        for _ in range(3):
+            with rmqproducer.Producer("py_log_raising", "127.0.0.1:1",
+                                      send_timeout_ms=500, retry_times=0) as p:
+                try:
+                    p.send(rmqproducer.Message("PyTopic", b"x"))
+                except rmqproducer.RmqError:
+                    failed_sends += 1
+        deadline = time.monotonic() + 5
+        while not reported and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        print(failed_sends, reported)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3 ['filter broke']"
