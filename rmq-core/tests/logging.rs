@@ -89,3 +89,52 @@ async fn warnings_reach_the_sink_at_its_level_and_a_panicking_sink_is_contained(
     assert!(wait_for(&received, "never forwarded").is_none());
     producer.shutdown().await.unwrap();
 }
+
+/// Set in the child process [`nothing_is_printed_by_default`] starts.
+const SILENT_CHILD: &str = "RMQ_LOGGING_SILENT_CHILD";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_sends_without_a_subscriber_or_sink() {
+    // The child's body; in the ordinary run it has nothing to do.
+    if std::env::var_os(SILENT_CHILD).is_none() {
+        return;
+    }
+    let mut config = ProducerConfig::new("logging_silent_group");
+    config.namesrv_addr = Some("127.0.0.1:1".to_string());
+    config.set("send_timeout_ms", "300").unwrap();
+    let producer = Producer::new(config).unwrap();
+    producer.start().await.unwrap();
+    for _ in 0..3 {
+        producer
+            .send(Message::new("LoggingTopic", "body"))
+            .await
+            .unwrap_err();
+    }
+    producer.shutdown().await.unwrap();
+}
+
+#[test]
+fn nothing_is_printed_by_default() {
+    // A program that installs no subscriber and sets no sink: failing sends print nothing.
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "failing_sends_without_a_subscriber_or_sink",
+            "--nocapture",
+            "--quiet",
+        ])
+        .env(SILENT_CHILD, "1")
+        .output()
+        .unwrap();
+    assert!(child.status.success(), "{child:?}");
+    assert_eq!(String::from_utf8_lossy(&child.stderr), "");
+    // Only the test harness's own lines.
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        stdout.lines().all(|line| line.is_empty()
+            || line.starts_with("running ")
+            || line.starts_with("test result: ")
+            || line == "."),
+        "{stdout}"
+    );
+}
