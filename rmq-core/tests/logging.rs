@@ -10,6 +10,9 @@ use rmq_core::{Message, Producer, ProducerConfig};
 use tracing::Level;
 use tracing::level_filters::LevelFilter;
 
+/// The sink is one per process: the tests that set it take turns.
+static SINK_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn capture(level: LevelFilter) -> Receiver<LogRecord> {
     let (records, received) = mpsc::channel();
     let records = parking_lot::Mutex::new(records);
@@ -38,6 +41,7 @@ fn wait_for(received: &Receiver<LogRecord>, text: &str) -> Option<LogRecord> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn warnings_reach_the_sink_at_its_level_and_a_panicking_sink_is_contained() {
+    let _turn = SINK_TESTS.lock().await;
     // A name server that refuses connections: the route lookup of the send warns.
     let mut config = ProducerConfig::new("logging_group");
     config.namesrv_addr = Some("127.0.0.1:1".to_string());
@@ -88,6 +92,48 @@ async fn warnings_reach_the_sink_at_its_level_and_a_panicking_sink_is_contained(
     tracing::error!("never forwarded");
     assert!(wait_for(&received, "never forwarded").is_none());
     producer.shutdown().await.unwrap();
+}
+
+#[test]
+fn a_sink_slower_than_the_library_gets_one_warning_with_the_dropped_count() {
+    let _turn = SINK_TESTS.blocking_lock();
+    let (entered, sink_entered) = mpsc::sync_channel::<()>(1);
+    let (open_gate, gate) = mpsc::channel::<()>();
+    let (records, received) = mpsc::channel::<LogRecord>();
+    let state = parking_lot::Mutex::new((entered, gate, records));
+    logging::set_log_sink(
+        LevelFilter::WARN,
+        Some(Arc::new(move |record: &LogRecord| {
+            let state = state.lock();
+            // The flood's first record holds the sink until the test opens the gate (records
+            // another test left in the queue go before it).
+            if record.message == "flood 0" {
+                let _ = state.0.send(());
+                let _ = state.1.recv();
+            }
+            let _ = state.2.send(record.clone());
+        })),
+    )
+    .unwrap();
+
+    tracing::warn!("flood 0");
+    sink_entered.recv_timeout(Duration::from_secs(5)).unwrap();
+    // The queue holds 4096 records; the other 903 are dropped.
+    for n in 1..5000 {
+        tracing::warn!(n, "flood");
+    }
+    open_gate.send(()).unwrap();
+    let warning = wait_for(&received, "dropped").expect("the dropped-records warning");
+    assert_eq!(warning.level, Level::WARN);
+    assert!(
+        warning.message.starts_with("903 log records dropped"),
+        "{}",
+        warning.message
+    );
+    // The sink has taken a record from the queue: there is room again.
+    tracing::warn!("after the flood");
+    assert!(wait_for(&received, "after the flood").is_some());
+    logging::set_log_sink(LevelFilter::WARN, None).unwrap();
 }
 
 /// Set in the child process [`nothing_is_printed_by_default`] starts.
