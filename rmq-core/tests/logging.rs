@@ -26,7 +26,7 @@ fn capture(level: LevelFilter) -> Receiver<LogRecord> {
     received
 }
 
-/// The next record whose message contains `text`, within a second.
+/// The next record whose message contains `text`, within five seconds.
 fn wait_for(received: &Receiver<LogRecord>, text: &str) -> Option<LogRecord> {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
@@ -100,18 +100,17 @@ fn a_sink_slower_than_the_library_gets_one_warning_with_the_dropped_count() {
     let (entered, sink_entered) = mpsc::sync_channel::<()>(1);
     let (open_gate, gate) = mpsc::channel::<()>();
     let (records, received) = mpsc::channel::<LogRecord>();
-    let state = parking_lot::Mutex::new((entered, gate, records));
+    let gate = parking_lot::Mutex::new(gate);
     logging::set_log_sink(
         LevelFilter::WARN,
         Some(Arc::new(move |record: &LogRecord| {
-            let state = state.lock();
             // The flood's first record holds the sink until the test opens the gate (records
             // another test left in the queue go before it).
             if record.message == "flood 0" {
-                let _ = state.0.send(());
-                let _ = state.1.recv();
+                let _ = entered.send(());
+                let _ = gate.lock().recv();
             }
-            let _ = state.2.send(record.clone());
+            let _ = records.send(record.clone());
         })),
     )
     .unwrap();
